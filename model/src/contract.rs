@@ -1,0 +1,78 @@
+//! The metric contract: names and labels the exporter emits and the panel,
+//! dashboards and alert rules read. Changing a name here is a breaking change
+//! for every user's dashboards; add, don't rename.
+
+/// Label: the machine's kind (`circuit_breaker`, `worker`, or a custom kind).
+pub const LABEL_KIND: &str = "kind";
+/// Label: the machine's id, unique within its kind (`openai/key-3`, `worker-07`).
+pub const LABEL_MACHINE: &str = "machine";
+/// Label: a state name on one-hot series.
+pub const LABEL_STATE: &str = "state";
+/// Labels: the two ends of a transition.
+pub const LABEL_FROM: &str = "from";
+pub const LABEL_TO: &str = "to";
+
+/// Identity labels a reporter may attach to a machine; they are copied onto
+/// its per-machine series so dashboards can group by them. Any other label
+/// name is refused, which keeps series shapes predictable.
+pub const IDENTITY_LABELS: [&str; 4] = ["provider", "key_id", "worker_type", "service"];
+
+/// Gauge, one-hot: 1 for the machine's current state, 0 for its kind's other
+/// states (the OpenMetrics StateSet shape, as Resilience4j and Envoy export).
+/// Labels: kind, machine, state, identity labels.
+pub const STATE: &str = "statescope_state";
+/// Counter of transitions taken, counted at the source so flaps between two
+/// scrapes are not lost. Labels: kind, machine, from, to, identity labels.
+pub const TRANSITIONS_TOTAL: &str = "statescope_transitions_total";
+/// Gauge: unix time (seconds) the current state was entered. Labels: kind, machine, identity labels.
+pub const STATE_SINCE_SECONDS: &str = "statescope_state_since_seconds";
+/// Gauge, 1 for each allowed transition of each kind, so a custom kind's
+/// diagram can be drawn from the data alone. Labels: kind, from, to.
+pub const TRANSITION_ALLOWED: &str = "statescope_transition_allowed";
+/// Gauge: each state's severity, 0 ok, 1 info, 2 warning, 3 critical. Labels: kind, state.
+pub const STATE_SEVERITY: &str = "statescope_state_severity";
+/// Counter of reported transitions refused because the kind does not allow
+/// them. Labels: kind, machine.
+pub const ILLEGAL_TRANSITIONS_TOTAL: &str = "statescope_illegal_transitions_total";
+
+/// Counter of calls through a breaker. Labels: kind, machine, outcome, identity labels.
+pub const BREAKER_CALLS_TOTAL: &str = "statescope_breaker_calls_total";
+/// Values of the `outcome` label.
+pub const OUTCOMES: [&str; 4] = ["success", "failure", "timeout", "rejected"];
+pub const LABEL_OUTCOME: &str = "outcome";
+/// Gauge: failures in the breaker's current window, as last reported (or
+/// consecutive failures counted by the exporter when the reporter sends none).
+pub const BREAKER_FAILURE_COUNT: &str = "statescope_breaker_failure_count";
+
+/// Counter of jobs a worker finished. Labels: kind, machine, result, identity labels.
+pub const WORKER_JOBS_TOTAL: &str = "statescope_worker_jobs_total";
+/// Values of the `result` label.
+pub const JOB_RESULTS: [&str; 2] = ["succeeded", "failed"];
+pub const LABEL_RESULT: &str = "result";
+/// Histograms per kind and worker_type (not per machine, to bound series):
+/// how long jobs ran, and how long they waited in the queue before starting.
+pub const WORKER_JOB_DURATION_SECONDS: &str = "statescope_worker_job_duration_seconds";
+pub const WORKER_QUEUE_WAIT_SECONDS: &str = "statescope_worker_queue_wait_seconds";
+/// Gauge: unix time of the machine's last heartbeat. Labels: kind, machine, identity labels.
+pub const LAST_HEARTBEAT_SECONDS: &str = "statescope_last_heartbeat_seconds";
+
+/// Compatibility series, with the names many existing dashboards and alert
+/// rules already use. Only for `circuit_breaker` machines; labels provider
+/// and key_id (from the identity labels, else provider "" and key_id = machine).
+/// Value: the state's enum value, 0 closed, 1 open, 2 half_open (3 forced_open, 4 disabled).
+pub const COMPAT_BREAKER_STATE: &str = "circuit_breaker_state";
+/// Counter of transitions into `open`.
+pub const COMPAT_BREAKER_TRIPS_TOTAL: &str = "circuit_breaker_trips_total";
+/// Gauge, same value as [`BREAKER_FAILURE_COUNT`].
+pub const COMPAT_BREAKER_FAILURE_COUNT: &str = "circuit_breaker_failure_count";
+
+/// Exporter self-metrics.
+pub const EXPORTER_MACHINES: &str = "statescope_exporter_machines";
+pub const EXPORTER_EVENTS_TOTAL: &str = "statescope_exporter_events_total";
+pub const EXPORTER_EVENTS_REJECTED_TOTAL: &str = "statescope_exporter_events_rejected_total";
+pub const EXPORTER_HTTP_REQUESTS_TOTAL: &str = "statescope_exporter_http_requests_total";
+pub const EXPORTER_HTTP_REQUEST_DURATION_SECONDS: &str = "statescope_exporter_http_request_duration_seconds";
+
+/// Names of one-hot state series in other exporters the panel recognises
+/// without configuration (labels `name`/`state` for Resilience4j).
+pub const RESILIENCE4J_STATE: &str = "resilience4j_circuitbreaker_state";

@@ -1,0 +1,1 @@
+//! Statescope panel (built in its own issue).

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Installs everything the build and the tests need on a fresh Debian machine
+# with rustup, cargo, node and npm. Safe to run again: each step is skipped
+# when what it installs is already there.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+log() { printf '\n== setup: %s\n' "$*"; }
+
+# Debian packages: Prometheus and promtool, Alertmanager and amtool, Chromium
+# for the browser tests, docker-compose v1 to validate the compose file
+# offline, wrk and hey for load tests, zip for the plugin archive, and Python's
+# venv for the benchmark baseline.
+apt_packages=(prometheus prometheus-alertmanager chromium chromium-driver docker-compose wrk hey zip python3-venv)
+missing=()
+for p in "${apt_packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  log "apt-get install ${missing[*]}"
+  sudo_cmd=""
+  [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# Rust: the WebAssembly target for the panel, rustfmt and clippy for the checks.
+if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
+  log "rustup target add wasm32-unknown-unknown"
+  rustup target add wasm32-unknown-unknown
+fi
+rustup component list --installed | grep -q '^rustfmt' || rustup component add rustfmt
+rustup component list --installed | grep -q '^clippy' || rustup component add clippy
+
+# wasm-bindgen-cli must match the wasm-bindgen crate in Cargo.lock exactly.
+# Not --locked: its own lock file pins a crate version the registry no longer has.
+want=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""); print; exit }' Cargo.lock)
+have=$(wasm-bindgen --version 2>/dev/null | awk '{print $2}' || true)
+if [ -n "$want" ] && [ "$want" != "$have" ]; then
+  log "cargo install wasm-bindgen-cli $want (was: ${have:-none}); takes a few minutes, cached in ~/.cargo/bin"
+  cargo install wasm-bindgen-cli --version "$want" --force
+fi
+
+# npm packages, exactly as package-lock.json has them.
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  log "npm ci"
+  npm ci --no-audit --no-fund
+fi
+log "done"
