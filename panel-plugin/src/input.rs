@@ -1,0 +1,334 @@
+//! What `module.ts` hands to Rust: Grafana's data frames, the panel options,
+//! the time range and the theme, as one JSON document (camelCase keys).
+//!
+//! Decoding is lenient on purpose: a panel must show a one-line message, not
+//! break, when a datasource sends something unusual. Unknown keys are ignored,
+//! a value mapping or data link that does not parse is dropped (not the whole
+//! input), and sample values accept numbers, strings, booleans and null.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+
+use serde::de::{self, Deserializer, Visitor};
+use serde::{Deserialize, Serialize};
+
+use crate::options::PanelOptions;
+
+/// Everything `build_view` needs, decoded from the JSON `module.ts` sends.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct PanelInput {
+    /// Grafana's `data.series`.
+    pub frames: Vec<Frame>,
+    pub options: PanelOptions,
+    pub time_range: TimeRange,
+    /// Panel size in CSS pixels.
+    pub width: f64,
+    pub height: f64,
+    pub theme: Theme,
+    /// Wall clock, epoch milliseconds.
+    pub now: f64,
+}
+
+impl PanelInput {
+    /// Decodes the JSON document `module.ts` sends. The error message is one
+    /// line, fit for the panel's message area.
+    pub fn from_json(json: &str) -> Result<PanelInput, String> {
+        serde_json::from_str(json).map_err(|e| format!("The panel could not read its input: {e}"))
+    }
+}
+
+/// The dashboard's time range, epoch milliseconds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct TimeRange {
+    pub from: f64,
+    pub to: f64,
+}
+
+/// The Grafana theme, reduced to what the panel draws with.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Theme {
+    pub is_dark: bool,
+    /// Grafana colour name (`"green"`, `"semi-dark-red"`) or role (`"text"`,
+    /// `"background"`, `"border"`, `"primary"`, severity names `"ok"`, `"info"`,
+    /// `"warning"`, `"critical"`) to a CSS colour.
+    pub palette: HashMap<String, String>,
+}
+
+/// One Grafana data frame.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Frame {
+    pub ref_id: Option<String>,
+    pub name: Option<String>,
+    pub fields: Vec<Field>,
+}
+
+/// One column of a frame.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Field {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub field_type: FieldType,
+    /// Grafana sends `null` for a field without labels.
+    #[serde(deserialize_with = "null_as_default")]
+    pub labels: BTreeMap<String, String>,
+    #[serde(deserialize_with = "null_as_default")]
+    pub config: FieldConfig,
+    pub values: Vec<Value>,
+}
+
+impl Field {
+    /// The value of the `__name__` label, where Grafana's Prometheus
+    /// datasource keeps the metric name.
+    pub fn metric_name(&self) -> Option<&str> {
+        self.labels.get("__name__").map(String::as_str)
+    }
+}
+
+/// Grafana's `FieldType`; the types the panel has no use for are `Other`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FieldType {
+    Time,
+    Number,
+    String,
+    Boolean,
+    #[default]
+    #[serde(other)]
+    Other,
+}
+
+/// One cell of a field. Grafana's `values` arrays hold numbers, strings,
+/// booleans and nulls (NaN arrives as null through JSON).
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum Value {
+    #[default]
+    Null,
+    Number(f64),
+    Text(String),
+    Bool(bool),
+}
+
+impl Value {
+    /// The cell as a finite number: numbers, booleans as 0/1, and numeric
+    /// strings (Prometheus' own sample format). NaN and ±Inf are `None`.
+    pub fn as_f64(&self) -> Option<f64> {
+        let n = match self {
+            Value::Number(n) => *n,
+            Value::Bool(b) => f64::from(u8::from(*b)),
+            Value::Text(s) => s.trim().parse().ok()?,
+            Value::Null => return None,
+        };
+        n.is_finite().then_some(n)
+    }
+}
+
+// A hand-written visitor instead of `#[serde(untagged)]`: untagged enums
+// buffer every value, and a panel may receive millions of samples.
+impl<'de> Deserialize<'de> for Value {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Value, D::Error> {
+        struct ValueVisitor;
+        impl<'de> Visitor<'de> for ValueVisitor {
+            type Value = Value;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a number, string, boolean or null")
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Value, E> {
+                Ok(Value::Number(v))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Value, E> {
+                Ok(Value::Number(v as f64))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Value, E> {
+                Ok(Value::Number(v as f64))
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<Value, E> {
+                Ok(Value::Bool(v))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Value, E> {
+                Ok(Value::Text(v.to_owned()))
+            }
+            fn visit_string<E: de::Error>(self, v: String) -> Result<Value, E> {
+                Ok(Value::Text(v))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Value, E> {
+                Ok(Value::Null)
+            }
+            fn visit_none<E: de::Error>(self) -> Result<Value, E> {
+                Ok(Value::Null)
+            }
+            fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+                Value::deserialize(d)
+            }
+            // Objects and arrays (other field types) carry nothing the panel uses.
+            fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+                while map.next_entry::<de::IgnoredAny, de::IgnoredAny>()?.is_some() {}
+                Ok(Value::Null)
+            }
+            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+                while seq.next_element::<de::IgnoredAny>()?.is_some() {}
+                Ok(Value::Null)
+            }
+        }
+        deserializer.deserialize_any(ValueVisitor)
+    }
+}
+
+/// The parts of Grafana's `FieldConfig` the panel uses.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct FieldConfig {
+    pub display_name: Option<String>,
+    /// Set by the Prometheus datasource from the legend format.
+    pub display_name_from_ds: Option<String>,
+    pub unit: Option<String>,
+    #[serde(deserialize_with = "lenient_vec")]
+    pub mappings: Vec<ValueMapping>,
+    #[serde(deserialize_with = "lenient_option")]
+    pub color: Option<FieldColor>,
+    #[serde(deserialize_with = "lenient_vec")]
+    pub links: Vec<DataLink>,
+}
+
+/// `fieldConfig.color`: `{ "mode": "fixed", "fixedColor": "red" }`.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct FieldColor {
+    pub mode: String,
+    pub fixed_color: Option<String>,
+}
+
+/// A Grafana data link.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct DataLink {
+    pub title: String,
+    pub url: String,
+    pub target_blank: bool,
+}
+
+/// Grafana's value mappings, in their saved JSON shapes. Types the panel does
+/// not understand (e.g. `regex`) are kept as `Unsupported` and skipped.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum ValueMapping {
+    /// `{"type":"value","options":{"0":{"text":"closed","color":"green","index":0}}}`
+    Value { options: BTreeMap<String, MappingResult> },
+    /// `{"type":"range","options":{"from":0,"to":1,"result":{"text":"ok"}}}`
+    Range { options: RangeOptions },
+    /// `{"type":"special","options":{"match":"null","result":{"text":"unknown"}}}`
+    Special { options: SpecialOptions },
+    #[serde(other)]
+    Unsupported,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct MappingResult {
+    pub text: Option<String>,
+    pub color: Option<String>,
+    pub index: Option<i64>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct RangeOptions {
+    pub from: Option<f64>,
+    pub to: Option<f64>,
+    pub result: MappingResult,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct SpecialOptions {
+    #[serde(rename = "match")]
+    pub match_: SpecialMatch,
+    pub result: MappingResult,
+}
+
+/// What a `special` mapping matches.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SpecialMatch {
+    #[serde(alias = "null")]
+    Null,
+    #[serde(alias = "nan")]
+    NaN,
+    #[serde(rename = "null+nan")]
+    NullAndNaN,
+    True,
+    False,
+    Empty,
+    #[default]
+    #[serde(other)]
+    Other,
+}
+
+fn null_as_default<'de, D: Deserializer<'de>, T: Default + Deserialize<'de>>(d: D) -> Result<T, D::Error> {
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
+}
+
+/// A list whose malformed elements are dropped instead of failing the input.
+fn lenient_vec<'de, D: Deserializer<'de>, T: de::DeserializeOwned>(d: D) -> Result<Vec<T>, D::Error> {
+    let raw = Option::<Vec<serde_json::Value>>::deserialize(d)?.unwrap_or_default();
+    Ok(raw.into_iter().filter_map(|v| serde_json::from_value(v).ok()).collect())
+}
+
+fn lenient_option<'de, D: Deserializer<'de>, T: de::DeserializeOwned>(d: D) -> Result<Option<T>, D::Error> {
+    let raw = Option::<serde_json::Value>::deserialize(d)?;
+    Ok(raw.and_then(|v| serde_json::from_value(v).ok()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_a_prometheus_frame_as_grafana_sends_it() {
+        let json = r#"{
+            "refId": "A", "name": "statescope_state",
+            "fields": [
+              {"name": "Time", "type": "time", "config": {"interval": 15000}, "values": [1700000000000, 1700000015000]},
+              {"name": "Value", "type": "number", "labels": {"__name__": "statescope_state", "state": "open"},
+               "config": {"displayNameFromDS": "open", "mappings": [
+                  {"type": "value", "options": {"1": {"text": "Open", "color": "red", "index": 0}}},
+                  {"type": "regex", "options": {"pattern": ".*"}},
+                  {"type": "range", "options": {"from": "not a number"}}
+               ], "links": [{"title": "Runbook", "url": "https://x/${__field.labels.state}"}]},
+               "values": [1, null, "NaN"]}
+            ]
+        }"#;
+        let frame: Frame = serde_json::from_str(json).unwrap();
+        let value = &frame.fields[1];
+        assert_eq!(frame.fields[0].field_type, FieldType::Time);
+        assert_eq!(value.metric_name(), Some("statescope_state"));
+        // The regex mapping is kept as unsupported; the broken range mapping is dropped.
+        assert_eq!(value.config.mappings.len(), 2);
+        assert!(matches!(value.config.mappings[1], ValueMapping::Unsupported));
+        assert_eq!(value.config.links[0].title, "Runbook");
+        assert_eq!(value.values[0].as_f64(), Some(1.0));
+        assert_eq!(value.values[1].as_f64(), None);
+        assert_eq!(value.values[2].as_f64(), None, "NaN is not a usable sample");
+    }
+
+    #[test]
+    fn null_labels_and_unknown_field_types_are_accepted() {
+        let json = r#"{"name":"x","type":"enum","labels":null,"config":null,"values":[{"a":1},[1],true,"2"]}"#;
+        let field: Field = serde_json::from_str(json).unwrap();
+        assert_eq!(field.field_type, FieldType::Other);
+        assert!(field.labels.is_empty());
+        let got: Vec<_> = field.values.iter().map(Value::as_f64).collect();
+        assert_eq!(got, [None, None, Some(1.0), Some(2.0)]);
+    }
+
+    #[test]
+    fn bad_json_gives_one_line() {
+        let err = PanelInput::from_json("{\"frames\": 3}").unwrap_err();
+        assert!(err.starts_with("The panel could not read its input:"), "{err}");
+        assert!(!err.contains('\n'));
+    }
+}
