@@ -1,0 +1,155 @@
+//! `statescope-bench`: the load generator and the report table that
+//! `bench/run.sh` drives. Each measuring subcommand prints one JSON object.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+use statescope_bench::client::Target;
+use statescope_bench::load::{self, IngestPlan};
+use statescope_bench::report;
+
+#[derive(Parser)]
+#[command(about = "Statescope's load generator and benchmark report")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(clap::Args)]
+struct Server {
+    /// The server, as http://IP:PORT.
+    #[arg(long)]
+    url: String,
+    /// Bearer token for POST /api/v1/events (also from STATESCOPE_TOKEN).
+    #[arg(long, env = "STATESCOPE_TOKEN")]
+    token: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Creates the benchmark fleet of circuit breakers over HTTP.
+    Seed {
+        #[command(flatten)]
+        server: Server,
+        #[arg(long)]
+        machines: usize,
+        #[arg(long, default_value_t = 100)]
+        batch: usize,
+        #[arg(long, default_value_t = 4)]
+        connections: usize,
+    },
+    /// Times sequential scrapes of /metrics on one keep-alive connection.
+    Scrape {
+        #[command(flatten)]
+        server: Server,
+        #[arg(long, default_value_t = 20)]
+        count: usize,
+        #[arg(long, default_value_t = 2)]
+        warmup: usize,
+        /// Recorded with the figures (the fleet size the caller seeded).
+        #[arg(long)]
+        machines: Option<usize>,
+    },
+    /// Posts events over many connections for a bounded time while scraping.
+    Ingest {
+        #[command(flatten)]
+        server: Server,
+        /// The fleet seeded beforehand; events go to these machines.
+        #[arg(long)]
+        machines: usize,
+        #[arg(long, default_value_t = 32)]
+        connections: usize,
+        #[arg(long, default_value_t = 100)]
+        batch: usize,
+        #[arg(long, default_value_t = 5.0)]
+        seconds: f64,
+        /// Pause between scrapes; 0 scrapes continuously.
+        #[arg(long, default_value_t = 1000)]
+        scrape_every_ms: u64,
+    },
+    /// Prints the table from the run's records and criterion's estimates, and writes it to --out.
+    Table {
+        /// JSON-lines records: {"name": ..., "data": {...}}.
+        #[arg(long)]
+        results: PathBuf,
+        /// criterion's output directory (CARGO_TARGET_DIR/criterion).
+        #[arg(long)]
+        criterion: Option<PathBuf>,
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Words for the heading, e.g. the date and the mode.
+        #[arg(long, default_value = "")]
+        title: String,
+    },
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    // One thread for the load: the server under test keeps the other core.
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let target = |s: Server| Target::parse(&s.url, s.token);
+    let json = match cli.command {
+        Command::Seed {
+            server,
+            machines,
+            batch,
+            connections,
+        } => serde_json::to_value(rt.block_on(load::seed(&target(server)?, machines, batch, connections))?)?,
+        Command::Scrape {
+            server,
+            count,
+            warmup,
+            machines,
+        } => {
+            let mut v = serde_json::to_value(rt.block_on(load::scrape(&target(server)?, count, warmup))?)?;
+            v["machines"] = machines.into();
+            v
+        }
+        Command::Ingest {
+            server,
+            machines,
+            connections,
+            batch,
+            seconds,
+            scrape_every_ms,
+        } => {
+            let plan = IngestPlan {
+                fleet: machines,
+                connections,
+                batch,
+                duration: Duration::from_secs_f64(seconds),
+                scrape_every: Duration::from_millis(scrape_every_ms),
+            };
+            let v = rt.block_on(load::ingest(&target(server)?, plan))?;
+            if v.events == 0 {
+                anyhow::bail!(
+                    "no event was acknowledged: {}",
+                    v.first_error.as_deref().unwrap_or("no error seen")
+                );
+            }
+            serde_json::to_value(v)?
+        }
+        Command::Table {
+            results,
+            criterion,
+            out,
+            title,
+        } => {
+            let r = report::Results::load(&results, criterion)?;
+            let heading = format!(
+                "Statescope benchmarks {title}\n\nMachine: {}",
+                report::machine_description()
+            );
+            let table = report::markdown(&report::rows(&r), &heading);
+            print!("{table}");
+            if let Some(out) = out {
+                std::fs::write(&out, &table)?;
+            }
+            return Ok(());
+        }
+    };
+    println!("{json}");
+    Ok(())
+}

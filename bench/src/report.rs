@@ -1,0 +1,504 @@
+//! The one table: `metric | ours | baseline | ratio | target | met?`.
+//!
+//! Inputs are what `bench/run.sh` collected in the same run: a JSON-lines file
+//! of `{"name": ..., "data": {...}}` records (from the load generator, the
+//! Python baseline, the browser measurements) and criterion's estimates under
+//! `target/criterion`. A measurement recorded several times (rounds) is
+//! reduced to its median. Targets come from the project's issue and are
+//! checked here, never in tests.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use serde_json::Value;
+
+use crate::stats::median;
+
+/// Everything one run measured.
+#[derive(Default)]
+pub struct Results {
+    records: BTreeMap<String, Vec<Value>>,
+    criterion: Option<PathBuf>,
+}
+
+impl Results {
+    /// Reads the JSON-lines `file`; `criterion` is the `target/criterion` directory.
+    pub fn load(file: &Path, criterion: Option<PathBuf>) -> Result<Results> {
+        let text = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+        let mut results = Results {
+            criterion,
+            ..Results::default()
+        };
+        for (n, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+            let v: Value = serde_json::from_str(line).with_context(|| format!("{}:{}", file.display(), n + 1))?;
+            let name = v["name"]
+                .as_str()
+                .with_context(|| format!("{}:{}: no name", file.display(), n + 1))?;
+            results
+                .records
+                .entry(name.to_owned())
+                .or_default()
+                .push(v["data"].clone());
+        }
+        Ok(results)
+    }
+
+    /// Adds one record (used by tests and by callers that measured in process).
+    pub fn push(&mut self, name: &str, data: Value) {
+        self.records.entry(name.to_owned()).or_default().push(data);
+    }
+
+    /// The median over all records named `name` of the number at JSON pointer `pointer`.
+    pub fn get(&self, name: &str, pointer: &str) -> Option<f64> {
+        let values: Vec<f64> = self
+            .records
+            .get(name)?
+            .iter()
+            .filter_map(|v| v.pointer(pointer)?.as_f64())
+            .collect();
+        median(&values)
+    }
+
+    /// Criterion's median estimate for benchmark `id` (`group/param`), in nanoseconds.
+    pub fn criterion_ns(&self, id: &str) -> Option<f64> {
+        let path = self.criterion.as_ref()?.join(id).join("new/estimates.json");
+        let v: Value = serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()?;
+        v.pointer("/median/point_estimate")?.as_f64()
+    }
+}
+
+/// How a figure is shown.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Unit {
+    Ms,
+    EventsPerSec,
+    Bytes,
+    /// Decimal kilobytes, for download sizes.
+    KB,
+    Count,
+}
+
+/// Which way is better, which also says how the ratio is taken.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Better {
+    /// Times, sizes: ratio = baseline / ours ("N× faster/smaller").
+    Lower,
+    /// Rates: ratio = ours / baseline ("N× more").
+    Higher,
+}
+
+/// A target from the issue, on our figure and optionally on the ratio.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Target {
+    pub limit: Option<f64>,
+    pub min_ratio: Option<f64>,
+}
+
+/// One line of the table.
+#[derive(Clone, Debug)]
+pub struct Row {
+    pub metric: String,
+    pub unit: Unit,
+    pub better: Better,
+    pub ours: Option<f64>,
+    pub baseline: Option<f64>,
+    pub target: Option<Target>,
+}
+
+impl Row {
+    pub fn ratio(&self) -> Option<f64> {
+        let (ours, base) = (self.ours?, self.baseline?);
+        let r = match self.better {
+            Better::Lower => base / ours,
+            Better::Higher => ours / base,
+        };
+        r.is_finite().then_some(r)
+    }
+
+    /// `Some(true)` met, `Some(false)` missed (or not measured), `None` no target.
+    pub fn met(&self) -> Option<bool> {
+        let target = self.target?;
+        let Some(ours) = self.ours else { return Some(false) };
+        let limit_ok = target.limit.is_none_or(|l| match self.better {
+            Better::Lower => ours < l,
+            Better::Higher => ours >= l,
+        });
+        let ratio_ok = target.min_ratio.is_none_or(|m| self.ratio().is_some_and(|r| r >= m));
+        Some(limit_ok && ratio_ok)
+    }
+}
+
+/// The rows, in the order of the issue's targets.
+pub fn rows(r: &Results) -> Vec<Row> {
+    let ms = |ns: Option<f64>| ns.map(|n| n / 1e6);
+    let py_ms = |name: &str| r.get(name, "/median_secs").map(|s| s * 1e3);
+    let per_machine_bytes = |name: &str| {
+        let delta = r.get(name, "/after_kib")? - r.get(name, "/before_kib")?;
+        Some(delta * 1024.0 / r.get(name, "/machines")?)
+    };
+    let fleet = r
+        .get("scrape.ours", "/machines")
+        .or(r.get("scrape.baseline", "/machines"));
+    let fleet = fleet.map_or("?".to_owned(), |n| format!("{n}"));
+    let conns = r
+        .get("ingest.ours", "/connections")
+        .or(r.get("ingest.baseline", "/connections"))
+        .map_or("?".to_owned(), |n| format!("{n}"));
+    let row = |metric: String, unit, better, ours, baseline, target| Row {
+        metric,
+        unit,
+        better,
+        ours,
+        baseline,
+        target,
+    };
+    let limit = |l| {
+        Some(Target {
+            limit: Some(l),
+            min_ratio: None,
+        })
+    };
+    let mut rows = vec![
+        row(
+            format!("/metrics at {fleet} machines: time to serve, median"),
+            Unit::Ms,
+            Better::Lower,
+            r.get("scrape.ours", "/latency/p50_ms"),
+            r.get("scrape.baseline", "/latency/p50_ms"),
+            Some(Target {
+                limit: Some(15.0),
+                min_ratio: Some(100.0),
+            }),
+        ),
+        row(
+            format!("/metrics at {fleet} machines: time to serve, p99"),
+            Unit::Ms,
+            Better::Lower,
+            r.get("scrape.ours", "/latency/p99_ms"),
+            r.get("scrape.baseline", "/latency/p99_ms"),
+            None,
+        ),
+        row(
+            format!("/metrics at {fleet} machines: series (same fleet)"),
+            Unit::Count,
+            Better::Lower,
+            r.get("scrape.ours", "/series"),
+            r.get("scrape.baseline", "/series"),
+            None,
+        ),
+        row(
+            format!("/metrics at {fleet} machines: body size"),
+            Unit::Bytes,
+            Better::Lower,
+            r.get("scrape.ours", "/bytes"),
+            r.get("scrape.baseline", "/bytes"),
+            None,
+        ),
+    ];
+    for n in [1_000, 10_000, 100_000] {
+        rows.push(row(
+            format!("encode /metrics in process, {}k machines (criterion median)", n / 1000),
+            Unit::Ms,
+            Better::Lower,
+            ms(r.criterion_ns(&format!("encode_metrics/{n}"))),
+            py_ms(&format!("py_encode.{n}")),
+            None,
+        ));
+    }
+    rows.extend([
+        row(
+            "apply a batch of 100 events in process (criterion median)".into(),
+            Unit::Ms,
+            Better::Lower,
+            ms(r.criterion_ns("apply_events/100")),
+            py_ms("py_apply.100"),
+            None,
+        ),
+        row(
+            format!("ingest over HTTP, {conns} connections x 100 events/POST, 1 scrape/s: events/s"),
+            Unit::EventsPerSec,
+            Better::Higher,
+            r.get("ingest.ours", "/events_per_sec"),
+            r.get("ingest.baseline", "/events_per_sec"),
+            limit(100_000.0),
+        ),
+        row(
+            "ingest: POST latency p99".into(),
+            Unit::Ms,
+            Better::Lower,
+            r.get("ingest.ours", "/post_latency/p99_ms"),
+            r.get("ingest.baseline", "/post_latency/p99_ms"),
+            None,
+        ),
+        row(
+            format!("scrape p99 during ingest, {fleet} machines"),
+            Unit::Ms,
+            Better::Lower,
+            r.get("ingest.ours", "/scrape_latency/p99_ms"),
+            r.get("ingest.baseline", "/scrape_latency/p99_ms"),
+            limit(50.0),
+        ),
+        row(
+            "resident memory per machine (RSS delta / machines)".into(),
+            Unit::Bytes,
+            Better::Lower,
+            per_machine_bytes("rss.ours"),
+            per_machine_bytes("rss.baseline"),
+            limit(2048.0),
+        ),
+        row(
+            "heap allocated per machine (counting allocator)".into(),
+            Unit::Bytes,
+            Better::Lower,
+            r.get("alloc.ours", "/bytes_per_machine"),
+            None,
+            None,
+        ),
+    ]);
+    for n in [1_000, 10_000] {
+        let k = n / 1000;
+        rows.extend([
+            row(
+                format!("panel first render, {k}k machines, 1 h of 15 s samples (Chromium)"),
+                Unit::Ms,
+                Better::Lower,
+                r.get("panel", &format!("/first_render_ms/{n}")),
+                None,
+                (n == 1_000).then_some(Target {
+                    limit: Some(100.0),
+                    min_ratio: None,
+                }),
+            ),
+            row(
+                format!("panel update on refresh, {k}k machines (Chromium)"),
+                Unit::Ms,
+                Better::Lower,
+                r.get("panel", &format!("/update_ms/{n}")),
+                None,
+                (n == 1_000).then_some(Target {
+                    limit: Some(16.0),
+                    min_ratio: None,
+                }),
+            ),
+            row(
+                format!("panel build_view native, {k}k machines (criterion median)"),
+                Unit::Ms,
+                Better::Lower,
+                ms(r.criterion_ns(&format!("build_view/{n}"))),
+                None,
+                None,
+            ),
+        ]);
+    }
+    rows.extend([
+        row(
+            "panel wasm, gzipped".into(),
+            Unit::KB,
+            Better::Lower,
+            r.get("wasm", "/gzip_bytes"),
+            None,
+            limit(150_000.0),
+        ),
+        row(
+            "panel wasm, raw".into(),
+            Unit::KB,
+            Better::Lower,
+            r.get("wasm", "/raw_bytes"),
+            None,
+            None,
+        ),
+    ]);
+    rows
+}
+
+/// Formats a figure with three significant digits and its unit.
+pub fn format_value(v: f64, unit: Unit) -> String {
+    match unit {
+        Unit::Ms if v < 1.0 => format!("{} µs", sig3(v * 1e3)),
+        Unit::Ms => format!("{} ms", sig3(v)),
+        Unit::EventsPerSec => format!("{} /s", thousands(v.round())),
+        Unit::Bytes if v < 1024.0 => format!("{} B", sig3(v)),
+        Unit::Bytes if v < 1024.0 * 1024.0 => format!("{} KiB", sig3(v / 1024.0)),
+        Unit::Bytes => format!("{} MiB", sig3(v / 1024.0 / 1024.0)),
+        Unit::KB => format!("{} kB", sig3(v / 1000.0)),
+        Unit::Count => thousands(v.round()),
+    }
+}
+
+fn sig3(v: f64) -> String {
+    if v >= 1000.0 {
+        thousands(v.round())
+    } else if v >= 100.0 {
+        format!("{v:.0}")
+    } else if v >= 10.0 {
+        format!("{v:.1}")
+    } else {
+        format!("{v:.2}")
+    }
+}
+
+fn thousands(v: f64) -> String {
+    let digits = format!("{:.0}", v.abs());
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    if v < 0.0 { format!("-{out}") } else { out }
+}
+
+fn format_target(row: &Row) -> String {
+    let Some(t) = row.target else { return "—".into() };
+    let cmp = if row.better == Better::Lower { "<" } else { "≥" };
+    let mut parts = Vec::new();
+    if let Some(l) = t.limit {
+        parts.push(format!("{cmp} {}", format_value(l, row.unit)));
+    }
+    if let Some(m) = t.min_ratio {
+        parts.push(format!("≥ {m:.0}× baseline"));
+    }
+    parts.join(", ")
+}
+
+/// The table in Markdown, with a header saying where and when it ran.
+pub fn markdown(rows: &[Row], heading: &str) -> String {
+    let mut out = String::new();
+    writeln!(out, "{heading}\n").unwrap();
+    writeln!(out, "| metric | ours | baseline | ratio | target | met? |").unwrap();
+    writeln!(out, "| --- | ---: | ---: | ---: | --- | --- |").unwrap();
+    for row in rows {
+        let value = |v: Option<f64>| v.map_or("—".into(), |v| format_value(v, row.unit));
+        let ratio = row.ratio().map_or("—".into(), |r| {
+            let word = match (row.better, row.unit) {
+                (Better::Higher, _) => "more",
+                (_, Unit::Ms) => "faster",
+                (_, Unit::Count) => "fewer",
+                _ => "less",
+            };
+            format!("{}× {word}", sig3(r))
+        });
+        let met = match (row.met(), row.ours) {
+            (None, _) => "—",
+            (Some(true), _) => "yes",
+            (Some(false), None) => "NOT MEASURED",
+            (Some(false), Some(_)) => "**NO**",
+        };
+        let (ours, base, target) = (value(row.ours), value(row.baseline), format_target(row));
+        writeln!(out, "| {} | {ours} | {base} | {ratio} | {target} | {met} |", row.metric).unwrap();
+    }
+    out
+}
+
+/// nproc, CPU model and memory of this machine, from /proc.
+pub fn machine_description() -> String {
+    let nproc = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let cpu = cpuinfo
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("model name")?
+                .split_once(':')
+                .map(|(_, m)| m.trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    let mem_kib: f64 = meminfo
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:")?.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0.0);
+    format!("{nproc} CPUs ({cpu}), {:.1} GiB memory", mem_kib / 1024.0 / 1024.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn results() -> Results {
+        let mut r = Results::default();
+        r.push(
+            "scrape.ours",
+            json!({"machines": 10000, "latency": {"p50_ms": 4.0, "p99_ms": 9.0}, "series": 80000}),
+        );
+        r.push(
+            "scrape.baseline",
+            json!({"machines": 10000, "latency": {"p50_ms": 1600.0, "p99_ms": 1700.0}}),
+        );
+        for eps in [90_000.0, 120_000.0, 130_000.0] {
+            r.push(
+                "ingest.ours",
+                json!({"connections": 16, "events_per_sec": eps, "scrape_latency": {"p99_ms": 70.0}}),
+            );
+        }
+        r.push("ingest.baseline", json!({"events_per_sec": 6000.0}));
+        r.push(
+            "rss.ours",
+            json!({"machines": 1000, "before_kib": 10000, "after_kib": 13000}),
+        );
+        r
+    }
+
+    fn find<'a>(rows: &'a [Row], prefix: &str) -> &'a Row {
+        rows.iter().find(|r| r.metric.starts_with(prefix)).unwrap()
+    }
+
+    #[test]
+    fn scrape_row_needs_both_the_limit_and_the_ratio() {
+        let rows = rows(&results());
+        let scrape = find(&rows, "/metrics at 10000 machines: time to serve, median");
+        assert_eq!(scrape.ratio(), Some(400.0));
+        assert_eq!(scrape.met(), Some(true));
+        let mut slow = scrape.clone();
+        slow.baseline = Some(200.0);
+        assert_eq!(slow.met(), Some(false), "50x faster misses the 100x target");
+    }
+
+    #[test]
+    fn rounds_reduce_to_their_median_and_targets_are_checked() {
+        let rows = rows(&results());
+        let ingest = find(&rows, "ingest over HTTP, 16 connections");
+        assert_eq!(ingest.ours, Some(120_000.0));
+        assert_eq!(ingest.ratio(), Some(20.0));
+        assert_eq!(ingest.met(), Some(true));
+        assert_eq!(
+            find(&rows, "scrape p99 during ingest").met(),
+            Some(false),
+            "70 ms misses < 50 ms"
+        );
+        let rss = find(&rows, "resident memory per machine");
+        assert_eq!(rss.ours, Some(3072.0));
+        assert_eq!(rss.met(), Some(false));
+        assert_eq!(
+            find(&rows, "panel wasm, gzipped").met(),
+            Some(false),
+            "a target not measured is not met"
+        );
+    }
+
+    #[test]
+    fn table_shows_units_ratios_and_verdicts() {
+        let table = markdown(&rows(&results()), "## x");
+        assert!(table.contains("| /metrics at 10000 machines: time to serve, median | 4.00 ms | 1,600 ms | 400× faster | < 15.0 ms, ≥ 100× baseline | yes |"), "{table}");
+        assert!(
+            table.contains("| 120,000 /s | 6,000 /s | 20.0× more | ≥ 100,000 /s | yes |"),
+            "{table}"
+        );
+        assert!(
+            table.contains("| panel wasm, gzipped | — | — | — | < 150 kB | NOT MEASURED |"),
+            "{table}"
+        );
+        assert!(table.contains("**NO**"));
+    }
+
+    #[test]
+    fn number_formatting() {
+        assert_eq!(format_value(0.0123, Unit::Ms), "12.3 µs");
+        assert_eq!(format_value(1234567.0, Unit::EventsPerSec), "1,234,567 /s");
+        assert_eq!(format_value(1536.0, Unit::Bytes), "1.50 KiB");
+        assert_eq!(format_value(999.0, Unit::Count), "999");
+    }
+}
