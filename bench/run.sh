@@ -43,6 +43,8 @@ records="$results_dir/$mode.jsonl"
 : >"$records"
 work=$(mktemp -d "${TMPDIR:-/tmp}/statescope-bench.XXXXXX")
 pids=()
+# Parts of a full run that failed: the table still shows the others, and the run exits non-zero.
+failed=()
 cleanup() {
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
   for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
@@ -146,14 +148,18 @@ if [ -n "${baseline_pid:-}" ]; then kill "$baseline_pid"; fi
 if [ -n "${exporter_pid:-}" ]; then kill "$exporter_pid"; fi
 
 if has criterion; then
-  if [ "$mode" = full ]; then
-    log "criterion benches (release)"
-    cargo bench --locked -p statescope-bench -- --warm-up-time 1 --measurement-time 3 >&2
-  else
-    # Test mode: each bench runs once, which checks it works without timing it.
-    log "criterion benches (test mode)"
-    cargo test --locked -p statescope-bench --benches >&2
-  fi
+  for bench in bench/benches/*.rs; do
+    bench=$(basename "$bench" .rs)
+    if [ "$mode" = full ]; then
+      log "criterion bench $bench (release)"
+      cargo bench --locked -p statescope-bench --bench "$bench" -- --warm-up-time 1 --measurement-time 3 >&2 ||
+        failed+=("criterion bench $bench")
+    else
+      # Test mode: each benchmark runs once, which checks it works without timing it.
+      log "criterion bench $bench (test mode)"
+      cargo test --locked -p statescope-bench --bench "$bench" >&2
+    fi
+  done
 fi
 
 title="($mode run, $(date -u '+%Y-%m-%d %H:%M UTC'), commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown))"
@@ -170,4 +176,9 @@ if [ "$mode" = smoke ]; then
   has exporter && check '^\| ingest over HTTP[^|]*\| [0-9]'
   has exporter && check '^\| resident memory per machine[^|]*\| [0-9]'
   log "smoke: the harness works"
+fi
+
+if ((${#failed[@]})); then
+  printf 'bench: FAILED: %s\n' "${failed[@]}" >&2
+  exit 1
 fi

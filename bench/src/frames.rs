@@ -1,0 +1,152 @@
+//! Grafana data frames for the panel benchmarks: what the Prometheus
+//! datasource hands a panel for `statescope_state` over a time range, one
+//! frame per series (a `Time` field and a `Value` field carrying the labels),
+//! wrapped in the JSON document `module.ts` gives the panel's data core
+//! (`PanelInput`, camelCase keys).
+//!
+//! The fleet is the load generator's (see [`crate::events::machine`]): each
+//! breaker walks closed -> open -> half_open -> closed, at a pace set by its
+//! index, so the panel sees transitions, flapping and every state.
+
+use std::fmt::Write as _;
+
+/// States of the built-in `circuit_breaker` kind, in enum order.
+const STATES: [&str; 5] = ["closed", "open", "half_open", "forced_open", "disabled"];
+const WALK: [usize; 4] = [0, 1, 2, 0];
+
+/// A panel's data: `machines` breakers, `samples` points `step_ms` apart
+/// ending at `end_ms`.
+#[derive(Clone, Copy, Debug)]
+pub struct Fleet {
+    pub machines: usize,
+    pub samples: usize,
+    pub step_ms: u64,
+    pub end_ms: u64,
+}
+
+impl Fleet {
+    /// One hour of 15 s samples ending at `end_ms`.
+    pub fn hour(machines: usize, end_ms: u64) -> Fleet {
+        Fleet {
+            machines,
+            samples: 240,
+            step_ms: 15_000,
+            end_ms,
+        }
+    }
+
+    /// The same fleet one refresh later: the window slid by one step.
+    pub fn next_refresh(self) -> Fleet {
+        Fleet {
+            end_ms: self.end_ms + self.step_ms,
+            ..self
+        }
+    }
+
+    fn start_ms(&self) -> u64 {
+        self.end_ms - self.step_ms * (self.samples as u64 - 1)
+    }
+
+    /// State (index into [`STATES`]) of machine `i` at sample time `t_ms`.
+    fn state_at(&self, i: usize, t_ms: u64) -> usize {
+        // Machines dwell 2 to 61 steps per state; a handful flap every step.
+        let dwell = if i % 97 == 0 { 1 } else { 2 + (i * 7919) % 60 } as u64;
+        let step = t_ms / self.step_ms + i as u64;
+        WALK[((step / dwell) % WALK.len() as u64) as usize]
+    }
+
+    /// Grafana's `data.series` as JSON: one frame per (machine, state).
+    pub fn frames_json(&self) -> String {
+        let mut out = String::with_capacity(self.machines * STATES.len() * self.samples * 20);
+        out.push('[');
+        let times: Vec<u64> = (0..self.samples as u64)
+            .map(|k| self.start_ms() + k * self.step_ms)
+            .collect();
+        let mut time_values = String::new();
+        for (k, t) in times.iter().enumerate() {
+            if k > 0 {
+                time_values.push(',');
+            }
+            write!(time_values, "{t}").unwrap();
+        }
+        for i in 0..self.machines {
+            let (name, provider, key) = crate::events::machine(i);
+            let states: Vec<usize> = times.iter().map(|&t| self.state_at(i, t)).collect();
+            for (s, state) in STATES.iter().enumerate() {
+                if i > 0 || s > 0 {
+                    out.push(',');
+                }
+                write!(
+                    out,
+                    r#"{{"refId":"A","fields":[{{"name":"Time","type":"time","config":{{}},"values":[{time_values}]}},{{"name":"Value","type":"number","config":{{}},"labels":{{"__name__":"statescope_state","kind":"circuit_breaker","machine":"{name}","state":"{state}","provider":"{provider}","key_id":"{key}","instance":"exporter:9733","job":"statescope"}},"values":["#
+                )
+                .unwrap();
+                for (k, &current) in states.iter().enumerate() {
+                    if k > 0 {
+                        out.push(',');
+                    }
+                    out.push(if current == s { '1' } else { '0' });
+                }
+                out.push_str("]}]}");
+            }
+        }
+        out.push(']');
+        out
+    }
+
+    /// The whole `PanelInput` document, default options, a 1000x600 panel.
+    pub fn panel_input_json(&self) -> String {
+        format!(
+            r#"{{"frames":{},"options":{{}},"timeRange":{{"from":{},"to":{}}},"width":1000,"height":600,"theme":{{"isDark":true,"palette":{{}}}},"now":{}}}"#,
+            self.frames_json(),
+            self.start_ms(),
+            self.end_ms,
+            self.end_ms
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::Value;
+
+    #[test]
+    fn one_frame_per_machine_and_state_with_exactly_one_state_set_per_sample() {
+        let fleet = Fleet::hour(4, 1_800_000_000_000);
+        let frames: Value = serde_json::from_str(&fleet.frames_json()).unwrap();
+        let frames = frames.as_array().unwrap();
+        assert_eq!(frames.len(), 4 * 5);
+        for machine in frames.chunks(5) {
+            let times = &machine[0]["fields"][0]["values"];
+            assert_eq!(times.as_array().unwrap().len(), 240);
+            assert_eq!(times[239], 1_800_000_000_000u64);
+            for k in 0..240 {
+                let set: u64 = machine
+                    .iter()
+                    .map(|f| f["fields"][1]["values"][k].as_u64().unwrap())
+                    .sum();
+                assert_eq!(set, 1, "one-hot at sample {k}");
+            }
+        }
+        assert_eq!(frames[7]["fields"][1]["labels"]["machine"], "p1/key-1");
+        assert_eq!(frames[7]["fields"][1]["labels"]["state"], "half_open");
+    }
+
+    #[test]
+    fn a_refresh_slides_the_window_by_one_step() {
+        let a = Fleet::hour(3, 1_800_000_000_000);
+        let b = a.next_refresh();
+        let (fa, fb): (Value, Value) = (
+            serde_json::from_str(&a.frames_json()).unwrap(),
+            serde_json::from_str(&b.frames_json()).unwrap(),
+        );
+        for f in 0..15 {
+            let va = fa[f]["fields"][1]["values"].as_array().unwrap();
+            let vb = fb[f]["fields"][1]["values"].as_array().unwrap();
+            assert_eq!(va[1..], vb[..239], "frame {f}");
+        }
+        let doc: Value = serde_json::from_str(&b.panel_input_json()).unwrap();
+        assert_eq!(doc["timeRange"]["to"], 1_800_000_015_000u64);
+    }
+}
