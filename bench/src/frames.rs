@@ -50,7 +50,7 @@ impl Fleet {
     /// State (index into [`STATES`]) of machine `i` at sample time `t_ms`.
     fn state_at(&self, i: usize, t_ms: u64) -> usize {
         // Machines dwell 2 to 61 steps per state; a handful flap every step.
-        let dwell = if i % 97 == 0 { 1 } else { 2 + (i * 7919) % 60 } as u64;
+        let dwell = if i.is_multiple_of(97) { 1 } else { 2 + (i * 7919) % 60 } as u64;
         let step = t_ms / self.step_ms + i as u64;
         WALK[((step / dwell) % WALK.len() as u64) as usize]
     }
