@@ -23,4 +23,6 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 step "cargo test"
 cargo test --workspace --locked
 
+step "provisioning: Prometheus rules and rule tests, Alertmanager, compose file, dashboards against a live exporter"; bash provisioning/test.sh
+
 printf '\n== test: all passed\n'
