@@ -192,6 +192,9 @@ pub struct FieldConfig {
     pub color: Option<FieldColor>,
     #[serde(deserialize_with = "lenient_vec")]
     pub links: Vec<DataLink>,
+    /// On time fields: the query step in ms (the Prometheus datasource sets it).
+    #[serde(deserialize_with = "lenient_option")]
+    pub interval: Option<f64>,
 }
 
 /// `fieldConfig.color`: `{ "mode": "fixed", "fixedColor": "red" }`.

@@ -1,9 +1,18 @@
 //! Statescope panel (built in its own issue).
 
 // Data core: frames + options -> view model. Plain Rust, tested natively.
+pub mod color;
+pub mod derive;
 pub mod input;
+pub mod kinds;
+pub mod layout;
+pub mod links;
+pub mod mapping;
 pub mod options;
 pub mod problem;
+pub mod series;
+pub mod shape;
+pub mod timeline;
 pub mod view;
 
 pub use input::PanelInput;

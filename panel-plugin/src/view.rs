@@ -6,10 +6,14 @@
 //! segments, shares) points into that kind's `nodes`.
 
 use serde::Serialize;
-use statescope_model::Severity;
+use statescope_model::{Severity, contract};
 
+use crate::derive::{self, Derived};
 use crate::input::{PanelInput, TimeRange};
+use crate::options::SortOrder;
 use crate::problem::DataProblem;
+use crate::series::{self, Series};
+use crate::{color, kinds, layout, links, shape};
 
 /// What the panel draws.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
@@ -162,6 +166,329 @@ pub struct Totals {
 /// Turns frames and options into the view. Fails only when nothing useful can
 /// be drawn; lesser issues become [`PanelView::warnings`].
 pub fn build_view(input: &PanelInput) -> Result<PanelView, DataProblem> {
-    let _ = input;
-    Err(DataProblem::NoData)
+    let range = input.time_range;
+    if !(range.from.is_finite() && range.to.is_finite() && range.to > range.from) {
+        return Err(DataProblem::EmptyTimeRange {
+            from: range.from,
+            to: range.to,
+        });
+    }
+    let options = &input.options;
+    let theme = &input.theme;
+    let series = series::collect(&input.frames, range.to);
+    if series.iter().all(Series::is_empty) {
+        return Err(DataProblem::NoData);
+    }
+    let rec = shape::recognise(&series, options)?;
+    let kinds = kinds::resolve(&rec, &series, options)?;
+    let aux = derive::attach(&rec, &series);
+    let mut warnings: Vec<String> = options.problems.clone();
+    warnings.extend(rec.warnings.iter().cloned());
+    warnings.extend(kinds.warnings.iter().cloned());
+
+    let mut buf = Vec::new();
+    let mut unmapped = Vec::new();
+    let derived: Vec<Derived> = rec
+        .machines
+        .iter()
+        .zip(&aux)
+        .enumerate()
+        .map(|(m, (machine, aux))| {
+            let inputs = derive::MachineInputs {
+                shape: rec.groups[machine.group].shape,
+                inputs: &machine.inputs,
+                aux,
+            };
+            let kind = &kinds.list[kinds.of_machine[m]].kind;
+            derive::machine(
+                &inputs,
+                &series,
+                kind,
+                range,
+                options.flapping_threshold,
+                &mut buf,
+                &mut unmapped,
+            )
+        })
+        .collect();
+    if let Some((s, values)) = unmapped.first() {
+        let problem = DataProblem::UnmappedValues {
+            series: series[*s].describe(),
+            values: values.join(", "),
+        };
+        if derived
+            .iter()
+            .all(|d| d.timeline.segments.iter().all(|seg| seg.state_index.is_none()))
+        {
+            return Err(problem);
+        }
+        warnings.push(problem.to_string());
+    }
+
+    // CSS colour of every state of every kind.
+    let colors: Vec<Vec<String>> = kinds
+        .list
+        .iter()
+        .map(|rk| {
+            rk.kind
+                .states()
+                .iter()
+                .zip(&rk.colors)
+                .map(|(st, data_color)| {
+                    [
+                        options.state_colors.get(&st.name),
+                        data_color.as_ref(),
+                        st.color.as_ref(),
+                    ]
+                    .into_iter()
+                    .flatten()
+                    .find_map(|c| color::resolve(c, theme))
+                    .unwrap_or_else(|| color::severity_color(st.severity, theme))
+                })
+                .collect()
+        })
+        .collect();
+
+    let needle = options.search.to_lowercase();
+    let kind_of = |m: usize| &kinds.list[kinds.of_machine[m]].kind;
+    let state_name = |m: usize| {
+        derived[m]
+            .timeline
+            .current
+            .map(|s| kind_of(m).states()[s].name.as_str())
+    };
+    let matches_search = |m: usize| {
+        if needle.is_empty() {
+            return true;
+        }
+        let machine = &rec.machines[m];
+        let hit = |text: &str| text.to_lowercase().contains(&needle);
+        hit(&machine.id)
+            || hit(kind_of(m).name())
+            || machine.labels.iter().any(|(_, v)| hit(v))
+            || state_name(m).is_some_and(hit)
+    };
+    let searched: Vec<usize> = (0..rec.machines.len()).filter(|&m| matches_search(m)).collect();
+
+    // Diagrams and totals over the searched machines.
+    let mut totals = Totals {
+        machines: searched.len(),
+        ..Totals::default()
+    };
+    let mut kind_views: Vec<KindView> = kinds
+        .list
+        .iter()
+        .zip(&colors)
+        .map(|(rk, colors)| KindView {
+            name: rk.kind.name().to_owned(),
+            source: rk.source,
+            nodes: rk
+                .kind
+                .states()
+                .iter()
+                .zip(colors)
+                .map(|(st, color)| NodeView {
+                    state: st.name.clone(),
+                    severity: st.severity,
+                    color: color.clone(),
+                    ..NodeView::default()
+                })
+                .collect(),
+            edges: rk
+                .kind
+                .transitions()
+                .map(|(from, to)| EdgeView {
+                    from: from.index(),
+                    to: to.index(),
+                    allowed: true,
+                    taken_in_range: 0,
+                })
+                .collect(),
+            initial: rk.kind.initial().index(),
+        })
+        .collect();
+    for &m in &searched {
+        let d = &derived[m];
+        let view = &mut kind_views[kinds.of_machine[m]];
+        match d.timeline.current {
+            Some(s) => {
+                let node = &mut view.nodes[s];
+                node.count_now += 1;
+                node.machines_now.push(rec.machines[m].id.clone());
+                totals.per_severity[node.severity.level() as usize] += 1;
+            }
+            None => totals.unknown += 1,
+        }
+        totals.flapping += usize::from(d.flapping);
+        for &(from, to, n) in &d.edges {
+            match view.edges.iter_mut().find(|e| e.from == from && e.to == to) {
+                Some(e) => e.taken_in_range += n,
+                None => view.edges.push(EdgeView {
+                    from,
+                    to,
+                    allowed: false,
+                    taken_in_range: n,
+                }),
+            }
+        }
+    }
+    for (k, view) in kind_views.iter_mut().enumerate() {
+        let names: Vec<&str> = view.nodes.iter().map(|n| n.state.as_str()).collect();
+        let edges: Vec<(usize, usize)> = view.edges.iter().map(|e| (e.from, e.to)).collect();
+        let positions = layout::positions(&view.name, &names, view.initial, &edges);
+        for (node, (x, y)) in view.nodes.iter_mut().zip(positions) {
+            node.x = x;
+            node.y = y;
+        }
+        for (s, node) in view.nodes.iter().enumerate() {
+            if node.count_now > 0 {
+                totals.per_state.push((k, s, node.count_now));
+            }
+        }
+    }
+
+    // Tiles: state filter, sort, cut.
+    let mut shown: Vec<usize> = match &options.state_filter {
+        None => searched,
+        Some(filter) => {
+            if !kind_views.iter().any(|k| k.nodes.iter().any(|n| n.state == *filter)) {
+                warnings.push(format!(
+                    "Options: state filter `{filter}` is not a state of any kind shown, so no machine matches."
+                ));
+            }
+            searched
+                .into_iter()
+                .filter(|&m| state_name(m) == Some(filter.as_str()))
+                .collect()
+        }
+    };
+    let severity = |m: usize| derived[m].timeline.current.map(|s| kind_of(m).states()[s].severity);
+    let since = |m: usize| derived[m].since.map_or(f64::INFINITY, |s| s.start_ms);
+    let id = |m: usize| rec.machines[m].id.as_str();
+    match options.sort {
+        SortOrder::WorstFirst => shown.sort_by(|&a, &b| {
+            rank(severity(b))
+                .cmp(&rank(severity(a)))
+                .then(derived[b].flapping.cmp(&derived[a].flapping))
+                .then(since(a).total_cmp(&since(b)))
+                .then_with(|| natural_cmp(id(a), id(b)))
+        }),
+        SortOrder::Name => {
+            shown.sort_by(|&a, &b| natural_cmp(id(a), id(b)).then(kinds.of_machine[a].cmp(&kinds.of_machine[b])))
+        }
+        SortOrder::TimeInState => {
+            shown.sort_by(|&a, &b| since(a).total_cmp(&since(b)).then_with(|| natural_cmp(id(a), id(b))))
+        }
+        SortOrder::Transitions => shown.sort_by(|&a, &b| {
+            derived[b]
+                .transitions
+                .cmp(&derived[a].transitions)
+                .then_with(|| natural_cmp(id(a), id(b)))
+        }),
+    }
+    let limit = options.max_tiles.unwrap_or(usize::MAX);
+    let machines_hidden = shown.len().saturating_sub(limit);
+    shown.truncate(limit);
+
+    let text_color = color::text_color(theme);
+    let mut derived = derived;
+    let machines = shown
+        .into_iter()
+        .map(|m| {
+            let machine = &rec.machines[m];
+            let k = kinds.of_machine[m];
+            let d = std::mem::take(&mut derived[m]);
+            let current = d.timeline.current;
+            let state = current.map(|s| kind_views[k].nodes[s].state.clone());
+            let first = &series[machine.inputs[0].0];
+            let links = machine
+                .inputs
+                .iter()
+                .map(|(i, _)| &series[*i].field.config.links)
+                .find(|l| !l.is_empty())
+                .map(|l| {
+                    let raw = current.map(|s| s.to_string()).unwrap_or_default();
+                    let ctx = links::LinkContext {
+                        labels: &machine.labels,
+                        field_name: first.field.config.display_name.as_deref().unwrap_or(&first.field.name),
+                        value_text: state.as_deref().unwrap_or(""),
+                        value_raw: &raw,
+                    };
+                    links::build(l, &ctx)
+                })
+                .unwrap_or_default();
+            MachineView {
+                id: machine.id.clone(),
+                labels: display_labels(machine),
+                kind_index: k,
+                state_index: current,
+                color: current.map_or_else(|| text_color.clone(), |s| colors[k][s].clone()),
+                severity: current.map(|s| kind_views[k].nodes[s].severity),
+                state,
+                since: d.since,
+                transitions_in_range: d.transitions,
+                transitions_source: d.source,
+                share: d.timeline.shares(),
+                history: d.timeline.segments,
+                flapping: d.flapping,
+                links,
+            }
+        })
+        .collect();
+    Ok(PanelView {
+        kinds: kind_views,
+        machines,
+        machines_hidden,
+        totals,
+        time_range: range,
+        warnings,
+    })
+}
+
+/// Worst-first rank: a machine whose state is unknown (it stopped reporting)
+/// ranks just below critical.
+fn rank(severity: Option<Severity>) -> u8 {
+    match severity {
+        Some(Severity::Critical) => 4,
+        None => 3,
+        Some(s) => s.level(),
+    }
+}
+
+/// Name order where `worker-2` comes before `worker-10`.
+fn natural_cmp(a: &str, b: &str) -> std::cmp::Ordering {
+    let (mut a, mut b) = (a, b);
+    loop {
+        let (Some(ca), Some(cb)) = (a.chars().next(), b.chars().next()) else {
+            return a.len().cmp(&b.len());
+        };
+        if ca.is_ascii_digit() && cb.is_ascii_digit() {
+            let na = a.len() - a.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+            let nb = b.len() - b.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+            let (da, db) = (a[..na].trim_start_matches('0'), b[..nb].trim_start_matches('0'));
+            let ord = da.len().cmp(&db.len()).then_with(|| da.cmp(db));
+            if ord.is_ne() {
+                return ord;
+            }
+            (a, b) = (&a[na..], &b[nb..]);
+        } else {
+            if ca != cb {
+                return ca.cmp(&cb);
+            }
+            (a, b) = (&a[ca.len_utf8()..], &b[cb.len_utf8()..]);
+        }
+    }
+}
+
+/// Labels for the tile: everything but the kind (shown as the diagram) and
+/// the label the id was taken from.
+fn display_labels(machine: &shape::Machine) -> Vec<(String, String)> {
+    machine
+        .labels
+        .iter()
+        .filter(|(k, v)| {
+            *k != contract::LABEL_KIND && !((*k == contract::LABEL_MACHINE || *k == "name") && *v == machine.id)
+        })
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
 }

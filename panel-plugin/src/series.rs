@@ -1,0 +1,274 @@
+//! Frames to series: one labelled sequence of (time, value) per metric series,
+//! whatever frame layout the datasource used.
+//!
+//! Grafana hands Prometheus data in three layouts, all handled here:
+//! - one frame per series: `[Time, Value{labels}]` (range queries);
+//! - wide frames: one time field and many value fields, each with labels;
+//! - table frames (format "table", instant queries): `[Time, label columns…, Value]`,
+//!   one row per sample, where the rows of one series share label values.
+//!
+//! Series borrow from the frames; a table series keeps only its row numbers.
+
+use std::collections::HashMap;
+
+use crate::input::{Field, FieldType, Frame, Value};
+
+/// Where Grafana's Prometheus datasource keeps the metric name.
+pub const NAME_LABEL: &str = "__name__";
+
+/// One series: labels and samples.
+#[derive(Clone, Debug)]
+pub struct Series<'a> {
+    pub ref_id: Option<&'a str>,
+    /// Metric name: the `__name__` label, else a metric-like frame or field name.
+    pub metric: Option<&'a str>,
+    /// Labels without `__name__`, sorted by name.
+    pub labels: Vec<(&'a str, &'a str)>,
+    /// The value field: its config holds mappings, colours and links.
+    pub field: &'a Field,
+    /// The step between samples (ms) when the datasource said so.
+    pub interval: Option<f64>,
+    times: Option<&'a [Value]>,
+    values: &'a [Value],
+    rows: Option<Vec<u32>>,
+    /// Time of every sample when the frame has no time field (instant tables).
+    fallback_time: f64,
+}
+
+impl<'a> Series<'a> {
+    pub fn len(&self) -> usize {
+        match &self.rows {
+            Some(rows) => rows.len(),
+            None => match self.times {
+                Some(t) => t.len().min(self.values.len()),
+                None => self.values.len(),
+            },
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Sample `i`: its time (`None` when not a finite number) and value.
+    pub fn point(&self, i: usize) -> (Option<f64>, &'a Value) {
+        let row = match &self.rows {
+            Some(rows) => rows[i] as usize,
+            None => i,
+        };
+        let time = match self.times {
+            Some(t) => t.get(row).and_then(Value::as_f64),
+            None => Some(self.fallback_time),
+        };
+        (time, self.values.get(row).unwrap_or(&Value::Null))
+    }
+
+    pub fn label(&self, name: &str) -> Option<&'a str> {
+        self.labels
+            .binary_search_by(|(k, _)| (*k).cmp(name))
+            .ok()
+            .map(|i| self.labels[i].1)
+    }
+
+    /// `metric{a="1", b="2"}` for messages, shortened when long.
+    pub fn describe(&self) -> String {
+        let mut out = self.metric.unwrap_or(&self.field.name).to_owned();
+        if !self.labels.is_empty() {
+            let inner: Vec<String> = self.labels.iter().map(|(k, v)| format!("{k}=\"{v}\"")).collect();
+            out.push('{');
+            out.push_str(&inner.join(", "));
+            out.push('}');
+        }
+        if out.chars().count() > 80 {
+            out = out.chars().take(77).collect::<String>() + "…";
+        }
+        out
+    }
+
+    /// The last finite value.
+    pub fn last_number(&self) -> Option<f64> {
+        (0..self.len()).rev().find_map(|i| self.point(i).1.as_f64())
+    }
+}
+
+/// Every series in the frames, in frame and field order. `fallback_time` is
+/// the time given to samples of frames without a time field.
+pub fn collect<'a>(frames: &'a [Frame], fallback_time: f64) -> Vec<Series<'a>> {
+    let mut out = Vec::new();
+    for frame in frames {
+        let time = frame.fields.iter().find(|f| f.field_type == FieldType::Time);
+        let numbers: Vec<&Field> = frame
+            .fields
+            .iter()
+            .filter(|f| matches!(f.field_type, FieldType::Number | FieldType::Boolean))
+            .collect();
+        let strings: Vec<&Field> = frame
+            .fields
+            .iter()
+            .filter(|f| f.field_type == FieldType::String)
+            .collect();
+        let new = |field: &'a Field, metric, labels, rows| Series {
+            ref_id: frame.ref_id.as_deref(),
+            metric,
+            labels,
+            field,
+            interval: time
+                .and_then(|t| t.config.interval)
+                .filter(|i| i.is_finite() && *i > 0.0),
+            times: time.map(|t| t.values.as_slice()),
+            values: &field.values,
+            rows,
+            fallback_time,
+        };
+        if !numbers.is_empty() && !strings.is_empty() {
+            table_series(frame, &new, &numbers, &strings, &mut out);
+            continue;
+        }
+        // Wide or one-series frames; a frame with only text fields holds state names as values.
+        let value_fields = if numbers.is_empty() { strings } else { numbers };
+        for field in value_fields {
+            let mut labels: Vec<(&str, &str)> = field
+                .labels
+                .iter()
+                .filter(|(k, _)| k.as_str() != NAME_LABEL)
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect();
+            labels.sort_unstable();
+            let metric = field
+                .metric_name()
+                .or_else(|| frame.name.as_deref().and_then(metric_prefix))
+                .or_else(|| metric_prefix(&field.name));
+            out.push(new(field, metric, labels, None));
+        }
+    }
+    out
+}
+
+/// Table layout: rows with equal label columns form one series per value field.
+fn table_series<'a>(
+    frame: &'a Frame,
+    new: &impl Fn(&'a Field, Option<&'a str>, Vec<(&'a str, &'a str)>, Option<Vec<u32>>) -> Series<'a>,
+    numbers: &[&'a Field],
+    strings: &[&'a Field],
+    out: &mut Vec<Series<'a>>,
+) {
+    let rows = frame.fields.iter().map(|f| f.values.len()).max().unwrap_or(0);
+    let cell = |f: &'a Field, row: usize| -> &'a str {
+        match f.values.get(row) {
+            Some(Value::Text(s)) => s,
+            _ => "",
+        }
+    };
+    let mut index: HashMap<Vec<&str>, usize> = HashMap::new();
+    let mut groups: Vec<(Vec<&str>, Vec<u32>)> = Vec::new();
+    for row in 0..rows.min(u32::MAX as usize) {
+        let key: Vec<&str> = strings.iter().map(|f| cell(f, row)).collect();
+        let g = *index.entry(key.clone()).or_insert_with(|| {
+            groups.push((key, Vec::new()));
+            groups.len() - 1
+        });
+        groups[g].1.push(row as u32);
+    }
+    for field in numbers {
+        for (key, rows) in &groups {
+            let mut metric = None;
+            let mut labels: Vec<(&str, &str)> = Vec::with_capacity(key.len() + field.labels.len());
+            for (f, v) in strings.iter().zip(key) {
+                if f.name == NAME_LABEL {
+                    metric = Some(*v).filter(|v| !v.is_empty());
+                } else if !v.is_empty() {
+                    labels.push((f.name.as_str(), v));
+                }
+            }
+            labels.extend(
+                field
+                    .labels
+                    .iter()
+                    .filter(|(k, _)| k.as_str() != NAME_LABEL)
+                    .map(|(k, v)| (k.as_str(), v.as_str())),
+            );
+            labels.sort_unstable();
+            labels.dedup_by(|a, b| a.0 == b.0);
+            let metric = metric
+                .or_else(|| field.metric_name())
+                .or_else(|| frame.name.as_deref().and_then(metric_prefix));
+            out.push(new(field, metric, labels, Some(rows.clone())));
+        }
+    }
+}
+
+/// `name` or the `name` of `name{labels}` when it is a Prometheus metric name;
+/// Grafana's generic `Value`/`Value #A` field names are not.
+fn metric_prefix(text: &str) -> Option<&str> {
+    let name = text.split('{').next().unwrap_or("").trim();
+    let mut chars = name.chars();
+    let valid = matches!(chars.next(), Some('a'..='z' | 'A'..='Z' | '_' | ':'))
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':');
+    (valid && name != "Value" && name != "Time").then_some(name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frames(json: &str) -> Vec<Frame> {
+        serde_json::from_str(json).unwrap()
+    }
+
+    #[test]
+    fn one_frame_per_series_keeps_labels_and_metric_name() {
+        let f = frames(
+            r#"[{"refId":"A","fields":[
+                {"name":"Time","type":"time","config":{"interval":15000},"values":[1000,16000]},
+                {"name":"Value","type":"number","labels":{"__name__":"up","job":"api"},"values":[1,0]}]}]"#,
+        );
+        let s = collect(&f, 0.0);
+        assert_eq!(s.len(), 1);
+        assert_eq!(s[0].metric, Some("up"));
+        assert_eq!(s[0].labels, [("job", "api")]);
+        assert_eq!(s[0].interval, Some(15000.0));
+        assert_eq!(s[0].point(1).0, Some(16000.0));
+        assert_eq!(s[0].describe(), "up{job=\"api\"}");
+    }
+
+    #[test]
+    fn wide_frames_give_one_series_per_value_field() {
+        let f = frames(
+            r#"[{"name":"circuit_breaker_state","fields":[
+                {"name":"Time","type":"time","values":[1000,2000,3000]},
+                {"name":"a","type":"number","labels":{"provider":"a"},"values":[0,1,2]},
+                {"name":"b","type":"number","labels":{"provider":"b"},"values":[0,0]}]}]"#,
+        );
+        let s = collect(&f, 0.0);
+        assert_eq!(s.len(), 2);
+        assert_eq!(s[1].metric, Some("circuit_breaker_state"));
+        assert_eq!(s[1].len(), 2, "mismatched lengths use the shorter column");
+    }
+
+    #[test]
+    fn table_rows_are_grouped_by_label_columns() {
+        let f = frames(
+            r#"[{"refId":"A","fields":[
+                {"name":"Time","type":"time","values":[1000,1000,2000]},
+                {"name":"__name__","type":"string","values":["statescope_state","statescope_state","statescope_state"]},
+                {"name":"machine","type":"string","values":["m1","m2","m1"]},
+                {"name":"state","type":"string","values":["open","open","open"]},
+                {"name":"Value #A","type":"number","values":[1,0,1]}]}]"#,
+        );
+        let s = collect(&f, 0.0);
+        assert_eq!(s.len(), 2);
+        assert_eq!(s[0].metric, Some("statescope_state"));
+        assert_eq!(s[0].labels, [("machine", "m1"), ("state", "open")]);
+        assert_eq!(s[0].len(), 2);
+        assert_eq!(s[0].point(1), (Some(2000.0), &Value::Number(1.0)));
+        assert_eq!(s[1].label("machine"), Some("m2"));
+    }
+
+    #[test]
+    fn frames_without_time_use_the_fallback_time() {
+        let f = frames(r#"[{"fields":[{"name":"state","type":"string","values":["open"]}]}]"#);
+        let s = collect(&f, 42.0);
+        assert_eq!(s[0].point(0), (Some(42.0), &Value::Text("open".into())));
+        assert_eq!(s[0].metric, Some("state"));
+    }
+}
