@@ -20,7 +20,8 @@ const JITTER: f64 = 1.5;
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Timeline {
     pub segments: Vec<Segment>,
-    /// State at the end of the range.
+    /// State at the end of the range: that of the last sample, unless it is
+    /// too old to still hold there.
     pub current: Option<usize>,
     /// When the current state's run began (the first sample showing it), and
     /// whether that is only a lower bound (nothing known right before it).
@@ -130,7 +131,14 @@ pub fn build(samples: &[Sample], range: TimeRange, step: f64) -> Timeline {
     if cursor < range.to {
         extend(&mut tl.segments, cursor, range.to, None);
     }
-    tl.current = tl.segments.last().and_then(|s| s.state_index);
+    // The state at the end of the range: the last sample's, if it is recent
+    // enough to still hold there (an instant query's sample sits exactly at `to`).
+    tl.current = samples
+        .iter()
+        .rev()
+        .find(|s| s.0 <= range.to)
+        .filter(|s| range.to - s.0 <= step * JITTER)
+        .and_then(|s| s.1);
     if tl.current.is_none() {
         tl.run_start = None;
     }
