@@ -29,9 +29,11 @@ has() { [[ ",$parts," == *",$1,"* ]]; }
 
 if [ "$mode" = full ]; then
   fleet=10000 scrapes=30 ingest_secs=8 rounds=3 connections=32 encode_sizes="1000 10000 100000" py_repeat=3
+  panel_sizes=1000,10000 panel_repeat=5 panel_updates=4
   profile=release profile_dir=release
 else
   fleet=300 scrapes=3 ingest_secs=1 rounds=1 connections=4 encode_sizes="1000" py_repeat=1
+  panel_sizes=100 panel_repeat=1 panel_updates=1
   # The test command has just built the workspace in the dev profile; reuse it.
   profile=dev profile_dir=debug
 fi
@@ -162,6 +164,31 @@ if has criterion; then
   done
 fi
 
+if has panel; then
+  dist="$root/dist"
+  if ! ls "$dist"/module.js >/dev/null 2>&1; then
+    log "npm run build (no dist/ yet)"
+    npm run build >&2
+  fi
+  wasm=$(find "$dist" -name '*.wasm' | head -n 1)
+  if [ -n "$wasm" ]; then
+    printf '{"name":"wasm","data":{"file":"%s","raw_bytes":%d,"gzip_bytes":%d}}\n' "${wasm#"$root"/}" \
+      "$(stat -c %s "$wasm")" "$(gzip -9 -c "$wasm" | wc -c)" >>"$records"
+  else
+    failed+=("no .wasm in dist/")
+  fi
+  log "panel in Chromium: $panel_sizes machines"
+  "$loadgen" frames --dir "$work/panel-data" --machines "$panel_sizes" >"$work/panel-manifest.json"
+  # measure.ts imports e2e's host server; bundled next to node_modules so its imports resolve.
+  npx esbuild bench/panel/measure.ts --bundle --platform=node --format=cjs --target=node20 --log-level=warning \
+    --external:esbuild --external:playwright-core --outfile="$results_dir/.build/measure.cjs"
+  if ! record panel timeout 600 node "$results_dir/.build/measure.cjs" --dist "$dist" --data "$work/panel-data" \
+    --manifest "$work/panel-manifest.json" --build "$work/panel-host" --repeat "$panel_repeat" --updates "$panel_updates"; then
+    [ "$mode" = smoke ] && exit 1
+    failed+=("panel in Chromium")
+  fi
+fi
+
 title="($mode run, $(date -u '+%Y-%m-%d %H:%M UTC'), commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown))"
 out="$results_dir/latest.md"
 [ "$mode" = smoke ] && out="$results_dir/smoke.md"
@@ -175,6 +202,8 @@ if [ "$mode" = smoke ]; then
   has exporter && check '^\| /metrics at [0-9]+ machines: time to serve, median \| [0-9]'
   has exporter && check '^\| ingest over HTTP[^|]*\| [0-9]'
   has exporter && check '^\| resident memory per machine[^|]*\| [0-9]'
+  has panel && check '^\| panel first render, [0-9.k]+ machines[^|]*\| [0-9]'
+  has panel && check '^\| panel wasm, gzipped \| [0-9]'
   log "smoke: the harness works"
 fi
 

@@ -43,6 +43,11 @@ impl Fleet {
         }
     }
 
+    /// The time range the data covers, `[from, to]` in epoch milliseconds.
+    pub fn range_ms(&self) -> [u64; 2] {
+        [self.start_ms(), self.end_ms]
+    }
+
     fn start_ms(&self) -> u64 {
         self.end_ms - self.step_ms * (self.samples as u64 - 1)
     }

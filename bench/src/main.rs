@@ -7,8 +7,12 @@ use std::time::Duration;
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 use statescope_bench::client::Target;
+use statescope_bench::frames::Fleet;
 use statescope_bench::load::{self, IngestPlan};
 use statescope_bench::report;
+
+/// Where the panel benchmark's hour of data ends (a fixed instant, so runs compare).
+const FRAMES_END_MS: u64 = 1_800_000_000_000;
 
 #[derive(Parser)]
 #[command(about = "Statescope's load generator and benchmark report")]
@@ -68,6 +72,14 @@ enum Command {
         /// Pause between scrapes; 0 scrapes continuously.
         #[arg(long, default_value_t = 1000)]
         scrape_every_ms: u64,
+    },
+    /// Writes Grafana frames for the panel benchmark (an hour of 15 s samples, and the
+    /// same one refresh later) for each fleet size, and prints their manifest.
+    Frames {
+        #[arg(long)]
+        dir: PathBuf,
+        #[arg(long, value_delimiter = ',', default_value = "1000,10000")]
+        machines: Vec<usize>,
     },
     /// Prints the table from the run's records and criterion's estimates, and writes it to --out.
     Table {
@@ -130,6 +142,23 @@ fn main() -> Result<()> {
                 );
             }
             serde_json::to_value(v)?
+        }
+        Command::Frames { dir, machines } => {
+            std::fs::create_dir_all(&dir)?;
+            let mut manifest = Vec::new();
+            for n in machines {
+                let first = Fleet::hour(n, FRAMES_END_MS);
+                let next = first.next_refresh();
+                let names = [format!("frames-{n}.json"), format!("frames-{n}-next.json")];
+                std::fs::write(dir.join(&names[0]), first.frames_json())?;
+                std::fs::write(dir.join(&names[1]), next.frames_json())?;
+                let ([from, to], [next_from, next_to]) = (first.range_ms(), next.range_ms());
+                manifest.push(serde_json::json!({
+                    "machines": n, "first": names[0], "next": names[1],
+                    "from": from, "to": to, "next_from": next_from, "next_to": next_to,
+                }));
+            }
+            serde_json::Value::from(manifest)
         }
         Command::Table {
             results,
