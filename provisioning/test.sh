@@ -79,4 +79,8 @@ route chat-warning alertname=StatescopeBreakerFlapping severity=warning provider
   fail "warning alerts do not reach chat-warning"
 say "amtool: config valid (also with the Slack example), critical -> chat-critical, warning -> chat-warning"
 
+# --- 4. Grafana provisioning and dashboards (static) -----------------------------------
+t 60 python3 "$prov/grafana/generate.py" --check || fail "dashboards are not what generate.py writes"
+t 60 python3 "$prov/checks/dashboards.py" static "$prov/grafana/dashboards" panel-plugin/src/plugin.json | sed 's/^/  /'
+
 printf '\n== provisioning: all checks passed\n'
