@@ -1,0 +1,85 @@
+// Browser tests of the Statescope panel. `npm run test:e2e` from the repo root.
+// Projects:
+//  - harness: the hosting page itself, proven with a fake plugin (fixtures/fake-plugin)
+//  - panel:   the real built plugin (dist/) against real exporter + Prometheus data
+//  - grafana: the provisioned dashboards in a real Grafana; runs only when GRAFANA_URL is set
+import path from 'node:path';
+
+import type { PluginOptions } from '@grafana/plugin-e2e';
+import { defineConfig, type Project } from '@playwright/test';
+
+const chromium = {
+  browserName: 'chromium' as const,
+  launchOptions: {
+    executablePath: '/usr/bin/chromium',
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
+  },
+};
+
+const grafanaUrl = process.env.GRAFANA_URL;
+const grafanaUser = {
+  user: process.env.GRAFANA_USER ?? process.env.GRAFANA_ADMIN_USER ?? 'admin',
+  password: process.env.GRAFANA_PASSWORD ?? process.env.GRAFANA_ADMIN_PASSWORD ?? '',
+};
+const authFile = path.join(__dirname, '.auth', 'grafana-user.json');
+
+const grafanaProjects: Array<Project<PluginOptions>> = [
+  ...(grafanaUrl
+    ? [
+        {
+          name: 'grafana-auth',
+          testDir: path.join(path.dirname(require.resolve('@grafana/plugin-e2e')), 'auth'),
+          testMatch: [/.*\.js/],
+          use: { ...chromium, baseURL: grafanaUrl, user: grafanaUser, grafanaAPICredentials: grafanaUser },
+        },
+      ]
+    : []),
+  {
+    name: 'grafana',
+    testDir: path.join(__dirname, 'grafana'),
+    dependencies: grafanaUrl ? ['grafana-auth'] : [],
+    use: {
+      ...chromium,
+      baseURL: grafanaUrl,
+      user: grafanaUser,
+      grafanaAPICredentials: grafanaUser,
+      storageState: grafanaUrl ? authFile : undefined,
+      provisioningRootDir: path.join(__dirname, '..', 'provisioning'),
+      viewport: { width: 1600, height: 1000 },
+    },
+  },
+];
+
+export default defineConfig<PluginOptions>({
+  globalSetup: require.resolve('./global-setup'),
+  outputDir: path.join(__dirname, 'test-results'),
+  // The whole run, stack start-up included, is bounded.
+  globalTimeout: 10 * 60_000,
+  timeout: 60_000,
+  expect: { timeout: 15_000 },
+  retries: 0,
+  workers: 1,
+  fullyParallel: false,
+  forbidOnly: !!process.env.CI,
+  reporter: [['list'], [path.join(__dirname, 'support', 'summaryReporter.ts')]],
+  use: {
+    ...chromium,
+    viewport: { width: 1100, height: 700 },
+    screenshot: 'only-on-failure',
+    trace: 'retain-on-failure',
+  },
+  projects: [
+    { name: 'harness', testDir: path.join(__dirname, 'tests'), testMatch: /harness\.spec\.ts/ },
+    { name: 'panel', testDir: path.join(__dirname, 'tests'), testMatch: /panel\.spec\.ts/ },
+    ...grafanaProjects,
+  ],
+});
