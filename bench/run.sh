@@ -159,7 +159,7 @@ if has criterion; then
     else
       # Test mode: each benchmark runs once, which checks it works without timing it.
       log "criterion bench $bench (test mode)"
-      cargo test --locked -p statescope-bench --bench "$bench" >&2
+      STATESCOPE_BENCH_SIZES=100 cargo test --locked -p statescope-bench --bench "$bench" >&2
     fi
   done
 fi

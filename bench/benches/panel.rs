@@ -15,7 +15,7 @@ fn panel(c: &mut Criterion) {
     let mut decode = c.benchmark_group("decode_input");
     decode.sample_size(10);
     let mut inputs = Vec::new();
-    for machines in [1_000, 10_000] {
+    for machines in statescope_bench::bench_sizes(&[1_000, 10_000]) {
         let json = Fleet::hour(machines, END_MS).panel_input_json();
         decode.bench_with_input(BenchmarkId::from_parameter(machines), &json, |b, json| {
             b.iter(|| PanelInput::from_json(black_box(json)).expect("the benchmark input decodes"))

@@ -14,3 +14,18 @@ pub mod frames;
 pub mod load;
 pub mod report;
 pub mod stats;
+
+/// Fleet sizes a criterion bench runs: `defaults`, unless `STATESCOPE_BENCH_SIZES`
+/// (comma-separated) says otherwise; the smoke run sets it small, since in test
+/// mode each benchmark still builds its inputs.
+pub fn bench_sizes(defaults: &[usize]) -> Vec<usize> {
+    std::env::var("STATESCOPE_BENCH_SIZES")
+        .ok()
+        .map(|v| {
+            v.split(',')
+                .filter_map(|n| n.trim().parse().ok())
+                .collect::<Vec<usize>>()
+        })
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| defaults.to_vec())
+}
