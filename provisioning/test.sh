@@ -79,6 +79,35 @@ route chat-warning alertname=StatescopeBreakerFlapping severity=warning provider
   fail "warning alerts do not reach chat-warning"
 say "amtool: config valid (also with the Slack example), critical -> chat-critical, warning -> chat-warning"
 
+# --- 3. docker-compose.yaml, Dockerfile, init.sh ---------------------------------------
+command -v docker-compose >/dev/null || fail "docker-compose is not installed (bash scripts/setup.sh installs it)"
+# The checker needs PyYAML: the Python that runs docker-compose has it.
+compose_py=$(sed -n '1s/^#! *//p' "$(command -v docker-compose)")
+[ -x "${compose_py%% *}" ] || compose_py=python3
+: >"$tmp/empty.env"
+compose() { t 60 env -u GRAFANA_ADMIN_PASSWORD docker-compose --env-file "$1" -f docker-compose.yaml "${@:2}"; }
+if compose "$tmp/empty.env" config -q >/dev/null 2>&1; then
+  fail "docker-compose.yaml is valid without GRAFANA_ADMIN_PASSWORD: Grafana would start with a default password"
+fi
+# init.sh on a fresh "clone": random secrets, private files, kept on a second run.
+mkdir -p "$tmp/clone/provisioning"
+cp "$prov/init.sh" "$tmp/clone/provisioning/"
+t 30 bash "$tmp/clone/provisioning/init.sh" >/dev/null
+password=$(sed -n 's/^GRAFANA_ADMIN_PASSWORD=//p' "$tmp/clone/.env")
+token=$(cat "$tmp/clone/provisioning/secrets/statescope_token")
+[ "${#password}" -ge 20 ] && [ "$password" != admin ] || fail "init.sh wrote a weak Grafana password"
+[ "${#token}" -ge 20 ] || fail "init.sh wrote a short exporter token"
+[ "$(stat -c %a "$tmp/clone/.env")" = 600 ] || fail "init.sh left .env readable by others"
+[ "$(stat -c %a "$tmp/clone/provisioning/secrets")" = 700 ] || fail "init.sh left the secrets folder open"
+t 30 bash "$tmp/clone/provisioning/init.sh" >/dev/null
+[ "$(sed -n 's/^GRAFANA_ADMIN_PASSWORD=//p' "$tmp/clone/.env")" = "$password" ] &&
+  [ "$(cat "$tmp/clone/provisioning/secrets/statescope_token")" = "$token" ] || fail "init.sh replaced existing secrets"
+# Debian's docker-compose 1.29 validates the file against its Compose schema
+# and resolves it; the house rules are checked on what it resolved.
+compose "$tmp/clone/.env" config -q || fail "docker-compose config rejects docker-compose.yaml"
+compose "$tmp/clone/.env" config >"$tmp/compose.yml"
+t 60 "$compose_py" "$prov/checks/compose.py" "$tmp/compose.yml" "$password" | sed 's/^/  /'
+
 # --- 4. Grafana provisioning and dashboards (static) -----------------------------------
 t 60 python3 "$prov/grafana/generate.py" --check || fail "dashboards are not what generate.py writes"
 t 60 python3 "$prov/checks/dashboards.py" static "$prov/grafana/dashboards" panel-plugin/src/plugin.json | sed 's/^/  /'
