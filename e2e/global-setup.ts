@@ -75,7 +75,7 @@ export default async function globalSetup(): Promise<() => Promise<void>> {
     process.env.STATESCOPE_E2E_HOST_URL = host.url;
     process.env.STATESCOPE_E2E_EXPORTER_URL = exporter.url;
     process.env.STATESCOPE_E2E_PROMETHEUS_URL = prom.url;
-    process.env.STATESCOPE_E2E_PLUGIN_DIST = pluginDist ?? '';
+    process.env.STATESCOPE_E2E_PLUGIN_DIST = pluginDist ?? 'none';
     console.log(
       `e2e stack up in ${((Date.now() - started) / 1000).toFixed(1)} s: host ${host.url}, exporter ${exporter.url}, ` +
         `prometheus ${prom.url}, plugin ${pluginDist ?? '(not built)'}, logs in ${workDir}`

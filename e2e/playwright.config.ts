@@ -8,6 +8,8 @@ import path from 'node:path';
 import type { PluginOptions } from '@grafana/plugin-e2e';
 import { defineConfig, type Project } from '@playwright/test';
 
+import { GRAFANA_AUTH_FILE, GRAFANA_USER } from './support/grafana';
+
 const chromium = {
   browserName: 'chromium' as const,
   launchOptions: {
@@ -26,19 +28,16 @@ const chromium = {
 };
 
 const grafanaUrl = process.env.GRAFANA_URL;
-const grafanaUser = {
-  user: process.env.GRAFANA_USER ?? process.env.GRAFANA_ADMIN_USER ?? 'admin',
-  password: process.env.GRAFANA_PASSWORD ?? process.env.GRAFANA_ADMIN_PASSWORD ?? '',
-};
-const authFile = path.join(__dirname, '.auth', 'grafana-user.json');
+const grafanaUser = GRAFANA_USER;
 
 const grafanaProjects: Array<Project<PluginOptions>> = [
   ...(grafanaUrl
     ? [
         {
+          // plugin-e2e's own auth project writes to <cwd>/playwright/.auth; ours keeps it in e2e/.auth.
           name: 'grafana-auth',
-          testDir: path.join(path.dirname(require.resolve('@grafana/plugin-e2e')), 'auth'),
-          testMatch: [/.*\.js/],
+          testDir: path.join(__dirname, 'grafana'),
+          testMatch: /auth\.setup\.ts/,
           use: { ...chromium, baseURL: grafanaUrl, user: grafanaUser, grafanaAPICredentials: grafanaUser },
         },
       ]
@@ -46,14 +45,16 @@ const grafanaProjects: Array<Project<PluginOptions>> = [
   {
     name: 'grafana',
     testDir: path.join(__dirname, 'grafana'),
+    testMatch: /.*\.spec\.ts/,
     dependencies: grafanaUrl ? ['grafana-auth'] : [],
     use: {
       ...chromium,
       baseURL: grafanaUrl,
       user: grafanaUser,
       grafanaAPICredentials: grafanaUser,
-      storageState: grafanaUrl ? authFile : undefined,
-      provisioningRootDir: path.join(__dirname, '..', 'provisioning'),
+      storageState: grafanaUrl ? GRAFANA_AUTH_FILE : undefined,
+      // readProvisionedDashboard reads <root>/dashboards/<file>.
+      provisioningRootDir: path.join(__dirname, '..', 'provisioning', 'grafana'),
       viewport: { width: 1600, height: 1000 },
     },
   },

@@ -10,7 +10,8 @@
 // - the panel is rendered in Grafana's PanelChrome inside ThemeContext with
 //   PanelProps as PanelStateWrapper passes them.
 // Page parameters (query string): plugin, theme (dark|light), expr (repeatable,
-// refIds A, B...), legend, range (seconds back from now), width, height,
+// refIds A, B...), legend (repeatable, the legend of the expr at the same
+// position; default "__auto"), range (seconds back from now), width, height,
 // options (JSON merged over the plugin's defaults).
 import * as emotionCss from '@emotion/css';
 import * as emotionReact from '@emotion/react';
@@ -78,12 +79,12 @@ const themeMode = params.get('theme') === 'light' ? 'light' : 'dark';
 const rangeSeconds = Number(params.get('range') ?? '300');
 const width = Number(params.get('width') ?? '960');
 const height = Number(params.get('height') ?? '560');
-const legendFormat = params.get('legend') ?? '__auto';
+const legends = params.getAll('legend');
 const userOptions = JSON.parse(params.get('options') ?? '{}') as Record<string, unknown>;
 const queries: HostQuery[] = params.getAll('expr').map((expr, i) => ({
   refId: String.fromCharCode(65 + i),
   expr,
-  legendFormat,
+  legendFormat: legends[i] || '__auto',
 }));
 /** The Prometheus datasource's "scrape interval" setting (jsonData.timeInterval), the step's lower bound. */
 const MIN_STEP_MS = 1000;

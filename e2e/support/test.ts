@@ -26,7 +26,8 @@ export interface OpenOptions {
   plugin?: string;
   theme?: 'dark' | 'light';
   expr: string[];
-  legend?: string;
+  /** Legend format per expr (same order); "__auto" where missing. */
+  legend?: string[];
   range?: number;
   options?: Record<string, unknown>;
   csp?: string;
@@ -85,10 +86,10 @@ export const test = base.extend<Fixtures & { expectedErrors: RegExp[] }>({
       const q = new URLSearchParams();
       q.set('plugin', o.plugin ?? 'statescope-statemachine-panel');
       q.set('theme', o.theme ?? 'dark');
-      for (const e of o.expr) {
+      o.expr.forEach((e, i) => {
         q.append('expr', e);
-      }
-      if (o.legend !== undefined) q.set('legend', o.legend);
+        q.append('legend', o.legend?.[i] ?? '');
+      });
       if (o.range) q.set('range', String(o.range));
       if (o.options) q.set('options', JSON.stringify(o.options));
       if (o.csp) q.set('csp', o.csp);

@@ -82,6 +82,19 @@ test.describe('host page with a fake AMD panel plugin', () => {
     expect(colours.dark).not.toEqual(colours.light);
   });
 
+  test("the host page itself runs under CSP script-src 'self' (no eval, no wasm)", async ({ openPanel }) => {
+    // So when the real panel fails under this policy, it is the panel's wasm that was blocked.
+    const p = await openPanel({ plugin: FAKE_PLUGIN_ID, csp: 'no-wasm', expr: ['resilience4j_circuitbreaker_state == 1'] });
+    await expect(p.page.getByTestId('fake-series')).toHaveCount(4);
+    const blocked = await p.page.evaluate(() =>
+      WebAssembly.compile(new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0])).then(
+        () => '',
+        (e: Error) => e.message
+      )
+    );
+    expect(blocked).toMatch(/Content Security Policy/);
+  });
+
   test('the host refuses a page without the plugin built and says so', async ({ page, expectConsoleErrors }) => {
     expectConsoleErrors([/host failed/, /Failed to load resource/]);
     await page.goto(`${env('STATESCOPE_E2E_HOST_URL')}/?plugin=statescope-missing-panel&expr=up`);
