@@ -144,40 +144,57 @@ pub fn machine(
 /// (a scrape caught both sides of a change), the one that differs from the
 /// previous state wins: it is the newer.
 fn merge_one_hot(inputs: &[(usize, Option<String>)], series: &[Series], kind: &Kind, buf: &mut Vec<Sample>) {
-    let inputs: Vec<(&Series, Option<usize>)> = inputs
-        .iter()
-        .map(|(i, name)| {
-            (
-                &series[*i],
-                name.as_deref().and_then(|n| kind.state_id(n)).map(|s| s.index()),
-            )
-        })
-        .collect();
-    let mut pos = vec![0usize; inputs.len()];
-    let mut prev: Option<usize> = None;
-    loop {
-        let mut t_min = f64::INFINITY;
-        for (j, (s, _)) in inputs.iter().enumerate() {
-            while pos[j] < s.len() && s.point(pos[j]).0.is_none() {
-                pos[j] += 1;
-            }
-            if pos[j] < s.len() {
-                t_min = t_min.min(s.point(pos[j]).0.unwrap_or(f64::INFINITY));
+    struct Cursor<'s, 'a> {
+        series: &'s Series<'a>,
+        state: Option<usize>,
+        next: usize,
+        /// The sample under the cursor: time, and whether the series is 1 there.
+        head: Option<(f64, bool)>,
+    }
+    impl Cursor<'_, '_> {
+        fn advance(&mut self) {
+            self.head = None;
+            while self.next < self.series.len() {
+                let (t, v) = self.series.point(self.next);
+                self.next += 1;
+                if let Some(t) = t {
+                    self.head = Some((t, v.as_f64().is_some_and(|v| v >= 0.5)));
+                    return;
+                }
             }
         }
+    }
+    let mut cursors: Vec<Cursor> = inputs
+        .iter()
+        .map(|(i, name)| {
+            let mut c = Cursor {
+                series: &series[*i],
+                state: name.as_deref().and_then(|n| kind.state_id(n)).map(|s| s.index()),
+                next: 0,
+                head: None,
+            };
+            c.advance();
+            c
+        })
+        .collect();
+    let mut prev: Option<usize> = None;
+    loop {
+        let t_min = cursors
+            .iter()
+            .filter_map(|c| c.head.map(|h| h.0))
+            .fold(f64::INFINITY, f64::min);
         if !t_min.is_finite() {
             break;
         }
         let mut chosen: Option<usize> = None;
-        for (j, (s, state)) in inputs.iter().enumerate() {
-            if pos[j] < s.len() {
-                let (t, v) = s.point(pos[j]);
-                if t == Some(t_min) {
-                    pos[j] += 1;
-                    if v.as_f64().is_some_and(|v| v >= 0.5) && state.is_some() && (chosen.is_none() || chosen == prev) {
-                        chosen = *state;
-                    }
+        for c in cursors.iter_mut() {
+            if let Some((t, on)) = c.head
+                && t == t_min
+            {
+                if on && c.state.is_some() && (chosen.is_none() || chosen == prev) {
+                    chosen = c.state;
                 }
+                c.advance();
             }
         }
         buf.push((t_min, chosen));

@@ -51,10 +51,10 @@ pub fn mapped_names(config: &FieldConfig) -> Vec<(String, Option<String>)> {
     results.sort_by_key(|(i, _)| *i);
     let mut out: Vec<(String, Option<String>)> = Vec::new();
     for (_, r) in results {
-        if let Some(name) = r.text.as_deref().and_then(state_name) {
-            if !out.iter().any(|(n, _)| *n == name) {
-                out.push((name, r.color.clone()));
-            }
+        if let Some(name) = r.text.as_deref().and_then(state_name)
+            && !out.iter().any(|(n, _)| *n == name)
+        {
+            out.push((name, r.color.clone()));
         }
     }
     out

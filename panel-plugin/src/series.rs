@@ -127,13 +127,13 @@ pub fn collect<'a>(frames: &'a [Frame], fallback_time: f64) -> Vec<Series<'a>> {
         // Wide or one-series frames; a frame with only text fields holds state names as values.
         let value_fields = if numbers.is_empty() { strings } else { numbers };
         for field in value_fields {
-            let mut labels: Vec<(&str, &str)> = field
+            let labels: Vec<(&str, &str)> = field
                 .labels
                 .iter()
                 .filter(|(k, _)| k.as_str() != NAME_LABEL)
                 .map(|(k, v)| (k.as_str(), v.as_str()))
                 .collect();
-            labels.sort_unstable();
+            // Already sorted: they come from a BTreeMap.
             let metric = field
                 .metric_name()
                 .or_else(|| frame.name.as_deref().and_then(metric_prefix))

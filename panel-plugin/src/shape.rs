@@ -151,16 +151,18 @@ pub fn recognise<'a>(series: &[Series<'a>], options: &PanelOptions) -> Result<Re
     }
 
     for (metric, members) in by_metric {
+        // The state label of each member, looked up once (label lookups add up over 50,000 series).
+        let mut members: Vec<(usize, Option<&'a str>)> =
+            members.into_iter().map(|i| (i, series[i].label(state_label))).collect();
         let shape = match options.shape {
             ShapeChoice::OneHot => Shape::OneHot,
             ShapeChoice::Enum => Shape::Enum,
-            ShapeChoice::Auto if members.iter().any(|&i| series[i].label(state_label).is_some()) => Shape::OneHot,
+            ShapeChoice::Auto if members.iter().any(|(_, st)| st.is_some()) => Shape::OneHot,
             ShapeChoice::Auto => Shape::Enum,
         };
-        let mut members = members;
         if shape == Shape::OneHot {
             let before = members.len();
-            members.retain(|&i| series[i].label(state_label).is_some());
+            members.retain(|(_, st)| st.is_some());
             if members.len() < before {
                 rec.warnings.push(format!(
                     "Ignored {} series of {} without a `{state_label}` label.",
@@ -171,18 +173,18 @@ pub fn recognise<'a>(series: &[Series<'a>], options: &PanelOptions) -> Result<Re
         }
         let group_index = rec.groups.len();
         let identity = if options.identity_labels.is_empty() {
-            detect_identity(metric, shape, state_label, members.iter().map(|&i| &series[i]))
+            detect_identity(metric, shape, state_label, members.iter().map(|&(i, _)| &series[i]))
         } else {
             options.identity_labels.clone()
         };
-        let names = names_seen(shape, state_label, members.iter().map(|&i| &series[i]));
+        let names = names_seen(shape, members.iter().map(|&(i, st)| (&series[i], st)));
         let mut index: HashMap<Vec<&'a str>, usize> = HashMap::new();
         let mut duplicates = 0usize;
-        for &i in &members {
+        for &(i, state_value) in &members {
             let s = &series[i];
             let key: Vec<&'a str> = identity.iter().map(|l| s.label(l).unwrap_or("")).collect();
             let state = match shape {
-                Shape::OneHot => s.label(state_label).and_then(state_name),
+                Shape::OneHot => state_value.and_then(state_name),
                 Shape::Enum => None,
             };
             match index.get(&key) {
@@ -261,7 +263,7 @@ fn detect_identity<'a, 'b: 'a>(
     let mut names: Vec<&str> = Vec::new();
     for s in members.clone() {
         for (k, _) in &s.labels {
-            if !names.contains(k) && !(shape == Shape::OneHot && *k == state_label) {
+            if !names.contains(k) && (shape != Shape::OneHot || *k != state_label) {
                 names.push(k);
             }
         }
@@ -280,8 +282,7 @@ fn detect_identity<'a, 'b: 'a>(
 
 fn names_seen<'a, 'b: 'a>(
     shape: Shape,
-    state_label: &str,
-    members: impl Iterator<Item = &'a Series<'b>>,
+    members: impl Iterator<Item = (&'a Series<'b>, Option<&'b str>)>,
 ) -> Vec<(String, Option<String>)> {
     let mut names: Vec<(String, Option<String>)> = Vec::new();
     let mut add = |name: String, color: Option<String>| match names.iter_mut().find(|(n, _)| *n == name) {
@@ -292,10 +293,10 @@ fn names_seen<'a, 'b: 'a>(
         }
         None => names.push((name, color)),
     };
-    for s in members {
+    for (s, state_value) in members {
         match shape {
             Shape::OneHot => {
-                if let Some(name) = s.label(state_label).and_then(state_name) {
+                if let Some(name) = state_value.and_then(state_name) {
                     let fixed = s.field.config.color.as_ref().filter(|c| c.mode == "fixed");
                     add(name, fixed.and_then(|c| c.fixed_color.clone()));
                 }
@@ -305,12 +306,11 @@ fn names_seen<'a, 'b: 'a>(
                     add(name, color);
                 }
                 for i in 0..s.len() {
-                    if let crate::input::Value::Text(text) = s.point(i).1 {
-                        if text.trim().parse::<f64>().is_err() {
-                            if let Some(name) = state_name(text) {
-                                add(name, None);
-                            }
-                        }
+                    if let crate::input::Value::Text(text) = s.point(i).1
+                        && text.trim().parse::<f64>().is_err()
+                        && let Some(name) = state_name(text)
+                    {
+                        add(name, None);
                     }
                 }
             }
@@ -321,10 +321,10 @@ fn names_seen<'a, 'b: 'a>(
 
 fn machine_id(identity: &[String], key: &[&str], metric: Option<&str>, first: &Series) -> String {
     for preferred in [contract::LABEL_MACHINE, "name"] {
-        if let Some(i) = identity.iter().position(|l| l == preferred) {
-            if !key[i].is_empty() {
-                return key[i].to_owned();
-            }
+        if let Some(i) = identity.iter().position(|l| l == preferred)
+            && !key[i].is_empty()
+        {
+            return key[i].to_owned();
         }
     }
     let parts: Vec<&str> = key.iter().copied().filter(|v| !v.is_empty()).collect();

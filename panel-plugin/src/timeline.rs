@@ -110,12 +110,12 @@ pub fn build(samples: &[Sample], range: TimeRange, step: f64) -> Timeline {
         push(&mut tl.segments, t, end, state);
 
         if let Some(s) = state {
-            if t >= range.from {
-                if let Some(p) = prev_known.filter(|&p| p != s) {
-                    match tl.changes.iter_mut().find(|c| c.0 == p && c.1 == s) {
-                        Some(c) => c.2 += 1,
-                        None => tl.changes.push((p, s, 1)),
-                    }
+            if t >= range.from
+                && let Some(p) = prev_known.filter(|&p| p != s)
+            {
+                match tl.changes.iter_mut().find(|c| c.0 == p && c.1 == s) {
+                    Some(c) => c.2 += 1,
+                    None => tl.changes.push((p, s, 1)),
                 }
             }
             let continues = prev_touches && i > 0 && samples[i - 1].1 == Some(s);
@@ -147,11 +147,12 @@ pub fn build(samples: &[Sample], range: TimeRange, step: f64) -> Timeline {
 
 /// Appends a segment, merging it into the last one when the state is the same.
 fn extend(segments: &mut Vec<Segment>, start: f64, end: f64, state: Option<usize>) {
-    if let Some(last) = segments.last_mut() {
-        if last.state_index == state && last.end_ms >= start {
-            last.end_ms = last.end_ms.max(end);
-            return;
-        }
+    if let Some(last) = segments.last_mut()
+        && last.state_index == state
+        && last.end_ms >= start
+    {
+        last.end_ms = last.end_ms.max(end);
+        return;
     }
     segments.push(Segment {
         start_ms: start,
