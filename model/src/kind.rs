@@ -211,14 +211,14 @@ impl Kind {
                     state: state.name.clone(),
                 });
             }
-            if let Some(color) = &state.color {
-                if !is_valid_color(color) {
-                    return Err(DefinitionError::BadColor {
-                        kind: name,
-                        state: state.name.clone(),
-                        color: color.clone(),
-                    });
-                }
+            if let Some(color) = &state.color
+                && !is_valid_color(color)
+            {
+                return Err(DefinitionError::BadColor {
+                    kind: name,
+                    state: state.name.clone(),
+                    color: color.clone(),
+                });
             }
         }
         let lookup = |role: &'static str, state: &str| -> Result<StateId, DefinitionError> {
@@ -290,7 +290,7 @@ impl Kind {
 
     /// The state whose enum value (position) is `value`, as in `circuit_breaker_state`.
     pub fn state_by_value(&self, value: usize) -> Option<StateId> {
-        (value < self.states.len()).then(|| StateId(value as u8))
+        (value < self.states.len()).then_some(StateId(value as u8))
     }
 
     pub fn state(&self, id: StateId) -> &StateSpec {
