@@ -56,7 +56,7 @@ t 120 promtool test rules "$prov"/prometheus/tests/*.yml >"$tmp/out" 2>&1 || {
   fail "promtool test rules"
 }
 say "promtool: config valid, $rules rule file(s) valid, $(grep -c SUCCESS "$tmp/out") rule test file(s) pass"
-t 300 python3 "$prov/checks/rule_coverage.py" "$prov/prometheus" | sed 's/^/  /'
+t 300 python3 "$prov/checks/rule_coverage.py" "$prov/prometheus" | sed 's/^/  /' || fail "alert rule test coverage"
 
 # --- 2. Alertmanager -------------------------------------------------------------------
 am="$prov/alertmanager/alertmanager.yml"
@@ -106,10 +106,88 @@ t 30 bash "$tmp/clone/provisioning/init.sh" >/dev/null
 # and resolves it; the house rules are checked on what it resolved.
 compose "$tmp/clone/.env" config -q || fail "docker-compose config rejects docker-compose.yaml"
 compose "$tmp/clone/.env" config >"$tmp/compose.yml"
-t 60 "$compose_py" "$prov/checks/compose.py" "$tmp/compose.yml" "$password" | sed 's/^/  /'
+t 60 "$compose_py" "$prov/checks/compose.py" "$tmp/compose.yml" "$password" | sed 's/^/  /' ||
+  fail "the compose stack's house rules"
 
 # --- 4. Grafana provisioning and dashboards (static) -----------------------------------
 t 60 python3 "$prov/grafana/generate.py" --check || fail "dashboards are not what generate.py writes"
-t 60 python3 "$prov/checks/dashboards.py" static "$prov/grafana/dashboards" panel-plugin/src/plugin.json | sed 's/^/  /'
+t 60 python3 "$prov/checks/dashboards.py" static "$prov/grafana/dashboards" panel-plugin/src/plugin.json |
+  sed 's/^/  /' || fail "dashboard JSON"
+
+# --- 5. live: statescope-exporter --demo, and a real Prometheus scraping it --------------
+free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+# wait_http URL SECONDS PID: until URL answers 2xx, while PID lives.
+wait_http() {
+  local end=$((SECONDS + $2))
+  while ((SECONDS < end)); do
+    curl -fsS -o /dev/null --max-time 2 "$1" 2>/dev/null && return 0
+    kill -0 "$3" 2>/dev/null || return 1
+    sleep 0.3
+  done
+  return 1
+}
+# start NAME READY_PATH COMMAND...: starts a server on a free port ($port in
+# the command is replaced), retrying on another port if it does not come up.
+start() {
+  local name=$1 path=$2 attempt pid
+  shift 2
+  for attempt in 1 2 3; do
+    port=$(free_port)
+    "${@//\$port/$port}" >"$tmp/$name.log" 2>&1 &
+    pid=$!
+    pids+=("$pid")
+    if wait_http "http://127.0.0.1:$port$path" 60 "$pid"; then
+      return 0
+    fi
+    kill "$pid" 2>/dev/null || true
+  done
+  tail -n 20 "$tmp/$name.log" >&2
+  fail "$name did not start on 127.0.0.1 (log above)"
+}
+
+t 1200 cargo build --quiet --locked -p statescope-exporter || fail "cargo build -p statescope-exporter"
+exporter_bin="${CARGO_TARGET_DIR:-target}/debug/statescope-exporter"
+[ -x "$exporter_bin" ] || fail "no exporter binary at $exporter_bin"
+start exporter /readyz timeout 600 "$exporter_bin" --demo --listen '127.0.0.1:$port' --data-dir "$tmp/exporter-data"
+exporter="http://127.0.0.1:$port"
+
+# Through the push API: a breaker of a provider with a single key trips (so
+# StatescopeProviderAllKeysOpen must go pending below), then an illegal
+# transition (open -> closed skips half_open) and a malformed body, which the
+# exporter must refuse with a 4xx and count as rejected.
+post() { curl -sS -o "$tmp/post.out" -w '%{http_code}' --max-time 5 -H 'Content-Type: application/json' --data "$1" "$exporter/api/v1/events"; }
+code=$(post '{"type":"transition","kind":"circuit_breaker","machine":"provisioning-test/key-1","to":"open","labels":{"provider":"provisioning-test","key_id":"key-1"}}')
+[[ $code == 2* ]] || fail "POST of a legal transition answered $code: $(cat "$tmp/post.out")"
+code=$(post '{"type":"transition","kind":"circuit_breaker","machine":"provisioning-test/key-1","to":"closed"}')
+[[ $code == 4* ]] || fail "POST of an illegal transition (open -> closed) answered $code, expected 4xx"
+code=$(post '{"type":"transition",')
+[[ $code == 4* ]] || fail "POST of malformed JSON answered $code, expected 4xx"
+
+prom_dir="$tmp/prometheus"
+mkdir -p "$prom_dir"
+cat >"$prom_dir/prometheus.yml" <<YAML
+global:
+  scrape_interval: 1s
+  evaluation_interval: 1s
+rule_files:
+  - $PWD/$prov/prometheus/rules/*.yml
+scrape_configs:
+  - job_name: statescope
+    static_configs:
+      - targets: ["${exporter#http://}"]
+YAML
+start prometheus /-/ready timeout 600 prometheus --config.file="$prom_dir/prometheus.yml" \
+  --storage.tsdb.path="$prom_dir/data" --web.listen-address='127.0.0.1:$port' --log.level=warn
+prom="http://127.0.0.1:$port"
+
+# Give the demo fleet a few seconds to move, then read what the exporter serves.
+sleep 5
+curl -fsS --max-time 10 "$exporter/metrics" >"$tmp/metrics.txt" || fail "GET /metrics"
+t 60 python3 "$prov/checks/dashboards.py" names "$prov/grafana/dashboards" "$tmp/metrics.txt" \
+  "$prov"/prometheus/rules/*.yml | sed 's/^/  /' || fail "metric names the exporter does not serve"
+t 150 python3 "$prov/checks/dashboards.py" live "$prov/grafana/dashboards" "$prom" 120 | sed 's/^/  /' ||
+  fail "dashboard queries without data on a live Prometheus"
+t 60 python3 "$prov/checks/live_rules.py" "$prom" StatescopeProviderAllKeysOpen provider=provisioning-test 30 |
+  sed 's/^/  /' || fail "alert rules on live data"
 
 printf '\n== provisioning: all checks passed\n'
