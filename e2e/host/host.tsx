@@ -69,6 +69,8 @@ declare global {
 export interface HostApi {
   /** Re-run the queries and re-render the panel (a dashboard refresh). Resolves with the render count. */
   refresh(): Promise<number>;
+  /** Colours of the Grafana theme the panel was given (createTheme of @grafana/data). */
+  themeColors(): { mode: string; textPrimary: string; backgroundPrimary: string; backgroundCanvas: string };
   /** The frames the panel got last time (after transformV2 and field overrides). */
   lastSeries(): Array<{ name?: string; refId?: string; fields: Array<{ name: string; labels?: Record<string, string>; values: unknown[] }> }>;
 }
@@ -268,6 +270,12 @@ async function main() {
 
   window.statescopeHost = {
     refresh,
+    themeColors: () => ({
+      mode: theme.colors.mode,
+      textPrimary: theme.colors.text.primary,
+      backgroundPrimary: theme.colors.background.primary,
+      backgroundCanvas: theme.colors.background.canvas,
+    }),
     lastSeries: () =>
       last.series.map((f) => ({
         name: f.name,

@@ -7,6 +7,7 @@
 // the same ids, processors and defaults. The host has no options pane, so
 // every editor is a component that renders nothing.
 import {
+  booleanOverrideProcessor,
   dataLinksOverrideProcessor,
   displayNameOverrideProcessor,
   FieldType,
@@ -63,11 +64,13 @@ export function registerStandardOptions(): void {
     fieldConfig('unit', stringOverrideProcessor),
     fieldConfig('min', numberOverrideProcessor, isNumber),
     fieldConfig('max', numberOverrideProcessor, isNumber),
+    fieldConfig('fieldMinMax', booleanOverrideProcessor, isNumber),
     fieldConfig('decimals', numberOverrideProcessor, isNumber),
     fieldConfig('displayName', displayNameOverrideProcessor),
     fieldConfig('color', identityOverrideProcessor),
     fieldConfig('noValue', stringOverrideProcessor),
     fieldConfig('links', dataLinksOverrideProcessor),
+    fieldConfig('actions', identityOverrideProcessor),
     fieldConfig('mappings', valueMappingsOverrideProcessor, (f) => f.type !== FieldType.time, []),
     fieldConfig('thresholds', thresholdsOverrideProcessor, () => true, {
       mode: ThresholdsMode.Absolute,
@@ -76,5 +79,6 @@ export function registerStandardOptions(): void {
         { value: 80, color: 'red' },
       ],
     }),
+    fieldConfig('filterable', booleanOverrideProcessor),
   ]);
 }

@@ -1,0 +1,58 @@
+// Where the real panel's DOM says what it shows. Every selector the panel
+// tests rely on is here, so a change in panel-plugin/src/ui/ is fixed in one
+// place. Accessible names first (they are what a user of a screen reader
+// gets), classes of the panel's own stylesheet (the `ss-` prefix) otherwise:
+//  - svg[role=img] "State diagram of <kind>"          (ui/diagram.rs)
+//  - g.ss-node[role=button] "<state>: <n> machine(s) now (...)", with
+//    .ss-node-name and .ss-node-count texts           (ui/diagram.rs)
+//  - .ss-tile with .ss-id and .ss-state               (ui/machines.rs)
+//  - [role=status].ss-message, the one-line problem   (ui/app.rs)
+//  - .ss-root, carrying the theme's colours           (ui/app.rs, ui/style.rs)
+//  - [data-testid=statescope-error][role=alert], module.ts's message when
+//    the wasm cannot load or crashed                    (src/module.ts)
+import type { Locator, Page } from '@playwright/test';
+
+export function panelDom(page: Page) {
+  const root = page.locator('.ss-root');
+  return {
+    root,
+    message: root.locator('.ss-message[role="status"]'),
+    loadFailure: page.locator('[data-testid="statescope-error"][role="alert"]'),
+    diagram: (kind: string): Locator => root.getByRole('img', { name: `State diagram of ${kind}`, exact: true }),
+    anyDiagram: root.locator('svg[role="img"]'),
+    nodes: (kind: string): Locator => root.locator('.ss-diagram', { has: page.getByRole('img', { name: `State diagram of ${kind}`, exact: true }) }).locator('.ss-node'),
+    tiles: root.locator('.ss-tile'),
+    tile: (id: string): Locator => root.locator('.ss-tile', { has: page.locator('.ss-id', { hasText: new RegExp(`^${escapeRegExp(id)}$`) }) }),
+  };
+}
+
+/** State name -> machine count, read from the diagram of `kind`. */
+export async function nodeCounts(page: Page, kind: string): Promise<Record<string, number>> {
+  const nodes = panelDom(page).nodes(kind);
+  const out: Record<string, number> = {};
+  for (const node of await nodes.all()) {
+    const name = (await node.locator('.ss-node-name').textContent())?.trim() ?? '';
+    const count = Number(((await node.locator('.ss-node-count').textContent()) ?? '').replace(/[^\d]/g, ''));
+    out[name] = count;
+  }
+  return out;
+}
+
+/** Machine id -> state, read from the tiles in the DOM (the grid is virtualised: visible tiles only). */
+export async function tileStates(page: Page): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  for (const tile of await panelDom(page).tiles.all()) {
+    const id = (await tile.locator('.ss-id').textContent())?.trim() ?? '';
+    out[id] = (await tile.locator('.ss-state').textContent())?.trim() ?? '';
+  }
+  return out;
+}
+
+/** Drop zero counts: the diagram draws every state of the kind, occupied or not. */
+export function nonZero(counts: Record<string, number>): Record<string, number> {
+  return Object.fromEntries(Object.entries(counts).filter(([, n]) => n > 0));
+}
+
+function escapeRegExp(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
