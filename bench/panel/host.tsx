@@ -36,11 +36,11 @@ import { registerStandardOptions } from '../../e2e/host/standardOptions';
 
 /** One timed render, milliseconds from the call to React's render. */
 export interface Timing {
-  /** React commit, effects included: the panel's decode, view building and DOM updates. */
+  /** Until the render's last DOM mutation: React, the panel's decode, view building and DOM patching. */
   script: number;
   /** Plus the style recalculation and layout the new DOM needs (forced synchronously). */
   layout: number;
-  /** Until the next frame has been painted (requestAnimationFrame, then a task). */
+  /** Until the frame after the last mutation has been painted (requestAnimationFrame, then a task). */
   frame: number;
   /** Elements under the panel afterwards: a check that it drew something. */
   elements: number;
@@ -100,7 +100,11 @@ for (const [name, mod] of Object.entries(shared)) {
 window.System.addImportMap({ imports: importMap });
 registerStandardOptions();
 
-const nextFrame = () => new Promise<void>((r) => requestAnimationFrame(() => setTimeout(r, 0)));
+/** A render is over when the panel's DOM has not changed for this long. */
+const QUIET_MS = 200;
+const TIMEOUT_MS = 120_000;
+/** A first render has drawn the data when the panel holds at least this many elements. */
+const MIN_ELEMENTS = 10;
 
 async function main() {
   const theme = createTheme({ colors: { mode: 'dark' } });
@@ -145,20 +149,55 @@ async function main() {
     </ThemeContext.Provider>
   );
 
-  const timed = async (data: PanelData): Promise<Timing> => {
+  // The panel renders asynchronously (module.ts hands the data to WebAssembly
+  // in an effect, once the module is loaded; Leptos then patches the DOM), so
+  // a render ends with the last DOM mutation it causes. A MutationObserver
+  // notes when each batch of mutations happened, forces the layout they need
+  // right then, and asks for the frame after; the render is over when the DOM
+  // has been quiet for QUIET_MS (with something drawn, for a first render).
+  const timed = async (data: PanelData, first: boolean): Promise<Timing> => {
     renders += 1;
+    let batches = 0;
+    let lastScript = 0;
+    let lastLayout = 0;
+    let lastFrame = 0;
     const t0 = performance.now();
-    // Synchronous commit: React runs the render, the layout effects and (for a
-    // sync render) the passive effects before returning.
+    const observer = new MutationObserver(() => {
+      const seq = ++batches;
+      lastScript = performance.now();
+      void container.getBoundingClientRect().height;
+      void document.body.offsetHeight;
+      lastLayout = performance.now();
+      requestAnimationFrame(() =>
+        setTimeout(() => {
+          if (seq === batches) {
+            lastFrame = performance.now();
+          }
+        }, 0)
+      );
+    });
+    observer.observe(container, { subtree: true, childList: true, attributes: true, characterData: true });
     ReactDOM.flushSync(() => root!.render(element(data)));
-    const script = performance.now() - t0;
-    // Reading layout forces the pending style and layout work now.
-    void container.getBoundingClientRect().height;
-    void document.body.offsetHeight;
-    const layout = performance.now() - t0;
-    await nextFrame();
-    const frame = performance.now() - t0;
-    return { script, layout, frame, elements: container.getElementsByTagName('*').length };
+    const drawn = () => container.getElementsByTagName('*').length >= MIN_ELEMENTS;
+    const deadline = t0 + TIMEOUT_MS;
+    for (;;) {
+      await new Promise((r) => setTimeout(r, QUIET_MS / 4));
+      const now = performance.now();
+      const quiet = batches > 0 && lastFrame > 0 && now - lastScript >= QUIET_MS;
+      if ((quiet && (!first || drawn())) || now > deadline) {
+        break;
+      }
+    }
+    observer.disconnect();
+    if (batches === 0 || (first && !drawn())) {
+      throw new Error(`the panel did not draw within ${TIMEOUT_MS} ms: ${container.innerText.slice(0, 200)}`);
+    }
+    return {
+      script: lastScript - t0,
+      layout: lastLayout - t0,
+      frame: lastFrame - t0,
+      elements: container.getElementsByTagName('*').length,
+    };
   };
 
   const data = (name: string) => {
@@ -193,13 +232,13 @@ async function main() {
     async first(name) {
       window.statescopeBench.unmount();
       root = ReactDOMClient.createRoot(container);
-      return timed(data(name));
+      return timed(data(name), true);
     },
     async update(name) {
       if (!root) {
         throw new Error('update before first render');
       }
-      return timed(data(name));
+      return timed(data(name), false);
     },
     unmount() {
       root?.unmount();
