@@ -99,6 +99,9 @@ export function freePort(): Promise<number> {
   });
 }
 
+/** Thrown by a `waitFor` check to stop waiting at once (e.g. the process died). */
+export class Fatal extends Error {}
+
 /** Poll `check` until it returns a value, or fail after `timeoutMs` with `what` and the last error. */
 export async function waitFor<T>(what: string, timeoutMs: number, check: () => Promise<T | undefined>): Promise<T> {
   const deadline = Date.now() + timeoutMs;
@@ -110,6 +113,9 @@ export async function waitFor<T>(what: string, timeoutMs: number, check: () => P
         return v;
       }
     } catch (e) {
+      if (e instanceof Fatal) {
+        throw e;
+      }
       lastError = e instanceof Error ? e.message : String(e);
     }
     if (Date.now() > deadline) {

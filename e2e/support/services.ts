@@ -8,7 +8,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 
-import { freePort, startProcess, tail, waitFor, type Started } from './processes';
+import { Fatal, freePort, startProcess, tail, waitFor, type Started } from './processes';
 
 /** Build the exporter (no-op when up to date) and return its binary's path. */
 export function buildExporter(repoRoot: string): string {
@@ -43,7 +43,7 @@ export async function startExporter(bin: string, dataDir: string, logDir: string
     try {
       await waitFor('the exporter to answer /readyz', 20_000, async () => {
         if (proc.child.exitCode !== null) {
-          throw new Error(`exporter exited with ${proc.child.exitCode}:\n${tail(proc)}`);
+          throw new Fatal(`exporter exited with ${proc.child.exitCode}:\n${tail(proc)}`);
         }
         const res = await fetch(`${url}/readyz`);
         return res.ok ? true : undefined;
@@ -139,7 +139,7 @@ export async function startPrometheus(workDir: string, targets: Record<string, s
     try {
       await waitFor('Prometheus to be ready', 30_000, async () => {
         if (proc.child.exitCode !== null) {
-          throw new Error(`prometheus exited with ${proc.child.exitCode}:\n${tail(proc)}`);
+          throw new Fatal(`prometheus exited with ${proc.child.exitCode}:\n${tail(proc)}`);
         }
         const res = await fetch(`${url}/-/ready`);
         return res.ok ? true : undefined;
