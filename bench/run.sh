@@ -29,7 +29,7 @@ has() { [[ ",$parts," == *",$1,"* ]]; }
 
 if [ "$mode" = full ]; then
   fleet=10000 scrapes=30 ingest_secs=8 rounds=3 connections=32 encode_sizes="1000 10000 100000" py_repeat=3
-  panel_sizes=1000,10000 panel_repeat=5 panel_updates=4
+  panel_sizes=1000,10000 panel_repeat=3 panel_updates=3
   profile=release profile_dir=release
 else
   fleet=300 scrapes=3 ingest_secs=1 rounds=1 connections=4 encode_sizes="1000" py_repeat=1
@@ -118,19 +118,33 @@ if has baseline; then
   measure_server baseline "$baseline_url" "$baseline_pid"
 fi
 
-if has exporter; then
-  log "exporter: serve"
+# start_exporter: on a free port (retried), with a fresh data directory; sets exporter_url and exporter_pid.
+start_exporter() {
+  local attempt port
   for attempt in 1 2 3; do
     port=$(free_port)
     exporter_url="http://127.0.0.1:$port"
+    rm -rf "$work/data"
     "$exporter" --listen "127.0.0.1:$port" --data-dir "$work/data" >"$work/exporter.log" 2>&1 &
     exporter_pid=$!
-    wait_http "$exporter_url/healthz" "$exporter_pid" && break
+    pids+=("$exporter_pid")
+    wait_http "$exporter_url/healthz" "$exporter_pid" && return 0
     kill "$exporter_pid" 2>/dev/null || true
-    [ "$attempt" = 3 ] && { cat "$work/exporter.log" >&2; exit 1; }
   done
-  pids+=("$exporter_pid")
-  measure_server ours "$exporter_url" "$exporter_pid"
+  echo "bench: the exporter did not answer /healthz; its log:" >&2
+  tail -n 20 "$work/exporter.log" >&2
+  return 1
+}
+
+if has exporter; then
+  log "exporter: serve"
+  if start_exporter; then
+    measure_server ours "$exporter_url" "$exporter_pid"
+  else
+    [ "$mode" = smoke ] && exit 1
+    failed+=("exporter did not start")
+    parts=${parts//exporter/}
+  fi
 fi
 
 # Ingest rounds alternate between the two servers, so both see the same noise.
