@@ -4,10 +4,11 @@
 // proxy does). Binds 127.0.0.1 on a free port.
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 
 import { build } from 'esbuild';
+
+import { listenOnLoopback, type LoopbackServer } from './loopback';
 
 const TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',
@@ -68,7 +69,7 @@ export async function bundleHost(repoRoot: string, buildDir: string): Promise<vo
   });
 }
 
-export async function startHostServer(opts: HostServerOptions): Promise<{ url: string; close(): Promise<void> }> {
+export async function startHostServer(opts: HostServerOptions): Promise<LoopbackServer> {
   const hostDir = path.join(opts.repoRoot, 'e2e/host');
   const systemjsDir = path.join(opts.repoRoot, 'node_modules/systemjs/dist');
   const uiPublicDir = path.join(opts.repoRoot, 'node_modules/@grafana/ui/dist/public');
@@ -164,17 +165,5 @@ export async function startHostServer(opts: HostServerOptions): Promise<{ url: s
     }
     res.writeHead(404, { 'content-type': 'text/plain' }).end('not found');
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
-  });
-  const { port } = server.address() as AddressInfo;
-  return {
-    url: `http://127.0.0.1:${port}`,
-    close: () =>
-      new Promise((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
+  return listenOnLoopback(server);
 }

@@ -5,9 +5,9 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 
+import { listenOnLoopback, type LoopbackServer } from './loopback';
 import { Fatal, freePort, startProcess, tail, waitFor, type Started } from './processes';
 
 /** Build the exporter (no-op when up to date) and return its binary's path. */
@@ -75,7 +75,7 @@ export async function pushEvents(exporterUrl: string, events: ExporterEvent[]): 
 }
 
 /** Serves one static metrics text at /metrics, like a Spring Boot app with Resilience4j + Micrometer. */
-export async function startStaticMetrics(file: string): Promise<{ url: string; close(): Promise<void> }> {
+export async function startStaticMetrics(file: string): Promise<LoopbackServer> {
   const body = readFileSync(file);
   const server = http.createServer((req, res) => {
     if (req.url === '/metrics') {
@@ -84,19 +84,7 @@ export async function startStaticMetrics(file: string): Promise<{ url: string; c
       res.writeHead(404).end();
     }
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
-  });
-  const { port } = server.address() as AddressInfo;
-  return {
-    url: `http://127.0.0.1:${port}`,
-    close: () =>
-      new Promise((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
+  return listenOnLoopback(server);
 }
 
 export interface Prometheus {
