@@ -160,8 +160,8 @@ if has baseline; then
   done
   record "py_apply.100" "$py" bench/python/baseline.py apply --batch 100
 fi
-if [ -n "${baseline_pid:-}" ]; then kill "$baseline_pid"; fi
-if [ -n "${exporter_pid:-}" ]; then kill "$exporter_pid"; fi
+if [ -n "${baseline_pid:-}" ]; then kill "$baseline_pid" 2>/dev/null || true; fi
+if [ -n "${exporter_pid:-}" ]; then kill "$exporter_pid" 2>/dev/null || true; fi
 
 if has criterion; then
   for bench in bench/benches/*.rs; do
