@@ -23,6 +23,10 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 step "cargo test"
 cargo test --workspace --locked
 
+step "panel plugin: clippy for wasm32, npm run build (dist/), typecheck, check dist/"
+cargo clippy -p statescope-panel --target wasm32-unknown-unknown --locked -- -D warnings
+npm run build && npm run typecheck && node panel-plugin/build/check-dist.mjs
+
 step "provisioning: Prometheus rules and rule tests, Alertmanager, compose file, dashboards against a live exporter"; bash provisioning/test.sh
 
 printf '\n== test: all passed\n'

@@ -18,3 +18,8 @@ pub mod view;
 pub use input::PanelInput;
 pub use problem::DataProblem;
 pub use view::{PanelView, build_view};
+
+// Browser side: Leptos views and the wasm-bindgen entry point.
+pub mod ui;
+#[cfg(target_arch = "wasm32")]
+mod wasm;

@@ -1,0 +1,187 @@
+//! State diagrams, one SVG per kind: states as nodes with the number of
+//! machines in each now, allowed transitions as edges as wide as they were
+//! busy in the time range. The worst occupied states pulse; clicking a node
+//! filters the machine grid to that state, clicking it again clears.
+
+use leptos::prelude::*;
+
+use crate::ui::app::{Ctx, Screen};
+use crate::ui::format;
+use crate::ui::geometry::{self, Area};
+use crate::ui::panes;
+use crate::view::KindView;
+
+/// Gap between an edge's end and its target node, for the arrowhead.
+const ARROW_GAP: f64 = 3.0;
+
+#[component]
+pub fn Diagrams(ctx: Ctx, area: Area) -> impl IntoView {
+    let style = format!("width:{}px;height:{}px", area.w, area.h);
+    let diagrams = move || {
+        let view = ctx.screen.with(|s| match s {
+            Screen::Ready { view, .. } => Some(view.clone()),
+            _ => None,
+        })?;
+        let filter = ctx.filter.get();
+        let parts = panes::per_kind(Area { x: 0.0, y: 0.0, ..area }, view.kinds.len());
+        Some(
+            view.kinds
+                .iter()
+                .zip(parts)
+                .enumerate()
+                .map(|(i, (kind, part))| diagram(ctx, i, kind, part, filter.as_deref()))
+                .collect_view(),
+        )
+    };
+    view! { <div class="ss-diagrams" style=style>{diagrams}</div> }
+}
+
+fn diagram(ctx: Ctx, index: usize, kind: &KindView, part: Area, filter: Option<&str>) -> impl IntoView + use<> {
+    // Each diagram is its own SVG, positioned in the pane; coordinates inside
+    // it are relative to the part.
+    let local = Area {
+        x: 0.0,
+        y: 14.0,
+        w: part.w,
+        h: (part.h - 14.0).max(0.0),
+    };
+    let r = geometry::node_radius(kind.nodes.len(), local);
+    let centres: Vec<(f64, f64)> = kind.nodes.iter().map(|n| geometry::place(n.x, n.y, local, r)).collect();
+    let max_taken = kind.edges.iter().map(|e| e.taken_in_range).max().unwrap_or(0);
+    // The worst severity among occupied states stands out, when it is worse than ok.
+    let worst = kind
+        .nodes
+        .iter()
+        .filter(|n| n.count_now > 0)
+        .map(|n| n.severity)
+        .max()
+        .filter(|s| *s > statescope_model::Severity::Ok);
+    let marker_id = format!("ss-arrow-{index}");
+    let marker_ref = format!("url(#{marker_id})");
+
+    let edges = kind
+        .edges
+        .iter()
+        .filter(|e| e.from < centres.len() && e.to < centres.len() && e.from != e.to)
+        .map(|e| {
+            let reverse = kind.edges.iter().any(|o| o.from == e.to && o.to == e.from);
+            let shape = geometry::edge(centres[e.from], centres[e.to], r, ARROW_GAP, reverse);
+            let width = geometry::edge_width(e.taken_in_range, max_taken);
+            let class = if e.allowed { "ss-edge" } else { "ss-edge ss-unseen" };
+            let title = format!(
+                "{} → {}: {} in range{}",
+                kind.nodes[e.from].state,
+                kind.nodes[e.to].state,
+                e.taken_in_range,
+                if e.allowed { "" } else { " (not an allowed transition)" }
+            );
+            let label = (e.taken_in_range > 0).then(|| {
+                view! {
+                    <text class="ss-edge-label" x=format!("{:.1}", shape.label.0) y=format!("{:.1}", shape.label.1)>
+                        {format::count(e.taken_in_range)}
+                    </text>
+                }
+            });
+            view! {
+                <g>
+                    <title>{title}</title>
+                    <path class=class d=shape.d stroke-width=format!("{width:.1}") marker-end=marker_ref.clone()></path>
+                    {label}
+                </g>
+            }
+        })
+        .collect_view();
+
+    let nodes = kind
+        .nodes
+        .iter()
+        .zip(&centres)
+        .map(|(node, &(cx, cy))| {
+            let selected = filter == Some(node.state.as_str());
+            let dim = filter.is_some() && !selected;
+            let class = match (selected, dim) {
+                (true, _) => "ss-node ss-selected",
+                (_, true) => "ss-node ss-dim",
+                _ => "ss-node",
+            };
+            let state = node.state.clone();
+            let state_key = node.state.clone();
+            let label = format!(
+                "{}: {} machine{} now ({}). Click to {} the machines.",
+                node.state,
+                node.count_now,
+                if node.count_now == 1 { "" } else { "s" },
+                node.severity,
+                if selected { "stop filtering" } else { "filter" }
+            );
+            let ring = (Some(node.severity) == worst && node.count_now > 0).then(|| {
+                view! {
+                    <circle class="ss-worst" cx=cx cy=cy r=r + 5.0 fill="none" stroke=node.color.clone() stroke-width="3"></circle>
+                }
+            });
+            let outline = if selected { "var(--ss-text)" } else { node.color.as_str() };
+            let title = label.clone();
+            view! {
+                <g
+                    class=class
+                    tabindex="0"
+                    role="button"
+                    aria-pressed={if selected { "true" } else { "false" }}
+                    aria-label=label
+                    on:click=move |_| ctx.toggle_filter(&state)
+                    on:keydown=move |ev| {
+                        if ev.key() == "Enter" || ev.key() == " " {
+                            ev.prevent_default();
+                            ctx.toggle_filter(&state_key);
+                        }
+                    }
+                >
+                    <title>{title}</title>
+                    {ring}
+                    <circle
+                        class="ss-node-body"
+                        cx=cx
+                        cy=cy
+                        r=r
+                        fill=node.color.clone()
+                        fill-opacity={if node.count_now > 0 { "0.35" } else { "0.1" }}
+                        stroke=outline.to_owned()
+                        stroke-width={if selected { "3" } else { "2" }}
+                    ></circle>
+                    <text class="ss-node-count" x=cx y=cy text-anchor="middle" dominant-baseline="central">
+                        {format::count(node.count_now as u64)}
+                    </text>
+                    <text class="ss-node-name" x=cx y=cy + r + 12.0 text-anchor="middle">{node.state.clone()}</text>
+                </g>
+            }
+        })
+        .collect_view();
+
+    let style = format!(
+        "position:absolute;left:{}px;top:{}px;width:{}px;height:{}px",
+        part.x, part.y, part.w, part.h
+    );
+    view! {
+        <div class="ss-diagram" style=style>
+            <span class="ss-kind-name">{kind.name.clone()}</span>
+            <svg width=part.w height=part.h role="img" aria-label=format!("State diagram of {}", kind.name)>
+                <defs>
+                    <marker
+                        id=marker_id
+                        viewBox="0 0 10 10"
+                        refX="10"
+                        refY="5"
+                        markerWidth="9"
+                        markerHeight="9"
+                        markerUnits="userSpaceOnUse"
+                        orient="auto-start-reverse"
+                    >
+                        <path d="M0 0L10 5L0 10z" fill="var(--ss-text-weak)"></path>
+                    </marker>
+                </defs>
+                {edges}
+                {nodes}
+            </svg>
+        </div>
+    }
+}

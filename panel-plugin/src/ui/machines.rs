@@ -1,0 +1,237 @@
+//! The machine grid: a tile per machine, worst first (the data core sorts),
+//! VIRTUALISED: only the rows in the scrolled-to window plus a little
+//! overscan exist in the DOM, so 10,000 machines cost what 40 do.
+
+use leptos::prelude::*;
+use wasm_bindgen::JsCast;
+
+use crate::ui::app::{Ctx, Screen};
+use crate::ui::format;
+use crate::ui::geometry::Area;
+use crate::ui::grid::{Grid, TILE_HEIGHT};
+use crate::ui::panes::{Panes, SCROLLBAR};
+use crate::ui::strip::{self, STRIP_UNITS};
+use crate::ui::tooltip::Hover;
+use crate::ui::{safe_color, safe_href};
+use crate::view::{CountSource, MachineView, PanelView};
+
+/// Identifies a rendered tile: a new view, column count or tile width makes
+/// every tile stale.
+type TileKey = (u64, usize, u32, usize);
+
+#[component]
+pub fn Machines(ctx: Ctx, panes: Memo<Panes>) -> impl IntoView {
+    let scroll_top = RwSignal::new(0.0_f64);
+    let area = move || {
+        panes.get().machines.unwrap_or(Area {
+            x: 0.0,
+            y: 0.0,
+            w: 0.0,
+            h: 0.0,
+        })
+    };
+    let grid = Memo::new(move |_| Grid::new(area().w - SCROLLBAR));
+    let (count, generation) = {
+        let count = move || {
+            ctx.screen.with(|s| match s {
+                Screen::Ready { view, .. } => view.machines.len(),
+                _ => 0,
+            })
+        };
+        let generation = move || {
+            ctx.screen.with(|s| match s {
+                Screen::Ready { generation, .. } => *generation,
+                _ => 0,
+            })
+        };
+        (count, generation)
+    };
+    let visible = move || -> Vec<TileKey> {
+        let g = grid.get();
+        let range = g.visible(count(), scroll_top.get(), area().h);
+        let (current, width) = (generation(), g.tile_width.round() as u32);
+        range.map(|i| (current, g.cols, width, i)).collect()
+    };
+    let style = move || {
+        let a = area();
+        format!("flex:none;width:{}px;height:{}px;scrollbar-gutter:stable", a.w, a.h)
+    };
+    let content_height = move || format!("height:{}px", grid.get().content_height(count()));
+    let empty = move || {
+        (count() == 0).then(|| {
+            let filtered = !ctx.search.get().trim().is_empty() || ctx.filter.get().is_some();
+            let text = if filtered {
+                "No machine matches the search and state filter."
+            } else {
+                "No machines to show."
+            };
+            view! { <div class="ss-empty">{text}</div> }
+        })
+    };
+    view! {
+        <div
+            class="ss-machines"
+            style=style
+            on:scroll=move |ev| {
+                let el: web_sys::Element = event_target(&ev);
+                scroll_top.set(f64::from(el.scroll_top()));
+            }
+        >
+            {empty}
+            <div class="ss-tiles" style=content_height>
+                <For
+                    each=visible
+                    key=|k| *k
+                    children=move |(tile_generation, _, _, index)| {
+                        let view = ctx.view_untracked();
+                        view.filter(|_| tile_generation == generation_untracked(ctx))
+                            .and_then(|v| v.machines.get(index).map(|_| tile(ctx, &v, index, tile_generation, grid.get_untracked())))
+                    }
+                />
+            </div>
+        </div>
+    }
+}
+
+fn generation_untracked(ctx: Ctx) -> u64 {
+    ctx.screen.with_untracked(|s| match s {
+        Screen::Ready { generation, .. } => *generation,
+        _ => 0,
+    })
+}
+
+/// Panel-relative pointer position and the root's size, for the tooltip.
+fn pointer(ev: &web_sys::MouseEvent) -> Option<(f64, f64)> {
+    let target: web_sys::Element = ev.current_target()?.dyn_into().ok()?;
+    let root = target.closest(".ss-root").ok()??;
+    let rect = root.get_bounding_client_rect();
+    Some((
+        f64::from(ev.client_x()) - rect.left(),
+        f64::from(ev.client_y()) - rect.top(),
+    ))
+}
+
+/// Time under the pointer on a history strip.
+fn time_under(ev: &web_sys::MouseEvent, from: f64, to: f64) -> Option<f64> {
+    let target: web_sys::Element = ev.current_target()?.dyn_into().ok()?;
+    let rect = target.get_bounding_client_rect();
+    if rect.width() <= 0.0 {
+        return None;
+    }
+    let f = ((f64::from(ev.client_x()) - rect.left()) / rect.width()).clamp(0.0, 1.0);
+    Some(from + f * (to - from))
+}
+
+fn tile(ctx: Ctx, view: &PanelView, index: usize, generation: u64, grid: Grid) -> AnyView {
+    let m: &MachineView = &view.machines[index];
+    let kind = view.kinds.get(m.kind_index);
+    let state_color = |i: usize| {
+        kind.and_then(|k| k.nodes.get(i))
+            .map_or("var(--ss-text-weak)", |n| safe_color(&n.color))
+            .to_owned()
+    };
+    let state_name = |i: usize| {
+        kind.and_then(|k| k.nodes.get(i))
+            .map_or("?", |n| n.state.as_str())
+            .to_owned()
+    };
+    let (x, y) = grid.position(index);
+    let style = format!(
+        "left:{x}px;top:{y}px;width:{}px;height:{TILE_HEIGHT}px;--ss-state:{}",
+        grid.tile_width,
+        safe_color(&m.color)
+    );
+    let class = if m.flapping { "ss-tile ss-flapping" } else { "ss-tile" };
+
+    let since = m.since;
+    let in_state = move || {
+        since.map(|s| {
+            format!(
+                "for {}",
+                format::time_in_state(ctx.now.get(), s.start_ms, s.lower_bound)
+            )
+        })
+    };
+    let transitions_title = format!(
+        "{} transition{} in the time range ({})",
+        m.transitions_in_range,
+        if m.transitions_in_range == 1 { "" } else { "s" },
+        match m.transitions_source {
+            CountSource::Counter => "counted by the exporter",
+            CountSource::Samples => "seen between samples; flaps between samples are missed",
+        }
+    );
+    let share = m
+        .share
+        .iter()
+        .filter(|(_, f)| *f > 0.0)
+        .map(|&(i, f)| {
+            let style = format!("width:{:.3}%;background:{}", f * 100.0, state_color(i));
+            let title = format!("{}: {}", state_name(i), format::percent(f));
+            view! { <div style=style title=title></div> }
+        })
+        .collect_view();
+    let (from, to) = (view.time_range.from, view.time_range.to);
+    let paths = strip::paths(&m.history, from, to)
+        .into_iter()
+        .map(|(i, d)| view! { <path d=d fill=state_color(i)></path> })
+        .collect_view();
+    let links = m
+        .links
+        .iter()
+        .filter(|l| safe_href(&l.url))
+        .map(|l| {
+            let target = l.target_blank.then_some("_blank");
+            view! {
+                <a href=l.url.clone() target=target rel="noopener noreferrer" title=l.url.clone()>
+                    {if l.title.is_empty() { "link".to_owned() } else { l.title.clone() }}
+                </a>
+            }
+        })
+        .collect_view();
+
+    let hover = move |ev: web_sys::MouseEvent, at_ms: Option<f64>| {
+        if let Some((x, y)) = pointer(&ev) {
+            ctx.hover.set(Some(Hover {
+                generation,
+                index,
+                x,
+                y,
+                at_ms,
+            }));
+        }
+    };
+    view! {
+        <div
+            class=class
+            style=style
+            on:mouseenter=move |ev| hover(ev, None)
+            on:mouseleave=move |_| ctx.hover.set(None)
+        >
+            <div class="ss-row">
+                <span class="ss-id" title=m.id.clone()>{m.id.clone()}</span>
+                {m.flapping.then(|| view! { <span class="ss-flap" title="Flapping: many transitions in the time range">"⚡ flapping"</span> })}
+                <span class="ss-weak" title=transitions_title>{format!("↻ {}", format::count(m.transitions_in_range))}</span>
+            </div>
+            <div class="ss-row">
+                <span class="ss-state">{m.state.clone().unwrap_or_else(|| "unknown".to_owned())}</span>
+                <span class="ss-weak">{in_state}</span>
+                <span class="ss-links">{links}</span>
+            </div>
+            <div class="ss-share">{share}</div>
+            <svg
+                class="ss-strip"
+                viewBox=format!("0 0 {STRIP_UNITS} 1")
+                preserveAspectRatio="none"
+                on:mousemove=move |ev| {
+                    let at = time_under(&ev, from, to);
+                    hover(ev, at)
+                }
+                on:mouseleave=move |ev| hover(ev, None)
+            >
+                {paths}
+            </svg>
+        </div>
+    }
+    .into_any()
+}
