@@ -192,9 +192,9 @@ test.describe('Statescope panel (built dist/) on exporter + Prometheus data', ()
     expect(await msg.innerText()).not.toContain('\n');
     await a.shot('wrong-data-no-state-series');
 
-    // A counter whose values are no states.
-    const b = await openPanel({ expr: ['prometheus_http_requests_total{handler="/-/ready"}'] });
-    await expect(msg).toHaveText(/has values .* that are not states/);
+    // Prometheus's scrape durations (fractions of a second) picked instead of a state.
+    const b = await openPanel({ expr: ['scrape_duration_seconds'] });
+    await expect(msg).toHaveText(/^Series .* has values .* that are not states/);
     expect(await msg.innerText()).not.toContain('\n');
     await b.shot('wrong-data-values-not-states');
   });
