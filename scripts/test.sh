@@ -29,4 +29,6 @@ npm run build && npm run typecheck && node panel-plugin/build/check-dist.mjs
 
 step "provisioning: Prometheus rules and rule tests, Alertmanager, compose file, dashboards against a live exporter"; bash provisioning/test.sh
 
+step "bench smoke: the benchmark harness end to end at tiny sizes (no timing asserted)"; bash bench/run.sh --smoke
+
 printf '\n== test: all passed\n'
