@@ -31,4 +31,6 @@ step "provisioning: Prometheus rules and rule tests, Alertmanager, compose file,
 
 step "bench smoke: the benchmark harness end to end at tiny sizes (no timing asserted)"; bash bench/run.sh --smoke
 
+step "browser tests: the panel in a Grafana-like page on exporter + Prometheus data (Playwright)"; npm run test:e2e
+
 printf '\n== test: all passed\n'
