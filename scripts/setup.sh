@@ -41,9 +41,12 @@ if [ -n "$want" ] && [ "$want" != "$have" ]; then
   cargo install wasm-bindgen-cli --version "$want" --force
 fi
 
-# npm packages, exactly as package-lock.json has them.
+# npm packages, as package-lock.json has them. Not `npm ci`: the registry
+# mirror lists none of rollup's other-platform binaries, so the lock cannot
+# name them and `npm ci` refuses it as "out of sync"; `npm install` installs
+# the locked versions all the same and leaves the lock unchanged.
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  log "npm ci"
-  npm ci --no-audit --no-fund
+  log "npm install (versions from package-lock.json)"
+  npm install --no-audit --no-fund
 fi
 log "done"
