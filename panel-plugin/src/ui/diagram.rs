@@ -11,6 +11,14 @@ use crate::ui::geometry::{self, Area};
 use crate::ui::panes;
 use crate::view::KindView;
 
+/// An SVG `<title>` (the hover text of its parent). Written out because
+/// `view!` makes `<title>` an HTML element unless its direct parent in the
+/// same macro is `<svg>`, and an HTML `<title>` anywhere in the page becomes
+/// the browser tab's title.
+fn svg_title(text: String) -> impl IntoView {
+    leptos::tachys::svg::title().child(text)
+}
+
 /// Gap between an edge's end and its target node, for the arrowhead.
 const ARROW_GAP: f64 = 3.0;
 
@@ -84,7 +92,7 @@ fn diagram(ctx: Ctx, index: usize, kind: &KindView, part: Area, filter: Option<&
             });
             view! {
                 <g>
-                    <title>{title}</title>
+                    {svg_title(title)}
                     <path class=class d=shape.d stroke-width=format!("{width:.1}") marker-end=marker_ref.clone()></path>
                     {label}
                 </g>
@@ -136,7 +144,7 @@ fn diagram(ctx: Ctx, index: usize, kind: &KindView, part: Area, filter: Option<&
                         }
                     }
                 >
-                    <title>{title}</title>
+                    {svg_title(title)}
                     {ring}
                     <circle
                         class="ss-node-body"
@@ -149,7 +157,7 @@ fn diagram(ctx: Ctx, index: usize, kind: &KindView, part: Area, filter: Option<&
                         stroke-width={if selected { "3" } else { "2" }}
                     ></circle>
                     <text class="ss-node-count" x=cx y=cy text-anchor="middle" dominant-baseline="central">
-                        {format::count(node.count_now as u64)}
+                        {node.count_now.to_string()}
                     </text>
                     <text class="ss-node-name" x=cx y=cy + r + 12.0 text-anchor="middle">{node.state.clone()}</text>
                 </g>

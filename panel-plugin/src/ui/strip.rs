@@ -33,7 +33,7 @@ pub fn paths(history: &[Segment], from_ms: f64, to_ms: f64) -> Vec<(usize, Strin
             }
         };
         // Two decimals of a 1000-unit strip are far below a pixel.
-        d.push_str(&format!("M{}h{}v1H{}z", round2(x0), round2(x1 - x0), round2(x0)));
+        d.push_str(&format!("M{} 0h{}v1H{}z", round2(x0), round2(x1 - x0), round2(x0)));
     }
     out
 }
@@ -72,8 +72,8 @@ mod tests {
         assert_eq!(
             p,
             [
-                (0, "M0h250v1H0zM600h400v1H600z".to_owned()),
-                (1, "M250h250v1H250z".to_owned())
+                (0, "M0 0h250v1H0zM600 0h400v1H600z".to_owned()),
+                (1, "M250 0h250v1H250z".to_owned())
             ]
         );
     }
@@ -83,8 +83,8 @@ mod tests {
         let history = [seg(-500.0, 1500.0, Some(2)), seg(1500.0, 4000.0, Some(0))];
         // Range 1000..3000 ms: state 2 covers the first quarter, state 0 the rest.
         let p = paths(&history, 1000.0, 3000.0);
-        assert_eq!(p[0], (2, "M0h250v1H0z".to_owned()));
-        assert_eq!(p[1], (0, "M250h750v1H250z".to_owned()));
+        assert_eq!(p[0], (2, "M0 0h250v1H0z".to_owned()));
+        assert_eq!(p[1], (0, "M250 0h750v1H250z".to_owned()));
     }
 
     #[test]

@@ -84,6 +84,7 @@ pub const CSS: &str = r#"
 .ss-node:focus-visible .ss-node-body{stroke:var(--ss-primary);stroke-width:3}
 .ss-node-count{font-size:13px;font-weight:600;fill:var(--ss-text)}
 .ss-node-name{font-size:11px;fill:var(--ss-text-weak)}
+.ss-node-name,.ss-edge-label{paint-order:stroke;stroke:var(--ss-bg);stroke-width:3px;stroke-linejoin:round}
 .ss-node.ss-selected .ss-node-name{fill:var(--ss-text);font-weight:600}
 .ss-node.ss-dim{opacity:0.45}
 .ss-worst{animation:ss-pulse 2s ease-in-out infinite}
