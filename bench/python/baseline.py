@@ -60,7 +60,7 @@ class Breakers:
         )
         self.since = Gauge("statescope_state_since_seconds", "Entered current state", machine, registry=r)
         self.calls = Counter("statescope_breaker_calls", "Calls", machine + ["outcome"], registry=r)
-        self.failures = Gauge("statescope_breaker_failure_count", "Failures in window", machine, registry=r)
+        self.failures = Gauge("statescope_breaker_failures", "Failures in window", machine, registry=r)
         self.illegal = Counter(
             "statescope_illegal_transitions", "Refused transitions", ["kind", "machine"], registry=r
         )

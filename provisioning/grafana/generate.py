@@ -281,7 +281,7 @@ def breakers():
                            "{{provider}}")],
                    "percentunit", description="Failed or timed-out share of the calls sent, per provider."),
         timeseries("Failure count by breaker",
-                   [target("A", f"statescope_breaker_failure_count{{{cb}}}", "{{machine}}")], "none",
+                   [target("A", f"statescope_breaker_failures{{{cb}}}", "{{machine}}")], "none",
                    description="Failures in each breaker's current window, as its library reports them: what "
                    "pushes a breaker towards its threshold."),
         timeseries("Trips by provider", [target("A", f"sum by (provider) (increase({trips}[5m]))", "{{provider}}")],
