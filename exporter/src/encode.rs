@@ -1,0 +1,510 @@
+//! `/metrics`: the store as Prometheus text (0.0.4) or OpenMetrics 1.0,
+//! following the metric contract in `statescope_model::contract`.
+//!
+//! Machine series are written directly from the store rather than kept in
+//! prometheus-client metric families: the store already holds every value,
+//! and a second copy of 10k machines' series would double memory and make
+//! every event update two structures. The exporter's own metrics do live in
+//! a prometheus-client registry (see [`crate::telemetry`]).
+
+use std::fmt::Write as _;
+
+use serde::{Deserialize, Serialize};
+use statescope_model::builtin::CIRCUIT_BREAKER;
+use statescope_model::contract as c;
+
+use crate::events::{JobResult, Outcome};
+use crate::store::{Histogram, JOB_BUCKETS, Store};
+use crate::telemetry::{Telemetry, fmt_value, process_metrics};
+
+/// The exposition format a scraper asked for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// Prometheus text format 0.0.4, the default.
+    Prometheus,
+    OpenMetrics,
+}
+
+impl Format {
+    /// Picks the format from an `Accept` header, as Prometheus negotiates it.
+    pub fn from_accept(accept: Option<&str>) -> Format {
+        match accept {
+            Some(a) if a.contains("application/openmetrics-text") => Format::OpenMetrics,
+            _ => Format::Prometheus,
+        }
+    }
+
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Format::Prometheus => "text/plain; version=0.0.4; charset=utf-8",
+            Format::OpenMetrics => "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        }
+    }
+}
+
+/// Which seed-compatible `circuit_breaker_*` series to serve.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum Compat {
+    /// None.
+    Off,
+    /// `circuit_breaker_state` (0/1/2) and `circuit_breaker_trips_total`.
+    #[default]
+    On,
+    /// Also `circuit_breaker_failure_count`, whose `_count` suffix
+    /// `promtool check metrics` rejects (it is reserved for histograms).
+    Full,
+}
+
+struct Out {
+    s: String,
+    om: bool,
+    /// Where the current family's header starts, and whether it has samples.
+    family_start: usize,
+    family_samples: usize,
+}
+
+impl Out {
+    fn family(&mut self, name: &str, ty: &str, help: &str) {
+        self.end_family();
+        self.family_start = self.s.len();
+        let family = if self.om && ty == "counter" {
+            name.strip_suffix("_total").unwrap_or(name)
+        } else {
+            name
+        };
+        let _ = writeln!(self.s, "# HELP {family} {help}\n# TYPE {family} {ty}");
+    }
+
+    /// Drops the header of a family that got no samples.
+    fn end_family(&mut self) {
+        if self.family_samples == 0 {
+            self.s.truncate(self.family_start);
+        }
+        self.family_samples = 0;
+        self.family_start = self.s.len();
+    }
+
+    /// One sample: `labels` is pre-rendered (`a="x",b="y"`), `extra` appended.
+    fn sample(&mut self, name: &str, labels: &str, extra: &[(&str, &str)], value: f64) {
+        self.s.push_str(name);
+        self.s.push('{');
+        self.s.push_str(labels);
+        for (i, (k, v)) in extra.iter().enumerate() {
+            if i > 0 || !labels.is_empty() {
+                self.s.push(',');
+            }
+            label(&mut self.s, k, v);
+        }
+        self.s.push_str("} ");
+        fmt_value(&mut self.s, value);
+        self.s.push('\n');
+        self.family_samples += 1;
+    }
+
+    fn histogram(&mut self, name: &str, labels: &str, h: &Histogram) {
+        let mut cumulative = 0;
+        for (i, bound) in JOB_BUCKETS.iter().enumerate() {
+            cumulative += h.buckets.get(i).copied().unwrap_or(0);
+            self.sample(
+                &format!("{name}_bucket"),
+                labels,
+                &[("le", &bound.to_string())],
+                cumulative as f64,
+            );
+        }
+        self.sample(&format!("{name}_bucket"), labels, &[("le", "+Inf")], h.count as f64);
+        self.sample(&format!("{name}_sum"), labels, &[], h.sum);
+        self.sample(&format!("{name}_count"), labels, &[], h.count as f64);
+    }
+}
+
+/// Appends `name="value"` with the value escaped as the text formats require.
+fn label(out: &mut String, name: &str, value: &str) {
+    out.push_str(name);
+    out.push_str("=\"");
+    for ch in value.chars() {
+        match ch {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+fn labels(pairs: &[(&str, &str)]) -> String {
+    let mut s = String::new();
+    for (i, (k, v)) in pairs.iter().enumerate() {
+        if i > 0 {
+            s.push(',');
+        }
+        label(&mut s, k, v);
+    }
+    s
+}
+
+/// Renders every metric.
+pub fn encode(store: &Store, telemetry: &Telemetry, compat: Compat, format: Format) -> String {
+    let om = format == Format::OpenMetrics;
+    let mut out = Out {
+        s: String::with_capacity(store.machines().len() * 600 + 8192),
+        om,
+        family_start: 0,
+        family_samples: 0,
+    };
+    let catalog = store.catalog();
+    // Each machine's kind and its rendered base labels (kind, machine, identity labels).
+    let machines: Vec<_> = store
+        .machines()
+        .iter()
+        .filter_map(|(key, m)| {
+            let kind = catalog.get(&key.kind)?;
+            let mut base = labels(&[(c::LABEL_KIND, &key.kind), (c::LABEL_MACHINE, &key.machine)]);
+            for (k, v) in &m.labels {
+                base.push(',');
+                label(&mut base, k, v);
+            }
+            Some((key, m, kind, base))
+        })
+        .collect();
+
+    out.family(
+        c::STATE,
+        "gauge",
+        "1 for the state the machine is in, 0 for its kind's other states",
+    );
+    for (_, m, kind, base) in &machines {
+        for id in kind.state_ids() {
+            out.sample(
+                c::STATE,
+                base,
+                &[(c::LABEL_STATE, kind.state_name(id))],
+                f64::from(u8::from(id == m.state)),
+            );
+        }
+    }
+    out.family(
+        c::STATE_SINCE_SECONDS,
+        "gauge",
+        "Unix time the machine entered its current state",
+    );
+    for (_, m, _, base) in &machines {
+        out.sample(c::STATE_SINCE_SECONDS, base, &[], m.since);
+    }
+    out.family(
+        c::TRANSITIONS_TOTAL,
+        "counter",
+        "Transitions taken, counted where they happened",
+    );
+    for (_, m, kind, base) in &machines {
+        for (&(from, to), &n) in &m.transitions {
+            let extra = [
+                (c::LABEL_FROM, kind.state_name(from)),
+                (c::LABEL_TO, kind.state_name(to)),
+            ];
+            out.sample(c::TRANSITIONS_TOTAL, base, &extra, n as f64);
+        }
+    }
+    out.family(
+        c::ILLEGAL_TRANSITIONS_TOTAL,
+        "counter",
+        "Reported transitions the machine's kind does not allow",
+    );
+    for (key, m, _, _) in &machines {
+        if m.illegal > 0 {
+            let l = labels(&[(c::LABEL_KIND, &key.kind), (c::LABEL_MACHINE, &key.machine)]);
+            out.sample(c::ILLEGAL_TRANSITIONS_TOTAL, &l, &[], m.illegal as f64);
+        }
+    }
+    out.family(c::TRANSITION_ALLOWED, "gauge", "1 for each transition a kind allows");
+    for kind in catalog.all() {
+        for (from, to) in kind.transitions() {
+            let l = labels(&[
+                (c::LABEL_KIND, kind.name()),
+                (c::LABEL_FROM, kind.state_name(from)),
+                (c::LABEL_TO, kind.state_name(to)),
+            ]);
+            out.sample(c::TRANSITION_ALLOWED, &l, &[], 1.0);
+        }
+    }
+    out.family(
+        c::STATE_SEVERITY,
+        "gauge",
+        "Severity of each state: 0 ok, 1 info, 2 warning, 3 critical",
+    );
+    for kind in catalog.all() {
+        for id in kind.state_ids() {
+            let l = labels(&[(c::LABEL_KIND, kind.name()), (c::LABEL_STATE, kind.state_name(id))]);
+            out.sample(c::STATE_SEVERITY, &l, &[], f64::from(kind.severity(id).level()));
+        }
+    }
+    out.family(
+        c::BREAKER_CALLS_TOTAL,
+        "counter",
+        "Calls through the breaker, by outcome",
+    );
+    for (_, m, _, base) in &machines {
+        if m.has_calls() {
+            for (o, n) in Outcome::ALL.iter().zip(m.calls) {
+                out.sample(
+                    c::BREAKER_CALLS_TOTAL,
+                    base,
+                    &[(c::LABEL_OUTCOME, o.as_str())],
+                    n as f64,
+                );
+            }
+        }
+    }
+    out.family(c::BREAKER_FAILURES, "gauge", "Failures in the breaker's current window");
+    for (key, m, _, base) in &machines {
+        if m.has_calls() || key.kind == CIRCUIT_BREAKER {
+            out.sample(c::BREAKER_FAILURES, base, &[], m.failures as f64);
+        }
+    }
+    out.family(c::WORKER_JOBS_TOTAL, "counter", "Jobs the worker finished, by result");
+    for (_, m, _, base) in &machines {
+        if m.has_jobs() {
+            for (r, n) in JobResult::ALL.iter().zip(m.jobs) {
+                out.sample(c::WORKER_JOBS_TOTAL, base, &[(c::LABEL_RESULT, r.as_str())], n as f64);
+            }
+        }
+    }
+    let job_labels = |kind: &str, worker_type: &str| labels(&[(c::LABEL_KIND, kind), ("worker_type", worker_type)]);
+    out.family(
+        c::WORKER_JOB_DURATION_SECONDS,
+        "histogram",
+        "How long jobs ran, by kind and worker type",
+    );
+    for ((kind, worker_type), h) in store.job_histograms() {
+        if h.duration.count > 0 {
+            out.histogram(
+                c::WORKER_JOB_DURATION_SECONDS,
+                &job_labels(kind, worker_type),
+                &h.duration,
+            );
+        }
+    }
+    out.family(
+        c::WORKER_QUEUE_WAIT_SECONDS,
+        "histogram",
+        "How long jobs waited before starting, by kind and worker type",
+    );
+    for ((kind, worker_type), h) in store.job_histograms() {
+        if h.queue_wait.count > 0 {
+            out.histogram(
+                c::WORKER_QUEUE_WAIT_SECONDS,
+                &job_labels(kind, worker_type),
+                &h.queue_wait,
+            );
+        }
+    }
+    out.family(
+        c::LAST_HEARTBEAT_SECONDS,
+        "gauge",
+        "Unix time of the machine's last heartbeat",
+    );
+    for (_, m, _, base) in &machines {
+        if let Some(t) = m.last_heartbeat {
+            out.sample(c::LAST_HEARTBEAT_SECONDS, base, &[], t);
+        }
+    }
+    if compat != Compat::Off {
+        encode_compat(&mut out, &machines, compat);
+    }
+    out.family(c::EXPORTER_MACHINES, "gauge", "Machines the exporter keeps, by kind");
+    for kind in catalog.all() {
+        let n = machines.iter().filter(|(key, ..)| key.kind == kind.name()).count();
+        out.sample(
+            c::EXPORTER_MACHINES,
+            &labels(&[(c::LABEL_KIND, kind.name())]),
+            &[],
+            n as f64,
+        );
+    }
+    for (name, help, counter, value) in process_metrics() {
+        out.family(name, if counter { "counter" } else { "gauge" }, help);
+        out.s.push_str(name);
+        out.s.push(' ');
+        fmt_value(&mut out.s, value);
+        out.s.push('\n');
+        out.family_samples += 1;
+    }
+    out.end_family();
+    let mut own = String::new();
+    telemetry.encode_openmetrics(&mut own);
+    if om {
+        out.s.push_str(&own);
+        out.s.push_str("# EOF\n");
+    } else {
+        to_prometheus_text(&own, &mut out.s);
+    }
+    out.s
+}
+
+type MachineRow<'a> = (
+    &'a crate::store::MachineKey,
+    &'a crate::store::Machine,
+    &'a statescope_model::Kind,
+    String,
+);
+
+fn encode_compat(out: &mut Out, machines: &[MachineRow<'_>], compat: Compat) {
+    // provider/key_id as the seed dashboards use them, plus `machine` so two
+    // breakers with the same provider and key id never collide into one series.
+    let breakers: Vec<_> = machines
+        .iter()
+        .filter(|(key, ..)| key.kind == CIRCUIT_BREAKER)
+        .map(|(key, m, kind, _)| {
+            let provider = m.labels.get("provider").map_or("", String::as_str);
+            let key_id = m.labels.get("key_id").map_or(key.machine.as_str(), String::as_str);
+            let l = labels(&[
+                ("provider", provider),
+                ("key_id", key_id),
+                (c::LABEL_MACHINE, &key.machine),
+            ]);
+            (m, kind, l)
+        })
+        .collect();
+    out.family(
+        c::COMPAT_BREAKER_STATE,
+        "gauge",
+        "Breaker state: 0 closed, 1 open, 2 half_open, 3 forced_open, 4 disabled",
+    );
+    for (m, _, l) in &breakers {
+        out.sample(c::COMPAT_BREAKER_STATE, l, &[], m.state.index() as f64);
+    }
+    out.family(c::COMPAT_BREAKER_TRIPS_TOTAL, "counter", "Times the breaker opened");
+    for (m, kind, l) in &breakers {
+        let open = kind.state_id("open").expect("the built-in breaker has an open state");
+        out.sample(c::COMPAT_BREAKER_TRIPS_TOTAL, l, &[], m.transitions_into(open) as f64);
+    }
+    if compat == Compat::Full {
+        out.family(
+            c::COMPAT_BREAKER_FAILURE_COUNT,
+            "gauge",
+            "Failures in the breaker's current window",
+        );
+        for (m, _, l) in &breakers {
+            out.sample(c::COMPAT_BREAKER_FAILURE_COUNT, l, &[], m.failures as f64);
+        }
+    }
+}
+
+/// prometheus-client writes OpenMetrics; the 0.0.4 text format differs in
+/// naming a counter's family with its `_total` suffix, and has no `# UNIT`
+/// or `# EOF`.
+fn to_prometheus_text(om: &str, out: &mut String) {
+    let counters: Vec<&str> = om
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE ")?.strip_suffix(" counter"))
+        .collect();
+    for line in om.lines() {
+        if line.starts_with("# UNIT ") || line == "# EOF" {
+            continue;
+        }
+        let meta = line
+            .strip_prefix("# HELP ")
+            .map(|r| ("# HELP ", r))
+            .or_else(|| line.strip_prefix("# TYPE ").map(|r| ("# TYPE ", r)));
+        match meta {
+            Some((prefix, rest)) => {
+                let (name, tail) = rest.split_once(' ').unwrap_or((rest, ""));
+                let suffix = if counters.contains(&name) { "_total" } else { "" };
+                let _ = writeln!(out, "{prefix}{name}{suffix} {tail}");
+            }
+            None => {
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::events::{Action, Event};
+    use crate::store::{Catalog, Limits};
+    use statescope_model::builtin;
+
+    fn demo_store() -> Store {
+        let mut s = Store::new(Catalog::new(builtin::all()).unwrap(), Limits::default());
+        let cb = |m: &str, a| Event::new("circuit_breaker", m, a).with_labels(&[("provider", "openai"), ("key_id", m)]);
+        s.apply(
+            &[
+                cb("k1", Action::Transition { to: "open".into() }),
+                cb(
+                    "k1",
+                    Action::Call {
+                        outcome: Outcome::Failure,
+                        failure_count: Some(5),
+                    },
+                ),
+                cb("k2", Action::Heartbeat),
+                Event::new(
+                    "worker",
+                    "w\"1",
+                    Action::Job {
+                        result: JobResult::Succeeded,
+                        duration_seconds: 2.0,
+                        queue_seconds: None,
+                    },
+                ),
+            ],
+            100.0,
+        )
+        .unwrap();
+        s
+    }
+
+    #[test]
+    fn one_hot_states_transitions_and_compat_series_follow_the_contract() {
+        let text = encode(&demo_store(), &Telemetry::default(), Compat::Full, Format::Prometheus);
+        for want in [
+            r#"statescope_state{kind="circuit_breaker",machine="k1",key_id="k1",provider="openai",state="open"} 1"#,
+            r#"statescope_state{kind="circuit_breaker",machine="k1",key_id="k1",provider="openai",state="closed"} 0"#,
+            r#"statescope_transitions_total{kind="circuit_breaker",machine="k1",key_id="k1",provider="openai",from="closed",to="open"} 1"#,
+            r#"statescope_transition_allowed{kind="worker",from="busy",to="draining"} 1"#,
+            r#"statescope_breaker_failures{kind="circuit_breaker",machine="k1",key_id="k1",provider="openai"} 5"#,
+            r#"circuit_breaker_state{provider="openai",key_id="k1",machine="k1"} 1"#,
+            r#"circuit_breaker_trips_total{provider="openai",key_id="k1",machine="k1"} 1"#,
+            r#"circuit_breaker_failure_count{provider="openai",key_id="k1",machine="k1"} 5"#,
+            r#"statescope_worker_jobs_total{kind="worker",machine="w\"1",result="succeeded"} 1"#,
+            r#"statescope_worker_job_duration_seconds_bucket{kind="worker",worker_type="",le="2.5"} 1"#,
+            r#"statescope_exporter_machines{kind="worker"} 1"#,
+            "# TYPE statescope_transitions_total counter",
+            "# TYPE statescope_exporter_events_total counter",
+        ] {
+            assert!(text.lines().any(|l| l == want), "missing {want}\n{text}");
+        }
+        assert!(!text.contains("# EOF"));
+        assert!(
+            !text.contains("statescope_worker_queue_wait_seconds"),
+            "no queue waits were reported"
+        );
+    }
+
+    #[test]
+    fn openmetrics_names_counter_families_without_total_and_ends_with_eof() {
+        let text = encode(&demo_store(), &Telemetry::default(), Compat::On, Format::OpenMetrics);
+        assert!(text.contains("# TYPE statescope_transitions counter\n"));
+        assert!(text.contains("# TYPE statescope_exporter_events counter\n"));
+        assert!(text.ends_with("# EOF\n"));
+        assert!(!text.contains("circuit_breaker_failure_count"));
+        let off = encode(&demo_store(), &Telemetry::default(), Compat::Off, Format::OpenMetrics);
+        assert!(!off.contains("circuit_breaker_state"));
+    }
+
+    #[test]
+    fn the_accept_header_picks_the_format() {
+        assert_eq!(Format::from_accept(None), Format::Prometheus);
+        assert_eq!(
+            Format::from_accept(Some("text/plain;version=0.0.4;q=0.5,*/*;q=0.1")),
+            Format::Prometheus
+        );
+        let prom = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5";
+        assert_eq!(Format::from_accept(Some(prom)), Format::OpenMetrics);
+    }
+}

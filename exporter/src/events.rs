@@ -1,0 +1,392 @@
+//! The push API's data: what a service reports, as JSON, and the checked form
+//! the store applies.
+//!
+//! Parsing is two steps so every error can name the field that is wrong:
+//! serde reads a [`RawEvent`] (all fields optional but `type`), then
+//! [`RawEvent::check`] turns it into an [`Event`] whose body can only hold the
+//! fields its type needs.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use statescope_model::contract::IDENTITY_LABELS;
+use thiserror::Error;
+
+/// Longest machine id accepted. Ids are label values on every series.
+pub const MAX_MACHINE_LEN: usize = 128;
+/// Longest identity label value accepted.
+pub const MAX_LABEL_VALUE_LEN: usize = 128;
+/// Longest event id accepted.
+pub const MAX_EVENT_ID_LEN: usize = 128;
+
+/// Outcome of one call through a circuit breaker.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Success,
+    Failure,
+    Timeout,
+    /// Short-circuited: the breaker refused the call without trying it.
+    Rejected,
+}
+
+impl Outcome {
+    pub const ALL: [Outcome; 4] = [Outcome::Success, Outcome::Failure, Outcome::Timeout, Outcome::Rejected];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Success => "success",
+            Outcome::Failure => "failure",
+            Outcome::Timeout => "timeout",
+            Outcome::Rejected => "rejected",
+        }
+    }
+
+    /// Failures and timeouts are what trip a breaker.
+    pub fn is_failure(self) -> bool {
+        matches!(self, Outcome::Failure | Outcome::Timeout)
+    }
+}
+
+/// How a worker's job ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobResult {
+    Succeeded,
+    Failed,
+}
+
+impl JobResult {
+    pub const ALL: [JobResult; 2] = [JobResult::Succeeded, JobResult::Failed];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobResult::Succeeded => "succeeded",
+            JobResult::Failed => "failed",
+        }
+    }
+}
+
+/// The `type` field of an event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventType {
+    Transition,
+    Call,
+    Heartbeat,
+    Job,
+}
+
+impl EventType {
+    pub const ALL: [EventType; 4] = [
+        EventType::Transition,
+        EventType::Call,
+        EventType::Heartbeat,
+        EventType::Job,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventType::Transition => "transition",
+            EventType::Call => "call",
+            EventType::Heartbeat => "heartbeat",
+            EventType::Job => "job",
+        }
+    }
+}
+
+/// An event as it arrives: every field but `type` optional, so that a missing
+/// field gets our message instead of serde's.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawEvent {
+    #[serde(rename = "type")]
+    pub event_type: EventType,
+    pub kind: Option<String>,
+    pub machine: Option<String>,
+    pub to: Option<String>,
+    pub outcome: Option<Outcome>,
+    pub failure_count: Option<u64>,
+    pub result: Option<JobResult>,
+    pub duration_seconds: Option<f64>,
+    pub queue_seconds: Option<f64>,
+    pub labels: Option<BTreeMap<String, String>>,
+    pub seq: Option<u64>,
+    pub id: Option<String>,
+}
+
+/// A request body: one event, or `{"events": [...]}`.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum Body {
+    Batch { events: Vec<serde_json::Value> },
+    One(serde_json::Value),
+}
+
+/// What an event does, with exactly the fields its type needs.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Action {
+    /// Move the machine to state `to` (by name; the store checks it against the kind).
+    Transition {
+        to: String,
+    },
+    /// A call through a breaker; `failure_count` is the reporter's own count
+    /// of failures in its window, when it has one.
+    Call {
+        outcome: Outcome,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        failure_count: Option<u64>,
+    },
+    Heartbeat,
+    Job {
+        result: JobResult,
+        duration_seconds: f64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        queue_seconds: Option<f64>,
+    },
+    /// The machine is in `state`, as a poll observed it or as the exporter
+    /// decided (heartbeat expiry). Never parsed from a request: what was
+    /// observed is applied even when the kind does not allow the move (the
+    /// exporter would otherwise stay stuck on a stale state), and such a move
+    /// is counted as illegal.
+    Observe {
+        state: String,
+    },
+}
+
+impl Action {
+    pub fn event_type(&self) -> EventType {
+        match self {
+            Action::Transition { .. } => EventType::Transition,
+            Action::Call { .. } => EventType::Call,
+            Action::Heartbeat => EventType::Heartbeat,
+            Action::Job { .. } => EventType::Job,
+            Action::Observe { .. } => EventType::Transition,
+        }
+    }
+}
+
+/// A checked event. Identity labels use only [`IDENTITY_LABELS`] names.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    pub kind: String,
+    pub machine: String,
+    #[serde(flatten)]
+    pub action: Action,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+    /// Per-machine sequence number: an event whose seq is not above the last
+    /// one applied to its machine is a retry and is not applied again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seq: Option<u64>,
+    /// Event id: an id seen recently is a retry and is not applied again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+}
+
+impl Event {
+    /// An event with no labels, seq or id (demo, poller, heartbeat expiry).
+    pub fn new(kind: &str, machine: &str, action: Action) -> Event {
+        Event {
+            kind: kind.to_owned(),
+            machine: machine.to_owned(),
+            action,
+            labels: BTreeMap::new(),
+            seq: None,
+            id: None,
+        }
+    }
+
+    pub fn with_labels(mut self, labels: &[(&str, &str)]) -> Event {
+        self.labels = labels.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        self
+    }
+}
+
+/// Why an event is malformed, before any state is consulted.
+#[derive(Debug, Clone, PartialEq, Error)]
+pub enum EventError {
+    #[error("{0}")]
+    Json(String),
+    #[error("field `{field}` is required for a {event_type} event")]
+    Missing {
+        event_type: &'static str,
+        field: &'static str,
+    },
+    #[error("field `{field}` does not belong to a {event_type} event")]
+    Unexpected {
+        event_type: &'static str,
+        field: &'static str,
+    },
+    #[error("machine id must be 1-{MAX_MACHINE_LEN} printable characters, got {0:?}")]
+    BadMachine(String),
+    #[error("label `{0}` is not an identity label; use one of: provider, key_id, worker_type, service")]
+    BadLabelName(String),
+    #[error("label `{name}` value must be 1-{MAX_LABEL_VALUE_LEN} printable characters")]
+    BadLabelValue { name: String },
+    #[error("event id must be 1-{MAX_EVENT_ID_LEN} printable characters")]
+    BadId,
+    #[error("field `{field}` must be a finite number >= 0, got {value}")]
+    BadSeconds { field: &'static str, value: f64 },
+}
+
+fn printable(s: &str, max: usize) -> bool {
+    !s.is_empty() && s.len() <= max && !s.chars().any(char::is_control)
+}
+
+impl RawEvent {
+    /// Parses one JSON value as an event.
+    pub fn parse(value: serde_json::Value) -> Result<Event, EventError> {
+        let raw: RawEvent = serde_json::from_value(value).map_err(|e| EventError::Json(e.to_string()))?;
+        raw.check()
+    }
+
+    /// Checks field presence and form; kinds and states are the store's business.
+    pub fn check(self) -> Result<Event, EventError> {
+        let ty = self.event_type.as_str();
+        let missing = |field| EventError::Missing { event_type: ty, field };
+        let unexpected = |field| EventError::Unexpected { event_type: ty, field };
+        let kind = self.kind.ok_or_else(|| missing("kind"))?;
+        let machine = self.machine.ok_or_else(|| missing("machine"))?;
+        if !printable(&machine, MAX_MACHINE_LEN) {
+            return Err(EventError::BadMachine(machine));
+        }
+        // Fields that belong to other event types are refused rather than
+        // ignored: a reporter sending `to` on a call event has a bug to see.
+        let present = [
+            ("to", self.to.is_some()),
+            ("outcome", self.outcome.is_some()),
+            ("failure_count", self.failure_count.is_some()),
+            ("result", self.result.is_some()),
+            ("duration_seconds", self.duration_seconds.is_some()),
+            ("queue_seconds", self.queue_seconds.is_some()),
+        ];
+        let allowed: &[&str] = match self.event_type {
+            EventType::Transition => &["to"],
+            EventType::Call => &["outcome", "failure_count"],
+            EventType::Heartbeat => &[],
+            EventType::Job => &["result", "duration_seconds", "queue_seconds"],
+        };
+        if let Some((field, _)) = present.iter().find(|(f, set)| *set && !allowed.contains(f)) {
+            return Err(unexpected(field));
+        }
+        let seconds = |field: &'static str, v: Option<f64>| -> Result<Option<f64>, EventError> {
+            match v {
+                Some(value) if !(value.is_finite() && value >= 0.0) => Err(EventError::BadSeconds { field, value }),
+                other => Ok(other),
+            }
+        };
+        let action = match self.event_type {
+            EventType::Transition => Action::Transition {
+                to: self.to.ok_or_else(|| missing("to"))?,
+            },
+            EventType::Call => Action::Call {
+                outcome: self.outcome.ok_or_else(|| missing("outcome"))?,
+                failure_count: self.failure_count,
+            },
+            EventType::Heartbeat => Action::Heartbeat,
+            EventType::Job => Action::Job {
+                result: self.result.ok_or_else(|| missing("result"))?,
+                duration_seconds: seconds("duration_seconds", self.duration_seconds)?
+                    .ok_or_else(|| missing("duration_seconds"))?,
+                queue_seconds: seconds("queue_seconds", self.queue_seconds)?,
+            },
+        };
+        let labels = self.labels.unwrap_or_default();
+        for (name, value) in &labels {
+            if !IDENTITY_LABELS.contains(&name.as_str()) {
+                return Err(EventError::BadLabelName(name.clone()));
+            }
+            if !printable(value, MAX_LABEL_VALUE_LEN) {
+                return Err(EventError::BadLabelValue { name: name.clone() });
+            }
+        }
+        if let Some(id) = &self.id
+            && !printable(id, MAX_EVENT_ID_LEN)
+        {
+            return Err(EventError::BadId);
+        }
+        Ok(Event {
+            kind,
+            machine,
+            action,
+            labels,
+            seq: self.seq,
+            id: self.id,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_transition_needs_to_and_nothing_of_other_types() {
+        let e = RawEvent::parse(json!({"type":"transition","kind":"worker","machine":"w1","to":"idle"})).unwrap();
+        assert_eq!(e.action, Action::Transition { to: "idle".into() });
+        let err = RawEvent::parse(json!({"type":"transition","kind":"worker","machine":"w1"})).unwrap_err();
+        assert_eq!(err.to_string(), "field `to` is required for a transition event");
+        let err = RawEvent::parse(
+            json!({"type":"transition","kind":"worker","machine":"w1","to":"idle","outcome":"success"}),
+        )
+        .unwrap_err();
+        assert_eq!(err.to_string(), "field `outcome` does not belong to a transition event");
+    }
+
+    #[test]
+    fn serde_errors_name_the_field() {
+        let err = RawEvent::parse(json!({"type":"call","kind":"circuit_breaker","machine":"a","outcome":"boom"}))
+            .unwrap_err();
+        assert!(err.to_string().contains("unknown variant `boom`"), "{err}");
+        let err = RawEvent::parse(json!({"type":"teleport","kind":"k","machine":"a"})).unwrap_err();
+        assert!(err.to_string().contains("teleport"), "{err}");
+        let err = RawEvent::parse(json!({"type":"heartbeat","kind":"k","machine":"a","colour":"red"})).unwrap_err();
+        assert!(err.to_string().contains("colour"), "{err}");
+    }
+
+    #[test]
+    fn labels_are_identity_labels_only() {
+        let ok =
+            RawEvent::parse(json!({"type":"heartbeat","kind":"worker","machine":"w","labels":{"worker_type":"gpu"}}));
+        assert_eq!(ok.unwrap().labels["worker_type"], "gpu");
+        let err = RawEvent::parse(json!({"type":"heartbeat","kind":"worker","machine":"w","labels":{"pod":"x"}}))
+            .unwrap_err();
+        assert_eq!(err, EventError::BadLabelName("pod".into()));
+    }
+
+    #[test]
+    fn job_durations_must_be_non_negative_and_finite() {
+        let err = RawEvent::parse(
+            json!({"type":"job","kind":"worker","machine":"w","result":"failed","duration_seconds":-1.0}),
+        )
+        .unwrap_err();
+        assert!(matches!(
+            err,
+            EventError::BadSeconds {
+                field: "duration_seconds",
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn machine_ids_are_printable_and_bounded() {
+        let long = "x".repeat(MAX_MACHINE_LEN + 1);
+        for bad in ["", "a\nb", long.as_str()] {
+            let err = RawEvent::parse(json!({"type":"heartbeat","kind":"worker","machine":bad})).unwrap_err();
+            assert!(matches!(err, EventError::BadMachine(_)), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn checked_events_round_trip_through_the_log_format() {
+        let e = RawEvent::parse(json!({"type":"job","kind":"worker","machine":"w","result":"succeeded",
+            "duration_seconds":1.5,"seq":7,"labels":{"worker_type":"cpu"}}))
+        .unwrap();
+        let text = serde_json::to_string(&e).unwrap();
+        assert_eq!(serde_json::from_str::<Event>(&text).unwrap(), e);
+    }
+}

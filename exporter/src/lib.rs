@@ -1,0 +1,20 @@
+//! statescope-exporter: keeps the state of circuit breakers, workers and
+//! custom state machines reported by services, and serves them to Prometheus.
+//!
+//! The path of an event: [`api`] parses and checks it ([`events`]), [`ingest`]
+//! applies it to the [`store`] through one applier thread and logs it with
+//! [`wal`] before answering; [`encode`] renders the store on `/metrics`.
+//! [`demo`] and [`poll`] are two more sources of events; [`server`] wires it
+//! all together for `main`.
+
+pub mod api;
+pub mod config;
+pub mod demo;
+pub mod encode;
+pub mod events;
+pub mod ingest;
+pub mod poll;
+pub mod server;
+pub mod store;
+pub mod telemetry;
+pub mod wal;

@@ -1,0 +1,959 @@
+//! Every machine's state and counters, and the rules that change them.
+//!
+//! The store is plain data with no I/O and no clock: [`Store::apply`] takes
+//! the time as an argument, so replaying the write-ahead log after a restart
+//! (see [`crate::ingest`]) rebuilds exactly the state the acknowledged
+//! requests produced.
+//!
+//! A batch is applied all or nothing: if any event in it is refused, none is
+//! applied, so a client can fix and resend the whole request without
+//! double-counting the part that would otherwise have gone through.
+
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+
+use serde::{Deserialize, Serialize};
+use statescope_model::{Kind, StateId};
+use thiserror::Error;
+
+use crate::events::{Action, Event, JobResult, Outcome};
+
+/// Event ids remembered for de-duplication (retries come within seconds; this
+/// bounds the memory the window takes whatever the clients send).
+pub const RECENT_IDS: usize = 100_000;
+
+/// Bucket bounds (seconds) of the job duration and queue wait histograms:
+/// from sub-second tasks to hour-long training runs.
+pub const JOB_BUCKETS: [f64; 12] = [0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0];
+
+/// Caps that keep memory and series bounded whatever clients send.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Machines over all kinds.
+    pub max_machines: usize,
+    /// Distinct values of each identity label (`provider`, `key_id`, ...).
+    pub max_label_values: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            max_machines: 50_000,
+            max_label_values: 10_000,
+        }
+    }
+}
+
+/// The kinds this exporter knows: the built-ins plus those of the config file.
+#[derive(Clone, Debug)]
+pub struct Catalog {
+    kinds: Vec<Kind>,
+}
+
+impl Catalog {
+    /// Fails on two kinds with the same name (a config redefining a built-in).
+    pub fn new(kinds: Vec<Kind>) -> Result<Catalog, String> {
+        let mut seen = HashSet::new();
+        for kind in &kinds {
+            if !seen.insert(kind.name()) {
+                return Err(format!("kind {:?} is defined twice", kind.name()));
+            }
+        }
+        Ok(Catalog { kinds })
+    }
+
+    pub fn get(&self, name: &str) -> Option<&Kind> {
+        self.kinds.iter().find(|k| k.name() == name)
+    }
+
+    pub fn all(&self) -> &[Kind] {
+        &self.kinds
+    }
+
+    pub fn names(&self) -> Vec<String> {
+        self.kinds.iter().map(|k| k.name().to_owned()).collect()
+    }
+}
+
+/// A machine is known by its kind and its id within that kind.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct MachineKey {
+    pub kind: String,
+    pub machine: String,
+}
+
+/// One machine's state and the counters the exporter keeps for it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Machine {
+    pub state: StateId,
+    /// Unix seconds the current state was entered.
+    pub since: f64,
+    /// Unix seconds of the first event.
+    pub created: f64,
+    /// Highest `seq` applied; events at or below it are retries.
+    pub last_seq: Option<u64>,
+    /// Transitions taken, by `(from, to)`; only pairs taken at least once.
+    pub transitions: BTreeMap<(StateId, StateId), u64>,
+    /// Refused (or observed but not allowed) transitions.
+    pub illegal: u64,
+    /// Calls by [`Outcome`], in [`Outcome::ALL`] order.
+    pub calls: [u64; 4],
+    pub failures: u64,
+    /// Jobs by [`JobResult`], in [`JobResult::ALL`] order.
+    pub jobs: [u64; 2],
+    pub last_heartbeat: Option<f64>,
+    /// Identity labels, by name.
+    pub labels: BTreeMap<String, String>,
+}
+
+impl Machine {
+    fn new(kind: &Kind, now: f64) -> Machine {
+        Machine {
+            state: kind.initial(),
+            since: now,
+            created: now,
+            last_seq: None,
+            transitions: BTreeMap::new(),
+            illegal: 0,
+            calls: [0; 4],
+            failures: 0,
+            jobs: [0; 2],
+            last_heartbeat: None,
+            labels: BTreeMap::new(),
+        }
+    }
+
+    pub fn has_calls(&self) -> bool {
+        self.calls.iter().any(|&c| c > 0)
+    }
+
+    pub fn has_jobs(&self) -> bool {
+        self.jobs.iter().any(|&c| c > 0)
+    }
+
+    /// Transitions into `to`, from any state.
+    pub fn transitions_into(&self, to: StateId) -> u64 {
+        self.transitions
+            .iter()
+            .filter(|((_, t), _)| *t == to)
+            .map(|(_, n)| n)
+            .sum()
+    }
+}
+
+/// A fixed-bucket histogram (cumulative counts are computed when encoding).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Histogram {
+    /// Observations per bucket of [`JOB_BUCKETS`], plus one for +Inf.
+    pub buckets: Vec<u64>,
+    pub sum: f64,
+    pub count: u64,
+}
+
+impl Histogram {
+    fn observe(&mut self, value: f64) {
+        if self.buckets.is_empty() {
+            self.buckets = vec![0; JOB_BUCKETS.len() + 1];
+        }
+        let i = JOB_BUCKETS
+            .iter()
+            .position(|&b| value <= b)
+            .unwrap_or(JOB_BUCKETS.len());
+        self.buckets[i] += 1;
+        self.sum += value;
+        self.count += 1;
+    }
+}
+
+/// Job histograms of one kind and `worker_type` (per type, not per machine, to bound series).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct JobHistograms {
+    pub duration: Histogram,
+    pub queue_wait: Histogram,
+}
+
+/// What became of one event of an applied batch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Applied {
+    /// Changed the machine.
+    Applied,
+    /// A retry (seq or id seen before): nothing changed.
+    Duplicate,
+    /// A transition to the state the machine is already in: nothing changed.
+    Unchanged,
+}
+
+/// Why a batch was refused. `index` is the event's position in the request.
+#[derive(Clone, Debug, PartialEq, Error)]
+pub enum ApplyError {
+    #[error("event {index}: unknown kind {kind:?}; known kinds: {known:?}")]
+    UnknownKind {
+        index: usize,
+        kind: String,
+        known: Vec<String>,
+    },
+    #[error("event {index}: kind {kind:?} has no state {state:?}; its states: {states:?}")]
+    UnknownState {
+        index: usize,
+        kind: String,
+        state: String,
+        states: Vec<String>,
+    },
+    #[error("{0}")]
+    Illegal(Box<Illegal>),
+    #[error("event {index}: machine limit reached ({limit} machines); {kind} {machine:?} was not created")]
+    TooManyMachines {
+        index: usize,
+        kind: String,
+        machine: String,
+        limit: usize,
+    },
+    #[error("event {index}: label {label:?} already has {limit} distinct values; value {value:?} was refused")]
+    TooManyLabelValues {
+        index: usize,
+        label: String,
+        value: String,
+        limit: usize,
+    },
+}
+
+/// A transition the machine's kind does not allow from its current state.
+#[derive(Clone, Debug, PartialEq, Error)]
+#[error(
+    "event {index}: illegal transition for {kind} {machine:?}: {from} -> {to} is not allowed; from {from} it may go to {allowed:?}"
+)]
+pub struct Illegal {
+    pub index: usize,
+    pub kind: String,
+    pub machine: String,
+    pub from: String,
+    pub to: String,
+    pub allowed: Vec<String>,
+}
+
+impl ApplyError {
+    pub fn index(&self) -> usize {
+        match self {
+            ApplyError::UnknownKind { index, .. }
+            | ApplyError::UnknownState { index, .. }
+            | ApplyError::TooManyMachines { index, .. }
+            | ApplyError::TooManyLabelValues { index, .. } => *index,
+            ApplyError::Illegal(i) => i.index,
+        }
+    }
+}
+
+/// All machines, and what de-duplication and the cardinality caps remember.
+#[derive(Clone, Debug)]
+pub struct Store {
+    catalog: Catalog,
+    limits: Limits,
+    machines: BTreeMap<MachineKey, Machine>,
+    label_values: HashMap<String, HashSet<String>>,
+    recent_ids: VecDeque<String>,
+    recent_set: HashSet<String>,
+    jobs: BTreeMap<(String, String), JobHistograms>,
+}
+
+/// Changes of a batch not yet committed: machines copied on first touch.
+struct Scratch {
+    machines: HashMap<MachineKey, Machine>,
+    new_machines: usize,
+    new_label_values: HashMap<String, HashSet<String>>,
+    new_ids: HashSet<String>,
+    jobs: Vec<(String, String, f64, Option<f64>)>,
+}
+
+impl Store {
+    pub fn new(catalog: Catalog, limits: Limits) -> Store {
+        Store {
+            catalog,
+            limits,
+            machines: BTreeMap::new(),
+            label_values: HashMap::new(),
+            recent_ids: VecDeque::new(),
+            recent_set: HashSet::new(),
+            jobs: BTreeMap::new(),
+        }
+    }
+
+    pub fn catalog(&self) -> &Catalog {
+        &self.catalog
+    }
+
+    pub fn limits(&self) -> Limits {
+        self.limits
+    }
+
+    pub fn machines(&self) -> &BTreeMap<MachineKey, Machine> {
+        &self.machines
+    }
+
+    pub fn job_histograms(&self) -> &BTreeMap<(String, String), JobHistograms> {
+        &self.jobs
+    }
+
+    pub fn get(&self, kind: &str, machine: &str) -> Option<&Machine> {
+        self.machines.get(&MachineKey {
+            kind: kind.to_owned(),
+            machine: machine.to_owned(),
+        })
+    }
+
+    /// Name of a machine's current state.
+    pub fn state_name(&self, kind: &str, machine: &str) -> Option<&str> {
+        let m = self.get(kind, machine)?;
+        Some(self.catalog.get(kind)?.state_name(m.state))
+    }
+
+    /// Applies a batch at time `now` (unix seconds), all or nothing.
+    pub fn apply(&mut self, events: &[Event], now: f64) -> Result<Vec<Applied>, ApplyError> {
+        let mut scratch = Scratch {
+            machines: HashMap::new(),
+            new_machines: 0,
+            new_label_values: HashMap::new(),
+            new_ids: HashSet::new(),
+            jobs: Vec::new(),
+        };
+        let mut results = Vec::with_capacity(events.len());
+        for (index, event) in events.iter().enumerate() {
+            results.push(self.apply_one(&mut scratch, index, event, now)?);
+        }
+        self.commit(scratch);
+        Ok(results)
+    }
+
+    /// Counts an illegal transition refused on an existing machine (the batch
+    /// it came in was not applied, but the attempt is worth seeing).
+    pub fn count_illegal(&mut self, kind: &str, machine: &str) -> bool {
+        let key = MachineKey {
+            kind: kind.to_owned(),
+            machine: machine.to_owned(),
+        };
+        match self.machines.get_mut(&key) {
+            Some(m) => {
+                m.illegal += 1;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Machines of kinds with a heartbeat-lost state, not in it, whose last
+    /// heartbeat (or creation, if they never sent one) is older than `cutoff`.
+    pub fn heartbeat_expired(&self, cutoff: f64) -> Vec<Event> {
+        let mut out = Vec::new();
+        for (key, m) in &self.machines {
+            let Some(kind) = self.catalog.get(&key.kind) else {
+                continue;
+            };
+            let Some(lost) = kind.heartbeat_lost_state() else {
+                continue;
+            };
+            if m.state != lost && m.last_heartbeat.unwrap_or(m.created) < cutoff {
+                out.push(Event::new(
+                    &key.kind,
+                    &key.machine,
+                    Action::Observe {
+                        state: kind.state_name(lost).to_owned(),
+                    },
+                ));
+            }
+        }
+        out
+    }
+
+    fn apply_one(&self, scratch: &mut Scratch, index: usize, event: &Event, now: f64) -> Result<Applied, ApplyError> {
+        let kind = self.catalog.get(&event.kind).ok_or_else(|| ApplyError::UnknownKind {
+            index,
+            kind: event.kind.clone(),
+            known: self.catalog.names(),
+        })?;
+        if let Some(id) = &event.id
+            && (self.recent_set.contains(id) || scratch.new_ids.contains(id))
+        {
+            return Ok(Applied::Duplicate);
+        }
+        let key = MachineKey {
+            kind: event.kind.clone(),
+            machine: event.machine.clone(),
+        };
+        if !scratch.machines.contains_key(&key) {
+            let machine = match self.machines.get(&key) {
+                Some(m) => m.clone(),
+                None => {
+                    if self.machines.len() + scratch.new_machines >= self.limits.max_machines {
+                        return Err(ApplyError::TooManyMachines {
+                            index,
+                            kind: key.kind,
+                            machine: key.machine,
+                            limit: self.limits.max_machines,
+                        });
+                    }
+                    scratch.new_machines += 1;
+                    Machine::new(kind, now)
+                }
+            };
+            scratch.machines.insert(key.clone(), machine);
+        }
+        // Checked before the machine is touched, so a refused event changes nothing.
+        for (label, value) in &event.labels {
+            let known = self.label_values.get(label);
+            if known.is_some_and(|v| v.contains(value)) {
+                continue;
+            }
+            let fresh = scratch.new_label_values.entry(label.clone()).or_default();
+            if !fresh.contains(value) {
+                if known.map_or(0, HashSet::len) + fresh.len() >= self.limits.max_label_values {
+                    return Err(ApplyError::TooManyLabelValues {
+                        index,
+                        label: label.clone(),
+                        value: value.clone(),
+                        limit: self.limits.max_label_values,
+                    });
+                }
+                fresh.insert(value.clone());
+            }
+        }
+        let machine = scratch.machines.get_mut(&key).expect("inserted above");
+        if let Some(seq) = event.seq
+            && machine.last_seq.is_some_and(|last| seq <= last)
+        {
+            return Ok(Applied::Duplicate);
+        }
+        let state_of = |name: &str| {
+            kind.state_id(name).ok_or_else(|| ApplyError::UnknownState {
+                index,
+                kind: event.kind.clone(),
+                state: name.to_owned(),
+                states: kind.states().iter().map(|s| s.name.clone()).collect(),
+            })
+        };
+        let mut result = Applied::Applied;
+        match &event.action {
+            Action::Transition { to } => {
+                let to = state_of(to)?;
+                if to == machine.state {
+                    result = Applied::Unchanged;
+                } else if !kind.is_allowed(machine.state, to) {
+                    return Err(ApplyError::Illegal(Box::new(Illegal {
+                        index,
+                        kind: event.kind.clone(),
+                        machine: event.machine.clone(),
+                        from: kind.state_name(machine.state).to_owned(),
+                        to: kind.state_name(to).to_owned(),
+                        allowed: kind
+                            .next_states(machine.state)
+                            .map(|s| kind.state_name(s).to_owned())
+                            .collect(),
+                    })));
+                } else {
+                    enter(machine, to, now);
+                }
+            }
+            Action::Observe { state } => {
+                let to = state_of(state)?;
+                if to == machine.state {
+                    result = Applied::Unchanged;
+                } else {
+                    if !kind.is_allowed(machine.state, to) {
+                        machine.illegal += 1;
+                    }
+                    enter(machine, to, now);
+                }
+            }
+            Action::Call { outcome, failure_count } => {
+                let i = Outcome::ALL
+                    .iter()
+                    .position(|o| o == outcome)
+                    .expect("ALL lists every outcome");
+                machine.calls[i] += 1;
+                machine.failures = match (failure_count, outcome) {
+                    (Some(n), _) => *n,
+                    (None, Outcome::Success) => 0,
+                    (None, o) if o.is_failure() => machine.failures + 1,
+                    (None, _) => machine.failures,
+                };
+            }
+            Action::Heartbeat => machine.last_heartbeat = Some(now),
+            Action::Job {
+                result: job,
+                duration_seconds,
+                queue_seconds,
+            } => {
+                let i = JobResult::ALL
+                    .iter()
+                    .position(|r| r == job)
+                    .expect("ALL lists every result");
+                machine.jobs[i] += 1;
+                let worker_type = event
+                    .labels
+                    .get("worker_type")
+                    .or_else(|| machine.labels.get("worker_type"))
+                    .cloned()
+                    .unwrap_or_default();
+                scratch
+                    .jobs
+                    .push((event.kind.clone(), worker_type, *duration_seconds, *queue_seconds));
+            }
+        }
+        if !event.labels.is_empty() && machine.labels != event.labels {
+            machine.labels = event.labels.clone();
+            result = Applied::Applied;
+        }
+        if let Some(seq) = event.seq {
+            machine.last_seq = Some(seq);
+        }
+        if let Some(id) = &event.id {
+            scratch.new_ids.insert(id.clone());
+        }
+        Ok(result)
+    }
+
+    fn commit(&mut self, scratch: Scratch) {
+        self.machines.extend(scratch.machines);
+        for (label, values) in scratch.new_label_values {
+            self.label_values.entry(label).or_default().extend(values);
+        }
+        for id in scratch.new_ids {
+            self.remember_id(id);
+        }
+        for (kind, worker_type, duration, queue) in scratch.jobs {
+            let h = self.jobs.entry((kind, worker_type)).or_default();
+            h.duration.observe(duration);
+            if let Some(q) = queue {
+                h.queue_wait.observe(q);
+            }
+        }
+    }
+
+    fn remember_id(&mut self, id: String) {
+        if self.recent_set.insert(id.clone()) {
+            self.recent_ids.push_back(id);
+            while self.recent_ids.len() > RECENT_IDS {
+                if let Some(old) = self.recent_ids.pop_front() {
+                    self.recent_set.remove(&old);
+                }
+            }
+        }
+    }
+
+    /// Everything a restart needs, as plain data.
+    pub fn snapshot(&self) -> Snapshot {
+        Snapshot {
+            machines: self
+                .machines
+                .iter()
+                .map(|(key, m)| {
+                    let kind = self
+                        .catalog
+                        .get(&key.kind)
+                        .expect("machines only exist for known kinds");
+                    SavedMachine::save(key, m, kind)
+                })
+                .collect(),
+            recent_ids: self.recent_ids.iter().cloned().collect(),
+            jobs: self
+                .jobs
+                .iter()
+                .map(|((k, w), h)| (k.clone(), w.clone(), h.clone()))
+                .collect(),
+        }
+    }
+
+    /// Rebuilds a store from a snapshot. Fails if the snapshot holds a kind or
+    /// state the catalog no longer has (a config change that would lose data).
+    pub fn restore(catalog: Catalog, limits: Limits, snapshot: Snapshot) -> Result<Store, String> {
+        let mut store = Store::new(catalog, limits);
+        for saved in snapshot.machines {
+            let kind = store.catalog.get(&saved.kind).ok_or_else(|| {
+                format!(
+                    "saved machine {:?} is of kind {:?}, which the configuration no longer defines",
+                    saved.machine, saved.kind
+                )
+            })?;
+            let (key, machine) = saved.load(kind)?;
+            for (label, value) in &machine.labels {
+                store
+                    .label_values
+                    .entry(label.clone())
+                    .or_default()
+                    .insert(value.clone());
+            }
+            store.machines.insert(key, machine);
+        }
+        for id in snapshot.recent_ids {
+            store.remember_id(id);
+        }
+        store.jobs = snapshot.jobs.into_iter().map(|(k, w, h)| ((k, w), h)).collect();
+        Ok(store)
+    }
+}
+
+fn enter(machine: &mut Machine, to: StateId, now: f64) {
+    *machine.transitions.entry((machine.state, to)).or_default() += 1;
+    machine.state = to;
+    machine.since = now;
+}
+
+/// The store as saved on disk. States are saved by name, not index, so a
+/// config that reorders a kind's states still restores every machine.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Snapshot {
+    pub machines: Vec<SavedMachine>,
+    pub recent_ids: Vec<String>,
+    pub jobs: Vec<(String, String, JobHistograms)>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SavedMachine {
+    pub kind: String,
+    pub machine: String,
+    pub state: String,
+    pub since: f64,
+    pub created: f64,
+    pub last_seq: Option<u64>,
+    pub transitions: Vec<(String, String, u64)>,
+    pub illegal: u64,
+    pub calls: [u64; 4],
+    pub failures: u64,
+    pub jobs: [u64; 2],
+    pub last_heartbeat: Option<f64>,
+    pub labels: BTreeMap<String, String>,
+}
+
+impl SavedMachine {
+    fn save(key: &MachineKey, m: &Machine, kind: &Kind) -> SavedMachine {
+        let name = |s| kind.state_name(s).to_owned();
+        SavedMachine {
+            kind: key.kind.clone(),
+            machine: key.machine.clone(),
+            state: name(m.state),
+            since: m.since,
+            created: m.created,
+            last_seq: m.last_seq,
+            transitions: m
+                .transitions
+                .iter()
+                .map(|(&(f, t), &n)| (name(f), name(t), n))
+                .collect(),
+            illegal: m.illegal,
+            calls: m.calls,
+            failures: m.failures,
+            jobs: m.jobs,
+            last_heartbeat: m.last_heartbeat,
+            labels: m.labels.clone(),
+        }
+    }
+
+    fn load(self, kind: &Kind) -> Result<(MachineKey, Machine), String> {
+        let id = |state: &str| {
+            kind.state_id(state).ok_or_else(|| {
+                format!(
+                    "saved machine {:?} refers to state {state:?}, which kind {:?} no longer has",
+                    self.machine, self.kind
+                )
+            })
+        };
+        let mut transitions = BTreeMap::new();
+        for (from, to, n) in &self.transitions {
+            transitions.insert((id(from)?, id(to)?), *n);
+        }
+        let machine = Machine {
+            state: id(&self.state)?,
+            since: self.since,
+            created: self.created,
+            last_seq: self.last_seq,
+            transitions,
+            illegal: self.illegal,
+            calls: self.calls,
+            failures: self.failures,
+            jobs: self.jobs,
+            last_heartbeat: self.last_heartbeat,
+            labels: self.labels.clone(),
+        };
+        Ok((
+            MachineKey {
+                kind: self.kind,
+                machine: self.machine,
+            },
+            machine,
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use statescope_model::builtin;
+
+    fn store() -> Store {
+        Store::new(Catalog::new(builtin::all()).unwrap(), Limits::default())
+    }
+
+    fn to(machine: &str, state: &str) -> Event {
+        Event::new("circuit_breaker", machine, Action::Transition { to: state.into() })
+    }
+
+    #[test]
+    fn a_new_machine_starts_in_the_initial_state_and_moves_along_allowed_transitions() {
+        let mut s = store();
+        assert_eq!(s.apply(&[to("a", "open")], 10.0).unwrap(), [Applied::Applied]);
+        assert_eq!(s.state_name("circuit_breaker", "a"), Some("open"));
+        let m = s.get("circuit_breaker", "a").unwrap();
+        assert_eq!((m.since, m.created), (10.0, 10.0));
+        let kind = builtin::circuit_breaker();
+        let (closed, open) = (kind.state_id("closed").unwrap(), kind.state_id("open").unwrap());
+        assert_eq!(m.transitions[&(closed, open)], 1);
+    }
+
+    #[test]
+    fn an_illegal_transition_names_the_machine_its_state_and_the_allowed_ones() {
+        let mut s = store();
+        s.apply(&[to("a", "open")], 1.0).unwrap();
+        let err = s.apply(&[to("a", "closed")], 2.0).unwrap_err();
+        assert_eq!(
+            err,
+            ApplyError::Illegal(Box::new(Illegal {
+                index: 0,
+                kind: "circuit_breaker".into(),
+                machine: "a".into(),
+                from: "open".into(),
+                to: "closed".into(),
+                allowed: vec!["half_open".into(), "forced_open".into(), "disabled".into()],
+            }))
+        );
+        assert_eq!(s.state_name("circuit_breaker", "a"), Some("open"));
+    }
+
+    #[test]
+    fn a_refused_batch_changes_nothing() {
+        let mut s = store();
+        let batch = [
+            to("a", "open"),
+            Event::new(
+                "circuit_breaker",
+                "b",
+                Action::Call {
+                    outcome: Outcome::Failure,
+                    failure_count: None,
+                },
+            ),
+            to("a", "closed"),
+        ];
+        let err = s.apply(&batch, 1.0).unwrap_err();
+        assert_eq!(err.index(), 2);
+        assert!(s.machines().is_empty(), "nothing of a refused batch may stay");
+    }
+
+    #[test]
+    fn retries_by_seq_and_by_id_are_not_counted_twice() {
+        let mut s = store();
+        let mut e = Event::new(
+            "circuit_breaker",
+            "a",
+            Action::Call {
+                outcome: Outcome::Failure,
+                failure_count: None,
+            },
+        );
+        e.seq = Some(5);
+        assert_eq!(s.apply(std::slice::from_ref(&e), 1.0).unwrap(), [Applied::Applied]);
+        assert_eq!(s.apply(std::slice::from_ref(&e), 2.0).unwrap(), [Applied::Duplicate]);
+        e.seq = None;
+        e.id = Some("abc".into());
+        assert_eq!(
+            s.apply(&[e.clone(), e.clone()], 3.0).unwrap(),
+            [Applied::Applied, Applied::Duplicate]
+        );
+        assert_eq!(s.get("circuit_breaker", "a").unwrap().calls[1], 2);
+    }
+
+    #[test]
+    fn unknown_kinds_and_states_are_refused_with_what_is_known() {
+        let mut s = store();
+        let err = s
+            .apply(&[Event::new("toaster", "t", Action::Heartbeat)], 1.0)
+            .unwrap_err();
+        assert!(matches!(err, ApplyError::UnknownKind { ref known, .. } if known.contains(&"worker".to_string())));
+        let err = s.apply(&[to("a", "ajar")], 1.0).unwrap_err();
+        assert!(err.to_string().contains("no state \"ajar\""), "{err}");
+    }
+
+    #[test]
+    fn the_machine_cap_and_label_value_cap_refuse_new_ones_only() {
+        let mut s = Store::new(
+            Catalog::new(builtin::all()).unwrap(),
+            Limits {
+                max_machines: 2,
+                max_label_values: 1,
+            },
+        );
+        s.apply(&[to("a", "open"), to("b", "open")], 1.0).unwrap();
+        let err = s.apply(&[to("c", "open")], 1.0).unwrap_err();
+        assert!(matches!(err, ApplyError::TooManyMachines { limit: 2, .. }));
+        s.apply(&[to("a", "half_open")], 1.0).unwrap();
+        let labelled =
+            |m: &str, p: &str| Event::new("circuit_breaker", m, Action::Heartbeat).with_labels(&[("provider", p)]);
+        s.apply(&[labelled("a", "x")], 1.0).unwrap();
+        s.apply(&[labelled("b", "x")], 1.0).unwrap();
+        let err = s.apply(&[labelled("b", "y")], 1.0).unwrap_err();
+        assert!(matches!(err, ApplyError::TooManyLabelValues { ref label, .. } if label == "provider"));
+    }
+
+    #[test]
+    fn observed_states_apply_even_when_not_allowed_and_count_as_illegal() {
+        let mut s = store();
+        s.apply(&[to("a", "open")], 1.0).unwrap();
+        let seen = Event::new("circuit_breaker", "a", Action::Observe { state: "closed".into() });
+        s.apply(&[seen], 2.0).unwrap();
+        let m = s.get("circuit_breaker", "a").unwrap();
+        assert_eq!((s.state_name("circuit_breaker", "a"), m.illegal), (Some("closed"), 1));
+    }
+
+    #[test]
+    fn silent_workers_expire_to_their_heartbeat_lost_state() {
+        let mut s = store();
+        let beat = |m: &str| Event::new("worker", m, Action::Heartbeat);
+        s.apply(&[beat("w1"), beat("w2"), to("breaker", "open")], 100.0)
+            .unwrap();
+        s.apply(&[beat("w2")], 150.0).unwrap();
+        let expired = s.heartbeat_expired(120.0);
+        assert_eq!(expired.len(), 1, "{expired:?}");
+        assert_eq!(expired[0].machine, "w1");
+        s.apply(&expired, 160.0).unwrap();
+        assert_eq!(s.state_name("worker", "w1"), Some("offline"));
+        assert!(
+            s.heartbeat_expired(120.0).is_empty(),
+            "an offline worker does not expire again"
+        );
+    }
+
+    #[test]
+    fn failures_follow_the_reporter_or_count_consecutive_failures() {
+        let mut s = store();
+        let call = |o, n| {
+            Event::new(
+                "circuit_breaker",
+                "a",
+                Action::Call {
+                    outcome: o,
+                    failure_count: n,
+                },
+            )
+        };
+        s.apply(&[call(Outcome::Failure, None), call(Outcome::Timeout, None)], 1.0)
+            .unwrap();
+        assert_eq!(s.get("circuit_breaker", "a").unwrap().failures, 2);
+        s.apply(&[call(Outcome::Success, None)], 1.0).unwrap();
+        assert_eq!(s.get("circuit_breaker", "a").unwrap().failures, 0);
+        s.apply(&[call(Outcome::Rejected, Some(7))], 1.0).unwrap();
+        assert_eq!(s.get("circuit_breaker", "a").unwrap().failures, 7);
+    }
+
+    #[test]
+    fn a_snapshot_restores_the_same_store() {
+        let mut s = store();
+        let mut job = Event::new(
+            "worker",
+            "w",
+            Action::Job {
+                result: JobResult::Failed,
+                duration_seconds: 3.0,
+                queue_seconds: Some(0.2),
+            },
+        )
+        .with_labels(&[("worker_type", "gpu")]);
+        job.id = Some("j1".into());
+        s.apply(&[to("a", "open"), to("a", "half_open"), job], 5.0).unwrap();
+        let text = serde_json::to_string(&s.snapshot()).unwrap();
+        let back = Store::restore(
+            s.catalog.clone(),
+            Limits::default(),
+            serde_json::from_str(&text).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(back.machines, s.machines);
+        assert_eq!(back.jobs, s.jobs);
+        assert!(back.recent_set.contains("j1"));
+        let worker_only = Catalog::new(vec![builtin::worker()]).unwrap();
+        let err = Store::restore(worker_only, Limits::default(), s.snapshot()).unwrap_err();
+        assert!(err.contains("no longer defines"), "{err}");
+    }
+
+    mod props {
+        use super::*;
+        use proptest::prelude::*;
+
+        const BREAKER_STATES: [&str; 6] = ["closed", "open", "half_open", "forced_open", "disabled", "ajar"];
+
+        fn event() -> impl Strategy<Value = Event> {
+            let machine = prop::sample::select(vec!["a", "b", "c"]);
+            let action = prop_oneof![
+                4 => prop::sample::select(BREAKER_STATES.to_vec()).prop_map(|s| Action::Transition { to: s.into() }),
+                1 => prop::sample::select(BREAKER_STATES[..5].to_vec()).prop_map(|s| Action::Observe { state: s.into() }),
+                2 => (0..4usize, prop::option::of(0..10u64))
+                    .prop_map(|(o, n)| Action::Call { outcome: Outcome::ALL[o], failure_count: n }),
+                1 => Just(Action::Heartbeat),
+            ];
+            (machine, action, prop::option::of(0..20u64)).prop_map(|(m, a, seq)| {
+                let mut e = Event::new("circuit_breaker", m, a);
+                e.seq = seq;
+                e
+            })
+        }
+
+        proptest! {
+            /// Whatever is reported, a machine only ever moves along transitions
+            /// its kind allows (or that were observed and counted as illegal),
+            /// a refused batch changes nothing, and counters add up.
+            #[test]
+            fn machines_only_move_along_allowed_transitions(batches in prop::collection::vec(prop::collection::vec(event(), 1..6), 1..30)) {
+                let kind = builtin::circuit_breaker();
+                let mut s = store();
+                let mut t = 0.0;
+                for batch in &batches {
+                    t += 1.0;
+                    let before = s.machines.clone();
+                    match s.apply(batch, t) {
+                        Err(_) => prop_assert_eq!(&s.machines, &before, "a refused batch changed the store"),
+                        Ok(results) => {
+                            prop_assert_eq!(results.len(), batch.len());
+                            for (key, m) in &s.machines {
+                                let old = before.get(key);
+                                let moved: u64 = m.transitions.values().sum::<u64>() - old.map_or(0, |o| o.transitions.values().sum());
+                                let illegal = m.illegal - old.map_or(0, |o| o.illegal);
+                                // Every new pair was either allowed or an observed (illegal-counted) move.
+                                for (&(from, to), &n) in &m.transitions {
+                                    let was = old.and_then(|o| o.transitions.get(&(from, to))).copied().unwrap_or(0);
+                                    if n > was && !kind.is_allowed(from, to) {
+                                        prop_assert!(illegal >= n - was, "{} -> {} taken without being allowed", kind.state_name(from), kind.state_name(to));
+                                    }
+                                }
+                                if moved > 0 {
+                                    prop_assert_eq!(m.since, t);
+                                }
+                            }
+                        }
+                    }
+                }
+                let back = Store::restore(s.catalog.clone(), Limits::default(), s.snapshot()).unwrap();
+                prop_assert_eq!(back.machines, s.machines);
+            }
+
+            /// A batch that goes through has the same effect as its events one by one.
+            #[test]
+            fn a_batch_equals_its_events_applied_in_order(batch in prop::collection::vec(event(), 1..12)) {
+                let mut whole = store();
+                let mut single = store();
+                if whole.apply(&batch, 5.0).is_ok() {
+                    for e in &batch {
+                        single.apply(std::slice::from_ref(e), 5.0).unwrap();
+                    }
+                    prop_assert_eq!(whole.machines, single.machines);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,316 @@
+//! On-disk durability: a write-ahead log of applied batches (JSON lines,
+//! `events.jsonl`) and a periodic snapshot of the whole store
+//! (`snapshot.json`).
+//!
+//! Each log record carries a number; the snapshot remembers the last record
+//! it includes. Recovery loads the snapshot and replays the newer records, so
+//! a crash between writing a snapshot and emptying the log replays nothing
+//! twice. A record cut short by a crash mid-write was never acknowledged (the
+//! answer waits for the sync), so a torn last line is dropped; damage anywhere
+//! else stops the start with the line number instead of losing data silently.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use crate::events::Event;
+use crate::store::{Snapshot, Store};
+
+const LOG: &str = "events.jsonl";
+const SNAPSHOT: &str = "snapshot.json";
+const LOCK: &str = "lock";
+
+#[derive(Debug, Error)]
+pub enum WalError {
+    #[error("cannot {what}: {source}")]
+    Io { what: String, source: std::io::Error },
+    #[error("data directory {0} is in use by another statescope-exporter")]
+    Locked(PathBuf),
+    #[error("{path}:{line}: damaged log record ({reason}); move the file away to start without it")]
+    Corrupt { path: PathBuf, line: usize, reason: String },
+    #[error("{path}: {reason}")]
+    Snapshot { path: PathBuf, reason: String },
+}
+
+fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> WalError {
+    let what = what.into();
+    move |source| WalError::Io { what, source }
+}
+
+/// One line of the log.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Record {
+    #[serde(default)]
+    n: u64,
+    /// Unix seconds the batch was applied at (replayed with the same time).
+    at: f64,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    events: Vec<Event>,
+    /// A refused illegal transition, counted on its machine.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    illegal: Option<(String, String)>,
+}
+
+impl Record {
+    pub fn batch(at: f64, events: Vec<Event>) -> Record {
+        Record {
+            n: 0,
+            at,
+            events,
+            illegal: None,
+        }
+    }
+
+    pub fn illegal(kind: &str, machine: &str) -> Record {
+        Record {
+            n: 0,
+            at: 0.0,
+            events: Vec::new(),
+            illegal: Some((kind.to_owned(), machine.to_owned())),
+        }
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct SnapshotFile {
+    /// Records up to this number are in the snapshot.
+    last_record: u64,
+    store: Snapshot,
+}
+
+pub struct Wal {
+    dir: PathBuf,
+    log: File,
+    log_bytes: u64,
+    next: u64,
+    /// Held open for its lock while the exporter runs.
+    _lock: File,
+}
+
+impl Wal {
+    /// Locks `dir` and recovers the store it holds into `empty`.
+    pub fn open(dir: PathBuf, empty: Store) -> Result<(Wal, Store), WalError> {
+        fs::create_dir_all(&dir).map_err(io(format!("create data directory {}", dir.display())))?;
+        let lock = File::create(dir.join(LOCK)).map_err(io(format!("create {}", dir.join(LOCK).display())))?;
+        if lock.try_lock().is_err() {
+            return Err(WalError::Locked(dir));
+        }
+        let snapshot_path = dir.join(SNAPSHOT);
+        let (mut store, last_record) = match fs::read(&snapshot_path) {
+            Ok(bytes) => {
+                let bad = |reason: String| WalError::Snapshot {
+                    path: snapshot_path.clone(),
+                    reason,
+                };
+                let file: SnapshotFile = serde_json::from_slice(&bytes).map_err(|e| bad(e.to_string()))?;
+                let store = Store::restore(empty.catalog().clone(), empty.limits(), file.store).map_err(bad)?;
+                (store, file.last_record)
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => (empty, 0),
+            Err(e) => return Err(io(format!("read {}", snapshot_path.display()))(e)),
+        };
+        let log_path = dir.join(LOG);
+        let mut log = OpenOptions::new()
+            .create(true)
+            .read(true)
+            .append(true)
+            .open(&log_path)
+            .map_err(io(format!("open {}", log_path.display())))?;
+        let mut text = Vec::new();
+        log.read_to_end(&mut text)
+            .map_err(io(format!("read {}", log_path.display())))?;
+        let (next, good_bytes) = replay(&log_path, &text, last_record, &mut store)?;
+        if good_bytes < text.len() {
+            tracing::warn!(path = %log_path.display(), dropped_bytes = text.len() - good_bytes,
+                "dropping a torn last record (written during a crash, never acknowledged)");
+            log.set_len(good_bytes as u64)
+                .map_err(io(format!("truncate {}", log_path.display())))?;
+            log.sync_all().map_err(io(format!("sync {}", log_path.display())))?;
+        }
+        let wal = Wal {
+            dir,
+            log,
+            log_bytes: good_bytes as u64,
+            next: next.max(last_record + 1),
+            _lock: lock,
+        };
+        Ok((wal, store))
+    }
+
+    pub fn log_bytes(&self) -> u64 {
+        self.log_bytes
+    }
+
+    /// Appends records and syncs them to disk.
+    pub fn append(&mut self, records: Vec<Record>) -> Result<(), WalError> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        let mut buf = Vec::new();
+        for mut record in records {
+            record.n = self.next;
+            self.next += 1;
+            serde_json::to_writer(&mut buf, &record).expect("events serialize to JSON");
+            buf.push(b'\n');
+        }
+        self.log.write_all(&buf).map_err(io("append to the event log"))?;
+        self.log.sync_data().map_err(io("sync the event log"))?;
+        self.log_bytes += buf.len() as u64;
+        Ok(())
+    }
+
+    /// Writes a snapshot of everything logged so far, then empties the log.
+    pub fn checkpoint(&mut self, store: &Snapshot) -> Result<usize, WalError> {
+        let tmp = self.dir.join(format!("{SNAPSHOT}.tmp"));
+        let file = SnapshotFile {
+            last_record: self.next - 1,
+            store: store.clone(),
+        };
+        let bytes = serde_json::to_vec(&file).expect("a snapshot serializes to JSON");
+        write_synced(&tmp, &bytes)?;
+        fs::rename(&tmp, self.dir.join(SNAPSHOT)).map_err(io("rename the new snapshot into place"))?;
+        sync_dir(&self.dir)?;
+        self.log.set_len(0).map_err(io("empty the event log"))?;
+        self.log.sync_all().map_err(io("sync the event log"))?;
+        self.log_bytes = 0;
+        Ok(bytes.len())
+    }
+}
+
+/// Replays complete records newer than `after`; returns the next record
+/// number and how many bytes of `text` hold good records.
+fn replay(path: &Path, text: &[u8], after: u64, store: &mut Store) -> Result<(u64, usize), WalError> {
+    let mut next = after + 1;
+    let mut offset = 0;
+    let mut line_no = 0;
+    while offset < text.len() {
+        line_no += 1;
+        let end = text[offset..].iter().position(|&b| b == b'\n').map(|i| offset + i);
+        let corrupt = |reason: String| WalError::Corrupt {
+            path: path.to_owned(),
+            line: line_no,
+            reason,
+        };
+        let Some(end) = end else {
+            // No newline: the write of the last record was cut short.
+            return Ok((next, offset));
+        };
+        let record: Record = match serde_json::from_slice(&text[offset..end]) {
+            Ok(r) => r,
+            Err(e) if end + 1 == text.len() && e.is_eof() => return Ok((next, offset)),
+            Err(e) => return Err(corrupt(e.to_string())),
+        };
+        if record.n > after {
+            if let Some((kind, machine)) = &record.illegal {
+                store.count_illegal(kind, machine);
+            }
+            if !record.events.is_empty() {
+                store
+                    .apply(&record.events, record.at)
+                    .map_err(|e| corrupt(format!("does not apply: {e}")))?;
+            }
+            next = record.n + 1;
+        }
+        offset = end + 1;
+    }
+    Ok((next, offset))
+}
+
+fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), WalError> {
+    let mut f = File::create(path).map_err(io(format!("create {}", path.display())))?;
+    f.write_all(bytes).map_err(io(format!("write {}", path.display())))?;
+    f.sync_all().map_err(io(format!("sync {}", path.display())))
+}
+
+/// Makes a rename in `dir` durable.
+fn sync_dir(dir: &Path) -> Result<(), WalError> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io(format!("sync directory {}", dir.display())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::events::Action;
+    use crate::store::{Catalog, Limits};
+    use statescope_model::builtin;
+
+    fn empty() -> Store {
+        Store::new(Catalog::new(builtin::all()).unwrap(), Limits::default())
+    }
+
+    fn to(machine: &str, state: &str) -> Event {
+        Event::new("circuit_breaker", machine, Action::Transition { to: state.into() })
+    }
+
+    #[test]
+    fn logged_batches_and_snapshots_come_back_after_reopening() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let (mut wal, mut store) = Wal::open(dir.path().into(), empty()).unwrap();
+            store.apply(&[to("a", "open")], 1.0).unwrap();
+            wal.append(vec![Record::batch(1.0, vec![to("a", "open")])]).unwrap();
+            wal.checkpoint(&store.snapshot()).unwrap();
+            store.apply(&[to("a", "half_open")], 2.0).unwrap();
+            wal.append(vec![Record::batch(2.0, vec![to("a", "half_open")])])
+                .unwrap();
+        }
+        let (_wal, store) = Wal::open(dir.path().into(), empty()).unwrap();
+        assert_eq!(store.state_name("circuit_breaker", "a"), Some("half_open"));
+        assert_eq!(store.get("circuit_breaker", "a").unwrap().transitions.len(), 2);
+    }
+
+    #[test]
+    fn records_already_in_the_snapshot_are_not_replayed_twice() {
+        let dir = tempfile::tempdir().unwrap();
+        let call = Event::new(
+            "circuit_breaker",
+            "a",
+            Action::Call {
+                outcome: crate::events::Outcome::Success,
+                failure_count: None,
+            },
+        );
+        let log_copy;
+        {
+            let (mut wal, mut store) = Wal::open(dir.path().into(), empty()).unwrap();
+            store.apply(std::slice::from_ref(&call), 1.0).unwrap();
+            wal.append(vec![Record::batch(1.0, vec![call.clone()])]).unwrap();
+            log_copy = fs::read(dir.path().join(LOG)).unwrap();
+            wal.checkpoint(&store.snapshot()).unwrap();
+        }
+        // A crash after the snapshot's rename but before the log was emptied.
+        fs::write(dir.path().join(LOG), log_copy).unwrap();
+        let (_wal, store) = Wal::open(dir.path().into(), empty()).unwrap();
+        assert_eq!(store.get("circuit_breaker", "a").unwrap().calls[0], 1);
+    }
+
+    #[test]
+    fn a_torn_last_line_is_dropped_and_damage_elsewhere_stops_the_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let good =
+            r#"{"n":1,"at":1.0,"events":[{"kind":"circuit_breaker","machine":"a","type":"transition","to":"open"}]}"#;
+        fs::write(dir.path().join(LOG), format!("{good}\n{{\"n\":2,\"at\":2.0,\"ev")).unwrap();
+        let (_wal, store) = Wal::open(dir.path().into(), empty()).unwrap();
+        assert_eq!(store.state_name("circuit_breaker", "a"), Some("open"));
+        assert_eq!(fs::read_to_string(dir.path().join(LOG)).unwrap(), format!("{good}\n"));
+        drop(_wal);
+        fs::write(dir.path().join(LOG), format!("garbage\n{good}\n")).unwrap();
+        let err = Wal::open(dir.path().into(), empty()).err().unwrap();
+        assert!(err.to_string().contains("events.jsonl:1: damaged"), "{err}");
+    }
+
+    #[test]
+    fn a_second_exporter_cannot_open_the_same_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let _first = Wal::open(dir.path().into(), empty()).unwrap();
+        assert!(matches!(
+            Wal::open(dir.path().into(), empty()),
+            Err(WalError::Locked(_))
+        ));
+    }
+}
