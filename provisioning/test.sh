@@ -180,9 +180,16 @@ start prometheus /-/ready timeout 600 prometheus --config.file="$prom_dir/promet
   --storage.tsdb.path="$prom_dir/data" --web.listen-address='127.0.0.1:$port' --log.level=warn
 prom="http://127.0.0.1:$port"
 
-# Give the demo fleet a few seconds to move, then read what the exporter serves.
-sleep 5
-curl -fsS --max-time 10 "$exporter/metrics" >"$tmp/metrics.txt" || fail "GET /metrics"
+# Give the demo fleet time to move (its first jobs finish some seconds in),
+# then read what the exporter serves.
+end=$((SECONDS + 60))
+while :; do
+  curl -fsS --max-time 10 "$exporter/metrics" >"$tmp/metrics.txt" || fail "GET /metrics"
+  grep -q '^statescope_worker_queue_wait_seconds_bucket' "$tmp/metrics.txt" &&
+    grep -q '^statescope_worker_jobs_total' "$tmp/metrics.txt" && break
+  ((SECONDS < end)) || fail "the demo fleet finished no job in 60 s"
+  sleep 1
+done
 t 60 python3 "$prov/checks/dashboards.py" names "$prov/grafana/dashboards" "$tmp/metrics.txt" \
   "$prov"/prometheus/rules/*.yml | sed 's/^/  /' || fail "metric names the exporter does not serve"
 t 150 python3 "$prov/checks/dashboards.py" live "$prov/grafana/dashboards" "$prom" 120 | sed 's/^/  /' ||
