@@ -23,9 +23,9 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 step "cargo test"
 cargo test --workspace --locked
 
-step "panel plugin: clippy for wasm32, npm run build (dist/), typecheck, check dist/"
+step "panel plugin: clippy for wasm32, npm run build (dist/), typecheck, check dist/, the installable zip"
 cargo clippy -p statescope-panel --target wasm32-unknown-unknown --locked -- -D warnings
-npm run build && npm run typecheck && node panel-plugin/build/check-dist.mjs
+npm run build && npm run typecheck && node panel-plugin/build/check-dist.mjs && node panel-plugin/build/package.mjs
 
 step "provisioning: Prometheus rules and rule tests, Alertmanager, compose file, dashboards against a live exporter"; bash provisioning/test.sh
 
