@@ -29,10 +29,13 @@ has() { [[ ",$parts," == *",$1,"* ]]; }
 
 if [ "$mode" = full ]; then
   fleet=10000 scrapes=30 ingest_secs=8 rounds=3 connections=32 encode_sizes="1000 10000 100000" py_repeat=3
+  apply_fleet=10000
   panel_sizes=1000,10000 panel_repeat=3 panel_updates=3
   profile=release profile_dir=release
 else
   fleet=300 scrapes=3 ingest_secs=1 rounds=1 connections=4 encode_sizes="1000" py_repeat=1
+  # The criterion benches' fleet in test mode (STATESCOPE_BENCH_SIZES), and the baseline's apply on the same.
+  apply_fleet=100
   panel_sizes=100 panel_repeat=1 panel_updates=1
   # The test command has just built the workspace in the dev profile; reuse it.
   profile=dev profile_dir=debug
@@ -158,22 +161,31 @@ if has baseline; then
     log "baseline: encode /metrics in process, $n machines"
     record "py_encode.$n" "$py" bench/python/baseline.py encode --machines "$n" --repeat "$py_repeat"
   done
-  record "py_apply.100" "$py" bench/python/baseline.py apply --batch 100
+  record "py_apply.100" "$py" bench/python/baseline.py apply --machines "$apply_fleet" --batch 100
 fi
 if [ -n "${baseline_pid:-}" ]; then kill "$baseline_pid" 2>/dev/null || true; fi
 if [ -n "${exporter_pid:-}" ]; then kill "$exporter_pid" 2>/dev/null || true; fi
 
 if has criterion; then
+  # A bench may print `statescope-record NAME {json}` lines (bench/benches/heap.rs does): figures that are
+  # not timings, added to the run's results.
+  bench_records() { sed -n 's/^statescope-record \([^ ]*\) \(.*\)$/{"name":"\1","data":\2}/p' "$work/bench.out" >>"$records"; }
   for bench in bench/benches/*.rs; do
     bench=$(basename "$bench" .rs)
     if [ "$mode" = full ]; then
       log "criterion bench $bench (release)"
-      cargo bench --locked -p statescope-bench --bench "$bench" -- --warm-up-time 1 --measurement-time 3 >&2 ||
+      if cargo bench --locked -p statescope-bench --bench "$bench" -- --warm-up-time 1 --measurement-time 3 |
+        tee "$work/bench.out" >&2; then
+        bench_records
+      else
         failed+=("criterion bench $bench")
+      fi
     else
       # Test mode: each benchmark runs once, which checks it works without timing it.
       log "criterion bench $bench (test mode)"
-      STATESCOPE_BENCH_SIZES=100 cargo test --locked -p statescope-bench --bench "$bench" >&2
+      STATESCOPE_BENCH_SIZES=$apply_fleet cargo test --locked -p statescope-bench --bench "$bench" |
+        tee "$work/bench.out" >&2
+      bench_records
     fi
   done
 fi
@@ -216,6 +228,7 @@ if [ "$mode" = smoke ]; then
   has exporter && check '^\| /metrics at [0-9]+ machines: time to serve, median \| [0-9]'
   has exporter && check '^\| ingest over HTTP[^|]*\| [0-9]'
   has exporter && check '^\| resident memory per machine[^|]*\| [0-9]'
+  has criterion && check '^\| heap allocated per machine[^|]*\| [0-9]'
   has panel && check '^\| panel first render, [0-9.k]+ machines[^|]*\| [0-9]'
   has panel && check '^\| panel wasm, gzipped \| [0-9]'
   log "smoke: the harness works"

@@ -11,15 +11,17 @@ comparison flatters the baseline.
 
     baseline.py serve [--port-file FILE]       # HTTP: POST /api/v1/events, GET /metrics
     baseline.py encode --machines N [--repeat R]  # in-process: time to encode /metrics
-    baseline.py apply --batch B [--repeat R]      # in-process: time to apply a batch of events
+    baseline.py apply --machines N --batch B [--repeat R]  # in-process: time to apply a batch of events
 
 `encode` and `apply` print one JSON object, so bench/run.sh can put the
 figures next to the exporter's criterion benchmarks.
 """
 
 import argparse
-import os
+import itertools
 import json
+import math
+import os
 import statistics
 import sys
 import threading
@@ -195,6 +197,31 @@ def seed_events(i):
     return out
 
 
+def stream_bodies(machines, batch):
+    """One period of the load test's event stream over the seeded fleet, one connection.
+
+    Keep in step with `events::Stream` (bench/src/events.rs) and `stream_period`
+    (bench/benches/common/mod.rs): 4 events in 5 are call outcomes, 1 in 5 a
+    transition along `CYCLE`; after the period every breaker is back where it
+    was, so the bodies can be applied again.
+    """
+    cycle = ["forced_open", "closed", "open", "half_open"]  # `CYCLE`: starts with a state any state may go to
+    position = [len(cycle) - 1] * machines
+    bodies, events = [], []
+    for step in range(len(cycle) * math.lcm(machines, batch)):
+        i = step % machines
+        base = {"kind": KIND, "machine": f"p{i % 50}/key-{i}"}
+        if step % 5 == 4:
+            position[i] = (position[i] + 1) % len(cycle)
+            events.append(dict(base, type="transition", to=cycle[position[i]]))
+        else:
+            events.append(dict(base, type="call", outcome=["success", "success", "failure", "timeout"][step % 4]))
+        if len(events) == batch:
+            bodies.append(json.dumps({"events": events}).encode())
+            events = []
+    return bodies
+
+
 def median_secs(fn, repeat):
     times = []
     for _ in range(repeat):
@@ -213,6 +240,7 @@ def main():
     e.add_argument("--machines", type=int, required=True)
     e.add_argument("--repeat", type=int, default=5)
     a = sub.add_parser("apply")
+    a.add_argument("--machines", type=int, default=10000)
     a.add_argument("--batch", type=int, default=100)
     a.add_argument("--repeat", type=int, default=200)
     args = ap.parse_args()
@@ -233,16 +261,11 @@ def main():
         secs = median_secs(lambda: generate_latest(breakers.registry), args.repeat)
         print(json.dumps({"machines": args.machines, "median_secs": secs}))
     elif args.cmd == "apply":
-        seed(breakers, 1000)
-        # Calls on existing machines: the common case on the hot path.
-        batch = [
-            {"type": "call", "kind": KIND, "machine": f"p{i % 50}/key-{i}", "outcome": OUTCOMES[i % 2]}
-            for i in range(args.batch)
-        ]
-        body = json.dumps({"events": batch}).encode()
-        secs = median_secs(lambda: breakers.apply_body(body), args.repeat)
-        print(json.dumps({"batch": args.batch, "median_secs": secs}))
-
+        seed(breakers, args.machines)
+        # Decoding the body and applying it, batch after batch of the stream, as the exporter's bench does.
+        bodies = itertools.cycle(stream_bodies(args.machines, args.batch))
+        secs = median_secs(lambda: breakers.apply_body(next(bodies)), args.repeat)
+        print(json.dumps({"machines": args.machines, "batch": args.batch, "median_secs": secs}))
 
 if __name__ == "__main__":
     sys.exit(main())

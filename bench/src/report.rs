@@ -146,6 +146,9 @@ pub fn rows(r: &Results) -> Vec<Row> {
         .get("ingest.ours", "/connections")
         .or(r.get("ingest.baseline", "/connections"))
         .map_or("?".to_owned(), |n| format!("{n}"));
+    let apply_fleet = r
+        .get("py_apply.100", "/machines")
+        .map_or("10000".to_owned(), |n| format!("{n}"));
     let row = |metric: String, unit, better, ours, baseline, target| Row {
         metric,
         unit,
@@ -209,11 +212,19 @@ pub fn rows(r: &Results) -> Vec<Row> {
     }
     rows.extend([
         row(
-            "apply a batch of 100 events in process (criterion median)".into(),
+            format!("decode and apply a batch of 100 events in process, {apply_fleet} machines (criterion median)"),
             Unit::Ms,
             Better::Lower,
             ms(r.criterion_ns("apply_events/100")),
             py_ms("py_apply.100"),
+            None,
+        ),
+        row(
+            "apply a decoded batch of 100 events (Store::apply, criterion median)".into(),
+            Unit::Ms,
+            Better::Lower,
+            ms(r.criterion_ns("store_apply/100")),
+            None,
             None,
         ),
         row(

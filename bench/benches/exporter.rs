@@ -1,0 +1,71 @@
+//! The exporter's hot paths in process, on the load test's fleet of breakers
+//! (labels `provider`/`key_id`, tripped open, half of them half-open, a call
+//! each): encoding `/metrics` (Prometheus text, compat series on, as served by
+//! default) for 1k, 10k and 100k machines, and applying batches of 100 events
+//! of the load test's stream (4 in 5 call outcomes, 1 in 5 transitions) to a
+//! 10k fleet. bench/python/baseline.py times the same work in Python.
+
+use std::hint::black_box;
+
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use statescope_exporter::encode::{Compat, Format, encode};
+use statescope_exporter::store::{Applied, ApplyError, Store};
+use statescope_exporter::telemetry::Telemetry;
+
+mod common;
+use common::{BATCH, NOW, decode, seeded_store, stream_period};
+
+fn encode_metrics(c: &mut Criterion) {
+    let mut group = c.benchmark_group("encode_metrics");
+    group.sample_size(10);
+    let telemetry = Telemetry::default();
+    for machines in statescope_bench::bench_sizes(&[1_000, 10_000, 100_000]) {
+        let store = seeded_store(machines);
+        assert_eq!(store.machines().len(), machines, "the whole fleet is in the store");
+        group.bench_with_input(BenchmarkId::from_parameter(machines), &store, |b, store| {
+            b.iter(|| encode(black_box(store), &telemetry, Compat::On, Format::Prometheus))
+        });
+    }
+    group.finish();
+}
+
+fn apply_events(c: &mut Criterion) {
+    // The first size when STATESCOPE_BENCH_SIZES is set (the smoke run's small one).
+    let machines = statescope_bench::bench_sizes(&[10_000])[0];
+    let bodies = stream_period(machines);
+    // Like the Python baseline's apply: decode the request body, then apply it.
+    bench_batches(c, "apply_events", machines, &bodies, |store, body| {
+        store.apply(&decode(body), NOW)
+    });
+    let batches: Vec<_> = bodies.iter().map(|b| decode(b)).collect();
+    bench_batches(c, "store_apply", machines, &batches, |store, events| {
+        store.apply(black_box(events), NOW)
+    });
+}
+
+/// Times `apply` of one batch on a seeded fleet; each iteration takes the next
+/// batch of the stream, so every transition is legal. A refused batch would
+/// time the wrong thing, hence the expect.
+fn bench_batches<T>(
+    c: &mut Criterion,
+    group: &str,
+    machines: usize,
+    batches: &[T],
+    apply: impl Fn(&mut Store, &T) -> Result<Vec<Applied>, ApplyError>,
+) {
+    let mut group = c.benchmark_group(group);
+    group.throughput(Throughput::Elements(BATCH as u64));
+    let mut store = seeded_store(machines);
+    let mut next = 0;
+    group.bench_function(BenchmarkId::from_parameter(BATCH), |b| {
+        b.iter(|| {
+            let batch = &batches[next % batches.len()];
+            next += 1;
+            apply(&mut store, batch).expect("the stream's batches apply")
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, encode_metrics, apply_events);
+criterion_main!(benches);
