@@ -101,6 +101,8 @@ pub fn count_series(body: &[u8]) -> usize {
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Ingested {
     pub connections: usize,
+    /// The rate asked for, if paced.
+    pub rate: Option<f64>,
     pub batch: usize,
     pub secs: f64,
     /// Events in batches the server acknowledged with a 2xx.
@@ -123,6 +125,9 @@ pub struct IngestPlan {
     pub duration: Duration,
     /// Pause between the end of a scrape and the start of the next; zero scrapes continuously.
     pub scrape_every: Duration,
+    /// Events per second over all connections, each posting on a fixed schedule
+    /// (a late post does not delay the next ones); `None`: as fast as answered.
+    pub rate: Option<f64>,
 }
 
 /// Pushes the event stream over `plan.connections` connections for
@@ -160,9 +165,20 @@ pub async fn ingest(target: &Target, plan: IngestPlan) -> Result<Ingested> {
     for connection in 0..plan.connections {
         let mut conn = Conn::new(target.clone());
         let mut stream = Stream::new(plan.fleet, connection, plan.connections);
+        let every = plan
+            .rate
+            .map(|rate| Duration::from_secs_f64((plan.batch * plan.connections) as f64 / rate));
         tasks.push(tokio::spawn(async move {
             let mut tally = Tally::default();
+            let mut next_post = tokio::time::Instant::now();
             while Instant::now() < deadline {
+                if let Some(every) = every {
+                    if next_post.into_std() >= deadline {
+                        break;
+                    }
+                    tokio::time::sleep_until(next_post).await;
+                    next_post += every;
+                }
                 let body = stream.next_body(plan.batch);
                 if body.is_empty() {
                     break;
@@ -196,6 +212,7 @@ pub async fn ingest(target: &Target, plan: IngestPlan) -> Result<Ingested> {
         .map_err(|_| anyhow::anyhow!("the scraper thread panicked"))??;
     Ok(Ingested {
         connections: plan.connections,
+        rate: plan.rate,
         batch: plan.batch,
         secs,
         events: total.events,

@@ -72,6 +72,10 @@ enum Command {
         /// Pause between scrapes; 0 scrapes continuously.
         #[arg(long, default_value_t = 1000)]
         scrape_every_ms: u64,
+        /// Send at this many events per second in all (each connection on a fixed
+        /// schedule), instead of as fast as the server answers.
+        #[arg(long)]
+        rate: Option<f64>,
     },
     /// Writes Grafana frames for the panel benchmark (an hour of 15 s samples, and the
     /// same one refresh later) for each fleet size, and prints their manifest.
@@ -126,6 +130,7 @@ fn main() -> Result<()> {
             batch,
             seconds,
             scrape_every_ms,
+            rate,
         } => {
             let plan = IngestPlan {
                 fleet: machines,
@@ -133,6 +138,7 @@ fn main() -> Result<()> {
                 batch,
                 duration: Duration::from_secs_f64(seconds),
                 scrape_every: Duration::from_millis(scrape_every_ms),
+                rate,
             };
             let v = rt.block_on(load::ingest(&target(server)?, plan))?;
             if v.events == 0 {

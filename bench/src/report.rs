@@ -149,6 +149,9 @@ pub fn rows(r: &Results) -> Vec<Row> {
     let apply_fleet = r
         .get("py_apply.100", "/machines")
         .map_or("10000".to_owned(), |n| format!("{n}"));
+    let paced = r
+        .get("ingest_paced.ours", "/rate")
+        .map_or("?".to_owned(), |n| format_value(n, Unit::Count));
     let row = |metric: String, unit, better, ours, baseline, target| Row {
         metric,
         unit,
@@ -249,6 +252,22 @@ pub fn rows(r: &Results) -> Vec<Row> {
             Better::Lower,
             r.get("ingest.ours", "/scrape_latency/p99_ms"),
             r.get("ingest.baseline", "/scrape_latency/p99_ms"),
+            limit(50.0),
+        ),
+        row(
+            format!("ingest paced at {paced} events/s over HTTP, scraped 4/s: events/s acknowledged"),
+            Unit::EventsPerSec,
+            Better::Higher,
+            r.get("ingest_paced.ours", "/events_per_sec"),
+            None,
+            None,
+        ),
+        row(
+            format!("scrape p99 during ingest paced at {paced} events/s, {fleet} machines"),
+            Unit::Ms,
+            Better::Lower,
+            r.get("ingest_paced.ours", "/scrape_latency/p99_ms"),
+            None,
             limit(50.0),
         ),
         row(
