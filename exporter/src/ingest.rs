@@ -183,27 +183,27 @@ impl Worker {
         }
         let mut answers = Vec::with_capacity(jobs.len());
         let mut records = Vec::new();
-        {
+        for job in jobs {
+            // The lock is taken per batch, not per group: a scrape waiting to
+            // read gets in between batches instead of after the whole group.
             let mut store = self.store.write().unwrap_or_else(|p| p.into_inner());
-            for job in jobs {
-                let at = unix_now();
-                let result = store.apply(&job.events, at);
-                match &result {
-                    Ok(applied) => {
-                        self.telemetry.count_events(&job.events, applied);
-                        if applied.iter().any(|a| *a != Applied::Duplicate) {
-                            records.push(Record::batch(at, job.events));
-                        }
+            let at = unix_now();
+            let result = store.apply(&job.events, at);
+            match &result {
+                Ok(applied) => {
+                    self.telemetry.count_events(&job.events, applied);
+                    if applied.iter().any(|a| *a != Applied::Duplicate) {
+                        records.push(Record::batch(at, job.events));
                     }
-                    Err(ApplyError::Illegal(illegal)) => {
-                        if store.count_illegal(&illegal.kind, &illegal.machine) {
-                            records.push(Record::illegal(&illegal.kind, &illegal.machine));
-                        }
-                    }
-                    Err(_) => {}
                 }
-                answers.push((job.reply, result));
+                Err(ApplyError::Illegal(illegal)) => {
+                    if store.count_illegal(&illegal.kind, &illegal.machine) {
+                        records.push(Record::illegal(&illegal.kind, &illegal.machine));
+                    }
+                }
+                Err(_) => {}
             }
+            answers.push((job.reply, result));
         }
         if let Err(e) = self.wal.append(records) {
             tracing::error!(error = %e, "writing the event log failed; refusing further writes");
