@@ -83,9 +83,10 @@ impl Panel {
         }
     }
 
-    /// A new input: the JSON form of `PanelInput`.
-    pub fn update(&self, input_json: &str) {
-        self.ctx.set_input(input_json);
+    /// A new input: the JSON form of `PanelInput`, and the samples of its
+    /// time and number fields (see `PanelInput::from_parts`).
+    pub fn update(&self, input_json: &str, numbers: &[f64]) {
+        self.ctx.set_input(input_json, numbers);
     }
 
     pub fn resize(&self, width: f64, height: f64) {

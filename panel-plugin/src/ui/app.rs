@@ -88,8 +88,8 @@ impl Ctx {
     }
 
     /// A new input from Grafana (data, options, time range, size or theme).
-    pub fn set_input(&self, json: &str) {
-        let input = match PanelInput::from_json(json) {
+    pub fn set_input(&self, json: &str, numbers: &[f64]) {
+        let input = match PanelInput::from_parts(json, numbers) {
             Ok(input) => input,
             Err(message) => {
                 self.input.set_value(None);
