@@ -81,6 +81,7 @@ fn arb_field() -> impl Strategy<Value = Field> {
             labels: labels.into_iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect(),
             config: FieldConfig::default(),
             values: if field_type == FieldType::Time { times } else { values },
+            numbers: None,
         })
 }
 
