@@ -5,8 +5,8 @@
 
 use std::hint::black_box;
 
-use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
-use statescope_bench::frames::Fleet;
+use criterion::{BatchSize, BenchmarkId, Criterion, criterion_group, criterion_main};
+use statescope_bench::frames::{Fleet, split_numbers};
 use statescope_panel::{PanelInput, build_view};
 
 const END_MS: u64 = 1_800_000_000_000;
@@ -16,13 +16,20 @@ fn panel(c: &mut Criterion) {
     decode.sample_size(10);
     let mut inputs = Vec::new();
     for machines in statescope_bench::bench_sizes(&[1_000, 10_000]) {
-        let json = Fleet::hour(machines, END_MS).panel_input_json();
-        decode.bench_with_input(BenchmarkId::from_parameter(machines), &json, |b, json| {
-            b.iter(|| PanelInput::from_json(black_box(json)).expect("the benchmark input decodes"))
+        // As module.ts sends it: labels and options as JSON, samples as numbers.
+        let (json, numbers) = split_numbers(&Fleet::hour(machines, END_MS).panel_input_json());
+        let parts = (json, numbers);
+        decode.bench_with_input(BenchmarkId::from_parameter(machines), &parts, |b, (json, numbers)| {
+            // The numbers arrive owned (wasm-bindgen's copy into wasm memory): cloning them is setup.
+            b.iter_batched(
+                || numbers.clone(),
+                |numbers| PanelInput::from_parts(black_box(json), numbers).expect("the benchmark input decodes"),
+                BatchSize::LargeInput,
+            )
         });
         inputs.push((
             machines,
-            PanelInput::from_json(&json).expect("the benchmark input decodes"),
+            PanelInput::from_parts(&parts.0, parts.1).expect("the benchmark input decodes"),
         ));
     }
     decode.finish();

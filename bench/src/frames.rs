@@ -111,6 +111,34 @@ impl Fleet {
     }
 }
 
+/// Splits a `PanelInput` document the way `module.ts` sends it: every time
+/// and number field's `values` moved into one list of numbers (NaN for null)
+/// and replaced by `"numbers": [offset, len]`.
+pub fn split_numbers(json: &str) -> (String, Vec<f64>) {
+    let mut doc: serde_json::Value = serde_json::from_str(json).expect("a PanelInput document");
+    let mut numbers = Vec::new();
+    let frames = doc["frames"].as_array_mut().into_iter().flatten();
+    for field in frames.flat_map(|f| f["fields"].as_array_mut().into_iter().flatten()) {
+        if !matches!(field["type"].as_str(), Some("time" | "number")) {
+            continue;
+        }
+        let Some(values) = field.get_mut("values").map(serde_json::Value::take) else {
+            continue;
+        };
+        let at = numbers.len();
+        numbers.extend(
+            values
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|v| v.as_f64().unwrap_or(f64::NAN)),
+        );
+        field["numbers"] = serde_json::json!([at, numbers.len() - at]);
+        field.as_object_mut().expect("a field object").remove("values");
+    }
+    (doc.to_string(), numbers)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -153,5 +181,17 @@ mod tests {
         }
         let doc: Value = serde_json::from_str(&b.panel_input_json()).unwrap();
         assert_eq!(doc["timeRange"]["to"], 1_800_000_015_000u64);
+    }
+
+    #[test]
+    fn split_moves_every_sample_into_the_numbers() {
+        let fleet = Fleet::hour(2, 1_800_000_000_000);
+        let (json, numbers) = split_numbers(&fleet.panel_input_json());
+        assert_eq!(numbers.len(), 2 * 5 * 2 * 240, "time and value of every frame");
+        let doc: Value = serde_json::from_str(&json).unwrap();
+        let value = &doc["frames"][3]["fields"][1];
+        assert!(value.get("values").is_none());
+        assert_eq!(value["numbers"], serde_json::json!([3 * 480 + 240, 240]));
+        assert_eq!(numbers[239], 1_800_000_000_000.0);
     }
 }

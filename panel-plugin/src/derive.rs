@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use statescope_model::{Kind, contract};
 
-use crate::input::TimeRange;
+use crate::input::{Cell, TimeRange};
 use crate::mapping::{Decoded, Decoder};
 use crate::series::Series;
 use crate::shape::{Recognised, Shape};
@@ -144,6 +144,47 @@ pub fn machine(
 /// (a scrape caught both sides of a change), the one that differs from the
 /// previous state wins: it is the newer.
 fn merge_one_hot(inputs: &[(usize, Option<String>)], series: &[Series], kind: &Kind, buf: &mut Vec<Sample>) {
+    let members: Vec<(&Series, Option<usize>)> = inputs
+        .iter()
+        .map(|(i, name)| {
+            let state = name.as_deref().and_then(|n| kind.state_id(n)).map(|s| s.index());
+            (&series[*i], state)
+        })
+        .collect();
+    match members.split_first() {
+        Some(((first, _), rest)) if rest.iter().all(|(s, _)| first.same_times(s)) => merge_aligned(&members, buf),
+        _ => merge_by_time(&members, buf),
+    }
+}
+
+/// The one state whose series is 1 at an instant, given the previous state.
+fn pick(chosen: &mut Option<usize>, state: Option<usize>, on: bool, prev: Option<usize>) {
+    if on && state.is_some() && (chosen.is_none() || *chosen == prev) {
+        *chosen = state;
+    }
+}
+
+/// The common case, and the hot loop of a large panel: every series of the
+/// machine has its samples at the same instants (one range query), so the
+/// merge walks them side by side.
+fn merge_aligned(members: &[(&Series, Option<usize>)], buf: &mut Vec<Sample>) {
+    let Some((first, _)) = members.first() else { return };
+    let mut prev: Option<usize> = None;
+    for i in 0..first.len() {
+        let Some(t) = first.point(i).0 else { continue };
+        let mut chosen = None;
+        for (s, state) in members {
+            pick(&mut chosen, *state, s.number(i).is_some_and(|v| v >= 0.5), prev);
+        }
+        buf.push((t, chosen));
+        if chosen.is_some() {
+            prev = chosen;
+        }
+    }
+}
+
+/// Any series: a cursor per series, merged by time.
+fn merge_by_time(members: &[(&Series, Option<usize>)], buf: &mut Vec<Sample>) {
     struct Cursor<'s, 'a> {
         series: &'s Series<'a>,
         state: Option<usize>,
@@ -155,21 +196,22 @@ fn merge_one_hot(inputs: &[(usize, Option<String>)], series: &[Series], kind: &K
         fn advance(&mut self) {
             self.head = None;
             while self.next < self.series.len() {
-                let (t, v) = self.series.point(self.next);
+                let (t, _) = self.series.point(self.next);
+                let on = self.series.number(self.next).is_some_and(|v| v >= 0.5);
                 self.next += 1;
                 if let Some(t) = t {
-                    self.head = Some((t, v.as_f64().is_some_and(|v| v >= 0.5)));
+                    self.head = Some((t, on));
                     return;
                 }
             }
         }
     }
-    let mut cursors: Vec<Cursor> = inputs
+    let mut cursors: Vec<Cursor> = members
         .iter()
-        .map(|(i, name)| {
+        .map(|(series, state)| {
             let mut c = Cursor {
-                series: &series[*i],
-                state: name.as_deref().and_then(|n| kind.state_id(n)).map(|s| s.index()),
+                series,
+                state: *state,
                 next: 0,
                 head: None,
             };
@@ -191,9 +233,7 @@ fn merge_one_hot(inputs: &[(usize, Option<String>)], series: &[Series], kind: &K
             if let Some((t, on)) = c.head
                 && t == t_min
             {
-                if on && c.state.is_some() && (chosen.is_none() || chosen == prev) {
-                    chosen = c.state;
-                }
+                pick(&mut chosen, c.state, on, prev);
                 c.advance();
             }
         }
@@ -221,12 +261,12 @@ fn decode_enum(index: usize, series: &[Series], kind: &Kind, buf: &mut Vec<Sampl
     }
 }
 
-fn note_unmapped(unmapped: &mut Unmapped, series: usize, value: &crate::input::Value) {
+fn note_unmapped(unmapped: &mut Unmapped, series: usize, value: Cell) {
     let text = match value {
-        crate::input::Value::Number(n) => format!("{n}"),
-        crate::input::Value::Text(t) => t.clone(),
-        crate::input::Value::Bool(b) => b.to_string(),
-        crate::input::Value::Null => return,
+        Cell::Number(n) => format!("{n}"),
+        Cell::Text(t) => t.to_owned(),
+        Cell::Bool(b) => b.to_string(),
+        Cell::Null => return,
     };
     let entry = match unmapped.iter_mut().find(|(s, _)| *s == series) {
         Some(e) => e,
@@ -257,4 +297,115 @@ pub fn increase(s: &Series, range: TimeRange) -> u64 {
         prev = Some(v);
     }
     total.round() as u64
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::input::{Field, FieldType, Frame, Values};
+    use crate::series;
+
+    /// One frame per state: a time field and a 1/0 value field. A time of
+    /// NaN stands for a sample without a usable time.
+    fn one_hot_frames(times: &[Vec<f64>], values: &[Vec<f64>]) -> Vec<Frame> {
+        let numbers = |v: &Vec<f64>| Values::Numbers {
+            all: Arc::new(v.clone()),
+            at: 0,
+            len: v.len(),
+        };
+        times
+            .iter()
+            .zip(values)
+            .map(|(t, v)| Frame {
+                fields: vec![
+                    Field {
+                        name: "Time".into(),
+                        field_type: FieldType::Time,
+                        values: numbers(t),
+                        ..Field::default()
+                    },
+                    Field {
+                        name: "Value".into(),
+                        field_type: FieldType::Number,
+                        values: numbers(v),
+                        ..Field::default()
+                    },
+                ],
+                ..Frame::default()
+            })
+            .collect()
+    }
+
+    fn merged(frames: &[Frame], aligned: Option<bool>) -> Vec<Sample> {
+        let series = series::collect(frames, 0.0);
+        let members: Vec<(&Series, Option<usize>)> = series.iter().enumerate().map(|(i, s)| (s, Some(i))).collect();
+        let mut buf = Vec::new();
+        match aligned {
+            Some(true) => merge_aligned(&members, &mut buf),
+            Some(false) => merge_by_time(&members, &mut buf),
+            None => {
+                let inputs: Vec<(usize, Option<String>)> = (0..series.len())
+                    .map(|i| (i, Some(["closed", "open", "half_open"][i].to_owned())))
+                    .collect();
+                merge_one_hot(
+                    &inputs,
+                    &series,
+                    &statescope_model::builtin::circuit_breaker(),
+                    &mut buf,
+                )
+            }
+        }
+        buf
+    }
+
+    #[test]
+    fn aligned_series_merge_sample_by_sample_and_the_newer_state_wins_a_tie() {
+        let t = vec![0.0, 15.0, f64::NAN, 45.0, 60.0];
+        let frames = one_hot_frames(
+            &[t.clone(), t.clone(), t],
+            &[
+                vec![1.0, 1.0, 0.0, 0.0, 0.0],
+                vec![0.0, 1.0, 1.0, 0.0, f64::NAN],
+                vec![0.0; 5],
+            ],
+        );
+        let expected = vec![(0.0, Some(0)), (15.0, Some(1)), (45.0, None), (60.0, None)];
+        assert_eq!(merged(&frames, None), expected);
+        assert_eq!(merged(&frames, Some(false)), expected);
+    }
+
+    #[test]
+    fn series_with_different_instants_merge_by_time() {
+        let frames = one_hot_frames(
+            &[vec![0.0, 15.0, 30.0], vec![15.0, 30.0]],
+            &[vec![1.0, 0.0, 0.0], vec![1.0, 1.0]],
+        );
+        assert_eq!(
+            merged(&frames, None),
+            [(0.0, Some(0)), (15.0, Some(1)), (30.0, Some(1))]
+        );
+    }
+
+    proptest! {
+        /// The fast path for aligned series gives what the general merge gives.
+        #[test]
+        fn aligned_merge_equals_merge_by_time(
+            rows in proptest::collection::vec(
+                (prop_oneof![9 => Just(false), 1 => Just(true)], proptest::collection::vec(0u8..3, 3)),
+                0..40,
+            ),
+        ) {
+            let times: Vec<f64> =
+                rows.iter().enumerate().map(|(i, (gap, _))| if *gap { f64::NAN } else { i as f64 * 15.0 }).collect();
+            let values: Vec<Vec<f64>> = (0..3)
+                .map(|s| rows.iter().map(|(_, v)| [0.0, 1.0, f64::NAN][usize::from(v[s])]).collect())
+                .collect();
+            let frames = one_hot_frames(&[times.clone(), times.clone(), times], &values);
+            prop_assert_eq!(merged(&frames, Some(true)), merged(&frames, Some(false)));
+        }
+    }
 }

@@ -8,6 +8,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
+use std::sync::Arc;
 
 use serde::de::{self, Deserializer, Visitor};
 use serde::{Deserialize, Serialize};
@@ -34,31 +35,31 @@ impl PanelInput {
     /// Decodes the JSON document `module.ts` sends. The error message is one
     /// line, fit for the panel's message area.
     pub fn from_json(json: &str) -> Result<PanelInput, String> {
-        PanelInput::from_parts(json, &[])
+        PanelInput::from_parts(json, Vec::new())
     }
 
     /// Decodes the JSON document plus the numbers `module.ts` sends beside
     /// it: time and number fields arrive as `"numbers": [offset, len]` into
     /// one `Float64Array` (NaN for a null), because parsing millions of
-    /// samples out of JSON text took most of a render.
-    pub fn from_parts(json: &str, numbers: &[f64]) -> Result<PanelInput, String> {
+    /// samples out of JSON text took most of a render. The fields share the
+    /// numbers rather than each copying its run of them.
+    pub fn from_parts(json: &str, numbers: Vec<f64>) -> Result<PanelInput, String> {
         let mut input: PanelInput =
             serde_json::from_str(json).map_err(|e| format!("The panel could not read its input: {e}"))?;
+        let all = Arc::new(numbers);
         for field in input.frames.iter_mut().flat_map(|f| f.fields.iter_mut()) {
             if let Some((at, len)) = field.numbers.take() {
-                let slice = at
-                    .checked_add(len)
-                    .and_then(|end| numbers.get(at..end))
-                    .ok_or_else(|| {
-                        format!(
-                            "The panel could not read its input: field {:?} points past its numbers",
-                            field.name
-                        )
-                    })?;
-                field.values = slice
-                    .iter()
-                    .map(|&x| if x.is_nan() { Value::Null } else { Value::Number(x) })
-                    .collect();
+                if at.checked_add(len).is_none_or(|end| end > all.len()) {
+                    return Err(format!(
+                        "The panel could not read its input: field {:?} points past its numbers",
+                        field.name
+                    ));
+                }
+                field.values = Values::Numbers {
+                    all: Arc::clone(&all),
+                    at,
+                    len,
+                };
             }
         }
         Ok(input)
@@ -104,7 +105,7 @@ pub struct Field {
     pub labels: BTreeMap<String, String>,
     #[serde(deserialize_with = "null_as_default")]
     pub config: FieldConfig,
-    pub values: Vec<Value>,
+    pub values: Values,
     /// `[offset, len]` of the values in the numbers sent beside the JSON
     /// (see [`PanelInput::from_parts`]); replaces `values` when present.
     pub numbers: Option<(usize, usize)>,
@@ -131,8 +132,82 @@ pub enum FieldType {
     Other,
 }
 
-/// One cell of a field. Grafana's `values` arrays hold numbers, strings,
-/// booleans and nulls (NaN arrives as null through JSON).
+/// A field's samples: cells decoded from the JSON, or a run of the numbers
+/// sent beside it (NaN for a null).
+#[derive(Clone, Debug)]
+pub enum Values {
+    Cells(Vec<Value>),
+    Numbers { all: Arc<Vec<f64>>, at: usize, len: usize },
+}
+
+impl Default for Values {
+    fn default() -> Values {
+        Values::Cells(Vec::new())
+    }
+}
+
+impl<'de> Deserialize<'de> for Values {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Values, D::Error> {
+        Vec::deserialize(d).map(Values::Cells)
+    }
+}
+
+impl From<Vec<Value>> for Values {
+    fn from(cells: Vec<Value>) -> Values {
+        Values::Cells(cells)
+    }
+}
+
+impl Values {
+    pub fn len(&self) -> usize {
+        match self {
+            Values::Cells(cells) => cells.len(),
+            Values::Numbers { len, .. } => *len,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Cell `i`, if there is one.
+    #[inline]
+    pub fn get(&self, i: usize) -> Option<Cell<'_>> {
+        match self {
+            Values::Cells(cells) => cells.get(i).map(Value::cell),
+            Values::Numbers { all, at, len } => (i < *len).then(|| {
+                let n = all[at + i];
+                if n.is_nan() { Cell::Null } else { Cell::Number(n) }
+            }),
+        }
+    }
+
+    /// Cell `i` as a finite number (see [`Cell::as_f64`]), without building
+    /// the cell for the common case of numbers.
+    #[inline]
+    pub fn number(&self, i: usize) -> Option<f64> {
+        match self {
+            Values::Numbers { all, at, len } => (i < *len).then(|| all[at + i]).filter(|n| n.is_finite()),
+            Values::Cells(_) => self.get(i)?.as_f64(),
+        }
+    }
+
+    /// The numbers, when the field came as a run of the numbers beside the JSON.
+    pub fn as_numbers(&self) -> Option<&[f64]> {
+        match self {
+            Values::Numbers { all, at, len } => Some(&all[*at..at + len]),
+            Values::Cells(_) => None,
+        }
+    }
+
+    /// Every cell, in order.
+    pub fn cells(&self) -> impl Iterator<Item = Cell<'_>> {
+        (0..self.len()).map(|i| self.get(i).unwrap_or(Cell::Null))
+    }
+}
+
+/// One cell of a field as decoded from JSON. Grafana's `values` arrays hold
+/// numbers, strings, booleans and nulls (NaN arrives as null through JSON).
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum Value {
@@ -144,14 +219,35 @@ pub enum Value {
 }
 
 impl Value {
+    pub fn cell(&self) -> Cell<'_> {
+        match self {
+            Value::Null => Cell::Null,
+            Value::Number(n) => Cell::Number(*n),
+            Value::Text(t) => Cell::Text(t),
+            Value::Bool(b) => Cell::Bool(*b),
+        }
+    }
+}
+
+/// One cell of a field, borrowed from wherever the field keeps it.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub enum Cell<'a> {
+    #[default]
+    Null,
+    Number(f64),
+    Text(&'a str),
+    Bool(bool),
+}
+
+impl Cell<'_> {
     /// The cell as a finite number: numbers, booleans as 0/1, and numeric
     /// strings (Prometheus' own sample format). NaN and ±Inf are `None`.
     pub fn as_f64(&self) -> Option<f64> {
         let n = match self {
-            Value::Number(n) => *n,
-            Value::Bool(b) => f64::from(u8::from(*b)),
-            Value::Text(s) => s.trim().parse().ok()?,
-            Value::Null => return None,
+            Cell::Number(n) => *n,
+            Cell::Bool(b) => f64::from(u8::from(*b)),
+            Cell::Text(s) => s.trim().parse().ok()?,
+            Cell::Null => return None,
         };
         n.is_finite().then_some(n)
     }
@@ -343,9 +439,10 @@ mod tests {
         assert_eq!(value.config.mappings.len(), 2);
         assert!(matches!(value.config.mappings[1], ValueMapping::Unsupported));
         assert_eq!(value.config.links[0].title, "Runbook");
-        assert_eq!(value.values[0].as_f64(), Some(1.0));
-        assert_eq!(value.values[1].as_f64(), None);
-        assert_eq!(value.values[2].as_f64(), None, "NaN is not a usable sample");
+        assert_eq!(value.values.number(0), Some(1.0));
+        assert_eq!(value.values.number(1), None);
+        assert_eq!(value.values.number(2), None, "NaN is not a usable sample");
+        assert_eq!(value.values.get(2), Some(Cell::Text("NaN")));
     }
 
     #[test]
@@ -354,7 +451,7 @@ mod tests {
         let field: Field = serde_json::from_str(json).unwrap();
         assert_eq!(field.field_type, FieldType::Other);
         assert!(field.labels.is_empty());
-        let got: Vec<_> = field.values.iter().map(Value::as_f64).collect();
+        let got: Vec<_> = field.values.cells().map(|c| c.as_f64()).collect();
         assert_eq!(got, [None, None, Some(1.0), Some(2.0)]);
     }
 
@@ -371,15 +468,20 @@ mod tests {
             {"name":"Time","type":"time","numbers":[0,2]},
             {"name":"Value","type":"number","numbers":[2,2]},
             {"name":"state","type":"string","values":["open","closed"]}]}]}"#;
-        let input = PanelInput::from_parts(json, &[1000.0, 2000.0, 1.0, f64::NAN]).unwrap();
+        let input = PanelInput::from_parts(json, vec![1000.0, 2000.0, 1.0, f64::NAN]).unwrap();
         let fields = &input.frames[0].fields;
-        assert_eq!(fields[0].values, [Value::Number(1000.0), Value::Number(2000.0)]);
-        assert_eq!(fields[1].values, [Value::Number(1.0), Value::Null]);
+        fn cells(f: &Field) -> Vec<Cell<'_>> {
+            f.values.cells().collect()
+        }
+        assert_eq!(cells(&fields[0]), [Cell::Number(1000.0), Cell::Number(2000.0)]);
+        assert_eq!(cells(&fields[1]), [Cell::Number(1.0), Cell::Null]);
         assert_eq!(
-            fields[2].values,
-            [Value::Text("open".into()), Value::Text("closed".into())]
+            fields[1].values.get(2),
+            None,
+            "a field ends where its run of numbers ends"
         );
-        let err = PanelInput::from_parts(json, &[1.0, 2.0, 3.0]).unwrap_err();
+        assert_eq!(cells(&fields[2]), [Cell::Text("open"), Cell::Text("closed")]);
+        let err = PanelInput::from_parts(json, vec![1.0, 2.0, 3.0]).unwrap_err();
         assert!(err.contains("field \"Value\" points past its numbers"), "{err}");
     }
 }

@@ -211,8 +211,8 @@ pub fn unmapped(series: Option<&Series>) -> DataProblem {
     for i in 0..s.len() {
         let v = s.point(i).1;
         let text = match v {
-            crate::input::Value::Number(n) if n.is_finite() => format!("{n}"),
-            crate::input::Value::Text(t) => t.clone(),
+            crate::input::Cell::Number(n) if n.is_finite() => format!("{n}"),
+            crate::input::Cell::Text(t) => t.to_owned(),
             _ => continue,
         };
         if !values.contains(&text) {

@@ -4,7 +4,7 @@
 
 use statescope_model::Kind;
 
-use crate::input::{FieldConfig, MappingResult, SpecialMatch, Value, ValueMapping};
+use crate::input::{Cell, FieldConfig, MappingResult, SpecialMatch, ValueMapping};
 
 /// A state name as the panel spells it: lower case, `_` for spaces and dashes,
 /// other characters dropped, a leading letter ensured (`"Half Open"` ->
@@ -141,18 +141,18 @@ impl Decoder {
         d
     }
 
-    pub fn decode(&self, value: &Value) -> Decoded {
+    pub fn decode(&self, value: Cell) -> Decoded {
         let mapped = |m: Option<usize>| m.map_or(Decoded::Unmapped, Decoded::State);
         match value {
-            Value::Null => self.null.map_or(Decoded::Gap, mapped),
-            Value::Bool(b) => match (b, self.bool_true, self.bool_false) {
+            Cell::Null => self.null.map_or(Decoded::Gap, mapped),
+            Cell::Bool(b) => match (b, self.bool_true, self.bool_false) {
                 (true, Some(m), _) | (false, _, Some(m)) => mapped(m),
-                _ => self.number(f64::from(u8::from(*b))),
+                _ => self.number(f64::from(u8::from(b))),
             },
-            Value::Number(n) if n.is_nan() => self.nan.map_or(Decoded::Gap, mapped),
-            Value::Number(n) => self.number(*n),
-            Value::Text(s) if s.is_empty() => self.empty.map_or(Decoded::Gap, mapped),
-            Value::Text(s) => {
+            Cell::Number(n) if n.is_nan() => self.nan.map_or(Decoded::Gap, mapped),
+            Cell::Number(n) => self.number(n),
+            Cell::Text("") => self.empty.map_or(Decoded::Gap, mapped),
+            Cell::Text(s) => {
                 if let Some((_, m)) = self.texts.iter().find(|(k, _)| k == s) {
                     return mapped(*m);
                 }
@@ -207,14 +207,14 @@ mod tests {
     #[test]
     fn kind_enum_values_apply_without_mappings() {
         let d = Decoder::new(&FieldConfig::default(), &builtin::circuit_breaker());
-        assert_eq!(d.decode(&Value::Number(0.0)), Decoded::State(0));
-        assert_eq!(d.decode(&Value::Number(2.0)), Decoded::State(2));
-        assert_eq!(d.decode(&Value::Number(7.0)), Decoded::Unmapped);
-        assert_eq!(d.decode(&Value::Number(0.5)), Decoded::Unmapped);
-        assert_eq!(d.decode(&Value::Null), Decoded::Gap);
-        assert_eq!(d.decode(&Value::Number(f64::NAN)), Decoded::Gap);
-        assert_eq!(d.decode(&Value::Text("OPEN".into())), Decoded::State(1));
-        assert_eq!(d.decode(&Value::Text("1".into())), Decoded::State(1));
+        assert_eq!(d.decode(Cell::Number(0.0)), Decoded::State(0));
+        assert_eq!(d.decode(Cell::Number(2.0)), Decoded::State(2));
+        assert_eq!(d.decode(Cell::Number(7.0)), Decoded::Unmapped);
+        assert_eq!(d.decode(Cell::Number(0.5)), Decoded::Unmapped);
+        assert_eq!(d.decode(Cell::Null), Decoded::Gap);
+        assert_eq!(d.decode(Cell::Number(f64::NAN)), Decoded::Gap);
+        assert_eq!(d.decode(Cell::Text("OPEN")), Decoded::State(1));
+        assert_eq!(d.decode(Cell::Text("1")), Decoded::State(1));
     }
 
     #[test]
@@ -226,11 +226,11 @@ mod tests {
                 {"type":"special","options":{"match":"null","result":{"text":"forced open"}}}]"#,
         );
         let d = Decoder::new(&c, &builtin::circuit_breaker());
-        assert_eq!(d.decode(&Value::Number(10.0)), Decoded::State(1));
-        assert_eq!(d.decode(&Value::Number(20.0)), Decoded::State(0));
-        assert_eq!(d.decode(&Value::Text("HO".into())), Decoded::State(2));
-        assert_eq!(d.decode(&Value::Number(35.0)), Decoded::State(4));
-        assert_eq!(d.decode(&Value::Null), Decoded::State(3));
+        assert_eq!(d.decode(Cell::Number(10.0)), Decoded::State(1));
+        assert_eq!(d.decode(Cell::Number(20.0)), Decoded::State(0));
+        assert_eq!(d.decode(Cell::Text("HO")), Decoded::State(2));
+        assert_eq!(d.decode(Cell::Number(35.0)), Decoded::State(4));
+        assert_eq!(d.decode(Cell::Null), Decoded::State(3));
         let names: Vec<_> = mapped_names(&c).into_iter().map(|(n, _)| n).collect();
         assert_eq!(names, ["closed", "open", "half_open", "disabled", "forced_open"]);
     }

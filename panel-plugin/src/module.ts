@@ -107,39 +107,57 @@ function crashMessage(message: string): string {
 
 /** Number cells of every time and number field, sent beside the JSON as one
  * Float64Array (NaN for null): parsing millions of samples out of JSON text
- * took most of a render. A field holds `numbers: [offset, len]` into it. */
+ * took most of a render. A field holds `numbers: [offset, len]` into it.
+ * Written into one growing buffer (no array per field), and a time field
+ * equal to the one before it (every frame of a range query has its own copy
+ * of the same instants) points at the same run instead of adding its own. */
 class Numbers {
-  private chunks: ArrayLike<number>[] = [];
+  private buffer = new Float64Array(1 << 16);
   private length = 0;
+  private lastTime: [number, number] | undefined;
 
   /** Adds a field's values, or returns undefined if any is not a number or null. */
-  add(values: ArrayLike<unknown>): [number, number] | undefined {
+  add(values: ArrayLike<unknown>, isTime: boolean): [number, number] | undefined {
     const n = values.length;
-    const out = new Float64Array(n);
+    if (isTime && this.lastTime && this.lastTime[1] === n && this.equals(this.lastTime[0], values)) {
+      return this.lastTime;
+    }
+    if (this.length + n > this.buffer.length) {
+      const grown = new Float64Array(Math.max(this.buffer.length * 2, this.length + n));
+      grown.set(this.buffer.subarray(0, this.length));
+      this.buffer = grown;
+    }
+    const out = this.buffer;
+    const at = this.length;
     for (let i = 0; i < n; i++) {
       const v = values[i];
       if (typeof v === 'number') {
-        out[i] = v;
+        out[at + i] = v;
       } else if (v === null || v === undefined) {
-        out[i] = NaN;
+        out[at + i] = NaN;
       } else {
         return undefined;
       }
     }
-    const at = this.length;
-    this.chunks.push(out);
     this.length += n;
+    if (isTime) {
+      this.lastTime = [at, n];
+    }
     return [at, n];
   }
 
-  array(): Float64Array {
-    const all = new Float64Array(this.length);
-    let at = 0;
-    for (const c of this.chunks) {
-      all.set(c, at);
-      at += c.length;
+  private equals(at: number, values: ArrayLike<unknown>): boolean {
+    const b = this.buffer;
+    for (let i = 0; i < values.length; i++) {
+      if (b[at + i] !== values[i]) {
+        return false;
+      }
     }
-    return all;
+    return true;
+  }
+
+  array(): Float64Array {
+    return this.buffer.subarray(0, this.length);
   }
 }
 
@@ -174,7 +192,7 @@ function frameJson(frame: DataFrame, replaceVariables: InterpolateFunction, numb
 }
 
 function numericValues(type: string, values: ArrayLike<unknown>, numbers: Numbers) {
-  const at = type === 'time' || type === 'number' ? numbers.add(values) : undefined;
+  const at = type === 'time' || type === 'number' ? numbers.add(values, type === 'time') : undefined;
   return at ? { numbers: at } : { values: Array.isArray(values) ? values : Array.from(values) };
 }
 

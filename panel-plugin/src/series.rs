@@ -11,7 +11,7 @@
 
 use std::collections::HashMap;
 
-use crate::input::{Field, FieldType, Frame, Value};
+use crate::input::{Cell, Field, FieldType, Frame, Values};
 
 /// Where Grafana's Prometheus datasource keeps the metric name.
 pub const NAME_LABEL: &str = "__name__";
@@ -28,8 +28,8 @@ pub struct Series<'a> {
     pub field: &'a Field,
     /// The step between samples (ms) when the datasource said so.
     pub interval: Option<f64>,
-    times: Option<&'a [Value]>,
-    values: &'a [Value],
+    times: Option<&'a Values>,
+    values: &'a Values,
     rows: Option<Vec<u32>>,
     /// Time of every sample when the frame has no time field (instant tables).
     fallback_time: f64,
@@ -51,16 +51,44 @@ impl<'a> Series<'a> {
     }
 
     /// Sample `i`: its time (`None` when not a finite number) and value.
-    pub fn point(&self, i: usize) -> (Option<f64>, &'a Value) {
+    #[inline]
+    pub fn point(&self, i: usize) -> (Option<f64>, Cell<'a>) {
         let row = match &self.rows {
             Some(rows) => rows[i] as usize,
             None => i,
         };
         let time = match self.times {
-            Some(t) => t.get(row).and_then(Value::as_f64),
+            Some(t) => t.number(row),
             None => Some(self.fallback_time),
         };
-        (time, self.values.get(row).unwrap_or(&Value::Null))
+        (time, self.values.get(row).unwrap_or(Cell::Null))
+    }
+
+    /// Sample `i`'s value as a finite number (see [`Cell::as_f64`]).
+    #[inline]
+    pub fn number(&self, i: usize) -> Option<f64> {
+        let row = match &self.rows {
+            Some(rows) => rows[i] as usize,
+            None => i,
+        };
+        self.values.number(row)
+    }
+
+    /// Whether `other` has a sample at exactly the instants this one has,
+    /// sample for sample, as the series of one range query do.
+    pub fn same_times(&self, other: &Series) -> bool {
+        if self.rows.is_some() || other.rows.is_some() || self.len() != other.len() {
+            return false;
+        }
+        let n = self.len();
+        match (self.times, other.times) {
+            (Some(a), Some(b)) => match (a.as_numbers(), b.as_numbers()) {
+                (Some(a), Some(b)) => std::ptr::eq(&a[..n], &b[..n]) || a[..n] == b[..n],
+                _ => (0..n).all(|i| a.number(i) == b.number(i)),
+            },
+            (None, None) => self.fallback_time == other.fallback_time,
+            _ => false,
+        }
     }
 
     pub fn label(&self, name: &str) -> Option<&'a str> {
@@ -115,7 +143,7 @@ pub fn collect<'a>(frames: &'a [Frame], fallback_time: f64) -> Vec<Series<'a>> {
             interval: time
                 .and_then(|t| t.config.interval)
                 .filter(|i| i.is_finite() && *i > 0.0),
-            times: time.map(|t| t.values.as_slice()),
+            times: time.map(|t| &t.values),
             values: &field.values,
             rows,
             fallback_time,
@@ -155,7 +183,7 @@ fn table_series<'a>(
     let rows = frame.fields.iter().map(|f| f.values.len()).max().unwrap_or(0);
     let cell = |f: &'a Field, row: usize| -> &'a str {
         match f.values.get(row) {
-            Some(Value::Text(s)) => s,
+            Some(Cell::Text(s)) => s,
             _ => "",
         }
     };
@@ -260,7 +288,7 @@ mod tests {
         assert_eq!(s[0].metric, Some("statescope_state"));
         assert_eq!(s[0].labels, [("machine", "m1"), ("state", "open")]);
         assert_eq!(s[0].len(), 2);
-        assert_eq!(s[0].point(1), (Some(2000.0), &Value::Number(1.0)));
+        assert_eq!(s[0].point(1), (Some(2000.0), Cell::Number(1.0)));
         assert_eq!(s[1].label("machine"), Some("m2"));
     }
 
@@ -268,7 +296,7 @@ mod tests {
     fn frames_without_time_use_the_fallback_time() {
         let f = frames(r#"[{"fields":[{"name":"state","type":"string","values":["open"]}]}]"#);
         let s = collect(&f, 42.0);
-        assert_eq!(s[0].point(0), (Some(42.0), &Value::Text("open".into())));
+        assert_eq!(s[0].point(0), (Some(42.0), Cell::Text("open")));
         assert_eq!(s[0].metric, Some("state"));
     }
 }

@@ -306,7 +306,7 @@ fn names_seen<'a, 'b: 'a>(
                     add(name, color);
                 }
                 for i in 0..s.len() {
-                    if let crate::input::Value::Text(text) = s.point(i).1
+                    if let crate::input::Cell::Text(text) = s.point(i).1
                         && text.trim().parse::<f64>().is_err()
                         && let Some(name) = state_name(text)
                     {

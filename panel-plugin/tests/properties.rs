@@ -2,9 +2,10 @@
 //! it draws, what it draws adds up.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use proptest::prelude::*;
-use statescope_panel::input::{Field, FieldConfig, FieldType, Frame, TimeRange, Value};
+use statescope_panel::input::{Field, FieldConfig, FieldType, Frame, TimeRange, Value, Values};
 use statescope_panel::options::{PanelOptions, ShapeChoice};
 use statescope_panel::view::PanelView;
 use statescope_panel::{PanelInput, build_view};
@@ -74,15 +75,42 @@ fn arb_field() -> impl Strategy<Value = Field> {
         proptest::collection::btree_map(label, label_value, 0..5),
         proptest::collection::vec(arb_value(), 0..30),
         times,
+        any::<bool>(),
     )
-        .prop_map(|(field_type, labels, values, times)| Field {
-            name: "Value".into(),
-            field_type,
-            labels: labels.into_iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect(),
-            config: FieldConfig::default(),
-            values: if field_type == FieldType::Time { times } else { values },
-            numbers: None,
+        .prop_map(|(field_type, labels, values, times, beside)| {
+            let values = if field_type == FieldType::Time { times } else { values };
+            // Time and number fields come either as JSON cells or, as module.ts
+            // sends them, as a run of the numbers beside the JSON.
+            let numeric = matches!(field_type, FieldType::Time | FieldType::Number);
+            Field {
+                name: "Value".into(),
+                field_type,
+                labels: labels.into_iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect(),
+                config: FieldConfig::default(),
+                values: if beside && numeric {
+                    numbers_beside(&values)
+                } else {
+                    values.into()
+                },
+                numbers: None,
+            }
         })
+}
+
+/// `values` as module.ts sends a number field: a run of one shared array,
+/// NaN for whatever is not a number.
+fn numbers_beside(values: &[Value]) -> Values {
+    let mut all = vec![42.0; 3];
+    all.extend(values.iter().map(|v| match v {
+        Value::Number(n) => *n,
+        _ => f64::NAN,
+    }));
+    all.push(7.0);
+    Values::Numbers {
+        all: Arc::new(all),
+        at: 3,
+        len: values.len(),
+    }
 }
 
 fn arb_frame() -> impl Strategy<Value = Frame> {
@@ -206,12 +234,12 @@ proptest! {
                 .into_iter()
                 .map(|(k, v)| (k.to_owned(), v))
                 .collect();
-                let values = timeline.iter().map(|x| Value::Number(if *x == Some(s) { 1.0 } else { 0.0 })).collect();
+                let values = timeline.iter().map(|x| Value::Number(if *x == Some(s) { 1.0 } else { 0.0 })).collect::<Vec<_>>().into();
                 frames.push(Frame {
                     ref_id: Some("A".into()),
                     name: None,
                     fields: vec![
-                        Field { name: "Time".into(), field_type: FieldType::Time, values: times.clone(), ..Field::default() },
+                        Field { name: "Time".into(), field_type: FieldType::Time, values: times.clone().into(), ..Field::default() },
                         Field { name: "Value".into(), field_type: FieldType::Number, labels, values, ..Field::default() },
                     ],
                 });

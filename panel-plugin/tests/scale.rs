@@ -27,7 +27,7 @@ fn ten_thousand_machines_of_240_samples_are_all_drawn() {
                 Field {
                     name: "Time".into(),
                     field_type: FieldType::Time,
-                    values: times.clone(),
+                    values: times.clone().into(),
                     ..Field::default()
                 },
                 Field {
@@ -42,7 +42,10 @@ fn ten_thousand_machines_of_240_samples_are_all_drawn() {
                     .into_iter()
                     .map(|(k, v)| (k.to_owned(), v))
                     .collect(),
-                    values: (0..SAMPLES).map(|j| Value::Number(value(i, j))).collect(),
+                    values: (0..SAMPLES)
+                        .map(|j| Value::Number(value(i, j)))
+                        .collect::<Vec<_>>()
+                        .into(),
                     ..Field::default()
                 },
             ],

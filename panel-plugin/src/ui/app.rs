@@ -88,7 +88,7 @@ impl Ctx {
     }
 
     /// A new input from Grafana (data, options, time range, size or theme).
-    pub fn set_input(&self, json: &str, numbers: &[f64]) {
+    pub fn set_input(&self, json: &str, numbers: Vec<f64>) {
         let input = match PanelInput::from_parts(json, numbers) {
             Ok(input) => input,
             Err(message) => {
