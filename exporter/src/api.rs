@@ -98,15 +98,39 @@ async fn ready(State(api): State<Arc<Api>>) -> Response {
     }
 }
 
+/// Pieces of a `/metrics` body sent as soon as they are encoded.
+const METRICS_CHUNK_BYTES: usize = 256 * 1024;
+
+/// `/metrics`: encoded on a blocking thread (a 10k-machine body takes
+/// milliseconds of CPU that would otherwise stall this async worker's other
+/// requests) and streamed as it is written, so on a multi-core machine the
+/// body goes out while the rest is still being encoded. The pieces queue
+/// unbounded: the store's read lock is held only for the encoding, never
+/// while waiting on a slow scraper.
 async fn metrics(State(api): State<Arc<Api>>, headers: HeaderMap) -> Response {
     let format = Format::from_accept(headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()));
-    let body = {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+    tokio::task::spawn_blocking(move || {
         let store = api.ingest.read();
-        encode::encode(&store, &api.telemetry, api.compat, format)
-    };
+        // A scraper that hung up leaves nobody to send to; the rest is dropped.
+        encode::encode_chunked(
+            &store,
+            &api.telemetry,
+            api.compat,
+            format,
+            METRICS_CHUNK_BYTES,
+            &mut |chunk| {
+                let _ = tx.send(chunk);
+            },
+        );
+    });
+    let pieces = futures_util::stream::unfold(rx, |mut rx| async move {
+        let chunk = rx.recv().await?;
+        Some((Ok::<_, std::convert::Infallible>(chunk), rx))
+    });
     (
         [(header::CONTENT_TYPE, HeaderValue::from_static(format.content_type()))],
-        body,
+        axum::body::Body::from_stream(pieces),
     )
         .into_response()
 }

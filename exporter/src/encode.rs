@@ -56,15 +56,26 @@ pub enum Compat {
     Full,
 }
 
-struct Out {
+struct Out<'e> {
     s: String,
     om: bool,
     /// Where the current family's header starts, and whether it has samples.
     family_start: usize,
     family_samples: usize,
+    /// Hand `s` to `emit` once it holds this many bytes.
+    chunk: usize,
+    emit: &'e mut dyn FnMut(String),
 }
 
-impl Out {
+impl Out<'_> {
+    /// Passes on what is written so far. Only called once the current family
+    /// has a sample, so its header is never one `end_family` must take back.
+    fn flush(&mut self) {
+        let full = std::mem::replace(&mut self.s, String::with_capacity(self.chunk.saturating_add(4096)));
+        (self.emit)(full);
+        self.family_start = 0;
+    }
+
     fn family(&mut self, name: &str, ty: &str, help: &str) {
         self.end_family();
         self.family_start = self.s.len();
@@ -100,6 +111,9 @@ impl Out {
         sample_value(&mut self.s, value);
         self.s.push('\n');
         self.family_samples += 1;
+        if self.s.len() >= self.chunk {
+            self.flush();
+        }
     }
 
     fn histogram(&mut self, name: &str, labels: &str, h: &Histogram) {
@@ -124,21 +138,39 @@ impl Out {
 /// a fair share of a 10k-machine scrape's time (one value per line).
 fn sample_value(out: &mut String, v: f64) {
     if v.fract() == 0.0 && (0.0..1e15).contains(&v) {
-        let mut n = v as u64;
-        let mut digits = [0u8; 20];
-        let mut i = digits.len();
-        loop {
-            i -= 1;
-            digits[i] = b'0' + (n % 10) as u8;
-            n /= 10;
-            if n == 0 {
-                break;
-            }
-        }
-        out.push_str(std::str::from_utf8(&digits[i..]).expect("ASCII digits"));
-    } else {
-        fmt_value(out, v);
+        push_digits(out, v as u64);
+        return;
     }
+    // Timestamps (state since, last heartbeat) are whole milliseconds in
+    // seconds: `ms / 1000.0` is the f64 nearest to the decimal `s.mmm`, so
+    // writing that decimal reads back as the same value, without the
+    // shortest-representation search `fmt` does for every float.
+    let ms = (v * 1000.0).round();
+    if (0.0..1e15).contains(&ms) && ms / 1000.0 == v {
+        let ms = ms as u64;
+        push_digits(out, ms / 1000);
+        out.push('.');
+        let frac = ms % 1000;
+        for d in [frac / 100, frac / 10 % 10, frac % 10] {
+            out.push(char::from(b'0' + d as u8));
+        }
+        return;
+    }
+    fmt_value(out, v);
+}
+
+fn push_digits(out: &mut String, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.push_str(std::str::from_utf8(&digits[i..]).expect("ASCII digits"));
 }
 
 /// Appends `name="value"` with the value escaped as the text formats require.
@@ -162,8 +194,14 @@ fn label(out: &mut String, name: &str, value: &str) {
     out.push('"');
 }
 
+/// Room for `name="value"` pairs, so rendering them never reallocates
+/// (with one string per machine per scrape, growth showed in profiles).
+fn labels_capacity<'p>(pairs: impl Iterator<Item = (&'p str, &'p str)>) -> usize {
+    pairs.map(|(k, v)| k.len() + v.len() + 8).sum()
+}
+
 fn labels(pairs: &[(&str, &str)]) -> String {
-    let mut s = String::new();
+    let mut s = String::with_capacity(labels_capacity(pairs.iter().copied()));
     for (i, (k, v)) in pairs.iter().enumerate() {
         if i > 0 {
             s.push(',');
@@ -173,29 +211,76 @@ fn labels(pairs: &[(&str, &str)]) -> String {
     s
 }
 
-/// Renders every metric.
+/// Renders every metric as one string.
 pub fn encode(store: &Store, telemetry: &Telemetry, compat: Compat, format: Format) -> String {
+    let mut body = String::new();
+    encode_chunked(store, telemetry, compat, format, usize::MAX, &mut |chunk| {
+        if body.is_empty() {
+            body = chunk;
+        } else {
+            body.push_str(&chunk);
+        }
+    });
+    body
+}
+
+/// Renders every metric, handing the text to `emit` in pieces of about
+/// `chunk` bytes as they are written, so a server can send the start of a
+/// large body while the rest is still being encoded.
+pub fn encode_chunked(
+    store: &Store,
+    telemetry: &Telemetry,
+    compat: Compat,
+    format: Format,
+    chunk: usize,
+    emit: &mut dyn FnMut(String),
+) {
     let om = format == Format::OpenMetrics;
     let catalog = store.catalog();
     // Each machine's kind and its rendered base labels (kind, machine, identity labels).
+    // Machines are ordered by kind: look each kind up once, not per machine.
+    let mut last_kind: Option<(&str, Option<&statescope_model::Kind>)> = None;
     let machines: Vec<_> = store
         .machines()
         .iter()
         .filter_map(|(key, m)| {
-            let kind = catalog.get(&key.kind)?;
-            let mut base = labels(&[(c::LABEL_KIND, &key.kind), (c::LABEL_MACHINE, &key.machine)]);
-            for (k, v) in &m.labels {
-                base.push(',');
+            let kind = match last_kind {
+                Some((name, kind)) if name == key.kind => kind,
+                _ => {
+                    let kind = catalog.get(&key.kind);
+                    last_kind = Some((&key.kind, kind));
+                    kind
+                }
+            }?;
+            let own = [
+                (c::LABEL_KIND, key.kind.as_str()),
+                (c::LABEL_MACHINE, key.machine.as_str()),
+            ];
+            let capacity = labels_capacity(
+                own.into_iter()
+                    .chain(m.labels.iter().map(|(k, v)| (k.as_str(), v.as_str()))),
+            );
+            let mut base = String::with_capacity(capacity);
+            for (i, (k, v)) in own
+                .into_iter()
+                .chain(m.labels.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+                .enumerate()
+            {
+                if i > 0 {
+                    base.push(',');
+                }
                 label(&mut base, k, v);
             }
             Some((key, m, kind, base))
         })
         .collect();
     let mut out = Out {
-        s: String::with_capacity(estimated_len(&machines)),
+        s: String::with_capacity(estimated_len(&machines).min(chunk.saturating_add(4096))),
         om,
         family_start: 0,
         family_samples: 0,
+        chunk,
+        emit,
     };
 
     out.family(
@@ -368,7 +453,7 @@ pub fn encode(store: &Store, telemetry: &Telemetry, compat: Compat, format: Form
     } else {
         to_prometheus_text(&own, &mut out.s);
     }
-    out.s
+    (out.emit)(std::mem::take(&mut out.s));
 }
 
 /// About the size of the body, a little over: growing a 10k-machine body
@@ -419,8 +504,11 @@ fn encode_compat(out: &mut Out, machines: &[MachineRow<'_>], compat: Compat) {
         out.sample(c::COMPAT_BREAKER_STATE, l, &[], m.state.index() as f64);
     }
     out.family(c::COMPAT_BREAKER_TRIPS_TOTAL, "counter", "Times the breaker opened");
-    for (m, kind, l) in &breakers {
-        let open = kind.state_id("open").expect("the built-in breaker has an open state");
+    let open = breakers
+        .first()
+        .map(|(_, kind, _)| kind.state_id("open").expect("the built-in breaker has an open state"));
+    for (m, _, l) in &breakers {
+        let open = open.expect("there is a first breaker");
         out.sample(c::COMPAT_BREAKER_TRIPS_TOTAL, l, &[], m.transitions_into(open) as f64);
     }
     if compat == Compat::Full {
@@ -554,15 +642,58 @@ mod tests {
             1.8e9 + 0.25,
             f64::NAN,
         ] {
-            let (mut fast, mut slow) = (String::new(), String::new());
+            let mut fast = String::new();
             sample_value(&mut fast, v);
-            fmt_value(&mut slow, v);
-            assert_eq!(fast, slow, "{v}");
+            let back: f64 = fast.parse().unwrap();
+            assert!(back == v || (back.is_nan() && v.is_nan()), "{v} written as {fast}");
         }
+        let mut text = String::new();
+        sample_value(&mut text, 1_763_892_000.05);
+        assert_eq!(text, "1763892000.050", "a timestamp in ms keeps its three decimals");
         let mut out = String::new();
         label(&mut out, "machine", "plain/key-1");
         label(&mut out, "machine", "a\\b\"c\nd");
         assert_eq!(out, r#"machine="plain/key-1"machine="a\\b\"c\nd""#);
+    }
+
+    proptest::proptest! {
+        /// Every value a scraper parses is the one the store holds.
+        #[test]
+        fn written_values_parse_back_exactly(ms in 0u64..4_000_000_000_000, any in proptest::num::f64::ANY) {
+            for v in [ms as f64 / 1000.0, ms as f64, any] {
+                let mut text = String::new();
+                sample_value(&mut text, v);
+                let back: f64 = text.parse().unwrap();
+                proptest::prop_assert!(back == v || (back.is_nan() && v.is_nan()), "{} written as {}", v, text);
+            }
+        }
+    }
+
+    #[test]
+    fn a_body_in_pieces_is_the_body_whole() {
+        // Process figures (CPU, memory) change between two encodings; the rest must not.
+        let stable = |text: &str| -> String {
+            text.lines()
+                .filter(|l| !l.contains("process_"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
+        // One registry for both: the order of its label sets is its own.
+        let telemetry = Telemetry::default();
+        for format in [Format::Prometheus, Format::OpenMetrics] {
+            let whole = encode(&demo_store(), &telemetry, Compat::Full, format);
+            let mut pieces = Vec::new();
+            encode_chunked(&demo_store(), &telemetry, Compat::Full, format, 300, &mut |p| {
+                pieces.push(p)
+            });
+            assert!(
+                pieces.len() > 5,
+                "a 300-byte chunk size splits the body: {} pieces",
+                pieces.len()
+            );
+            assert!(pieces[..pieces.len() - 1].iter().all(|p| p.len() >= 300));
+            assert_eq!(stable(&pieces.concat()), stable(&whole));
+        }
     }
 
     #[test]

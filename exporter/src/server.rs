@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
+use axum::serve::ListenerExt as _;
 use tokio::task::JoinHandle;
 
 use crate::api::{self, Api};
@@ -96,6 +97,14 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
                 .await
                 .with_context(|| format!("listening on {}", settings.listen))?;
             tracing::info!(addr = %listener.local_addr()?, tls = false, demo = settings.demo, "serving");
+            // TCP_NODELAY: a streamed /metrics body ends with a small write
+            // that Nagle's algorithm would hold for the scraper's delayed ACK
+            // (40 ms on Linux).
+            let listener = listener.tap_io(|stream| {
+                if let Err(e) = stream.set_nodelay(true) {
+                    tracing::debug!(error = %e, "TCP_NODELAY not set on a connection");
+                }
+            });
             axum::serve(listener, app)
                 .with_graceful_shutdown(shutdown_signal())
                 .await
@@ -113,7 +122,10 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
                 stopper.graceful_shutdown(Some(Duration::from_secs(10)));
             });
             tracing::info!(addr = %settings.listen, tls = true, demo = settings.demo, "serving");
-            axum_server::bind_rustls(settings.listen, tls)
+            let acceptor =
+                axum_server::tls_rustls::RustlsAcceptor::new(tls).acceptor(axum_server::accept::NoDelayAcceptor::new());
+            axum_server::bind(settings.listen)
+                .acceptor(acceptor)
                 .handle(handle)
                 .serve(app.into_make_service())
                 .await
