@@ -21,6 +21,12 @@ export function panelDom(page: Page) {
     diagram: (kind: string): Locator => root.getByRole('img', { name: `State diagram of ${kind}`, exact: true }),
     anyDiagram: root.locator('svg[role="img"]'),
     nodes: (kind: string): Locator => root.locator('.ss-diagram', { has: page.getByRole('img', { name: `State diagram of ${kind}`, exact: true }) }).locator('.ss-node'),
+    /** The count drawn on the diagram's edge `from` -> `to` (absent when none was taken). */
+    edgeLabel: (kind: string, from: string, to: string): Locator =>
+      root
+        .getByRole('img', { name: `State diagram of ${kind}`, exact: true })
+        .locator('g', { has: page.locator('title', { hasText: new RegExp(`^${escapeRegExp(`${from} → ${to}:`)}`) }) })
+        .locator('.ss-edge-label'),
     tiles: root.locator('.ss-tile'),
     tile: (id: string): Locator => root.locator('.ss-tile', { has: page.locator('.ss-id', { hasText: new RegExp(`^${escapeRegExp(id)}$`) }) }),
   };

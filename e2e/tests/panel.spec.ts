@@ -108,6 +108,10 @@ test.describe('Statescope panel (built dist/) on exporter + Prometheus data', ()
     // ...then the new state is there, in the tile and in the diagram.
     await expect(dom.tile(machine).locator('.ss-state')).toHaveText('open');
     expect(nonZero(await nodeCounts(p.page, CB))).toEqual({ closed: LIVE_BREAKERS.length - 1, open: 1 });
+    // The exporter's counter for closed -> open appeared with this transition:
+    // it is counted on the tile and weighs the diagram's edge.
+    await expect(dom.tile(machine).getByText('↻ 1', { exact: true })).toBeVisible();
+    await expect(dom.edgeLabel(CB, 'closed', 'open')).toHaveText('1');
     await p.shot('after-refresh-live-transition');
 
     await push([

@@ -101,11 +101,15 @@ pub fn machine(
     let (transitions, source, edges) = if m.aux.counters.is_empty() {
         (timeline.transitions(), CountSource::Samples, timeline.changes.clone())
     } else {
+        // The exporter creates a transition counter when it is first
+        // incremented: one whose first sample comes after the machine's was
+        // absent, i.e. zero, until then.
+        let machine_seen = buf.iter().map(|s| s.0).find(|t| range.contains(*t));
         let mut edges = Vec::new();
         let mut total = 0;
         for &i in &m.aux.counters {
             let s = &series[i];
-            let n = increase(s, range);
+            let n = increase(s, range, machine_seen);
             total += n;
             let id = |label| s.label(label).and_then(|n| kind.state_id(n)).map(|id| id.index());
             if let (Some(from), Some(to), true) = (id(contract::LABEL_FROM), id(contract::LABEL_TO), n > 0) {
@@ -282,14 +286,24 @@ fn note_unmapped(unmapped: &mut Unmapped, series: usize, value: Cell) {
 
 /// A counter's increase over the samples in range, counting a drop as a
 /// restart from zero (as PromQL's `increase` does, without extrapolation).
-pub fn increase(s: &Series, range: TimeRange) -> u64 {
+///
+/// PromQL cannot tell a counter that appeared inside the range from one that
+/// was already there, so it never counts a new series' first value. Here
+/// the machine's own samples tell: when the machine was seen (`machine_seen`)
+/// before the counter's first sample, the counter was zero until then and its
+/// first value is counted too.
+pub fn increase(s: &Series, range: TimeRange, machine_seen: Option<f64>) -> u64 {
     let mut total = 0.0;
     let mut prev: Option<f64> = None;
+    let mut first = true;
     for i in 0..s.len() {
         let (Some(t), v) = s.point(i) else { continue };
         let Some(v) = v.as_f64() else { continue };
-        if t < range.from || t > range.to {
+        if !range.contains(t) {
             continue;
+        }
+        if std::mem::take(&mut first) && machine_seen.is_some_and(|seen| seen < t) {
+            prev = Some(0.0);
         }
         if let Some(p) = prev {
             total += if v >= p { v - p } else { v };

@@ -73,6 +73,13 @@ pub struct TimeRange {
     pub to: f64,
 }
 
+impl TimeRange {
+    /// Whether `t` lies in the range, both ends included.
+    pub fn contains(&self, t: f64) -> bool {
+        self.from <= t && t <= self.to
+    }
+}
+
 /// The Grafana theme, reduced to what the panel draws with.
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase", default)]

@@ -113,6 +113,51 @@ fn a_flap_between_scrapes_is_counted_only_through_the_counter() {
     assert_eq!(openai.transitions_in_range, 3);
 }
 
+/// Drops the samples before `from_ms` after T0 of `machine`'s series in the
+/// query `ref_id` (A: states, B: transition counters), as when the exporter
+/// creates a series later.
+fn appear_at(mut input: Value, ref_id: &str, machine: &str, from_ms: f64) -> Value {
+    for frame in input["frames"].as_array_mut().unwrap() {
+        if frame["refId"] != ref_id || frame["fields"][1]["labels"]["machine"] != machine {
+            continue;
+        }
+        let times = frame["fields"][0]["values"].as_array().unwrap().clone();
+        let keep: Vec<bool> = times.iter().map(|t| t.as_f64().unwrap() >= T0 + from_ms).collect();
+        for field in frame["fields"].as_array_mut().unwrap() {
+            let values = field["values"].as_array_mut().unwrap();
+            let mut k = keep.iter();
+            values.retain(|_| *k.next().unwrap());
+        }
+        frame["length"] = json!(keep.iter().filter(|k| **k).count());
+    }
+    input
+}
+
+#[test]
+fn a_counter_created_inside_the_range_counts_from_zero() {
+    // anthropic's three counters are first served at 60 s, at 1 each, while
+    // the machine itself was scraped from 0 s: each one went 0 -> 1 in range.
+    let input = appear_at(fixture("statescope_breakers.json"), "B", "anthropic/key-1", 60_000.0);
+    let view = view(&input);
+    let anthropic = machine(&view, "anthropic/key-1");
+    assert_eq!(
+        (anthropic.transitions_in_range, anthropic.transitions_source),
+        (3, CountSource::Counter)
+    );
+    let closed_open = view.kinds[0].edges.iter().find(|e| e.from == 0 && e.to == 1).unwrap();
+    assert_eq!(closed_open.taken_in_range, 2, "openai and anthropic each tripped once");
+
+    // A counter already there when the machine is first seen was counted
+    // before the range: only its growth in range counts (openai: 4 -> 5).
+    let openai = machine(&view, "openai/key-1");
+    assert_eq!(openai.transitions_in_range, 3);
+
+    // When the machine and its counters are first seen together, what the
+    // counters hold happened before anything in range: nothing is counted.
+    let view = support::view(&appear_at(input, "A", "anthropic/key-1", 60_000.0));
+    assert_eq!(machine(&view, "anthropic/key-1").transitions_in_range, 0);
+}
+
 #[test]
 fn flapping_machines_are_flagged_and_sorted_up() {
     let input = with_options(fixture("statescope_breakers.json"), json!({"flappingThreshold": 3}));
