@@ -58,7 +58,10 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
     && cargo install wasm-bindgen-cli --version "$version" \
     && wasm-bindgen --version
 COPY package.json package-lock.json ./
-RUN --mount=type=cache,target=/root/.npm npm ci --no-audit --no-fund
+# Not `npm ci`: the lock is made against a registry mirror that lists none of
+# rollup's other-platform binaries, and `npm ci` refuses it as "out of sync";
+# `npm install` installs the locked versions all the same (see scripts/setup.sh).
+RUN --mount=type=cache,target=/root/.npm npm install --no-audit --no-fund
 COPY . .
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \

@@ -9,7 +9,8 @@
 #   4. Grafana dashboards: JSON, panel types, and every metric name in every
 #      query against what a running `statescope-exporter --demo` serves;
 #   5. a real Prometheus scraping that exporter every second answers every
-#      dashboard query and every alert expression's selectors with data.
+#      dashboard query with data, evaluates every alert rule without error,
+#      and fires the all-keys-open alert on a provider the test takes down.
 # Everything it starts binds 127.0.0.1 on a free port and is stopped on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."

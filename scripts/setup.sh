@@ -9,9 +9,10 @@ log() { printf '\n== setup: %s\n' "$*"; }
 
 # Debian packages: Prometheus and promtool, Alertmanager and amtool, Chromium
 # for the browser tests, docker-compose v1 to validate the compose file
-# offline, wrk and hey for load tests, zip for the plugin archive, and Python's
-# venv for the benchmark baseline.
-apt_packages=(prometheus prometheus-alertmanager chromium chromium-driver docker-compose wrk hey zip python3-venv)
+# offline, wrk and hey for load tests, zip and unzip to make and check the
+# plugin archive, curl and Python (the provisioning checks), and Python's venv
+# for the benchmark baseline.
+apt_packages=(prometheus prometheus-alertmanager chromium chromium-driver docker-compose wrk hey zip unzip curl python3 python3-venv)
 missing=()
 for p in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

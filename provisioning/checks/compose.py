@@ -215,7 +215,7 @@ def check_dockerfile(path):
     check("wasm32-unknown-unknown" in text, "Dockerfile: the plugin build lacks the wasm32 target")
     check(re.search(r"wasm-bindgen-cli --version \"\$version\"", text) and "Cargo.lock" in text,
           "Dockerfile: wasm-bindgen-cli is not installed at Cargo.lock's wasm-bindgen version")
-    check("npm ci" in text and "npm run build" in text, "Dockerfile: the plugin is not built with npm ci + npm run build")
+    check("npm install" in text and "npm run build" in text, "Dockerfile: the plugin is not built with npm install + npm run build")
     check(re.search(r"^USER\s+(?!root)\S+", text, re.M), "Dockerfile: the exporter runs as root")
 
 
