@@ -18,7 +18,7 @@ pub const LABEL_TO: &str = "to";
 pub const IDENTITY_LABELS: [&str; 4] = ["provider", "key_id", "worker_type", "service"];
 
 /// Gauge, one-hot: 1 for the machine's current state, 0 for its kind's other
-/// states (the OpenMetrics StateSet shape, as Resilience4j and Envoy export).
+/// states (the OpenMetrics StateSet shape, as Resilience4j exports).
 /// Labels: kind, machine, state, identity labels.
 pub const STATE: &str = "statescope_state";
 /// Counter of transitions taken, counted at the source so flaps between two

@@ -3,9 +3,10 @@
 //!
 //! - One-hot: one 1/0 series per state, the state in a label
 //!   (`statescope_state{kind,machine,state}`, `resilience4j_circuitbreaker_state{name,state}`,
-//!   Envoy-style state sets).
+//!   OpenMetrics state sets).
 //! - Enum: one series per machine whose value is the state (`circuit_breaker_state`
-//!   0/1/2, or any gauge with value mappings, or text values naming states).
+//!   0/1/2, Envoy's `envoy_cluster_circuit_breakers_*_open` 0/1, or any gauge with
+//!   value mappings, or text values naming states).
 //!
 //! Series are grouped by metric name; each group gets its identity labels
 //! (given, or detected) and the series with equal identity values form a machine.

@@ -265,6 +265,38 @@ fn enum_gauge_in_an_instant_table_reads_breaker_values() {
 }
 
 #[test]
+fn envoy_circuit_breaker_open_gauges_read_as_closed_or_open_breakers() {
+    // Envoy exports one 0/1 gauge per cluster and resource, 1 while that
+    // circuit breaker is open: the enum shape, 0 closed and 1 open.
+    let t = times(5);
+    let frames = [("payments", [0, 0, 1, 1, 0]), ("search", [0, 1, 1, 1, 1])]
+        .map(|(cluster, values)| {
+            prom_frame(
+                "A",
+                &[
+                    ("__name__", "envoy_cluster_circuit_breakers_default_rq_open"),
+                    ("envoy_cluster_name", cluster),
+                    ("instance", "envoy:9901"),
+                    ("job", "envoy"),
+                ],
+                &t,
+                values.map(|v| json!(v)).to_vec(),
+            )
+        })
+        .to_vec();
+    let view = view(&input(frames, json!({}), 5));
+    assert_eq!(view.kinds[0].name, "circuit_breaker");
+    let states: Vec<_> = view
+        .machines
+        .iter()
+        .map(|m| (m.id.as_str(), m.state.as_deref(), m.transitions_in_range))
+        .collect();
+    assert_eq!(states, [("search", Some("open"), 1), ("payments", Some("closed"), 2)]);
+    assert_eq!((node_count(&view, 0, "closed"), node_count(&view, 0, "open")), (1, 1));
+    assert!(view.warnings.is_empty(), "{:?}", view.warnings);
+}
+
+#[test]
 fn wide_frames_with_value_mappings_define_states_and_colours() {
     let t = times(4);
     let mappings = json!([
