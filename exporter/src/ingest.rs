@@ -148,6 +148,19 @@ struct Worker {
 }
 
 impl Worker {
+    /// After a failed append the store holds changes nobody was told were
+    /// kept: put back what the disk holds, so reads show what a restart
+    /// would, not batches that were answered 503.
+    fn forget_unwritten(&self) {
+        let mut store = self.store.write().unwrap_or_else(|p| p.into_inner());
+        let empty = Store::new(store.catalog().clone(), store.limits());
+        match self.wal.reload(empty) {
+            Ok(durable) => *store = durable,
+            Err(e) => tracing::error!(error = %e,
+                "cannot read the event log back either; until a restart, reads may show batches that were refused"),
+        }
+    }
+
     fn run(mut self) {
         let mut last_snapshot = Instant::now();
         while let Some(first) = self.rx.blocking_recv() {
@@ -208,6 +221,7 @@ impl Worker {
         if let Err(e) = self.wal.append(records) {
             tracing::error!(error = %e, "writing the event log failed; refusing further writes");
             self.healthy.store(false, Ordering::Relaxed);
+            self.forget_unwritten();
             for (reply, _) in answers {
                 let _ = reply.send(Err(SubmitError::Persist(e.to_string())));
             }

@@ -98,20 +98,7 @@ impl Wal {
         if lock.try_lock().is_err() {
             return Err(WalError::Locked(dir));
         }
-        let snapshot_path = dir.join(SNAPSHOT);
-        let (mut store, last_record) = match fs::read(&snapshot_path) {
-            Ok(bytes) => {
-                let bad = |reason: String| WalError::Snapshot {
-                    path: snapshot_path.clone(),
-                    reason,
-                };
-                let file: SnapshotFile = serde_json::from_slice(&bytes).map_err(|e| bad(e.to_string()))?;
-                let store = Store::restore(empty.catalog().clone(), empty.limits(), file.store).map_err(bad)?;
-                (store, file.last_record)
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => (empty, 0),
-            Err(e) => return Err(io(format!("read {}", snapshot_path.display()))(e)),
-        };
+        let (mut store, last_record) = read_snapshot(&dir, empty)?;
         let log_path = dir.join(LOG);
         let mut log = OpenOptions::new()
             .create(true)
@@ -138,6 +125,17 @@ impl Wal {
             _lock: lock,
         };
         Ok((wal, store))
+    }
+
+    /// What a restart would recover, read back from disk: the snapshot and
+    /// the log's complete records. After a failed append, this is the store
+    /// as acknowledged, without the changes of the batches that failed.
+    pub fn reload(&self, empty: Store) -> Result<Store, WalError> {
+        let (mut store, last_record) = read_snapshot(&self.dir, empty)?;
+        let log_path = self.dir.join(LOG);
+        let text = fs::read(&log_path).map_err(io(format!("read {}", log_path.display())))?;
+        replay(&log_path, &text, last_record, &mut store)?;
+        Ok(store)
     }
 
     pub fn log_bytes(&self) -> u64 {
@@ -177,6 +175,25 @@ impl Wal {
         self.log.sync_all().map_err(io("sync the event log"))?;
         self.log_bytes = 0;
         Ok(bytes.len())
+    }
+}
+
+/// The store in `dir`'s snapshot (`empty` when there is none yet) and the
+/// number of the last record it includes.
+fn read_snapshot(dir: &Path, empty: Store) -> Result<(Store, u64), WalError> {
+    let path = dir.join(SNAPSHOT);
+    match fs::read(&path) {
+        Ok(bytes) => {
+            let bad = |reason: String| WalError::Snapshot {
+                path: path.clone(),
+                reason,
+            };
+            let file: SnapshotFile = serde_json::from_slice(&bytes).map_err(|e| bad(e.to_string()))?;
+            let store = Store::restore(empty.catalog().clone(), empty.limits(), file.store).map_err(bad)?;
+            Ok((store, file.last_record))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok((empty, 0)),
+        Err(e) => Err(io(format!("read {}", path.display()))(e)),
     }
 }
 

@@ -242,6 +242,74 @@ fn sigterm_stops_cleanly_with_a_snapshot() {
     assert_eq!(machines(&exporter.url)[0]["state"], "idle");
 }
 
+/// Sets the immutable attribute (`chattr +i`) on a file for as long as it
+/// lives: the file then refuses writes even from root, who ignores
+/// permissions (the tests run as root here). None where the file system has
+/// no such attribute.
+struct Immutable(PathBuf);
+
+impl Immutable {
+    fn set(path: &Path) -> Option<Immutable> {
+        let ok = Command::new("chattr")
+            .arg("+i")
+            .arg(path)
+            .stderr(Stdio::null())
+            .status();
+        ok.is_ok_and(|s| s.success()).then(|| Immutable(path.to_owned()))
+    }
+}
+
+impl Drop for Immutable {
+    fn drop(&mut self) {
+        let _ = Command::new("chattr").arg("-i").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn a_log_that_cannot_be_written_refuses_writes_with_503_and_loses_nothing_acknowledged() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let exporter = Exporter::start(&data, &[], &[]);
+    let to = |state: &str| json!({"type": "transition", "kind": "circuit_breaker", "machine": "b1", "to": state});
+    assert_eq!(post(&exporter.url, &to("open"), None).0, 200);
+
+    let Some(immutable) = Immutable::set(&data.join("events.jsonl")) else {
+        eprintln!("skipped: chattr +i is not supported here, so a failing disk cannot be simulated");
+        return;
+    };
+    let (status, reply) = post(&exporter.url, &to("half_open"), None);
+    assert_eq!(status, 503, "{reply}");
+    assert!(reply.contains("could not write its log"), "{reply}");
+    let ready = http("GET", &format!("{}/readyz", exporter.url), &[], "").unwrap();
+    assert_eq!(ready.0, 503, "{}", ready.1);
+    // Every later write is refused too, even one the disk might now take.
+    assert_eq!(post(&exporter.url, &to("half_open"), None).0, 503);
+    // Reads keep serving what was acknowledged, not the refused batch.
+    let b1 = &machines(&exporter.url)[0];
+    assert_eq!((&b1["state"], &b1["transitions"]), (&json!("open"), &json!(1)), "{b1}");
+    let metrics = ureq_get(&format!("{}/metrics", exporter.url)).expect("/metrics still served");
+    assert!(
+        metrics.contains(r#"statescope_state{kind="circuit_breaker",machine="b1",state="open"} 1"#),
+        "{metrics}"
+    );
+    assert!(
+        exporter.log().contains("writing the event log failed"),
+        "{}",
+        exporter.log()
+    );
+
+    exporter.kill9();
+    drop(immutable);
+    let exporter = Exporter::start(&data, &[], &[]);
+    let b1 = &machines(&exporter.url)[0];
+    assert_eq!((&b1["state"], &b1["transitions"]), (&json!("open"), &json!(1)), "{b1}");
+    assert_eq!(
+        post(&exporter.url, &to("half_open"), None).0,
+        200,
+        "writable again after a restart"
+    );
+}
+
 /// promtool is installed by the test command (scripts/setup.sh); without it,
 /// this test fails under CI and says so elsewhere.
 fn promtool(text: &str) -> Option<(bool, String)> {
