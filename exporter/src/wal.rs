@@ -281,6 +281,27 @@ mod tests {
         assert_eq!(store.get("circuit_breaker", "a").unwrap().transitions.len(), 2);
     }
 
+    proptest::proptest! {
+        /// Exporter times (unix seconds, microsecond detail) come back
+        /// bit for bit from the log and from the snapshot, so /metrics shows
+        /// the same `since` before and after a restart.
+        #[test]
+        fn times_come_back_bit_for_bit(at in 1.0e9f64..4.0e9, snapshot: bool) {
+            let dir = tempfile::tempdir().unwrap();
+            {
+                let (mut wal, mut store) = Wal::open(dir.path().into(), empty()).unwrap();
+                store.apply(&[to("a", "open")], at).unwrap();
+                wal.append(vec![Record::batch(at, vec![to("a", "open")])]).unwrap();
+                if snapshot {
+                    wal.checkpoint(&store.snapshot()).unwrap();
+                }
+            }
+            let (_wal, store) = Wal::open(dir.path().into(), empty()).unwrap();
+            let since = store.get("circuit_breaker", "a").unwrap().since;
+            proptest::prop_assert_eq!(since.to_bits(), at.to_bits(), "{} came back as {}", at, since);
+        }
+    }
+
     #[test]
     fn records_already_in_the_snapshot_are_not_replayed_twice() {
         let dir = tempfile::tempdir().unwrap();

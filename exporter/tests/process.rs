@@ -213,6 +213,102 @@ fn every_acknowledged_event_survives_sigkill() {
     );
 }
 
+/// The lines of the per-machine series (not the exporter's own metrics,
+/// whose request counts differ between two processes by design).
+fn machine_series(metrics: &str) -> Vec<String> {
+    metrics
+        .lines()
+        .filter(|l| l.starts_with("statescope_") && !l.starts_with("statescope_exporter_"))
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn workers_survive_sigkill_from_a_snapshot_and_the_log_after_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mut exporter = Exporter::start(&data, &[], &[]);
+    // Six workers: state, heartbeats and jobs (durations and queue waits go
+    // into histograms), each event numbered per machine with seq.
+    let mut seq = 0;
+    let mut round = |url: &str, to: &str, result: &str, duration: f64| {
+        seq += 1;
+        let events: Vec<Value> = (0..6)
+            .flat_map(|i| {
+                let (m, labels) = (format!("w{i}"), json!({"worker_type": if i % 2 == 0 { "gpu" } else { "cpu" }}));
+                [
+                    json!({"type": "transition", "kind": "worker", "machine": m, "to": to, "labels": labels, "seq": seq * 3}),
+                    json!({"type": "heartbeat", "kind": "worker", "machine": m, "seq": seq * 3 + 1}),
+                    json!({"type": "job", "kind": "worker", "machine": m, "result": result,
+                           "duration_seconds": duration * (i + 1) as f64, "queue_seconds": 0.5, "seq": seq * 3 + 2}),
+                ]
+            })
+            .collect();
+        let body = json!({ "events": events });
+        let (status, reply) = post(url, &body, None);
+        assert_eq!(status, 200, "{reply}");
+        body
+    };
+    round(&exporter.url, "idle", "succeeded", 1.5);
+    round(&exporter.url, "busy", "failed", 30.0);
+    let pid = exporter.child.id().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    exporter.child.wait().unwrap();
+    assert!(data.join("snapshot.json").exists(), "SIGTERM wrote a snapshot");
+
+    // Restarted from the snapshot; more goes to the log only, then SIGKILL.
+    let exporter = Exporter::start(&data, &[], &[]);
+    round(&exporter.url, "idle", "succeeded", 700.0);
+    let last = round(&exporter.url, "busy", "succeeded", 2.0);
+    // A retry of the last batch (same seq) applies nothing.
+    let (status, reply) = post(&exporter.url, &last, None);
+    assert_eq!(
+        (
+            status,
+            serde_json::from_str::<Value>(&reply).unwrap()["applied"].clone()
+        ),
+        (200, json!(0))
+    );
+    let before = machines(&exporter.url);
+    let metrics_before = ureq_get(&format!("{}/metrics", exporter.url)).unwrap();
+    assert!(
+        std::fs::metadata(data.join("events.jsonl")).unwrap().len() > 0,
+        "the last rounds are in the log"
+    );
+    exporter.kill9();
+
+    let exporter = Exporter::start(&data, &[], &[]);
+    let after = machines(&exporter.url);
+    assert_eq!(after, before);
+    assert_eq!(after.len(), 6);
+    let series = machine_series(&ureq_get(&format!("{}/metrics", exporter.url)).unwrap());
+    assert_eq!(series, machine_series(&metrics_before));
+    let w5_jobs: Vec<_> = series
+        .iter()
+        .filter(|l| l.starts_with("statescope_worker_jobs_total{") && l.contains(r#"machine="w5""#))
+        .collect();
+    assert_eq!(w5_jobs.len(), 2, "{w5_jobs:?}");
+    assert!(
+        w5_jobs
+            .iter()
+            .any(|l| l.contains(r#"result="succeeded""#) && l.ends_with(" 3")),
+        "{w5_jobs:?}"
+    );
+    assert!(
+        w5_jobs
+            .iter()
+            .any(|l| l.contains(r#"result="failed""#) && l.ends_with(" 1")),
+        "{w5_jobs:?}"
+    );
+    // Durations go into histograms per worker type: the cpu workers w1, w3,
+    // w5 ran jobs of 2, 4 and 6 times each round's base duration.
+    let sum = series
+        .iter()
+        .find(|l| l.starts_with("statescope_worker_job_duration_seconds_sum{") && l.contains(r#"worker_type="cpu""#))
+        .unwrap();
+    assert!(sum.ends_with(" 8802"), "(1.5 + 30 + 700 + 2) x 12 = 8802: {sum}");
+}
+
 #[test]
 fn sigterm_stops_cleanly_with_a_snapshot() {
     let dir = tempfile::tempdir().unwrap();
