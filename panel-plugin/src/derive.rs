@@ -42,7 +42,16 @@ pub fn attach(rec: &Recognised, series: &[Series]) -> Vec<MachineAux> {
         })
     };
     for &i in &rec.transitions {
-        if let Some(m) = find(&series[i]) {
+        let Some(m) = find(&series[i]) else { continue };
+        // One counter per transition: a second copy (the exporter scraped by
+        // two jobs, or by two Prometheus servers) would count it twice.
+        let pair = |c: usize| {
+            (
+                series[c].label(contract::LABEL_FROM),
+                series[c].label(contract::LABEL_TO),
+            )
+        };
+        if !aux[m].counters.iter().any(|&c| pair(c) == pair(i)) {
             aux[m].counters.push(i);
         }
     }
@@ -290,8 +299,9 @@ fn note_unmapped(unmapped: &mut Unmapped, series: usize, value: Cell) {
 /// PromQL cannot tell a counter that appeared inside the range from one that
 /// was already there, so it never counts a new series' first value. Here
 /// the machine's own samples tell: when the machine was seen (`machine_seen`)
-/// before the counter's first sample, the counter was zero until then and its
-/// first value is counted too.
+/// more than one of the counter's steps before the counter's first sample,
+/// the counter was zero until then and its first value is counted too. (Within
+/// one step the counter may just be queried on a coarser grid.)
 pub fn increase(s: &Series, range: TimeRange, machine_seen: Option<f64>) -> u64 {
     let mut total = 0.0;
     let mut prev: Option<f64> = None;
@@ -302,7 +312,7 @@ pub fn increase(s: &Series, range: TimeRange, machine_seen: Option<f64>) -> u64 
         if !range.contains(t) {
             continue;
         }
-        if std::mem::take(&mut first) && machine_seen.is_some_and(|seen| seen < t) {
+        if std::mem::take(&mut first) && machine_seen.is_some_and(|seen| t - seen > step(s, i)) {
             prev = Some(0.0);
         }
         if let Some(p) = prev {
@@ -311,6 +321,19 @@ pub fn increase(s: &Series, range: TimeRange, machine_seen: Option<f64>) -> u64 
         prev = Some(v);
     }
     total.round() as u64
+}
+
+/// The step of a series at sample `i`: its declared query step, else the
+/// gap to its next sample (0 for a lone sample).
+fn step(s: &Series, i: usize) -> f64 {
+    s.interval
+        .or_else(|| {
+            (i + 1..s.len())
+                .find_map(|j| s.point(j).0)
+                .zip(s.point(i).0)
+                .map(|(b, a)| b - a)
+        })
+        .unwrap_or(0.0)
 }
 
 #[cfg(test)]

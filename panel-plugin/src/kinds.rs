@@ -12,7 +12,7 @@ use crate::mapping::state_name;
 use crate::options::{KindChoice, PanelOptions};
 use crate::problem::DataProblem;
 use crate::series::Series;
-use crate::shape::Recognised;
+use crate::shape::{Recognised, Shape};
 use crate::view::KindSource;
 
 #[derive(Clone, Debug)]
@@ -45,19 +45,39 @@ pub fn resolve(rec: &Recognised, series: &[Series], options: &PanelOptions) -> R
         kinds.of_machine.push(i);
     }
     for (k, name) in names.iter().enumerate() {
-        // States the data names for this kind, with colours, in order of appearance.
+        // States the data names for this kind, with colours, in order of
+        // appearance: a one-hot machine names its own (one query may hold
+        // several kinds), an enum group's values are the group's.
         let mut seen: Vec<(String, Option<String>)> = Vec::new();
-        let mut groups: Vec<usize> = Vec::new();
-        for (m, machine) in rec.machines.iter().enumerate() {
-            if kinds.of_machine[m] == k && !groups.contains(&machine.group) {
-                groups.push(machine.group);
+        let mut add = |n: &String, c: &Option<String>| {
+            if !seen.iter().any(|(s, _)| s == n) {
+                seen.push((n.clone(), c.clone()));
             }
-        }
-        for &g in &groups {
-            for (n, c) in &rec.groups[g].names {
-                if !seen.iter().any(|(s, _)| s == n) {
-                    seen.push((n.clone(), c.clone()));
+        };
+        let mut enum_groups: Vec<usize> = Vec::new();
+        for (m, machine) in rec.machines.iter().enumerate() {
+            if kinds.of_machine[m] != k {
+                continue;
+            }
+            let group = &rec.groups[machine.group];
+            match group.shape {
+                Shape::OneHot => {
+                    for name in machine.inputs.iter().filter_map(|(_, st)| st.as_ref()) {
+                        let color = group
+                            .names
+                            .iter()
+                            .find(|(n, _)| n == name)
+                            .and_then(|(_, c)| c.as_ref());
+                        add(name, &color.cloned());
+                    }
                 }
+                Shape::Enum if !enum_groups.contains(&machine.group) => {
+                    enum_groups.push(machine.group);
+                    for (n, c) in &group.names {
+                        add(n, c);
+                    }
+                }
+                Shape::Enum => {}
             }
         }
         let allowed: Vec<&Series> = rec
@@ -140,7 +160,13 @@ pub fn resolve(rec: &Recognised, series: &[Series], options: &PanelOptions) -> R
 /// states in the order the severity series list them, then as transitions
 /// name them; initial is the first state nothing leads to.
 fn spec_from_metrics(name: &str, allowed: &[&Series], severities: &[(String, Severity)]) -> KindSpec {
-    let mut states: Vec<String> = severities.iter().map(|(s, _)| s.clone()).collect();
+    // Two exporters declaring the same kind send each series twice.
+    let mut states: Vec<String> = Vec::new();
+    for (s, _) in severities {
+        if !states.contains(s) {
+            states.push(s.clone());
+        }
+    }
     let mut transitions = Vec::new();
     for s in allowed {
         let (Some(from), Some(to)) = (

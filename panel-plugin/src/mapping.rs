@@ -83,16 +83,21 @@ pub struct Decoder {
     empty: Option<Option<usize>>,
     /// State names of the kind, for text samples.
     names: Vec<String>,
+    /// Whether a number with no mapping is read as the state at that
+    /// position (the kind's own numbering, `circuit_breaker_state`'s 0/1/2):
+    /// only when no mapping names a state, since a user who maps some values
+    /// numbers the states their own way.
+    positional: bool,
 }
 
 impl Decoder {
     pub fn new(config: &FieldConfig, kind: &Kind) -> Decoder {
+        // A mapping without a text only sets a colour: it says nothing of
+        // the state (None here, and it is skipped).
         let target = |r: &MappingResult| {
             r.text
                 .as_deref()
-                .and_then(state_name)
-                .and_then(|n| kind.state_id(&n))
-                .map(|s| s.index())
+                .map(|text| state_name(text).and_then(|n| kind.state_id(&n)).map(|s| s.index()))
         };
         let mut d = Decoder {
             exact: Vec::new(),
@@ -104,24 +109,32 @@ impl Decoder {
             bool_false: None,
             empty: None,
             names: kind.states().iter().map(|s| s.name.clone()).collect(),
+            positional: true,
         };
         for m in &config.mappings {
             match m {
                 ValueMapping::Value { options } => {
                     for (key, r) in options {
+                        let Some(t) = target(r) else { continue };
                         match key.trim().parse::<f64>() {
-                            Ok(n) => d.exact.push((n, target(r))),
-                            Err(_) => d.texts.push((key.clone(), target(r))),
+                            Ok(n) => d.exact.push((n, t)),
+                            Err(_) => d.texts.push((key.clone(), t)),
                         }
                     }
                 }
-                ValueMapping::Range { options } => d.ranges.push((
-                    options.from.unwrap_or(f64::NEG_INFINITY),
-                    options.to.unwrap_or(f64::INFINITY),
-                    target(&options.result),
-                )),
+                ValueMapping::Range { options } => {
+                    if let Some(t) = target(&options.result) {
+                        d.ranges.push((
+                            options.from.unwrap_or(f64::NEG_INFINITY),
+                            options.to.unwrap_or(f64::INFINITY),
+                            t,
+                        ));
+                    }
+                }
                 ValueMapping::Special { options } => {
-                    let t = Some(target(&options.result));
+                    let Some(t) = target(&options.result).map(Some) else {
+                        continue;
+                    };
                     match options.match_ {
                         SpecialMatch::Null => d.null = d.null.or(t),
                         SpecialMatch::NaN => d.nan = d.nan.or(t),
@@ -138,6 +151,7 @@ impl Decoder {
                 ValueMapping::Unsupported => {}
             }
         }
+        d.positional = d.exact.is_empty() && d.ranges.is_empty();
         d
     }
 
@@ -179,7 +193,7 @@ impl Decoder {
         if let Some((_, _, m)) = self.ranges.iter().find(|(lo, hi, _)| *lo <= n && n <= *hi) {
             return mapped(*m);
         }
-        if n.is_finite() && n >= 0.0 && n.fract() == 0.0 && (n as usize) < self.names.len() {
+        if self.positional && n.is_finite() && n >= 0.0 && n.fract() == 0.0 && (n as usize) < self.names.len() {
             return Decoded::State(n as usize);
         }
         Decoded::Unmapped

@@ -98,6 +98,10 @@ pub fn recognise<'a>(series: &[Series<'a>], options: &PanelOptions) -> Result<Re
     let mut by_metric: Vec<(Option<&'a str>, Vec<usize>)> = Vec::new();
     let mut ignored: Vec<&str> = Vec::new();
     for (i, s) in series.iter().enumerate() {
+        // A query with no data may still send a frame of empty fields.
+        if s.is_empty() {
+            continue;
+        }
         match role(s.metric) {
             Role::Transitions => rec.transitions.push(i),
             Role::Since => rec.since.push(i),
@@ -251,6 +255,11 @@ fn detect_identity<'a, 'b: 'a>(
     members: impl Iterator<Item = &'a Series<'b>> + Clone,
 ) -> Vec<String> {
     let has = |label: &str| members.clone().all(|s| s.label(label).is_some());
+    let varies = |label: &str| {
+        let mut values = members.clone().map(|s| s.label(label));
+        let first = values.next().flatten();
+        values.any(|v| v != first)
+    };
     if metric == Some(contract::STATE) || (has(contract::LABEL_KIND) && has(contract::LABEL_MACHINE)) {
         return [contract::LABEL_KIND, contract::LABEL_MACHINE]
             .into_iter()
@@ -259,7 +268,13 @@ fn detect_identity<'a, 'b: 'a>(
             .collect();
     }
     if metric == Some(contract::RESILIENCE4J_STATE) && has("name") {
-        return vec!["name".to_owned()];
+        // A breaker's name is unique within one application instance: with
+        // replicas (or several applications) the same name is several machines.
+        return ["application", "name", "instance"]
+            .into_iter()
+            .filter(|l| *l == "name" || varies(l))
+            .map(str::to_owned)
+            .collect();
     }
     let mut names: Vec<&str> = Vec::new();
     for s in members.clone() {
@@ -272,11 +287,7 @@ fn detect_identity<'a, 'b: 'a>(
     names.sort_unstable();
     names
         .into_iter()
-        .filter(|label| {
-            let mut values = members.clone().map(|s| s.label(label));
-            let first = values.next().flatten();
-            values.any(|v| v != first)
-        })
+        .filter(|label| varies(label))
         .map(str::to_owned)
         .collect()
 }
