@@ -76,7 +76,7 @@ async fn count_requests(State(api): State<Arc<Api>>, req: Request, next: Next) -
     };
     let response = next.run(req).await;
     api.telemetry
-        .request(method.as_str(), route, response.status().as_u16(), started.elapsed());
+        .request(&method, route, response.status().as_u16(), started.elapsed());
     response
 }
 
@@ -141,9 +141,19 @@ fn authorized(api: &Api, headers: &HeaderMap) -> bool {
     let given = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
+        .and_then(bearer_token)
         .unwrap_or("");
     given.as_bytes().ct_eq(token.as_bytes()).into()
+}
+
+/// The token of an `Authorization: Bearer <token>` value. The scheme is
+/// case-insensitive (RFC 9110 11.1: `bearer`, `BEARER`), and one or more
+/// spaces separate it from the token.
+fn bearer_token(value: &str) -> Option<&str> {
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim_start_matches(' '))
 }
 
 #[derive(Serialize)]
@@ -202,6 +212,11 @@ async fn post_events(
     let values = match serde_json::from_slice::<Body>(&body) {
         Ok(Body::Batch { events }) => events,
         Ok(Body::One(value)) => vec![value],
+        // Well-formed JSON of the wrong shape (`{"events": {...}}`): the message says what is wrong.
+        Err(e) if e.is_data() => {
+            t.reject(Rejection::Malformed, 1);
+            return error(StatusCode::BAD_REQUEST, e.to_string());
+        }
         Err(e) => {
             t.reject(Rejection::Malformed, 1);
             return error(StatusCode::BAD_REQUEST, format!("invalid JSON: {e}"));
@@ -350,4 +365,19 @@ async fn kinds(State(api): State<Arc<Api>>) -> Json<Value> {
     let store = api.ingest.read();
     let kinds: Vec<_> = store.catalog().all().iter().map(|k| k.to_spec()).collect();
     Json(json!({ "kinds": kinds }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::bearer_token;
+
+    #[test]
+    fn the_bearer_scheme_is_matched_case_insensitively() {
+        for value in ["Bearer tok", "bearer tok", "BEARER tok", "bEaReR  tok"] {
+            assert_eq!(bearer_token(value), Some("tok"), "{value:?}");
+        }
+        for value in ["Basic tok", "Bearertok", "tok", "", "Bearer"] {
+            assert_eq!(bearer_token(value), None, "{value:?}");
+        }
+    }
 }

@@ -26,10 +26,27 @@ pub enum Format {
 }
 
 impl Format {
-    /// Picks the format from an `Accept` header, as Prometheus negotiates it.
+    /// Picks the format from an `Accept` header by q-value (RFC 9110
+    /// 12.5.1): OpenMetrics when the client prefers it, Prometheus text
+    /// otherwise (also with no header, or when neither is acceptable). Each
+    /// format takes the q of the most specific range that matches it
+    /// (`application/openmetrics-text` over `application/*` over `*/*`;
+    /// `version` is not looked at), and `q=0` means "not acceptable". At equal
+    /// q the format listed first wins, as Prometheus lists OpenMetrics first;
+    /// one wildcard matching both (`*/*`, as curl sends) gives text.
     pub fn from_accept(accept: Option<&str>) -> Format {
-        match accept {
-            Some(a) if a.contains("application/openmetrics-text") => Format::OpenMetrics,
+        let Some(accept) = accept else {
+            return Format::Prometheus;
+        };
+        let ranges: Vec<MediaRange> = accept.split(',').filter_map(MediaRange::parse).collect();
+        let om = preference(&ranges, "application", "openmetrics-text");
+        let text = preference(&ranges, "text", "plain");
+        match (om, text) {
+            (Some(om), _) if om.q == 0 => Format::Prometheus,
+            (Some(_), None) => Format::OpenMetrics,
+            (Some(om), Some(text)) if om.q > text.q || (om.q == text.q && om.position < text.position) => {
+                Format::OpenMetrics
+            }
             _ => Format::Prometheus,
         }
     }
@@ -40,6 +57,78 @@ impl Format {
             Format::OpenMetrics => "application/openmetrics-text; version=1.0.0; charset=utf-8",
         }
     }
+}
+
+/// One element of an `Accept` header: `type/subtype;param=value;q=0.5`.
+struct MediaRange<'a> {
+    ty: &'a str,
+    subtype: &'a str,
+    /// Thousandths (q=0.5 is 500); 1000 when not given.
+    q: u16,
+}
+
+impl MediaRange<'_> {
+    /// None for an element that is not a media range (ignored, as RFC 9110 allows).
+    fn parse(element: &str) -> Option<MediaRange<'_>> {
+        let mut parts = element.split(';');
+        let (ty, subtype) = parts.next()?.trim().split_once('/')?;
+        let (ty, subtype) = (ty.trim(), subtype.trim());
+        if ty.is_empty() || subtype.is_empty() {
+            return None;
+        }
+        let mut q = 1000;
+        for param in parts {
+            let Some((name, value)) = param.split_once('=') else {
+                continue;
+            };
+            if name.trim().eq_ignore_ascii_case("q") {
+                let value: f64 = value.trim().trim_matches('"').parse().ok()?;
+                if !(0.0..=1.0).contains(&value) {
+                    return None;
+                }
+                q = (value * 1000.0).round() as u16;
+            }
+        }
+        Some(MediaRange { ty, subtype, q })
+    }
+
+    /// How specifically this range names `ty/subtype`: 2 exactly, 1 by
+    /// `ty/*`, 0 by `*/*`; None if it does not match.
+    fn specificity(&self, ty: &str, subtype: &str) -> Option<u8> {
+        match (self.ty, self.subtype) {
+            ("*", "*") => Some(0),
+            (t, "*") if t.eq_ignore_ascii_case(ty) => Some(1),
+            (t, s) if t.eq_ignore_ascii_case(ty) && s.eq_ignore_ascii_case(subtype) => Some(2),
+            _ => None,
+        }
+    }
+}
+
+/// How much a client wants one media type: its q, and the position of the
+/// range that gave it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Preference {
+    q: u16,
+    position: usize,
+}
+
+/// The q of `ty/subtype`: from the most specific ranges that match it, the
+/// highest (several exact ones differ by `version`); None if none matches.
+fn preference(ranges: &[MediaRange], ty: &str, subtype: &str) -> Option<Preference> {
+    let mut best: Option<(u8, Preference)> = None;
+    for (position, range) in ranges.iter().enumerate() {
+        let Some(specificity) = range.specificity(ty, subtype) else {
+            continue;
+        };
+        let better = match best {
+            None => true,
+            Some((s, p)) => specificity > s || (specificity == s && range.q > p.q),
+        };
+        if better {
+            best = Some((specificity, Preference { q: range.q, position }));
+        }
+    }
+    best.map(|(_, p)| p)
 }
 
 /// Which seed-compatible `circuit_breaker_*` series to serve.
@@ -705,5 +794,40 @@ mod tests {
         );
         let prom = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5";
         assert_eq!(Format::from_accept(Some(prom)), Format::OpenMetrics);
+    }
+
+    #[test]
+    fn the_accept_header_is_read_by_q_value() {
+        let om = |accept: &str| Format::from_accept(Some(accept)) == Format::OpenMetrics;
+        // What Prometheus 3 sends (scrape_protocols default).
+        assert!(om(
+            "application/openmetrics-text;version=1.0.0;q=0.5,application/openmetrics-text;version=0.0.1;q=0.4,text/plain;version=0.0.4;q=0.3,*/*;q=0.2"
+        ));
+        // Prometheus 2.
+        assert!(om(
+            "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1"
+        ));
+        assert!(om("application/openmetrics-text"));
+        assert!(om("Application/OpenMetrics-Text ; Q=0.9 , text/plain ; q=0.8"));
+        assert!(om("application/*;q=0.9,text/plain;q=0.5"));
+        // Equal q: the first listed.
+        assert!(om("application/openmetrics-text,text/plain"));
+        assert!(!om("text/plain,application/openmetrics-text"));
+        // Not acceptable, or less wanted.
+        assert!(!om("application/openmetrics-text;q=0,text/plain;version=0.0.4"));
+        assert!(!om("application/openmetrics-text;q=0"));
+        assert!(!om("application/openmetrics-text;q=0.000"));
+        assert!(!om(
+            "text/plain;version=0.0.4;q=0.5,application/openmetrics-text;version=1.0.0;q=0.4,*/*;q=0.1"
+        ));
+        // The most specific range decides: openmetrics is excluded despite */*.
+        assert!(!om("*/*,application/openmetrics-text;q=0"));
+        assert!(!om("*/*;q=0.9,application/*;q=0.1"));
+        // curl, browsers, nothing parseable.
+        assert!(!om("*/*"));
+        assert!(!om("text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"));
+        assert!(!om(""));
+        assert!(!om("garbage"));
+        assert!(!om("application/openmetrics-text;q=lots"));
     }
 }

@@ -18,6 +18,10 @@ pub const MAX_MACHINE_LEN: usize = 128;
 pub const MAX_LABEL_VALUE_LEN: usize = 128;
 /// Longest event id accepted.
 pub const MAX_EVENT_ID_LEN: usize = 128;
+/// Longest job duration or queue wait accepted, in seconds: one year. Far
+/// above any real job, and far enough below `f64::MAX` that the histogram
+/// sums they add to stay finite (a sum of +Inf could not be saved).
+pub const MAX_JOB_SECONDS: f64 = 31_536_000.0;
 
 /// Outcome of one call through a circuit breaker.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -116,11 +120,42 @@ pub struct RawEvent {
 }
 
 /// A request body: one event, or `{"events": [...]}`.
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
+///
+/// An object with an `events` field is a batch, and that field must be a
+/// list: `{"events": {...}}` is refused as such, not read as one event with
+/// an unknown field `events`.
+#[derive(Debug)]
 pub enum Body {
     Batch { events: Vec<serde_json::Value> },
     One(serde_json::Value),
+}
+
+impl<'de> Deserialize<'de> for Body {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Body, D::Error> {
+        let mut value = serde_json::Value::deserialize(d)?;
+        let Some(events) = value.as_object_mut().and_then(|o| o.remove("events")) else {
+            return Ok(Body::One(value));
+        };
+        match events {
+            serde_json::Value::Array(events) => Ok(Body::Batch { events }),
+            other => Err(serde::de::Error::custom(format_args!(
+                "`events` must be a list of events (`{{\"events\": [...]}}`), got {}",
+                json_type(&other)
+            ))),
+        }
+    }
+}
+
+/// What a JSON value is, with an article, for error messages.
+fn json_type(value: &serde_json::Value) -> &'static str {
+    match value {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "a boolean",
+        serde_json::Value::Number(_) => "a number",
+        serde_json::Value::String(_) => "a string",
+        serde_json::Value::Array(_) => "a list",
+        serde_json::Value::Object(_) => "an object",
+    }
 }
 
 /// What an event does, with exactly the fields its type needs.
@@ -145,13 +180,29 @@ pub enum Action {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         queue_seconds: Option<f64>,
     },
-    /// The machine is in `state`, as a poll observed it or as the exporter
-    /// decided (heartbeat expiry). Never parsed from a request: what was
-    /// observed is applied even when the kind does not allow the move (the
-    /// exporter would otherwise stay stuck on a stale state), and such a move
-    /// is counted as illegal.
+    /// The machine is in `state`, as the exporter decided: its heartbeat
+    /// expired, so it goes to its kind's heartbeat-lost state. Not a sign of
+    /// life. Never parsed from a request: it is applied even when the kind
+    /// does not allow the move, and such a move is counted as illegal.
+    ///
+    /// Logs written before [`Action::Polled`] existed hold polled states as
+    /// this too; they replay as they were applied then.
     Observe {
         state: String,
+    },
+    /// The machine is in `state`, as a successful poll of its service saw it
+    /// (see [`crate::poll`]). Never parsed from a request. What was observed
+    /// is applied even when the kind does not allow the move (the exporter
+    /// would otherwise stay stuck on a stale state), and such a move is
+    /// counted as illegal; a machine not known yet is created in `state`,
+    /// with no transition. A successful poll is also proof of life: it counts
+    /// as a heartbeat, and holds off heartbeat expiry for at least
+    /// `alive_seconds` (the poll's interval plus its timeout, by when the
+    /// next poll should have answered), so a poll interval at or above the
+    /// heartbeat TTL does not flap the machine to its heartbeat-lost state.
+    Polled {
+        state: String,
+        alive_seconds: f64,
     },
 }
 
@@ -162,7 +213,7 @@ impl Action {
             Action::Call { .. } => EventType::Call,
             Action::Heartbeat => EventType::Heartbeat,
             Action::Job { .. } => EventType::Job,
-            Action::Observe { .. } => EventType::Transition,
+            Action::Observe { .. } | Action::Polled { .. } => EventType::Transition,
         }
     }
 }
@@ -227,12 +278,14 @@ pub enum EventError {
     BadLabelValue { name: String },
     #[error("event id must be 1-{MAX_EVENT_ID_LEN} printable characters")]
     BadId,
-    #[error("field `{field}` must be a finite number >= 0, got {value}")]
+    #[error("field `{field}` must be a number of seconds from 0 to {MAX_JOB_SECONDS} (one year), got {value:?}")]
     BadSeconds { field: &'static str, value: f64 },
 }
 
-fn printable(s: &str, max: usize) -> bool {
-    !s.is_empty() && s.len() <= max && !s.chars().any(char::is_control)
+/// Non-empty, at most `max` characters (not bytes: the limits are documented
+/// in characters), and no control characters.
+pub(crate) fn printable(s: &str, max: usize) -> bool {
+    !s.is_empty() && s.chars().count() <= max && !s.chars().any(char::is_control)
 }
 
 impl RawEvent {
@@ -273,7 +326,9 @@ impl RawEvent {
         }
         let seconds = |field: &'static str, v: Option<f64>| -> Result<Option<f64>, EventError> {
             match v {
-                Some(value) if !(value.is_finite() && value >= 0.0) => Err(EventError::BadSeconds { field, value }),
+                Some(value) if !(0.0..=MAX_JOB_SECONDS).contains(&value) => {
+                    Err(EventError::BadSeconds { field, value })
+                }
                 other => Ok(other),
             }
         };
@@ -373,11 +428,76 @@ mod tests {
     }
 
     #[test]
+    fn job_durations_and_queue_waits_are_at_most_a_year() {
+        let job = |d: f64, q: f64| {
+            RawEvent::parse(json!({"type":"job","kind":"worker","machine":"w","result":"failed",
+                "duration_seconds":d,"queue_seconds":q}))
+        };
+        assert!(job(MAX_JOB_SECONDS, MAX_JOB_SECONDS).is_ok());
+        assert!(job(0.0, 0.0).is_ok());
+        let err = job(1e308, 1.0).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "field `duration_seconds` must be a number of seconds from 0 to 31536000 (one year), got 1e308"
+        );
+        let err = job(1.0, MAX_JOB_SECONDS + 1.0).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                EventError::BadSeconds {
+                    field: "queue_seconds",
+                    ..
+                }
+            ),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn machine_ids_are_printable_and_bounded() {
         let long = "x".repeat(MAX_MACHINE_LEN + 1);
         for bad in ["", "a\nb", long.as_str()] {
             let err = RawEvent::parse(json!({"type":"heartbeat","kind":"worker","machine":bad})).unwrap_err();
             assert!(matches!(err, EventError::BadMachine(_)), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn lengths_are_counted_in_characters_not_bytes() {
+        let heartbeat = |machine: &str, label: &str, id: &str| {
+            RawEvent::parse(json!({"type":"heartbeat","kind":"worker","machine":machine,
+                "labels":{"service":label},"id":id}))
+        };
+        // 128 two-byte characters: 256 bytes, within the limits.
+        let most = "ж".repeat(MAX_MACHINE_LEN);
+        assert!(heartbeat(&most, &most, &most).is_ok());
+        let over = "ж".repeat(MAX_MACHINE_LEN + 1);
+        assert!(matches!(heartbeat(&over, "x", "x"), Err(EventError::BadMachine(_))));
+        assert!(matches!(
+            heartbeat("x", &over, "x"),
+            Err(EventError::BadLabelValue { .. })
+        ));
+        assert_eq!(heartbeat("x", "x", &over), Err(EventError::BadId));
+    }
+
+    #[test]
+    fn a_body_is_one_event_or_a_list_of_events() {
+        let body = |text: &str| serde_json::from_str::<Body>(text);
+        assert!(matches!(body(r#"{"events": [{}, {}]}"#), Ok(Body::Batch { events }) if events.len() == 2));
+        assert!(matches!(body(r#"{"type": "heartbeat"}"#), Ok(Body::One(_))));
+        assert!(matches!(body("[1]"), Ok(Body::One(_))));
+        for (text, got) in [
+            (r#"{"events": {"type": "heartbeat"}}"#, "an object"),
+            (r#"{"events": null}"#, "null"),
+            (r#"{"events": "x"}"#, "a string"),
+        ] {
+            let err = body(text).unwrap_err().to_string();
+            assert!(
+                err.starts_with(&format!(
+                    "`events` must be a list of events (`{{\"events\": [...]}}`), got {got}"
+                )),
+                "{err}"
+            );
         }
     }
 

@@ -32,9 +32,14 @@
 //! Values are read as text (`0`, `true`, `"OPEN"`) and mapped through
 //! `value_map`; without a map the text is the state name. What a poll sees
 //! is the service's truth, so it is applied as an observation
-//! ([`Action::Observe`]) even when the kind would not allow the move (the
-//! store counts such a move as illegal). A document that cannot be read
-//! whole gives an error and no events, so a poll never applies half a view.
+//! ([`Action::Polled`]) even when the kind would not allow the move (the
+//! store counts such a move as illegal), and a machine first seen by a poll
+//! is created in the state seen, with no transition. A successful poll is
+//! proof of life: it counts as the machine's heartbeat, and holds off
+//! heartbeat expiry until the next poll should have answered (interval plus
+//! timeout), so polled workers are not flapped to `offline`. A document that
+//! cannot be read whole gives an error and no events, so a poll never
+//! applies half a view, nor counts as a heartbeat.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -45,7 +50,7 @@ use statescope_model::Kind;
 use statescope_model::contract::IDENTITY_LABELS;
 use thiserror::Error;
 
-use crate::events::{Action, Event, MAX_LABEL_VALUE_LEN, MAX_MACHINE_LEN};
+use crate::events::{Action, Event, MAX_LABEL_VALUE_LEN, MAX_MACHINE_LEN, printable};
 
 /// Largest document read. Health and breaker endpoints answer a few KiB; a
 /// target pointed at something else must not fill the exporter's memory.
@@ -256,10 +261,6 @@ fn selector_error(raw: &RawTarget) -> TargetError {
     }
 }
 
-fn printable(s: &str, max: usize) -> bool {
-    !s.is_empty() && s.len() <= max && !s.chars().any(char::is_control)
-}
-
 /// RFC 6901 escaping of one path segment, for error messages that point at a key.
 fn escape(segment: &str) -> String {
     segment.replace('~', "~0").replace('/', "~1")
@@ -380,7 +381,8 @@ impl PollTarget {
     }
 
     fn event(&self, machine: &str, state: String) -> Event {
-        let mut e = Event::new(&self.kind, machine, Action::Observe { state });
+        let alive_seconds = (self.interval + self.timeout).as_secs_f64();
+        let mut e = Event::new(&self.kind, machine, Action::Polled { state, alive_seconds });
         e.labels = self.labels.clone();
         e
     }
@@ -522,7 +524,7 @@ mod tests {
         events
             .iter()
             .map(|e| match &e.action {
-                Action::Observe { state } => (e.machine.clone(), state.clone()),
+                Action::Polled { state, .. } => (e.machine.clone(), state.clone()),
                 other => panic!("{other:?}"),
             })
             .collect()
@@ -694,6 +696,43 @@ mod tests {
                 &json!({"breakers": [{"name": "a", "status": {"state": 0}}, {"name": "b"}]})
             )
             .is_err()
+        );
+    }
+
+    #[test]
+    fn names_and_label_values_are_limited_in_characters_not_bytes() {
+        let t = target(ARRAY);
+        // 128 two-byte characters: 256 bytes, within the limit.
+        let long = "ж".repeat(MAX_MACHINE_LEN);
+        let events = extract(&t, &json!({"breakers": [{"name": long, "status": {"state": 0}}]})).unwrap();
+        assert_eq!(events[0].machine, long);
+        let over = "ж".repeat(MAX_MACHINE_LEN + 1);
+        let err = extract(&t, &json!({"breakers": [{"name": over, "status": {"state": 0}}]})).unwrap_err();
+        assert!(matches!(err, PollError::BadMachine { .. }), "{err}");
+        let labelled = |value: String| {
+            format!(
+                "url = \"http://x/h\"\nkind = \"worker\"\nmachine = \"w\"\nstate_pointer = \"/s\"\nlabels = {{ service = {value:?} }}"
+            )
+        };
+        let t = target(&labelled("ж".repeat(MAX_LABEL_VALUE_LEN)));
+        assert_eq!(t.labels["service"].chars().count(), MAX_LABEL_VALUE_LEN);
+        let err = table_error(&labelled("ж".repeat(MAX_LABEL_VALUE_LEN + 1)));
+        assert!(
+            err.contains("label `service` value must be 1-128 printable characters"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_polled_state_holds_off_heartbeat_expiry_until_the_next_poll_is_due() {
+        let t = target(&format!("{ONE}\ninterval = \"10s\"\ntimeout = \"2s\""));
+        let events = extract(&t, &json!({"cb": {"state": "OPEN"}})).unwrap();
+        assert_eq!(
+            events[0].action,
+            Action::Polled {
+                state: "open".into(),
+                alive_seconds: 12.0
+            }
         );
     }
 

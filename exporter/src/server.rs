@@ -172,7 +172,7 @@ async fn expire_heartbeats(ingest: Ingest, ttl: Duration) {
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         interval.tick().await;
-        let expired = ingest.read().heartbeat_expired(unix_now() - ttl.as_secs_f64());
+        let expired = ingest.read().heartbeat_expired(unix_now(), ttl.as_secs_f64());
         if expired.is_empty() {
             continue;
         }

@@ -102,6 +102,10 @@ pub struct Machine {
     /// Jobs by [`JobResult`], in [`JobResult::ALL`] order.
     pub jobs: [u64; 2],
     pub last_heartbeat: Option<f64>,
+    /// Unix seconds until which the last successful poll vouches for the
+    /// machine (see [`Action::Polled`]): heartbeat expiry leaves it alone
+    /// until then, whatever the TTL.
+    pub alive_until: Option<f64>,
     /// Identity labels, by name.
     pub labels: BTreeMap<String, String>,
 }
@@ -119,6 +123,7 @@ impl Machine {
             failures: 0,
             jobs: [0; 2],
             last_heartbeat: None,
+            alive_until: None,
             labels: BTreeMap::new(),
         }
     }
@@ -146,8 +151,16 @@ impl Machine {
 pub struct Histogram {
     /// Observations per bucket of [`JOB_BUCKETS`], plus one for +Inf.
     pub buckets: Vec<u64>,
+    /// Bounded observations ([`crate::events::MAX_JOB_SECONDS`]) keep it
+    /// finite. Snapshots written before the bound may hold `null` here (JSON
+    /// has no +Inf): it reads back as +Inf, so such a data directory starts.
+    #[serde(deserialize_with = "sum_or_infinity")]
     pub sum: f64,
     pub count: u64,
+}
+
+fn sum_or_infinity<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::INFINITY))
 }
 
 impl Histogram {
@@ -340,9 +353,13 @@ impl Store {
         }
     }
 
-    /// Machines of kinds with a heartbeat-lost state, not in it, whose last
-    /// heartbeat (or creation, if they never sent one) is older than `cutoff`.
-    pub fn heartbeat_expired(&self, cutoff: f64) -> Vec<Event> {
+    /// At time `now`, machines of kinds with a heartbeat-lost state, not in
+    /// it, whose last heartbeat (or creation, if they never sent one) is more
+    /// than `ttl` seconds old, and whom no poll vouches for any longer. A
+    /// successful poll counts as a heartbeat ([`Action::Polled`]); the
+    /// [`Action::Observe`] events returned here do not.
+    pub fn heartbeat_expired(&self, now: f64, ttl: f64) -> Vec<Event> {
+        let cutoff = now - ttl;
         let mut out = Vec::new();
         for (key, m) in &self.machines {
             let Some(kind) = self.catalog.get(&key.kind) else {
@@ -351,7 +368,10 @@ impl Store {
             let Some(lost) = kind.heartbeat_lost_state() else {
                 continue;
             };
-            if m.state != lost && m.last_heartbeat.unwrap_or(m.created) < cutoff {
+            if m.state != lost
+                && m.last_heartbeat.unwrap_or(m.created) < cutoff
+                && m.alive_until.is_none_or(|until| until < now)
+            {
                 out.push(Event::new(
                     &key.kind,
                     &key.machine,
@@ -379,6 +399,8 @@ impl Store {
             kind: event.kind.clone(),
             machine: event.machine.clone(),
         };
+        // Whether this event creates the machine.
+        let mut created = false;
         if !scratch.machines.contains_key(&key) {
             let machine = match self.machines.get(&key) {
                 Some(m) => m.clone(),
@@ -392,6 +414,7 @@ impl Store {
                         });
                     }
                     scratch.new_machines += 1;
+                    created = true;
                     Machine::new(kind, now)
                 }
             };
@@ -462,6 +485,24 @@ impl Store {
                     }
                     enter(machine, to, now);
                 }
+            }
+            Action::Polled { state, alive_seconds } => {
+                let to = state_of(state)?;
+                if created {
+                    // First seen: it is in `state` already; no move was seen.
+                    machine.state = to;
+                } else if to == machine.state {
+                    result = Applied::Unchanged;
+                } else {
+                    if !kind.is_allowed(machine.state, to) {
+                        machine.illegal += 1;
+                    }
+                    enter(machine, to, now);
+                }
+                // A successful poll is proof of life.
+                machine.last_heartbeat = Some(now);
+                let until = now + alive_seconds;
+                machine.alive_until = Some(machine.alive_until.map_or(until, |u| u.max(until)));
             }
             Action::Call { outcome, failure_count } => {
                 let i = Outcome::ALL
@@ -620,6 +661,8 @@ pub struct SavedMachine {
     pub failures: u64,
     pub jobs: [u64; 2],
     pub last_heartbeat: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alive_until: Option<f64>,
     pub labels: BTreeMap<String, String>,
 }
 
@@ -643,6 +686,7 @@ impl SavedMachine {
             failures: m.failures,
             jobs: m.jobs,
             last_heartbeat: m.last_heartbeat,
+            alive_until: m.alive_until,
             labels: m.labels.clone(),
         }
     }
@@ -671,6 +715,7 @@ impl SavedMachine {
             failures: self.failures,
             jobs: self.jobs,
             last_heartbeat: self.last_heartbeat,
+            alive_until: self.alive_until,
             labels: self.labels.clone(),
         };
         Ok((
@@ -819,15 +864,95 @@ mod tests {
         s.apply(&[beat("w1"), beat("w2"), to("breaker", "open")], 100.0)
             .unwrap();
         s.apply(&[beat("w2")], 150.0).unwrap();
-        let expired = s.heartbeat_expired(120.0);
+        let expired = s.heartbeat_expired(150.0, 30.0);
         assert_eq!(expired.len(), 1, "{expired:?}");
         assert_eq!(expired[0].machine, "w1");
         s.apply(&expired, 160.0).unwrap();
         assert_eq!(s.state_name("worker", "w1"), Some("offline"));
         assert!(
-            s.heartbeat_expired(120.0).is_empty(),
+            s.heartbeat_expired(150.0, 30.0).is_empty(),
             "an offline worker does not expire again"
         );
+        let w1 = s.get("worker", "w1").unwrap();
+        assert_eq!(w1.last_heartbeat, Some(100.0), "expiry is not a heartbeat");
+        assert!(s.heartbeat_expired(1000.0, 30.0).iter().all(|e| e.machine != "w1"));
+    }
+
+    fn polled(kind: &str, machine: &str, state: &str) -> Event {
+        Event::new(
+            kind,
+            machine,
+            Action::Polled {
+                state: state.into(),
+                alive_seconds: 20.0,
+            },
+        )
+    }
+
+    #[test]
+    fn a_successful_poll_is_a_heartbeat_that_holds_until_the_next_poll_is_due() {
+        let mut s = store();
+        s.apply(&[polled("worker", "w", "idle")], 100.0).unwrap();
+        let w = s.get("worker", "w").unwrap();
+        assert_eq!((w.last_heartbeat, w.alive_until), (Some(100.0), Some(120.0)));
+        // A TTL below the poll interval does not flap it: the poll vouches until 120.
+        assert!(s.heartbeat_expired(115.0, 10.0).is_empty());
+        assert_eq!(s.heartbeat_expired(121.0, 10.0).len(), 1);
+        // The same state again is still a heartbeat.
+        assert_eq!(
+            s.apply(&[polled("worker", "w", "idle")], 118.0).unwrap(),
+            [Applied::Unchanged]
+        );
+        assert_eq!(s.get("worker", "w").unwrap().last_heartbeat, Some(118.0));
+        assert!(s.heartbeat_expired(135.0, 30.0).is_empty());
+        // Polls stop: after the TTL and the last poll's lease, it is lost.
+        let expired = s.heartbeat_expired(149.0, 30.0);
+        assert_eq!(expired.len(), 1, "{expired:?}");
+        s.apply(&expired, 149.0).unwrap();
+        let w = s.get("worker", "w").unwrap();
+        assert_eq!(
+            (s.state_name("worker", "w"), w.last_heartbeat),
+            (Some("offline"), Some(118.0))
+        );
+    }
+
+    #[test]
+    fn a_machine_first_seen_by_a_poll_is_created_in_the_state_seen() {
+        let mut s = store();
+        s.apply(&[polled("circuit_breaker", "a", "half_open")], 7.0).unwrap();
+        let m = s.get("circuit_breaker", "a").unwrap();
+        assert_eq!(s.state_name("circuit_breaker", "a"), Some("half_open"));
+        assert_eq!((m.since, m.created, m.illegal), (7.0, 7.0, 0));
+        assert!(m.transitions.is_empty(), "{:?}", m.transitions);
+        // Later polls are moves, illegal ones counted.
+        s.apply(&[polled("circuit_breaker", "a", "closed")], 8.0).unwrap();
+        s.apply(&[polled("circuit_breaker", "a", "half_open")], 8.5).unwrap();
+        let m = s.get("circuit_breaker", "a").unwrap();
+        assert_eq!((m.transitions.values().sum::<u64>(), m.illegal), (2, 1));
+        // Seen twice in one poll: the second is a move from the first.
+        s.apply(&[polled("worker", "w", "busy"), polled("worker", "w", "idle")], 9.0)
+            .unwrap();
+        let w = s.get("worker", "w").unwrap();
+        assert_eq!((w.transitions.values().sum::<u64>(), w.illegal), (1, 0));
+        // A state the kind does not have is refused, and creates nothing.
+        let err = s.apply(&[polled("worker", "x", "ajar")], 10.0).unwrap_err();
+        assert!(matches!(err, ApplyError::UnknownState { .. }), "{err}");
+        assert!(s.get("worker", "x").is_none());
+    }
+
+    #[test]
+    fn a_snapshot_with_an_infinite_job_sum_still_loads() {
+        // Written before job durations were bounded: +Inf was saved as null.
+        let text = r#"{"machines":[],"recent_ids":[],"jobs":[["worker","",{
+            "duration":{"buckets":[0,0,0,0,0,0,0,0,0,0,0,0,2],"sum":null,"count":2},
+            "queue_wait":{"buckets":[],"sum":0.0,"count":0}}]]}"#;
+        let back = Store::restore(
+            store().catalog.clone(),
+            Limits::default(),
+            serde_json::from_str(text).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(back.jobs[&("worker".into(), String::new())].duration.sum, f64::INFINITY);
     }
 
     #[test]
@@ -893,6 +1018,7 @@ mod tests {
             let action = prop_oneof![
                 4 => prop::sample::select(BREAKER_STATES.to_vec()).prop_map(|s| Action::Transition { to: s.into() }),
                 1 => prop::sample::select(BREAKER_STATES[..5].to_vec()).prop_map(|s| Action::Observe { state: s.into() }),
+                1 => prop::sample::select(BREAKER_STATES[..5].to_vec()).prop_map(|s| Action::Polled { state: s.into(), alive_seconds: 15.0 }),
                 2 => (0..4usize, prop::option::of(0..10u64))
                     .prop_map(|(o, n)| Action::Call { outcome: Outcome::ALL[o], failure_count: n }),
                 1 => Just(Action::Heartbeat),

@@ -4,6 +4,7 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
+use axum::http::Method;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -26,7 +27,8 @@ struct ReasonLabel {
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
-    method: String,
+    /// See [`method_label`]: a bounded set, whatever clients send.
+    method: &'static str,
     route: &'static str,
     status: u16,
 }
@@ -154,10 +156,10 @@ impl Telemetry {
             .inc_by(events);
     }
 
-    pub fn request(&self, method: &str, route: &'static str, status: u16, took: Duration) {
+    pub fn request(&self, method: &Method, route: &'static str, status: u16, took: Duration) {
         self.requests
             .get_or_create(&RequestLabels {
-                method: method.to_owned(),
+                method: method_label(method),
                 route,
                 status,
             })
@@ -171,6 +173,24 @@ impl Telemetry {
     pub fn encode_openmetrics(&self, out: &mut String) {
         prometheus_client::encoding::text::encode_registry(out, &self.registry)
             .expect("writing to a String cannot fail");
+    }
+}
+
+/// The `method` label of a request: the standard methods (RFC 9110, and
+/// PATCH) by name, anything else `other`. Any client, without a token, can
+/// send any method token, and each would otherwise add series.
+pub fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::CONNECT => "CONNECT",
+        Method::OPTIONS => "OPTIONS",
+        Method::TRACE => "TRACE",
+        Method::PATCH => "PATCH",
+        _ => "other",
     }
 }
 
@@ -226,5 +246,23 @@ pub fn fmt_value(out: &mut String, v: f64) {
         let _ = write!(out, "{}", v as i64);
     } else {
         let _ = write!(out, "{v}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_methods_are_a_bounded_set_of_labels() {
+        assert_eq!(method_label(&Method::GET), "GET");
+        assert_eq!(method_label(&Method::PATCH), "PATCH");
+        for odd in ["X1", "get", "PROPFIND", "BREW"] {
+            assert_eq!(
+                method_label(&Method::from_bytes(odd.as_bytes()).unwrap()),
+                "other",
+                "{odd}"
+            );
+        }
     }
 }

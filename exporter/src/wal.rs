@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::events::Event;
-use crate::store::{Snapshot, Store};
+use crate::store::{ApplyError, Snapshot, Store};
 
 const LOG: &str = "events.jsonl";
 const SNAPSHOT: &str = "snapshot.json";
@@ -31,6 +31,20 @@ pub enum WalError {
     Locked(PathBuf),
     #[error("{path}:{line}: damaged log record ({reason}); move the file away to start without it")]
     Corrupt { path: PathBuf, line: usize, reason: String },
+    /// The log holds more than a limit of the config now allows: the limit
+    /// was lowered after the data was accepted. Nothing is damaged.
+    #[error(
+        "{path}:{line}: the data directory holds more {what} than `[limits] {setting} = {limit}` allows: the limit \
+         was lowered after they were accepted, and the log cannot be replayed under it. Raise `{setting}` in the \
+         config back to at least its old value (nothing is lost), or move the data directory away to start empty"
+    )]
+    OverLimit {
+        path: PathBuf,
+        line: usize,
+        what: String,
+        setting: &'static str,
+        limit: usize,
+    },
     #[error("{path}: {reason}")]
     Snapshot { path: PathBuf, reason: String },
 }
@@ -225,9 +239,22 @@ fn replay(path: &Path, text: &[u8], after: u64, store: &mut Store) -> Result<(u6
                 store.count_illegal(kind, machine);
             }
             if !record.events.is_empty() {
-                store
-                    .apply(&record.events, record.at)
-                    .map_err(|e| corrupt(format!("does not apply: {e}")))?;
+                store.apply(&record.events, record.at).map_err(|e| {
+                    let over = |what: String, setting, limit| WalError::OverLimit {
+                        path: path.to_owned(),
+                        line: line_no,
+                        what,
+                        setting,
+                        limit,
+                    };
+                    match e {
+                        ApplyError::TooManyMachines { limit, .. } => over("machines".into(), "max_machines", limit),
+                        ApplyError::TooManyLabelValues { label, limit, .. } => {
+                            over(format!("distinct values of label `{label}`"), "max_label_values", limit)
+                        }
+                        e => corrupt(format!("does not apply: {e}")),
+                    }
+                })?;
             }
             next = record.n + 1;
         }
@@ -340,6 +367,46 @@ mod tests {
         fs::write(dir.path().join(LOG), format!("garbage\n{good}\n")).unwrap();
         let err = Wal::open(dir.path().into(), empty()).err().unwrap();
         assert!(err.to_string().contains("events.jsonl:1: damaged"), "{err}");
+    }
+
+    #[test]
+    fn a_lowered_limit_under_the_logged_data_is_named_not_called_damage() {
+        let limited = |max_machines, max_label_values| {
+            let limits = Limits {
+                max_machines,
+                max_label_values,
+            };
+            Store::new(Catalog::new(builtin::all()).unwrap(), limits)
+        };
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let (mut wal, mut store) = Wal::open(dir.path().into(), limited(10, 10)).unwrap();
+            for m in ["a", "b", "c"] {
+                let e = to(m, "open").with_labels(&[("provider", m)]);
+                store.apply(std::slice::from_ref(&e), 1.0).unwrap();
+                wal.append(vec![Record::batch(1.0, vec![e])]).unwrap();
+            }
+        }
+        let err = Wal::open(dir.path().into(), limited(2, 10)).err().unwrap();
+        assert!(matches!(err, WalError::OverLimit { line: 3, .. }), "{err}");
+        let text = err.to_string();
+        assert!(!text.contains("damaged"), "{text}");
+        assert!(
+            text.contains(
+                "events.jsonl:3: the data directory holds more machines than `[limits] max_machines = 2` allows"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("Raise `max_machines`"), "{text}");
+        let err = Wal::open(dir.path().into(), limited(10, 1)).err().unwrap();
+        assert!(
+            err.to_string()
+                .contains("more distinct values of label `provider` than `[limits] max_label_values = 1` allows"),
+            "{err}"
+        );
+        // With the limit back, everything is there.
+        let (_wal, store) = Wal::open(dir.path().into(), limited(3, 3)).unwrap();
+        assert_eq!(store.machines().len(), 3);
     }
 
     #[test]

@@ -1,10 +1,14 @@
-//! Every endpoint and every error case of the HTTP API, in process.
+//! Every endpoint and every error case of the HTTP API, in process, and
+//! requests real clients send that once went wrong: odd HTTP methods, `Accept`
+//! q-values, a lower-case `bearer`, non-ASCII machine ids, an `events` object
+//! instead of a list, absurd job durations.
 
+use std::path::Path;
 use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Body;
-use axum::http::{Request, StatusCode, header};
+use axum::http::{Method, Request, StatusCode, header};
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use statescope_exporter::api::{self, Api};
@@ -13,6 +17,7 @@ use statescope_exporter::encode::Compat;
 use statescope_exporter::ingest::{Applier, Ingest, SnapshotPolicy};
 use statescope_exporter::store::Store;
 use statescope_exporter::telemetry::Telemetry;
+use statescope_exporter::wal::WalError;
 use tower::ServiceExt;
 
 const TOKEN: &str = "0123456789abcdef-test-token";
@@ -23,17 +28,16 @@ struct App {
     _applier: Applier,
 }
 
+/// Opens (or reopens) the event log and snapshot in `dir`.
+fn open(dir: &Path, config: &Config, telemetry: Arc<Telemetry>) -> Result<(Ingest, Applier), WalError> {
+    let store = Store::new(config.catalog.clone(), config.limits.store());
+    Ingest::open(dir.to_owned(), store, SnapshotPolicy::default(), telemetry)
+}
+
 fn app_with(config: Config, token: Option<&str>) -> App {
     let dir = tempfile::tempdir().unwrap();
     let telemetry = Arc::new(Telemetry::default());
-    let store = Store::new(config.catalog.clone(), config.limits.store());
-    let (ingest, applier) = Ingest::open(
-        dir.path().to_owned(),
-        store,
-        SnapshotPolicy::default(),
-        telemetry.clone(),
-    )
-    .unwrap();
+    let (ingest, applier) = open(dir.path(), &config, telemetry.clone()).unwrap();
     let api = Arc::new(Api {
         ingest,
         telemetry,
@@ -429,4 +433,113 @@ async fn health_and_unknown_paths() {
         ),
         "{m}"
     );
+}
+
+/// Any client could mint a new `method` label value per request, growing the
+/// request counter's series without bound (no token needed, any path): the
+/// standard methods keep their names, anything else is `other`.
+#[tokio::test]
+async fn http_methods_cannot_grow_the_request_series_without_bound() {
+    let app = app_with(Config::default(), Some(TOKEN));
+    for i in 0..50 {
+        let m = Method::from_bytes(format!("X{i}").as_bytes()).unwrap();
+        let req = Request::builder().method(m).uri("/nope").body(Body::empty()).unwrap();
+        app.call(req).await;
+    }
+    let text = app.metrics().await;
+    let series = text
+        .lines()
+        .filter(|l| l.starts_with("statescope_exporter_http_requests_total{"))
+        .count();
+    assert!(series < 10, "{series} request series after 50 odd methods");
+}
+
+/// `q=0` means "not acceptable" (RFC 9110 12.4.2); a text-preferring Accept
+/// must not get OpenMetrics either.
+#[tokio::test]
+async fn accept_q_values_are_honoured() {
+    let app = app();
+    for accept in [
+        "application/openmetrics-text;q=0,text/plain;version=0.0.4",
+        "text/plain;version=0.0.4;q=0.5,application/openmetrics-text;version=1.0.0;q=0.4,*/*;q=0.1",
+    ] {
+        let req = Request::get("/metrics")
+            .header(header::ACCEPT, accept)
+            .body(Body::empty())
+            .unwrap();
+        let (_, _, ct) = app.call(req).await;
+        assert_eq!(
+            ct.as_deref(),
+            Some("text/plain; version=0.0.4; charset=utf-8"),
+            "{accept}"
+        );
+    }
+}
+
+/// The auth scheme is case-insensitive (RFC 9110 11.1).
+#[tokio::test]
+async fn the_bearer_scheme_is_case_insensitive() {
+    let app = app_with(Config::default(), Some(TOKEN));
+    let e = json!({"type": "heartbeat", "kind": "worker", "machine": "w"});
+    let (status, body) = app
+        .post_with(e.to_string(), &[("authorization", &format!("bearer {TOKEN}"))])
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}
+
+/// README: machine "at most 128 characters"; the error says "1-128 printable
+/// characters". 60 Cyrillic characters (120 bytes) fit; 100 (200 bytes) too.
+#[tokio::test]
+async fn machine_ids_are_limited_in_characters_not_bytes() {
+    let app = app();
+    let name = "ж".repeat(100);
+    let e = json!({"type": "heartbeat", "kind": "worker", "machine": name});
+    let (status, body) = app.post(e.to_string()).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}
+
+/// `{"events": {...}}` (an object, not a list) was reported as an unknown
+/// field `events` of event 0; it is reported as "`events` must be a list".
+#[tokio::test]
+async fn a_non_list_events_field_is_named_as_such() {
+    let app = app();
+    let e = json!({"events": {"type": "heartbeat", "kind": "worker", "machine": "w"}});
+    let (status, body) = app.post(e.to_string()).await;
+    let body = body.to_string();
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(!body.contains("unknown field `events`"), "{body}");
+    assert!(body.contains("`events` must be a list"), "{body}");
+}
+
+/// A job duration of 1e308 is finite, but two of them made the histogram sum
+/// +Inf; serde_json wrote it as `null` in snapshot.json and the exporter then
+/// could not start again. Such durations are refused (400, naming the field
+/// and the bound), and jobs at the bound leave a snapshot that reads back.
+#[tokio::test]
+async fn accepted_jobs_never_make_the_snapshot_unreadable() {
+    let app = app();
+    for field in ["duration_seconds", "queue_seconds"] {
+        let mut job =
+            json!({"type": "job", "kind": "worker", "machine": "w", "result": "succeeded", "duration_seconds": 1.0});
+        job[field] = json!(1e308);
+        let (status, body) = app.post(json!({"events": [job, job]}).to_string()).await;
+        let body = body.to_string();
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        assert!(body.contains(field) && body.contains("31536000"), "{body}");
+    }
+    let job = json!({"type": "job", "kind": "worker", "machine": "w", "result": "succeeded",
+        "duration_seconds": 31_536_000.0, "queue_seconds": 31_536_000.0});
+    let (status, body) = app.post(json!({"events": [job, job]}).to_string()).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let App {
+        router,
+        _dir: dir,
+        _applier: applier,
+    } = app;
+    drop(router);
+    applier.join(); // final snapshot
+    let reopened = open(dir.path(), &Config::default(), Arc::new(Telemetry::default()))
+        .map(|_| ())
+        .map_err(|e| e.to_string());
+    assert_eq!(reopened, Ok(()));
 }

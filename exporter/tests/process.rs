@@ -1,5 +1,6 @@
 //! The real binary: durability across SIGKILL, graceful SIGTERM, promtool on
-//! real output, heartbeat expiry, the demo fleet, the command line's checks.
+//! real output, heartbeat expiry, the demo fleet, the command line's checks,
+//! polled machines (states, proof of life, first observation).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -578,27 +579,18 @@ fn check_config_accepts_good_files_and_explains_bad_ones() {
     assert!(err.contains("bad.toml") && err.contains("nope"), "{err}");
 }
 
-#[test]
-fn poll_targets_set_states_from_a_services_json() {
+/// A service that cannot push, answering every GET with the JSON `body(n)`
+/// for its n-th request (from 0).
+fn serve(body: impl Fn(usize) -> String + Send + 'static) -> std::net::SocketAddr {
     use std::io::Read;
-    use std::sync::Arc;
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    // A service that cannot push: its breaker reads OPEN on the first polls, then HALF_OPEN.
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
-    let polls = Arc::new(AtomicUsize::new(0));
-    let seen = polls.clone();
     std::thread::spawn(move || {
-        for stream in listener.incoming() {
+        for (n, stream) in listener.incoming().enumerate() {
             let Ok(mut s) = stream else { break };
             let mut buf = [0u8; 2048];
             let _ = s.read(&mut buf);
-            let state = if seen.fetch_add(1, Ordering::SeqCst) < 2 {
-                "OPEN"
-            } else {
-                "HALF_OPEN"
-            };
-            let body = format!(r#"{{"resilience4j":{{"payments":{{"state":"{state}"}}}}}}"#);
+            let body = body(n);
             let _ = write!(
                 s,
                 "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
@@ -606,24 +598,44 @@ fn poll_targets_set_states_from_a_services_json() {
             );
         }
     });
+    addr
+}
+
+/// Starts the exporter with `args` and a config file holding `poll` (its
+/// `[[poll]]` tables).
+fn start_polling(dir: &Path, poll: &str, args: &[&str]) -> Exporter {
+    let config = dir.join("statescope.toml");
+    std::fs::write(&config, poll).unwrap();
+    let mut all = vec!["--config", config.to_str().unwrap()];
+    all.extend_from_slice(args);
+    Exporter::start(&dir.join("data"), &all, &[])
+}
+
+#[test]
+fn poll_targets_set_states_from_a_services_json() {
+    // A service that cannot push: its breaker reads OPEN on the first polls, then HALF_OPEN.
+    let addr = serve(|n| {
+        let state = if n < 2 { "OPEN" } else { "HALF_OPEN" };
+        format!(r#"{{"resilience4j":{{"payments":{{"state":"{state}"}}}}}}"#)
+    });
     let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("statescope.toml");
-    std::fs::write(
-        &config,
-        format!(
+    let exporter = start_polling(
+        dir.path(),
+        &format!(
             "[[poll]]\nurl = \"http://{addr}/actuator\"\ninterval = \"1s\"\nkind = \"circuit_breaker\"\nmachine = \"payments\"\n\
              state_pointer = \"/resilience4j/payments/state\"\nvalue_map = {{ OPEN = \"open\", HALF_OPEN = \"half_open\", CLOSED = \"closed\" }}\n\
              labels = {{ service = \"payments-api\" }}\n"
         ),
-    )
-    .unwrap();
-    let exporter = Exporter::start(&dir.path().join("data"), &["--config", config.to_str().unwrap()], &[]);
+        &[],
+    );
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
         let list = machines(&exporter.url);
         if list.first().is_some_and(|m| m["state"] == "half_open") {
             assert_eq!(list[0]["labels"]["service"], "payments-api");
-            assert_eq!(list[0]["transitions"], 2, "closed -> open -> half_open: {list:?}");
+            // The first poll creates it open (no transition: none was seen), then open -> half_open.
+            assert_eq!(list[0]["transitions"], 1, "open, then -> half_open: {list:?}");
+            assert_eq!(list[0]["illegal_transitions"], 0, "{list:?}");
             break;
         }
         assert!(
@@ -631,6 +643,64 @@ fn poll_targets_set_states_from_a_services_json() {
             "polled state not applied within 15 s: {list:?}\n{}",
             exporter.log()
         );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// A worker whose state is polled (it cannot push, so it sends no
+/// heartbeats) was marked offline every heartbeat TTL and moved back by the
+/// next poll: fake transitions and illegal counts, state flapping. A
+/// successful poll is proof of life, and the first one creates the worker
+/// in the state it saw, so nothing moves at all.
+#[test]
+fn polled_workers_are_not_flapped_offline_by_the_heartbeat_ttl() {
+    let addr = serve(|_| r#"{"up": true}"#.to_owned());
+    let dir = tempfile::tempdir().unwrap();
+    let exporter = start_polling(
+        dir.path(),
+        &format!(
+            "[[poll]]\nurl = \"http://{addr}/health\"\ninterval = \"1s\"\nkind = \"worker\"\nmachine = \"w1\"\n\
+             state_pointer = \"/up\"\nvalue_map = {{ \"true\" = \"idle\", \"false\" = \"offline\" }}\n"
+        ),
+        &["--heartbeat-ttl", "1s"],
+    );
+    std::thread::sleep(Duration::from_secs(6));
+    let list = machines(&exporter.url);
+    let w = list.iter().find(|m| m["machine"] == "w1").expect("w1 polled");
+    assert_eq!(
+        (w["transitions"].as_u64(), w["illegal_transitions"].as_u64()),
+        (Some(0), Some(0)),
+        "the service said idle all along: {w}"
+    );
+}
+
+/// The first poll of a breaker that is already half_open counted an
+/// illegal transition (and a closed -> half_open transition) that never
+/// happened: it is created half_open, with no transition.
+#[test]
+fn a_first_observation_is_not_an_illegal_transition() {
+    let addr = serve(|_| r#"{"state": "HALF_OPEN"}"#.to_owned());
+    let dir = tempfile::tempdir().unwrap();
+    let exporter = start_polling(
+        dir.path(),
+        &format!(
+            "[[poll]]\nurl = \"http://{addr}/cb\"\ninterval = \"1s\"\nkind = \"circuit_breaker\"\nmachine = \"pay\"\n\
+             state_pointer = \"/state\"\nvalue_map = {{ HALF_OPEN = \"half_open\" }}\n"
+        ),
+        &[],
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(m) = machines(&exporter.url).into_iter().find(|m| m["machine"] == "pay") {
+            assert_eq!(m["illegal_transitions"], 0, "{m}");
+            assert_eq!(
+                (m["state"].as_str(), m["transitions"].as_u64()),
+                (Some("half_open"), Some(0)),
+                "{m}"
+            );
+            break;
+        }
+        assert!(Instant::now() < deadline);
         std::thread::sleep(Duration::from_millis(200));
     }
 }
