@@ -475,29 +475,14 @@ impl Store {
                     enter(machine, to, now);
                 }
             }
-            Action::Observe { state } => {
-                let to = state_of(state)?;
-                if to == machine.state {
-                    result = Applied::Unchanged;
-                } else {
-                    if !kind.is_allowed(machine.state, to) {
-                        machine.illegal += 1;
-                    }
-                    enter(machine, to, now);
-                }
-            }
+            Action::Observe { state } => result = observe(machine, kind, state_of(state)?, now),
             Action::Polled { state, alive_seconds } => {
                 let to = state_of(state)?;
                 if created {
                     // First seen: it is in `state` already; no move was seen.
                     machine.state = to;
-                } else if to == machine.state {
-                    result = Applied::Unchanged;
                 } else {
-                    if !kind.is_allowed(machine.state, to) {
-                        machine.illegal += 1;
-                    }
-                    enter(machine, to, now);
+                    result = observe(machine, kind, to, now);
                 }
                 // A successful poll is proof of life.
                 machine.last_heartbeat = Some(now);
@@ -636,6 +621,19 @@ fn enter(machine: &mut Machine, to: StateId, now: f64) {
     *machine.transitions.entry((machine.state, to)).or_default() += 1;
     machine.state = to;
     machine.since = now;
+}
+
+/// A state seen from outside (a poll, heartbeat expiry): taken even when the
+/// kind does not allow the move, which is then counted as illegal.
+fn observe(machine: &mut Machine, kind: &Kind, to: StateId, now: f64) -> Applied {
+    if to == machine.state {
+        return Applied::Unchanged;
+    }
+    if !kind.is_allowed(machine.state, to) {
+        machine.illegal += 1;
+    }
+    enter(machine, to, now);
+    Applied::Applied
 }
 
 /// The store as saved on disk. States are saved by name, not index, so a
