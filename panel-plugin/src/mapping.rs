@@ -83,11 +83,6 @@ pub struct Decoder {
     empty: Option<Option<usize>>,
     /// State names of the kind, for text samples.
     names: Vec<String>,
-    /// Whether a number with no mapping is read as the state at that
-    /// position (the kind's own numbering, `circuit_breaker_state`'s 0/1/2):
-    /// only when no mapping names a state, since a user who maps some values
-    /// numbers the states their own way.
-    positional: bool,
 }
 
 impl Decoder {
@@ -109,7 +104,6 @@ impl Decoder {
             bool_false: None,
             empty: None,
             names: kind.states().iter().map(|s| s.name.clone()).collect(),
-            positional: true,
         };
         for m in &config.mappings {
             match m {
@@ -151,7 +145,6 @@ impl Decoder {
                 ValueMapping::Unsupported => {}
             }
         }
-        d.positional = d.exact.is_empty() && d.ranges.is_empty();
         d
     }
 
@@ -193,7 +186,12 @@ impl Decoder {
         if let Some((_, _, m)) = self.ranges.iter().find(|(lo, hi, _)| *lo <= n && n <= *hi) {
             return mapped(*m);
         }
-        if self.positional && n.is_finite() && n >= 0.0 && n.fract() == 0.0 && (n as usize) < self.names.len() {
+        // A number no mapping names is the state at that position (the
+        // kind's own numbering, `circuit_breaker_state`'s 0/1/2) only when no
+        // mapping names a number: a user who maps some numbers the states
+        // their own way.
+        let positional = self.exact.is_empty() && self.ranges.is_empty();
+        if positional && n.is_finite() && n >= 0.0 && n.fract() == 0.0 && (n as usize) < self.names.len() {
             return Decoded::State(n as usize);
         }
         Decoded::Unmapped
