@@ -147,16 +147,7 @@ fn counter_at_a_coarser_step_is_not_counted_from_zero() {
 /// (Grafana lets a mapping have a colour and no display text).
 #[test]
 fn colour_only_value_mappings_still_read_breaker_values() {
-    let t = times(3);
-    let mut f = prom_frame(
-        "A",
-        &[
-            ("__name__", "envoy_cluster_circuit_breakers_default_rq_open"),
-            ("envoy_cluster_name", "payments"),
-        ],
-        &t,
-        vec![json!(0), json!(1), json!(1)],
-    );
+    let mut f = envoy_open_gauge("payments", &[0, 1, 1]);
     f["fields"][1]["config"]["mappings"] = json!([{"type": "value", "options": {
         "0": {"color": "green", "index": 0}, "1": {"color": "red", "index": 1}}}]);
     let v = try_view(&input(vec![f], json!({}), 3));
@@ -173,16 +164,7 @@ fn colour_only_value_mappings_still_read_breaker_values() {
 /// the panel says so rather than reading 0 as the first mapped state.
 #[test]
 fn a_partial_mapping_does_not_read_an_unmapped_zero_as_the_first_mapped_state() {
-    let t = times(3);
-    let mut f = prom_frame(
-        "A",
-        &[
-            ("__name__", "envoy_cluster_circuit_breakers_default_rq_open"),
-            ("envoy_cluster_name", "payments"),
-        ],
-        &t,
-        vec![json!(0), json!(0), json!(0)],
-    );
+    let mut f = envoy_open_gauge("payments", &[0, 0, 0]);
     f["fields"][1]["config"]["mappings"] =
         json!([{"type": "value", "options": {"1": {"text": "Tripped", "color": "red", "index": 0}}}]);
     let problem = try_view(&input(vec![f], json!({}), 3)).map(|v| v.machines[0].state.clone());

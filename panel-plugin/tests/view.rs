@@ -268,22 +268,10 @@ fn enum_gauge_in_an_instant_table_reads_breaker_values() {
 fn envoy_circuit_breaker_open_gauges_read_as_closed_or_open_breakers() {
     // Envoy exports one 0/1 gauge per cluster and resource, 1 while that
     // circuit breaker is open: the enum shape, 0 closed and 1 open.
-    let t = times(5);
-    let frames = [("payments", [0, 0, 1, 1, 0]), ("search", [0, 1, 1, 1, 1])]
-        .map(|(cluster, values)| {
-            prom_frame(
-                "A",
-                &[
-                    ("__name__", "envoy_cluster_circuit_breakers_default_rq_open"),
-                    ("envoy_cluster_name", cluster),
-                    ("instance", "envoy:9901"),
-                    ("job", "envoy"),
-                ],
-                &t,
-                values.map(|v| json!(v)).to_vec(),
-            )
-        })
-        .to_vec();
+    let frames = vec![
+        envoy_open_gauge("payments", &[0, 0, 1, 1, 0]),
+        envoy_open_gauge("search", &[0, 1, 1, 1, 1]),
+    ];
     let view = view(&input(frames, json!({}), 5));
     assert_eq!(view.kinds[0].name, "circuit_breaker");
     let states: Vec<_> = view

@@ -58,6 +58,22 @@ pub fn statescope_machine(kind: &str, machine: &str, all_states: &[&str], states
         .collect()
 }
 
+/// Envoy's circuit-breaker gauge for one cluster: 1 while that breaker is
+/// open, one sample per step from `T0`.
+pub fn envoy_open_gauge(cluster: &str, values: &[u8]) -> Value {
+    prom_frame(
+        "A",
+        &[
+            ("__name__", "envoy_cluster_circuit_breakers_default_rq_open"),
+            ("envoy_cluster_name", cluster),
+            ("instance", "envoy:9901"),
+            ("job", "envoy"),
+        ],
+        &times(values.len()),
+        values.iter().map(|v| json!(v)).collect(),
+    )
+}
+
 pub const BREAKER: [&str; 5] = ["closed", "open", "half_open", "forced_open", "disabled"];
 
 /// A panel input over the range covering `samples` steps from `T0`.
