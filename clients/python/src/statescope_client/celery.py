@@ -63,7 +63,7 @@ class CeleryReporter:
         self._stop_heartbeats = threading.Event()
         self._heartbeats: threading.Thread | None = None
 
-    # The consumer's bootstep calls these three.
+    # The consumer's bootstep calls these three, in a warm and a cold shutdown alike.
 
     def consumer_ready(self, hostname: str) -> None:
         if self.machine is None:
@@ -74,13 +74,10 @@ class CeleryReporter:
     def consumer_stopping(self) -> None:
         self._move("draining")
 
-    def worker_shutdown(self, sender: Any = None, **_: Any) -> None:
+    def consumer_shutdown(self) -> None:
         self._stop_heartbeats.set()
-        if self.machine is None:
-            return
-        if sender is not None and getattr(sender, "app", self.app) is not self.app:
-            return
-        self._move("offline")
+        if self.machine is not None:
+            self._move("offline")
 
     # Celery signals.
 
@@ -204,10 +201,15 @@ def attach(
             except Exception:
                 log.exception("statescope: consumer stop")
 
+        def shutdown(self, c: Any) -> None:
+            try:
+                hooks.consumer_shutdown()
+            except Exception:
+                log.exception("statescope: consumer shutdown")
+
     app.steps["consumer"].add(StatescopeStep)
     # weak=False: the hooks live as long as the app; a weak reference would go with the caller's variable.
     signals.task_prerun.connect(hooks.task_prerun, weak=False)
     signals.task_postrun.connect(hooks.task_postrun, weak=False)
     signals.before_task_publish.connect(hooks.before_publish, weak=False)
-    signals.worker_shutdown.connect(hooks.worker_shutdown, weak=False)
     return hooks

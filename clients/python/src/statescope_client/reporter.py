@@ -127,6 +127,8 @@ class Reporter:
         self._next_id = 0
         self._counts = {k: 0 for k in ("enqueued", "delivered", "duplicates", "dropped", "rejected", "retries", "errors")}
         self._closing = False
+        # Events close() gave up on.
+        self._lost = 0
         self._give_up_at: float | None = None
         self._conn: http.client.HTTPConnection | None = None
         self._down_since: float | None = None
@@ -253,22 +255,23 @@ class Reporter:
     def close(self, timeout: float = 5.0) -> bool:
         """Sends what is queued, for at most ``timeout`` seconds, then stops.
 
-        Events still undelivered then are counted as dropped. True if everything
-        queued was delivered or refused. Later events are dropped. Safe to call twice.
+        Events still undelivered then are counted as dropped, and so are later
+        ones. True if everything queued was delivered or refused. Safe to call twice.
         """
         with self._lock:
             if not self._closing:
                 self._closing = True
-                self._give_up_at = time.monotonic() + timeout
+                self._give_up_at = time.monotonic() + max(0.0, timeout)
             self._wake.notify_all()
-        self._thread.join(max(0.0, timeout) + self._timeout + 1.0)
+        # A request in flight may outlast the deadline (it has its own timeout);
+        # the daemon thread finishes it alone, and the caller does not wait.
+        self._thread.join(max(0.0, timeout) + 0.1)
         with self._lock:
-            left = len(self._queue) + self._in_flight
-            if left and not self._thread.is_alive():
+            if self._thread.is_alive():
+                self._lost += len(self._queue) + self._in_flight
                 self._counts["dropped"] += len(self._queue)
                 self._queue.clear()
-                left = self._in_flight
-            return left == 0
+            return self._lost == 0
 
     def __enter__(self) -> Reporter:
         return self
@@ -319,6 +322,7 @@ class Reporter:
                 self._in_flight = 0
                 self._wake.notify_all()
                 if self._gave_up():
+                    self._lost += len(self._queue)
                     self._counts["dropped"] += len(self._queue)
                     self._queue.clear()
                     break
@@ -370,7 +374,9 @@ class Reporter:
                 log.warning("statescope: exporter unavailable (%s); retrying, events stay queued",
                             status or answer.get("error"))
             if self._gave_up():
-                self._count("dropped", len(batch))
+                with self._lock:
+                    self._lost += len(batch)
+                    self._counts["dropped"] += len(batch)
                 return
             delay = min(self._max_backoff, self._initial_backoff * 2**attempt)
             delay = random.uniform(delay / 2, delay)
