@@ -23,6 +23,10 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 step "cargo test"
 cargo test --workspace --locked
 
+step "python client: mypy, then pytest with pybreaker, aiobreaker and a Celery worker against the real exporter"
+venv="${STATESCOPE_VENV:-$HOME/.cache/statescope/venv}"
+(cd clients/python && "$venv/bin/mypy" && "$venv/bin/python" -m pytest -q -p no:cacheprovider -rxs)
+
 step "panel plugin: clippy for wasm32, npm run build (dist/), typecheck, check dist/, the installable zip"
 cargo clippy -p statescope-panel --target wasm32-unknown-unknown --locked -- -D warnings
 npm run build && npm run typecheck && node panel-plugin/build/check-dist.mjs && node panel-plugin/build/package.mjs

@@ -26,7 +26,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from .reporter import Reporter
+from .reporter import JobResult, Reporter
 
 log = logging.getLogger("statescope_client")
 
@@ -116,7 +116,7 @@ class CeleryReporter:
                 sent_at = _header(sender, SENT_AT_HEADER)
                 if sent_at is not None:
                     queue_wait = max(0.0, started - sent_at)
-                result = "succeeded" if state == "SUCCESS" else "failed"
+                result: JobResult = "succeeded" if state == "SUCCESS" else "failed"
                 self.reporter.job(
                     self.kind, self._name(sender), result, now - started,
                     queue_seconds=queue_wait, labels=self.labels,
@@ -177,7 +177,7 @@ def attach(
 ) -> CeleryReporter:
     """Reports ``app``'s workers through ``reporter``. Call it where the app is
     made, before a worker starts (the worker reads its bootsteps at start)."""
-    from celery import bootsteps, signals
+    from celery import bootsteps, signals  # type: ignore[import-untyped]
 
     hooks = CeleryReporter(
         app, reporter, kind=kind, machine=machine, worker_type=worker_type,

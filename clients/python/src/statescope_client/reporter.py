@@ -392,24 +392,25 @@ class Reporter:
 
     def _post(self, batch: list[_Queued]) -> tuple[int, dict[str, Any], float | None]:
         body = b'{"events":[' + b",".join(q.body for q in batch) + b"]}"
-        if self._conn is None:
+        conn = self._conn
+        if conn is None:
             if self._https:
-                self._conn = http.client.HTTPSConnection(self._host, self._port, timeout=self._timeout,
-                                                         context=self._ssl)
+                conn = http.client.HTTPSConnection(self._host, self._port, timeout=self._timeout, context=self._ssl)
             else:
-                self._conn = http.client.HTTPConnection(self._host, self._port, timeout=self._timeout)
+                conn = http.client.HTTPConnection(self._host, self._port, timeout=self._timeout)
+            self._conn = conn
         try:
-            self._conn.request("POST", self._path, body=body, headers=self._headers)
-            resp = self._conn.getresponse()
+            conn.request("POST", self._path, body=body, headers=self._headers)
+            resp = conn.getresponse()
             data = resp.read()
             retry_after = _retry_after(resp.getheader("Retry-After"))
-            if resp.getheader("Connection", "").lower() == "close":
-                self._conn.close()
-                self._conn = None
         except BaseException:
-            self._conn.close()
+            conn.close()
             self._conn = None
             raise
+        if resp.getheader("Connection", "").lower() == "close":
+            conn.close()
+            self._conn = None
         try:
             answer = json.loads(data) if data else {}
         except ValueError:
