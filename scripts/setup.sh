@@ -42,6 +42,18 @@ if [ -n "$want" ] && [ "$want" != "$have" ]; then
   cargo install wasm-bindgen-cli --version "$want" --force
 fi
 
+# Python venv for the client library's tests (pytest, jsonschema, mypy, and the
+# libraries its adapters are tested with: pybreaker, aiobreaker, Celery), from
+# PyPI; the bench adds prometheus_client to the same venv. Reinstalled when
+# the requirements change.
+venv="${STATESCOPE_VENV:-$HOME/.cache/statescope/venv}"
+if [ ! -x "$venv/bin/python" ] || [ clients/python/requirements-test.txt -nt "$venv/.statescope-client-tests" ]; then
+  log "python venv for the client tests at $venv"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install -q -r clients/python/requirements-test.txt
+  touch "$venv/.statescope-client-tests"
+fi
+
 # npm packages, as package-lock.json has them. `npm install` from a complete
 # lock installs the locked versions and leaves the file byte-identical (the
 # lock names every platform's optional rollup/esbuild binaries, so no

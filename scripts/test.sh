@@ -57,8 +57,9 @@ if wants provisioning; then
 fi
 
 if wants clients; then
-  step "clients: the Python reporter and its adapters against the real exporter (pytest)"
-  if [ -f clients/python/test.sh ]; then bash clients/python/test.sh; else echo "no Python client in this tree"; fi
+  step "clients: the Python reporter (mypy), then pytest with pybreaker, aiobreaker and a Celery worker against the real exporter"
+  venv="${STATESCOPE_VENV:-$HOME/.cache/statescope/venv}"
+  (cd clients/python && "$venv/bin/mypy" && "$venv/bin/python" -m pytest -q -p no:cacheprovider -rxs)
 fi
 
 if wants bench; then

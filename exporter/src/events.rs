@@ -24,6 +24,7 @@ pub const MAX_EVENT_ID_LEN: usize = 128;
 pub const MAX_JOB_SECONDS: f64 = 31_536_000.0;
 
 /// Outcome of one call through a circuit breaker.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
@@ -53,6 +54,7 @@ impl Outcome {
 }
 
 /// How a worker's job ended.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum JobResult {
@@ -159,6 +161,7 @@ fn json_type(value: &serde_json::Value) -> &'static str {
 }
 
 /// What an event does, with exactly the fields its type needs.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Action {
@@ -187,6 +190,7 @@ pub enum Action {
     ///
     /// Logs written before [`Action::Polled`] existed hold polled states as
     /// this too; they replay as they were applied then.
+    #[cfg_attr(feature = "schema", schemars(skip))]
     Observe {
         state: String,
     },
@@ -200,6 +204,7 @@ pub enum Action {
     /// `alive_seconds` (the poll's interval plus its timeout, by when the
     /// next poll should have answered), so a poll interval at or above the
     /// heartbeat TTL does not flap the machine to its heartbeat-lost state.
+    #[cfg_attr(feature = "schema", schemars(skip))]
     Polled {
         state: String,
         alive_seconds: f64,
@@ -219,6 +224,7 @@ impl Action {
 }
 
 /// A checked event. Identity labels use only [`IDENTITY_LABELS`] names.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Event {
     pub kind: String,
