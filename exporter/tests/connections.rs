@@ -76,8 +76,8 @@ fn request(addr: &str, raw: &str) -> Option<String> {
 }
 
 /// Reads until the server closes the connection; panics if it is still
-/// open after [`PATIENCE`]. Returns what was read.
-fn read_until_closed(s: &mut TcpStream, what: &str) -> String {
+/// open when the stream's read timeout passes. Returns what was read.
+fn read_until_closed(s: &mut impl Read, what: &str) -> String {
     let started = Instant::now();
     let mut out = Vec::new();
     let mut buf = [0u8; 65536];
@@ -85,7 +85,8 @@ fn read_until_closed(s: &mut TcpStream, what: &str) -> String {
         match s.read(&mut buf) {
             Ok(0) => break,
             Ok(n) => out.extend_from_slice(&buf[..n]),
-            Err(e) if e.kind() == ErrorKind::ConnectionReset => break,
+            // A reset, or a TLS stream cut without close_notify: closed all the same.
+            Err(e) if matches!(e.kind(), ErrorKind::ConnectionReset | ErrorKind::UnexpectedEof) => break,
             Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
                 panic!("{what}: still open after {:?}", started.elapsed())
             }
@@ -115,7 +116,7 @@ fn a_slowloris_header_and_an_idle_keep_alive_connection_are_closed_after_the_hea
 }
 
 #[test]
-fn a_stalled_tls_handshake_is_closed_after_the_header_read_timeout() {
+fn stalled_tls_handshakes_and_slowloris_headers_over_tls_are_closed_after_the_header_read_timeout() {
     let dir = tempfile::tempdir().unwrap();
     let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
     let (cert_path, key_path) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
@@ -133,12 +134,34 @@ fn a_stalled_tls_handshake_is_closed_after_the_header_read_timeout() {
             key_path,
         ],
     );
+    // Five seconds, for a one-second timeout (and half the handshake
+    // timeout of the TLS library the exporter used before).
+    let connect = || {
+        let s = exporter.connect();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        s
+    };
     // Half a ClientHello: a record header announcing 512 bytes, then nothing.
-    let mut stalled = exporter.connect();
+    let mut stalled = connect();
     stalled.write_all(&[0x16, 0x03, 0x01, 0x02, 0x00, 0x01]).unwrap();
     read_until_closed(&mut stalled, "a TLS handshake that stops halfway");
-    let mut silent = exporter.connect();
-    read_until_closed(&mut silent, "a TLS connection that never says hello");
+    read_until_closed(&mut connect(), "a TLS connection that never says hello");
+
+    // A full handshake, then headers that never end.
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(cert.cert.der().clone()).unwrap();
+    let config =
+        rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+    let tls = rustls::ClientConnection::new(std::sync::Arc::new(config), "localhost".try_into().unwrap()).unwrap();
+    let mut slow = rustls::StreamOwned::new(tls, connect());
+    slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n").unwrap();
+    slow.flush().unwrap();
+    let got = read_until_closed(&mut slow, "headers that never end, over TLS");
+    assert!(!got.contains("200 OK"), "{got}");
 }
 
 #[test]
