@@ -8,6 +8,7 @@ use axum::http::Method;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 use statescope_model::contract as c;
@@ -38,6 +39,21 @@ struct RouteLabel {
     route: &'static str,
 }
 
+/// The labels of `statescope_build_info`, as prometheus/common's build_info
+/// has them (`goversion` becomes `rustversion`).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct BuildLabels {
+    version: &'static str,
+    revision: &'static str,
+    rustversion: &'static str,
+}
+
+const BUILD: BuildLabels = BuildLabels {
+    version: env!("CARGO_PKG_VERSION"),
+    revision: env!("STATESCOPE_REVISION"),
+    rustversion: env!("STATESCOPE_RUSTC_VERSION"),
+};
+
 /// Why an event was refused (the `reason` label of the rejection counter).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Rejection {
@@ -49,6 +65,10 @@ pub enum Rejection {
     Illegal,
     Limit,
     Unavailable,
+    /// Shed: too many writes in progress.
+    Overloaded,
+    /// The body did not arrive within the body read timeout.
+    Timeout,
 }
 
 impl Rejection {
@@ -62,6 +82,8 @@ impl Rejection {
             Rejection::Illegal => "illegal",
             Rejection::Limit => "limit",
             Rejection::Unavailable => "unavailable",
+            Rejection::Overloaded => "overloaded",
+            Rejection::Timeout => "timeout",
         }
     }
 }
@@ -117,6 +139,13 @@ impl Default for Telemetry {
             c::EXPORTER_HTTP_REQUEST_DURATION_SECONDS,
             "Time to answer HTTP requests, by route",
             durations.clone(),
+        );
+        let build = Family::<BuildLabels, Gauge>::default();
+        build.get_or_create(&BUILD).set(1);
+        registry.register(
+            "statescope_build_info",
+            "A metric with a constant '1' value labeled by version, revision and rustversion from which statescope-exporter was built",
+            build,
         );
         // Every type and reason from the start, so rate() has a baseline.
         for t in EventType::ALL {
