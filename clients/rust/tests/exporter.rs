@@ -302,7 +302,9 @@ fn close_gives_up_within_its_deadline_on_an_exporter_that_never_answers() {
     let spent = started.elapsed();
     let stats = reporter.stats();
     assert_eq!(stats.enqueued, 5000);
+    // At most max_queue wait, plus one batch in flight; the rest were dropped, oldest first, and counted.
     assert!(stats.queued <= 1000 + 500, "{stats:?}");
+    assert!(stats.dropped >= 5000 - 1500 && stats.dropped + stats.queued >= 5000, "{stats:?}");
     let started = Instant::now();
     assert!(!rt.block_on(reporter.close(Duration::from_secs(1))));
     let took = started.elapsed();
