@@ -233,3 +233,19 @@ def test_bad_arguments_never_raise_into_the_caller(exporter: Exporter) -> None:
     assert stats.errors == 1 and stats.delivered == 2, stats
     assert exporter.machines()["w-1"]["jobs"]["succeeded"] == 1
     reporter.close()
+
+
+def test_a_machine_cap_drops_the_event_that_would_pass_it_after_retries(make_exporter: Any, tmp_path: Path) -> None:
+    config = tmp_path / "statescope.toml"
+    config.write_text("[limits]\nmax_machines = 2\n")
+    exporter = make_exporter(["--config", str(config)]).start()
+    reporter = Reporter(exporter.url, linger=0.2, initial_backoff=0.01, max_backoff=0.05)
+    for name in ("w-1", "w-2", "w-3"):
+        reporter.heartbeat("worker", name)
+    reporter.transition("worker", "w-1", "idle")
+    assert reporter.flush(10)
+    stats = reporter.stats()
+    assert stats.rejected == 1 and stats.delivered == 3 and stats.retries == 3, stats
+    assert sorted(exporter.machines()) == ["w-1", "w-2"]
+    assert exporter.machines()["w-1"]["state"] == "idle"
+    reporter.close()

@@ -91,8 +91,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 let _ = worker
                     .job(Some(queued_at), async {
                         tokio::time::sleep(Duration::from_millis(50 + n % 200)).await;
-                        // The upstream has a bad spell of 3 s every 10 s.
-                        let bad_spell = (n / 30) % 10 < 3;
+                        // A job is queued every 100 ms: the upstream has a bad spell of 3 s every 10 s.
+                        let bad_spell = (20..50).contains(&(n % 100));
                         breaker.call(!bad_spell || n % 4 == 0)
                     })
                     .await;

@@ -161,7 +161,9 @@ impl Shared {
 /// restarted service's events are still newer than its last run's), so the
 /// exporter applies a retried request once. Refusals naming an event (400,
 /// 409, 422) drop that event alone; other 4xx drop the request; 408, 429, 5xx
-/// and connection errors are retried with backoff, honouring `Retry-After`.
+/// and connection errors are retried with backoff, honouring `Retry-After`,
+/// except that a 429 naming one event (a cap on machines or label values)
+/// drops that event after three retries, so it does not hold up the others.
 #[derive(Clone)]
 pub struct Reporter {
     handle: Arc<Handle>,
@@ -484,11 +486,16 @@ enum Answer {
         status: StatusCode,
         error: String,
     },
+    /// `index`: a 429 naming the event that would pass a cap.
     Retry {
         why: String,
         after: Option<Duration>,
+        index: Option<usize>,
     },
 }
+
+/// Retries of a 429 that names one event (a machine or label-value cap) before that event is dropped.
+const CAP_RETRIES: u32 = 3;
 
 impl Sender {
     async fn run(mut self) {
@@ -577,7 +584,18 @@ impl Sender {
                     tracing::warn!(events = batch.len(), %status, %error, "statescope: exporter refused a request");
                     return;
                 }
-                Answer::Retry { why, after } => {
+                Answer::Retry {
+                    index: Some(index),
+                    why,
+                    ..
+                } if attempt >= CAP_RETRIES => {
+                    // Waiting seldom lifts a cap, and it must not hold up every event behind it.
+                    let bad = batch.remove(index);
+                    counts.rejected.fetch_add(1, Ordering::Relaxed);
+                    attempt = 0;
+                    tracing::warn!(event = %bad.what, %why, "statescope: exporter still at a limit; event dropped");
+                }
+                Answer::Retry { why, after, .. } => {
                     if self.down_since.is_none() {
                         self.down_since = Some(Instant::now());
                         tracing::warn!(%why, "statescope: exporter unavailable; retrying, events stay queued");
@@ -636,6 +654,7 @@ impl Sender {
                 return Answer::Retry {
                     why: error_chain(&e),
                     after: None,
+                    index: None,
                 };
             }
         };
@@ -654,6 +673,7 @@ impl Sender {
                 return Answer::Retry {
                     why: error_chain(&e),
                     after: None,
+                    index: None,
                 };
             }
             Err(_) => serde_json::Value::Null,
@@ -680,6 +700,7 @@ impl Sender {
             408 | 429 | 500..=599 => Answer::Retry {
                 why: format!("{status} {error}"),
                 after,
+                index: index.filter(|_| status == StatusCode::TOO_MANY_REQUESTS),
             },
             _ => Answer::Refused { status, error },
         }

@@ -302,10 +302,41 @@ fn close_gives_up_within_its_deadline_on_an_exporter_that_never_answers() {
     let spent = started.elapsed();
     let stats = reporter.stats();
     assert_eq!(stats.enqueued, 5000);
+    // At most max_queue wait, plus one batch in flight; the rest were dropped, oldest first, and counted.
     assert!(stats.queued <= 1000 + 500, "{stats:?}");
+    assert!(
+        stats.dropped >= 5000 - 1500 && stats.dropped + stats.queued >= 5000,
+        "{stats:?}"
+    );
     let started = Instant::now();
     assert!(!rt.block_on(reporter.close(Duration::from_secs(1))));
     let took = started.elapsed();
     assert!(took < Duration::from_millis(1500), "close(1 s) took {took:?}");
     println!("5000 events queued in {spent:?}; close gave up after {took:?}");
+}
+
+#[test]
+fn a_machine_cap_drops_the_event_that_would_pass_it_after_retries() {
+    let exporter = Exporter::start_with(Some(2));
+    let rt = runtime();
+    let _guard = rt.enter();
+    let mut config = Config::new(exporter.url());
+    config.linger = Duration::from_millis(200);
+    config.initial_backoff = Duration::from_millis(10);
+    config.max_backoff = Duration::from_millis(50);
+    let reporter = Reporter::new(config).unwrap();
+    for name in ["w-1", "w-2", "w-3"] {
+        reporter.heartbeat("worker", name);
+    }
+    reporter.transition("worker", "w-1", "idle");
+    assert!(
+        rt.block_on(reporter.flush(Duration::from_secs(10))),
+        "{:?}",
+        reporter.stats()
+    );
+    let stats = reporter.stats();
+    assert_eq!((stats.rejected, stats.delivered, stats.retries), (1, 3, 3), "{stats:?}");
+    let machines = exporter.machines();
+    assert_eq!(machines.keys().collect::<Vec<_>>(), ["w-1", "w-2"]);
+    assert_eq!(machines["w-1"]["state"], "idle");
 }

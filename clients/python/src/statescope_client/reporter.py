@@ -35,6 +35,8 @@ JobResult = Literal["succeeded", "failed"]
 # Statuses worth sending again: the exporter is overloaded, restarting, or cannot write its log.
 _RETRYABLE = frozenset({408, 429, 500, 502, 503, 504})
 _PATH = "/api/v1/events"
+# Retries of a 429 that names one event (a machine or label-value cap) before that event is dropped.
+_CAP_RETRIES = 3
 
 
 @dataclass(frozen=True)
@@ -76,7 +78,9 @@ class Reporter:
     Refusals the exporter marks with the event's ``index`` (400, 409, 422) drop that
     event alone and send the rest again; other 4xx drop the request; 408, 429, 5xx
     and connection errors are retried with exponential backoff (``Retry-After`` is
-    respected, up to ``max_backoff``) until the exporter answers or ``close()`` gives up.
+    respected, up to ``max_backoff``) until the exporter answers or ``close()`` gives up,
+    except a 429 naming one event (a cap on machines or label values), which drops that
+    event after three retries so it does not hold up the others.
     """
 
     def __init__(
@@ -364,6 +368,17 @@ class Reporter:
                 half = len(batch) // 2
                 self._deliver(batch[:half])
                 batch = batch[half:]
+                continue
+            if status == 429 and isinstance(index, int) and 0 <= index < len(batch) and attempt >= _CAP_RETRIES:
+                # A cap on machines or label values, named by the event that would pass it:
+                # waiting seldom lifts it, and it must not hold up every event behind it.
+                bad = batch.pop(index).event
+                self._count("rejected", 1)
+                attempt = 0
+                log.warning(
+                    "statescope: exporter still at a limit after %d tries; dropped %s event for %s/%s: %s",
+                    _CAP_RETRIES + 1, bad["type"], bad["kind"], bad["machine"], answer.get("error"),
+                )
                 continue
             if status != 0 and status not in _RETRYABLE:
                 self._count("rejected", len(batch))

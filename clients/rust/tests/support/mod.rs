@@ -23,10 +23,16 @@ pub struct Exporter {
     data: PathBuf,
     _dir: tempfile::TempDir,
     running: Option<(tokio::runtime::Runtime, Applier)>,
+    max_machines: Option<usize>,
 }
 
 impl Exporter {
     pub fn start() -> Exporter {
+        Exporter::start_with(None)
+    }
+
+    /// With the machine cap set to `max_machines`.
+    pub fn start_with(max_machines: Option<usize>) -> Exporter {
         let dir = tempfile::tempdir().unwrap();
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
@@ -38,6 +44,7 @@ impl Exporter {
             data: dir.path().join("data"),
             _dir: dir,
             running: None,
+            max_machines,
         };
         e.resume();
         e
@@ -55,7 +62,10 @@ impl Exporter {
             .enable_all()
             .build()
             .unwrap();
-        let config = Config::default();
+        let mut config = Config::default();
+        if let Some(max) = self.max_machines {
+            config.limits.max_machines = max;
+        }
         let telemetry = Arc::new(Telemetry::default());
         let store = Store::new(config.catalog.clone(), config.limits.store());
         let (ingest, applier) = Ingest::open(self.data.clone(), store, SnapshotPolicy::default(), telemetry.clone())
