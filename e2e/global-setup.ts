@@ -2,11 +2,11 @@
 // test workers through environment variables, and returns the teardown that
 // stops it all. If setup fails half-way, what it started is stopped before the
 // error propagates.
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
-import { FIXTURE_PROVIDER, FIXTURE_BREAKERS, fixtureEvents, LIVE_BREAKERS, LIVE_PROVIDER } from './support/fixtures';
+import { FIXTURE_PROVIDER, FIXTURE_BREAKERS, fixtureEvents, LIVE_BREAKERS, LIVE_PROVIDER, TRUTH_JOB } from './support/fixtures';
 import { bundleHost, startHostServer } from './support/hostServer';
 import { stopAll } from './support/processes';
 import {
@@ -53,10 +53,14 @@ export default async function globalSetup(): Promise<() => Promise<void>> {
     closers.push(r4j.close);
     await pushEvents(exporter.url, fixtureEvents());
 
-    const prom = await startPrometheus(workDir, {
-      statescope: new URL(exporter.url).host,
-      resilience4j: new URL(r4j.url).host,
-    });
+    // tests/truth.spec.ts starts an exporter of its own and lists it here.
+    const truthTargets = path.join(workDir, 'truth-targets.json');
+    writeFileSync(truthTargets, '[]');
+    const prom = await startPrometheus(
+      workDir,
+      { statescope: new URL(exporter.url).host, resilience4j: new URL(r4j.url).host },
+      { [TRUTH_JOB]: truthTargets }
+    );
     // Everything the tests query is in Prometheus before the first test runs.
     const fixtureCount = Object.keys(FIXTURE_BREAKERS).length;
     await waitForSeries(prom.url, `circuit_breaker_state{provider="${FIXTURE_PROVIDER}"}`, fixtureCount);
@@ -74,6 +78,8 @@ export default async function globalSetup(): Promise<() => Promise<void>> {
 
     process.env.STATESCOPE_E2E_HOST_URL = host.url;
     process.env.STATESCOPE_E2E_EXPORTER_URL = exporter.url;
+    process.env.STATESCOPE_E2E_EXPORTER_BIN = bin;
+    process.env.STATESCOPE_E2E_TRUTH_TARGETS = truthTargets;
     process.env.STATESCOPE_E2E_PROMETHEUS_URL = prom.url;
     process.env.STATESCOPE_E2E_PLUGIN_DIST = pluginDist ?? 'none';
     console.log(

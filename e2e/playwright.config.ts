@@ -2,6 +2,7 @@
 // Projects:
 //  - harness: the hosting page itself, proven with a fake plugin (fixtures/fake-plugin)
 //  - panel:   the real built plugin (dist/) against real exporter + Prometheus data
+//  - truth:   real pybreaker and Celery through exporter, Prometheus and the panel: every layer equal
 //  - grafana: the provisioned dashboards in a real Grafana; runs only when GRAFANA_URL is set
 import path from 'node:path';
 
@@ -81,6 +82,7 @@ export default defineConfig<PluginOptions>({
   projects: [
     { name: 'harness', testDir: path.join(__dirname, 'tests'), testMatch: /harness\.spec\.ts/ },
     { name: 'panel', testDir: path.join(__dirname, 'tests'), testMatch: /panel\.spec\.ts/ },
+    { name: 'truth', testDir: path.join(__dirname, 'tests'), testMatch: /truth\.spec\.ts/ },
     ...grafanaProjects,
   ],
 });

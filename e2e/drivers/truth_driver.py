@@ -16,8 +16,10 @@ themselves did as JSON (e2e/tests/truth.spec.ts compares every layer with it).
 
     python truth_driver.py --exporter http://127.0.0.1:9733 --out truth.json
 
-Exits non-zero if the reporter dropped or had refused an event: then the
-exporter cannot hold the truth, whatever it does.
+Exits non-zero if a reporter dropped an event or could not deliver them all:
+then the exporter cannot hold the truth, whatever it does. Events the
+exporter refused are counted (``reporters``), not fatal: that refusal is the
+exporter's to answer for, and the comparison shows what it cost.
 """
 
 from __future__ import annotations
@@ -305,7 +307,7 @@ def main() -> int:
     ]
     jobs: list[dict[str, Any]] = []
     reporters = {"breakers": {"delivered_all": delivered, **stats.__dict__}}
-    ok = delivered and not (stats.dropped or stats.rejected or stats.errors)
+    ok = delivered and not (stats.dropped or stats.errors)
     for i, (w, out) in enumerate(zip(workers, worker_files)):
         w.join(timeout=a.seconds + 120)
         if w.exitcode != 0:
@@ -320,7 +322,7 @@ def main() -> int:
         jobs += [{"machine": m, "result": r, "count": n} for m, by in got["jobs"].items() for r, n in by.items()]
         r = got["reporter"]
         reporters[f"worker{i + 1}"] = r
-        ok = ok and r["delivered_all"] and not (r["dropped"] or r["rejected"] or r["errors"])
+        ok = ok and r["delivered_all"] and not (r["dropped"] or r["errors"])
 
     report = {
         "started": started_wall,

@@ -57,3 +57,6 @@ export const RESILIENCE4J_STATES: Record<string, string> = {
   search: 'half_open',
   mail: 'closed',
 };
+
+/** Prometheus' job for the exporters tests start themselves (file_sd file: STATESCOPE_E2E_TRUTH_TARGETS). */
+export const TRUTH_JOB = 'truth';

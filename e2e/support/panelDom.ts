@@ -5,7 +5,10 @@
 //  - svg[role=img] "State diagram of <kind>"          (ui/diagram.rs)
 //  - g.ss-node[role=button] "<state>: <n> machine(s) now (...)", with
 //    .ss-node-name and .ss-node-count texts           (ui/diagram.rs)
-//  - .ss-tile with .ss-id and .ss-state               (ui/machines.rs)
+//  - .ss-tile with .ss-id and .ss-state, and "↻ N" whose title is "N
+//    transitions in the time range (<source>)"          (ui/machines.rs)
+//  - an edge: g with a <title> "from → to: N in range" and, when N > 0, a
+//    .ss-edge-label drawing N (1.2k from 1,000 on)     (ui/diagram.rs)
 //  - [role=status].ss-message, the one-line problem   (ui/app.rs)
 //  - .ss-root, carrying the theme's colours           (ui/app.rs, ui/style.rs)
 //  - [data-testid=statescope-error][role=alert], module.ts's message when
@@ -52,6 +55,56 @@ export async function tileStates(page: Page): Promise<Record<string, string>> {
     out[id] = (await tile.locator('.ss-state').textContent())?.trim() ?? '';
   }
   return out;
+}
+
+/** A transition count as the panel states it exactly (its hover text), and as it draws it. */
+export interface ShownCount {
+  exact: number;
+  drawn: string;
+}
+
+/**
+ * Per edge of the diagram of `kind` ("from → to"): the count in its hover
+ * text ("closed → open: 1234 in range") and its drawn label ("1.2k"; "" when
+ * none was taken).
+ */
+export async function edgeCounts(page: Page, kind: string): Promise<Record<string, ShownCount & { allowed: boolean }>> {
+  return panelDom(page)
+    .diagram(kind)
+    .evaluate((svg) => {
+      const out: Record<string, { exact: number; drawn: string; allowed: boolean }> = {};
+      for (const g of Array.from(svg.querySelectorAll('g'))) {
+        const title = Array.from(g.children).find((c) => c.tagName.toLowerCase() === 'title')?.textContent ?? '';
+        const m = /^(.+) → (.+): (\d+) in range( \(not an allowed transition\))?$/.exec(title);
+        if (m) {
+          const drawn = g.querySelector('.ss-edge-label')?.textContent?.trim() ?? '';
+          out[`${m[1]} → ${m[2]}`] = { exact: Number(m[3]), drawn, allowed: !m[4] };
+        }
+      }
+      return out;
+    });
+}
+
+/**
+ * Machine id -> its tile's state and transition count: exact from the count's
+ * hover text ("N transitions in the time range (counted by the exporter)"),
+ * drawn as "↻ N" (visible tiles only: the grid is virtualised).
+ */
+export async function tileDetails(page: Page): Promise<Record<string, { state: string; transitions: ShownCount; source: string }>> {
+  return panelDom(page).root.evaluate((root) => {
+    const out: Record<string, { state: string; transitions: { exact: number; drawn: string }; source: string }> = {};
+    for (const tile of Array.from(root.querySelectorAll('.ss-tile'))) {
+      const id = tile.querySelector('.ss-id')?.textContent?.trim() ?? '';
+      const count = Array.from(tile.querySelectorAll('[title]')).find((e) => / in the time range \(/.test(e.getAttribute('title') ?? ''));
+      const m = /^(\d+) transitions? in the time range \((.+)\)$/.exec(count?.getAttribute('title') ?? '');
+      out[id] = {
+        state: tile.querySelector('.ss-state')?.textContent?.trim() ?? '',
+        transitions: { exact: m ? Number(m[1]) : NaN, drawn: count?.textContent?.trim() ?? '' },
+        source: m?.[2] ?? '',
+      };
+    }
+    return out;
+  });
 }
 
 /** Drop zero counts: the diagram draws every state of the kind, occupied or not. */

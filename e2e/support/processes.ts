@@ -56,6 +56,14 @@ export async function stopAll(graceMs = 5000): Promise<void> {
   await Promise.all(procs.map((p) => p.exited));
 }
 
+/** SIGTERM one process group, SIGKILL it if still there after `graceMs`. */
+export async function stopProcess(p: Started, graceMs = 5000): Promise<void> {
+  killGroup(p, 'SIGTERM');
+  await Promise.race([p.exited, new Promise((r) => setTimeout(r, graceMs))]);
+  killGroup(p, 'SIGKILL');
+  await p.exited;
+}
+
 /** Last lines of a process's log, for error messages. */
 export function tail(p: Started, lines = 30): string {
   try {

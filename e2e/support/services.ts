@@ -31,12 +31,16 @@ export interface Exporter {
   proc: Started;
 }
 
-/** Start `statescope-exporter --demo` on a free port (retrying if the port got taken meanwhile). */
-export async function startExporter(bin: string, dataDir: string, logDir: string): Promise<Exporter> {
+/**
+ * Start `statescope-exporter` (with `--demo` unless `demo: false`) on a free
+ * port, retrying if the port got taken meanwhile.
+ */
+export async function startExporter(bin: string, dataDir: string, logDir: string, { demo = true, name = 'exporter' } = {}): Promise<Exporter> {
   mkdirSync(dataDir, { recursive: true });
   for (let attempt = 1; ; attempt++) {
     const port = await freePort();
-    const proc = startProcess('exporter', bin, ['--demo', '--listen', `127.0.0.1:${port}`, '--data-dir', dataDir], path.join(logDir, 'exporter.log'), {
+    const args = [...(demo ? ['--demo'] : []), '--listen', `127.0.0.1:${port}`, '--data-dir', dataDir];
+    const proc = startProcess(name, bin, args, path.join(logDir, `${name}.log`), {
       RUST_LOG: process.env.RUST_LOG ?? 'info',
     });
     const url = `http://127.0.0.1:${port}`;
@@ -92,8 +96,12 @@ export interface Prometheus {
   proc: Started;
 }
 
-/** Start Prometheus scraping `targets` (job name -> host:port) every second. */
-export async function startPrometheus(workDir: string, targets: Record<string, string>): Promise<Prometheus> {
+/**
+ * Start Prometheus scraping `targets` (job name -> host:port) every second,
+ * and the targets listed in each of `fileTargets` (job name -> file_sd JSON
+ * file, watched: a test adds its own exporter there while Prometheus runs).
+ */
+export async function startPrometheus(workDir: string, targets: Record<string, string>, fileTargets: Record<string, string> = {}): Promise<Prometheus> {
   const config = [
     'global:',
     '  scrape_interval: 1s',
@@ -105,6 +113,14 @@ export async function startPrometheus(workDir: string, targets: Record<string, s
       '    scrape_timeout: 900ms',
       '    static_configs:',
       `      - targets: ['${target}']`,
+    ]),
+    ...Object.entries(fileTargets).flatMap(([job, file]) => [
+      `  - job_name: ${job}`,
+      '    scrape_interval: 1s',
+      '    scrape_timeout: 900ms',
+      '    file_sd_configs:',
+      `      - files: ['${file}']`,
+      '        refresh_interval: 1s',
     ]),
     '',
   ].join('\n');
