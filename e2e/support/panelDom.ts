@@ -65,20 +65,21 @@ export interface ShownCount {
 
 /**
  * Per edge of the diagram of `kind` ("from → to"): the count in its hover
- * text ("closed → open: 1234 in range") and its drawn label ("1.2k"; "" when
- * none was taken).
+ * text ("closed → open: 1234 in range"), the note after it ("not an allowed
+ * transition"; "" for none) and its drawn label ("1.2k"; "" when none was
+ * taken).
  */
-export async function edgeCounts(page: Page, kind: string): Promise<Record<string, ShownCount & { allowed: boolean }>> {
+export async function edgeCounts(page: Page, kind: string): Promise<Record<string, ShownCount & { note: string }>> {
   return panelDom(page)
     .diagram(kind)
     .evaluate((svg) => {
-      const out: Record<string, { exact: number; drawn: string; allowed: boolean }> = {};
+      const out: Record<string, { exact: number; drawn: string; note: string }> = {};
       for (const g of Array.from(svg.querySelectorAll('g'))) {
         const title = Array.from(g.children).find((c) => c.tagName.toLowerCase() === 'title')?.textContent ?? '';
-        const m = /^(.+) → (.+): (\d+) in range( \(not an allowed transition\))?$/.exec(title);
+        const m = /^(.+) → (.+): (\d+) in range(?: \((.+)\))?$/.exec(title);
         if (m) {
           const drawn = g.querySelector('.ss-edge-label')?.textContent?.trim() ?? '';
-          out[`${m[1]} → ${m[2]}`] = { exact: Number(m[3]), drawn, allowed: !m[4] };
+          out[`${m[1]} → ${m[2]}`] = { exact: Number(m[3]), drawn, note: m[4] ?? '' };
         }
       }
       return out;
