@@ -268,7 +268,7 @@ def main() -> int:
     for i, out in enumerate(worker_files):
         start_in = 0.0 if i == 0 else a.seconds * (0.25 + 0.35 * (i - 1) / max(1, a.workers - 1))
         run_for = a.seconds * 0.9 - start_in
-        workers.append(spawn.Process(target=celery_worker, args=(a.exporter, i + 1, start_in, run_for, out)))
+        workers.append(spawn.Process(target=celery_worker, args=(a.exporter, i + 1, start_in, run_for, out), daemon=True))
     for w in workers:
         w.start()
 
