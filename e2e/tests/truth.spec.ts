@@ -228,13 +228,13 @@ test.describe('truth on screen: real pybreaker and Celery through exporter, Prom
         for (const [k, e] of Object.entries(edges)) {
           // pybreaker's manual moves are manual edges of circuit_breaker, not moves it does not allow.
           if (e.exact > 0 && e.note === 'not an allowed transition') problems.push(`${kind} ${k}, taken ${e.exact} times, drawn as "${e.note}"`);
-          if (e.exact > 0 && e.drawn !== shortCount(e.exact)) problems.push(`${kind} ${k}: label "${e.drawn}" for ${e.exact}`);
+          if (e.exact > 0 && !drawnAs(e.drawn, e.exact)) problems.push(`${kind} ${k}: label "${e.drawn}" for ${e.exact}`);
         }
         for (const [id, t] of Object.entries(await tileDetails(p.page))) {
           panel.states[id] = t.state;
           panelTotals[id] = t.transitions.exact;
           if (t.source !== 'counted by the exporter') problems.push(`${id}: transitions ${t.source || 'not counted'}`);
-          if (t.transitions.drawn !== `↻ ${shortCount(t.transitions.exact)}`) problems.push(`${id}: "${t.transitions.drawn}" for ${t.transitions.exact}`);
+          if (!drawnAs(t.transitions.drawn.replace(/^↻ /, ''), t.transitions.exact) || !t.transitions.drawn.startsWith('↻ ')) problems.push(`${id}: "${t.transitions.drawn}" for ${t.transitions.exact}`);
         }
       }
       // Per machine and edge: the panel narrowed to one machine.
@@ -289,13 +289,20 @@ function sum<K extends string>(o: Record<string, Record<K, number>>, key: K): nu
   return Object.values(o).reduce((a, r) => a + r[key], 0);
 }
 
-/** The panel's short form of a count (ui/format.rs `count`): 999, 1.2k, 12k, 1.5M. */
-function shortCount(n: number): string {
-  const trim = (s: string) => s.replace('.0k', 'k').replace('.0M', 'M');
-  if (n < 1000) return String(n);
-  if (n < 10_000) return trim(`${(n / 1e3).toFixed(1)}k`);
-  if (n < 1_000_000) return `${Math.floor(n / 1000)}k`;
-  return trim(`${(n / 1e6).toFixed(1)}M`);
+/**
+ * Whether `drawn` is the panel's short form of `n` (ui/format.rs `count`):
+ * exact below 1,000, then 1.2k, 12k, 1.5M, rounded (ties either way).
+ */
+function drawnAs(drawn: string, n: number): boolean {
+  if (n < 1000) return drawn === String(n);
+  const m = /^(\d+(?:\.\d)?)([kM])$/.exec(drawn);
+  if (!m) return false;
+  const shown = Number(m[1]);
+  // 12k: whole thousands, rounded down.
+  if (m[2] === 'k' && n >= 10_000) return shown === Math.floor(n / 1e3);
+  // 1.2k, 1.5M: one decimal, rounded.
+  const unit = m[2] === 'k' ? 1e3 : 1e6;
+  return Math.abs(shown * unit - n) <= 0.05 * unit;
 }
 
 /** The per-layer table printed with the result. */
