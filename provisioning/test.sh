@@ -205,4 +205,16 @@ t 150 python3 "$prov/checks/dashboards.py" live "$prov/grafana/dashboards" "$pro
 t 60 python3 "$prov/checks/live_rules.py" "$prom" StatescopeProviderAllKeysOpen provider=provisioning-test 30 |
   sed 's/^/  /' || fail "alert rules on live data"
 
+# The breaker above was created by its trip: its transitions series was 1 when
+# first scraped, which increase() alone never counts. The recording rule must
+# count it from its _created series (scraped as OpenMetrics).
+q='statescope:transitions:increase15m{machine="provisioning-test/key-1",to="open"}'
+end=$((SECONDS + 30))
+until [ "$(curl -fsS --max-time 5 -G "$prom/api/v1/query" --data-urlencode "query=$q" |
+  python3 -c 'import json, sys; r = json.load(sys.stdin)["data"]["result"]; print(r[0]["value"][1] if r else "none")')" = 1 ]; do
+  ((SECONDS < end)) || fail "live Prometheus does not count the trip that created a breaker ($q is not 1)"
+  sleep 1
+done
+say "live Prometheus counts the trip that created a breaker: $q = 1"
+
 printf '\n== provisioning: all checks passed\n'

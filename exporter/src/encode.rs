@@ -155,6 +155,8 @@ struct Out<'e> {
     family_samples: usize,
     /// Hand `s` to `emit` once it holds this many bytes.
     chunk: usize,
+    /// The current counter family's `_created` sample name (OpenMetrics).
+    created_name: String,
     emit: &'e mut dyn FnMut(String),
 }
 
@@ -176,6 +178,11 @@ impl Out<'_> {
             name
         };
         let _ = writeln!(self.s, "# HELP {family} {help}\n# TYPE {family} {ty}");
+        if ty == "counter" {
+            self.created_name.clear();
+            self.created_name.push_str(name.strip_suffix("_total").unwrap_or(name));
+            self.created_name.push_str(c::CREATED_SUFFIX);
+        }
     }
 
     /// Drops the header of a family that got no samples.
@@ -210,14 +217,15 @@ impl Out<'_> {
     /// A machine counter's sample, and in OpenMetrics its `_created` sample:
     /// the time its machine was created, when the counter was 0 (see
     /// `contract::COUNTERS_FROM_CREATION`).
+    ///
+    /// `name` is the current family's (see [`Out::family`]).
     fn counter(&mut self, name: &str, labels: &str, extra: &[(&str, &str)], value: u64, created: f64) {
         self.sample(name, labels, extra, value as f64);
         if self.om {
-            let base = name.strip_suffix("_total").unwrap_or(name);
-            let mut created_name = String::with_capacity(base.len() + c::CREATED_SUFFIX.len());
-            created_name.push_str(base);
-            created_name.push_str(c::CREATED_SUFFIX);
+            // Taken out and put back: one name per family, not an allocation per sample.
+            let created_name = std::mem::take(&mut self.created_name);
             self.sample(&created_name, labels, extra, created);
+            self.created_name = created_name;
         }
     }
 
@@ -385,6 +393,7 @@ pub fn encode_chunked(
         family_start: 0,
         family_samples: 0,
         chunk,
+        created_name: String::new(),
         emit,
     };
 
