@@ -183,7 +183,7 @@ pub enum Action {
     /// The machine is in `state`, as the exporter decided: its heartbeat
     /// expired, so it goes to its kind's heartbeat-lost state. Not a sign of
     /// life. Never parsed from a request: it is applied even when the kind
-    /// does not allow the move, and such a move is counted as illegal.
+    /// does not allow the move, and such a move is counted as unexpected.
     ///
     /// Logs written before [`Action::Polled`] existed hold polled states as
     /// this too; they replay as they were applied then.
@@ -194,7 +194,7 @@ pub enum Action {
     /// (see [`crate::poll`]). Never parsed from a request. What was observed
     /// is applied even when the kind does not allow the move (the exporter
     /// would otherwise stay stuck on a stale state), and such a move is
-    /// counted as illegal; a machine not known yet is created in `state`,
+    /// counted as unexpected; a machine not known yet is created in `state`,
     /// with no transition. A successful poll is also proof of life: it counts
     /// as a heartbeat, and holds off heartbeat expiry for at least
     /// `alive_seconds` (the poll's interval plus its timeout, by when the

@@ -33,7 +33,7 @@
 //! `value_map`; without a map the text is the state name. What a poll sees
 //! is the service's truth, so it is applied as an observation
 //! ([`Action::Polled`]) even when the kind would not allow the move (the
-//! store counts such a move as illegal), and a machine first seen by a poll
+//! store counts such a move as unexpected), and a machine first seen by a poll
 //! is created in the state seen, with no transition. A successful poll is
 //! proof of life: it counts as the machine's heartbeat, and holds off
 //! heartbeat expiry until the next poll should have answered (interval plus

@@ -329,7 +329,7 @@ pub enum ApplyError {
 /// A transition the machine's kind does not allow from its current state.
 #[derive(Clone, Debug, PartialEq, Error)]
 #[error(
-    "event {index}: illegal transition for {kind} {machine:?}: {from} -> {to} is not allowed; from {from} it may go to {allowed:?}"
+    "event {index}: {kind} {machine:?} may not go {from} -> {to}: its kind is strict (strict_transitions) and does not expect that move; from {from} it may go to {allowed:?}"
 )]
 pub struct Illegal {
     pub index: usize,
@@ -1254,7 +1254,7 @@ mod tests {
 
         proptest! {
             /// Whatever is reported, a machine only ever moves along transitions
-            /// its kind allows (or that were observed and counted as illegal),
+            /// its kind allows (or that were observed and counted as unexpected),
             /// a refused batch changes nothing, and counters add up.
             #[test]
             fn machines_only_move_along_allowed_transitions(batches in prop::collection::vec(prop::collection::vec(event(), 1..6), 1..30)) {
@@ -1272,7 +1272,7 @@ mod tests {
                                 let old = before.get(key);
                                 let moved: u64 = m.transitions.values().sum::<u64>() - old.map_or(0, |o| o.transitions.values().sum());
                                 let illegal = m.unexpected - old.map_or(0, |o| o.unexpected);
-                                // Every new pair was either allowed or an observed (illegal-counted) move.
+                                // Every new pair was either allowed or an observed (unexpected-counted) move.
                                 for (&(from, to), &n) in &m.transitions {
                                     let was = old.and_then(|o| o.transitions.get(&(from, to))).copied().unwrap_or(0);
                                     if n > was && !kind.is_allowed(from, to) {
