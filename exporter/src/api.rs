@@ -3,10 +3,11 @@
 //!
 //! Every refusal is JSON `{"error": "..."}` with a status that says whose
 //! problem it is: 400 malformed, 401 no or wrong token, 408 a body slower
-//! than the body read timeout, 409 an illegal transition (with the machine's
-//! state and where it may go), 413 too big, 415 not JSON, 422 unknown kind
-//! or state, 429 a cardinality cap, 503 the exporter cannot persist or is
-//! busy (with `Retry-After`).
+//! than the body read timeout, 409 a transition a strict kind does not
+//! expect (with the machine's state and where it may go; other kinds apply
+//! it and list it under `unexpected`), 413 too big, 415 not JSON, 422
+//! unknown kind or state, 429 a cardinality cap, 503 the exporter cannot
+//! persist or is busy (with `Retry-After`).
 
 use std::collections::BTreeMap;
 use std::ops::Bound;
@@ -303,6 +304,16 @@ struct Accepted {
     applied: usize,
     duplicates: usize,
     unchanged: usize,
+    /// Applied transitions the machine's kind does not expect.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    unexpected: Vec<Value>,
+    /// Events older (by `seq`) than a report applied before them: not applied.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    stale: Vec<Value>,
+    /// Events whose labels differ from those the machine was created with:
+    /// applied, without the labels (a machine's labels never change).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    labels_ignored: Vec<Value>,
 }
 
 /// Behind [`guard_write`]: the token is checked and the body is whole.
@@ -349,9 +360,10 @@ async fn post_events(State(api): State<Arc<Api>>, method: Method, headers: Heade
             ),
         );
     }
+    let identity_labels = api.ingest.read().catalog().identity_labels().to_vec();
     let mut events = Vec::with_capacity(values.len());
     for (index, value) in values.into_iter().enumerate() {
-        match RawEvent::parse(value) {
+        match RawEvent::parse_with(value, &identity_labels) {
             Ok(e) => events.push(e),
             Err(e) => {
                 t.reject(Rejection::Malformed, count);
@@ -359,15 +371,50 @@ async fn post_events(State(api): State<Arc<Api>>, method: Method, headers: Heade
             }
         }
     }
+    let sent: Vec<_> = events
+        .iter()
+        .map(|e| (e.kind.clone(), e.machine.clone(), e.labels.clone()))
+        .collect();
     match api.ingest.submit(events).await {
         Ok(applied) => {
-            let n = |w| applied.iter().filter(|a| **a == w).count();
-            Json(Accepted {
-                applied: n(Applied::Applied),
-                duplicates: n(Applied::Duplicate),
-                unchanged: n(Applied::Unchanged),
-            })
-            .into_response()
+            let mut answer = Accepted {
+                applied: 0,
+                duplicates: 0,
+                unchanged: 0,
+                unexpected: Vec::new(),
+                stale: Vec::new(),
+                labels_ignored: Vec::new(),
+            };
+            for (index, (a, (kind, machine, _))) in applied.iter().zip(&sent).enumerate() {
+                match a {
+                    Applied::Applied => answer.applied += 1,
+                    Applied::Duplicate => answer.duplicates += 1,
+                    Applied::Unchanged => answer.unchanged += 1,
+                    Applied::Unexpected { from, to } => {
+                        answer.applied += 1;
+                        answer
+                            .unexpected
+                            .push(json!({ "index": index, "kind": kind, "machine": machine, "from": from, "to": to }));
+                    }
+                    Applied::Stale { seq, last_seq } => answer.stale.push(
+                        json!({ "index": index, "kind": kind, "machine": machine, "seq": seq, "last_seq": last_seq }),
+                    ),
+                }
+            }
+            // A machine's labels are fixed when it is created, so reading
+            // them after the batch gives exactly what each event was held to.
+            let store = api.ingest.read();
+            for (index, (kind, machine, labels)) in sent.iter().enumerate() {
+                if let Some(m) = store.get(kind, machine)
+                    && labels.iter().any(|(k, v)| m.labels.get(k) != Some(v))
+                {
+                    answer.labels_ignored.push(json!({
+                        "index": index, "kind": kind, "machine": machine, "sent": labels, "kept": m.labels,
+                    }));
+                }
+            }
+            drop(store);
+            Json(answer).into_response()
         }
         Err(SubmitError::Refused(e)) => {
             let (status, reason) = match &e {
@@ -425,7 +472,7 @@ struct MachineJson {
     since: f64,
     labels: BTreeMap<String, String>,
     transitions: u64,
-    illegal_transitions: u64,
+    unexpected_transitions: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     calls: Option<BTreeMap<&'static str, u64>>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -551,7 +598,7 @@ fn copy_page(
             since: m.since,
             labels: m.labels.clone(),
             transitions: m.transitions.values().sum(),
-            illegal_transitions: m.illegal,
+            unexpected_transitions: m.unexpected,
             calls: m
                 .has_calls()
                 .then(|| Outcome::ALL.iter().map(|o| o.as_str()).zip(m.calls).collect()),
