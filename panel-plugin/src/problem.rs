@@ -25,6 +25,12 @@ pub enum DataProblem {
     )]
     UnmappedValues { series: String, values: String },
 
+    #[error(
+        "Series `{series}` holds numbers ({values}) and no value mappings say which state each is: add value \
+         mappings (e.g. 0 → idle, 1 → busy) in the field's Value mappings."
+    )]
+    NoValueMappings { series: String, values: String },
+
     #[error("Options: identity label `{label}` is on no series (labels seen: {seen}).")]
     UnknownIdentityLabel { label: String, seen: String },
 
