@@ -10,7 +10,9 @@
 //! Prometheus (or a new scrape target) started is not created in range. What
 //! tells them apart, best first:
 //!
-//! 1. the counter's `_created` series (OpenMetrics): its creation time;
+//! 1. the counter's `_created` series (OpenMetrics): its creation time (or
+//!    its machine's: a counter served only from its first increment that
+//!    appears after the machine was seen was created then too, see 3.);
 //! 2. the machine was created in range: absent at the start of the range,
 //!    and either its scrape target (`job`, `instance`) was scraped without
 //!    it before, or it entered its first state seen inside the range (the
@@ -238,7 +240,10 @@ fn count_from_counters(
         };
         let from_zero = counter_first > range.from
             && match earliest(&counter.created, series) {
-                Some(created) => created * 1000.0 >= range.from,
+                // Created in range; or before it but only served from its
+                // first increment, after the machine was seen (the exporter
+                // gives every counter its machine's creation time).
+                Some(created) => created * 1000.0 >= range.from || appeared_later(),
                 None => created_in_range || appeared_later(),
             };
         let n = increase(&merged, range, from_zero);

@@ -103,20 +103,14 @@ fn churn_counts_equal_the_exporters_counters() {
     // The query as the provisioned dashboard makes it (counters' `_created`
     // and the since gauge), then without `_created` (a Prometheus text-format
     // scrape, or a query that leaves it out): the since gauge tells then.
-    for query in [
-        Query {
-            created: true,
-            since: true,
-        },
-        Query {
-            created: false,
-            since: true,
-        },
-        Query {
-            created: true,
-            since: false,
-        },
+    for (created, since) in [
+        (Created::Machine, true),
+        (Created::Counter, true),
+        (Created::No, true),
+        (Created::Machine, false),
+        (Created::Counter, false),
     ] {
+        let query = Query { created, since };
         assert_panel_counts(&fleet, &panel(&fleet, query)).unwrap_or_else(|e| panic!("{query:?}: {e}"));
     }
 }
@@ -124,7 +118,10 @@ fn churn_counts_equal_the_exporters_counters() {
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(24))]
     #[test]
-    fn any_churn_counts_equal_the_exporters_counters(seed in any::<u64>(), created in any::<bool>()) {
+    fn any_churn_counts_equal_the_exporters_counters(
+        seed in any::<u64>(),
+        created in prop_oneof![Just(Created::No), Just(Created::Machine), Just(Created::Counter)],
+    ) {
         let fleet = churn(seed, 12);
         assert_panel_counts(&fleet, &panel(&fleet, Query { created, since: true }))?;
     }
@@ -179,7 +176,7 @@ fn a_prometheus_started_mid_range_does_not_count_the_baseline() {
         .map(|m| m.moves.iter().filter(|mv| mv.0 < T0).count())
         .sum();
     assert!(baseline > 100, "{baseline} moves before the range");
-    for created in [true, false] {
+    for created in [Created::No, Created::Machine, Created::Counter] {
         for since in [true, false] {
             let query = Query { created, since };
             assert_panel_counts(&fleet, &panel(&fleet, query)).unwrap_or_else(|e| panic!("{query:?}: {e}"));
@@ -212,7 +209,7 @@ fn a_scrape_target_added_mid_range_is_not_created_in_range() {
     fleet
         .first_scrape
         .push(first_scraped_at("replica-2:9733", 20.0 * MINUTE));
-    for created in [true, false] {
+    for created in [Created::No, Created::Machine, Created::Counter] {
         let query = Query { created, since: true };
         assert_panel_counts(&fleet, &panel(&fleet, query)).unwrap_or_else(|e| panic!("{query:?}: {e}"));
     }
@@ -242,18 +239,14 @@ fn created_series_tell_a_baseline_from_a_machine_created_in_range() {
         first_scrape: vec![first_scraped_at(EXPORTER, 10.0 * MINUTE)],
         steps: 240,
     };
-    let view = panel(
-        &fleet,
-        Query {
-            created: true,
-            since: true,
-        },
-    );
-    assert_panel_counts(&fleet, &view).unwrap_or_else(|e| panic!("{e}"));
     let after_first_scrape = fleet.machines[0]
         .moves
         .iter()
         .filter(|m| m.0 > T0 + 10.0 * MINUTE)
         .count();
-    assert_eq!(machine(&view, "old").transitions_in_range, after_first_scrape as u64);
+    for created in [Created::Machine, Created::Counter] {
+        let view = panel(&fleet, Query { created, since: true });
+        assert_panel_counts(&fleet, &view).unwrap_or_else(|e| panic!("{created:?}: {e}"));
+        assert_eq!(machine(&view, "old").transitions_in_range, after_first_scrape as u64);
+    }
 }

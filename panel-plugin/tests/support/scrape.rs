@@ -95,10 +95,22 @@ impl Machine {
     }
 }
 
+/// The `_created` time served with each counter, if the query has it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Created {
+    No,
+    /// When the machine was created, for each of its counters, including
+    /// those only served from their first increment (the Statescope exporter).
+    Machine,
+    /// When the counter itself was, at its first increment for a counter of
+    /// a manual move (the OpenMetrics definition, as client libraries serve it).
+    Counter,
+}
+
 /// Which auxiliary series the panel's query asks for besides the states and counters.
 #[derive(Clone, Copy, Debug)]
 pub struct Query {
-    pub created: bool,
+    pub created: Created,
     pub since: bool,
 }
 
@@ -177,7 +189,12 @@ impl Fleet {
                     let mut l = labels.clone();
                     l.push(("from", from.to_owned()));
                     l.push(("to", to.to_owned()));
-                    if query.created {
+                    let created = match query.created {
+                        Created::No => None,
+                        Created::Machine => Some(m.created),
+                        Created::Counter => Some(created),
+                    };
+                    if let Some(created) = created {
                         push("statescope_transitions_created", l.clone(), q, json!(created / 1000.0));
                     }
                     push("statescope_transitions_total", l, q, json!(n));
