@@ -461,7 +461,7 @@ fn every_problem_reads_as_one_line_saying_what_was_expected() {
         (
             input(vec![], json!({}), 2),
             "No data: the query returned no series. Point a query at statescope_state, \
-             resilience4j_circuitbreaker_state or an enum gauge (0/1/2).",
+             resilience4j_circuitbreaker_state, circuit_breaker_state or a gauge with value mappings.",
         ),
         (
             input(
@@ -475,7 +475,7 @@ fn every_problem_reads_as_one_line_saying_what_was_expected() {
                 2,
             ),
             "No state series: the query returned only statescope_transitions_total. Add a query for \
-             statescope_state, resilience4j_circuitbreaker_state or an enum gauge (0/1/2).",
+             statescope_state, resilience4j_circuitbreaker_state, circuit_breaker_state or a gauge with value mappings.",
         ),
         (
             input(
@@ -497,6 +497,20 @@ fn every_problem_reads_as_one_line_saying_what_was_expected() {
                 2,
             ),
             "Series `up{job=\"api\"}` has values 7 that are not states: add value mappings or choose shape \"one_hot\".",
+        ),
+        (
+            input(
+                vec![prom_frame(
+                    "A",
+                    &[("__name__", "pg_replication_is_replica"), ("job", "pg")],
+                    &times(2),
+                    vec![json!(0), json!(1)],
+                )],
+                json!({}),
+                2,
+            ),
+            "Series `pg_replication_is_replica{job=\"pg\"}` has values 0, 1 that are not states: no value mappings \
+             say which state each is; add value mappings that name a state for each value (e.g. 0 → idle, 1 → busy).",
         ),
         (
             input(
