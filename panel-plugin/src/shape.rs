@@ -432,16 +432,16 @@ fn unreadable_enum(
     if numbered {
         return None;
     }
+    // Up to three of the values, for the message.
     let mut values: Vec<String> = Vec::new();
-    for (i, _) in list {
+    let numbers = list.iter().flat_map(|(i, _)| {
         let s = &series[*i];
-        for j in 0..s.len() {
-            if let Some(v) = s.number(j) {
-                let text = format!("{v}");
-                if !values.contains(&text) {
-                    values.push(text);
-                }
-            }
+        (0..s.len()).filter_map(|j| s.number(j))
+    });
+    for v in numbers {
+        let text = format!("{v}");
+        if !values.contains(&text) {
+            values.push(text);
             if values.len() == 3 {
                 break;
             }
