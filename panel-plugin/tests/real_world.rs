@@ -319,6 +319,13 @@ fn a_zero_one_gauge_without_mappings_asks_for_them() {
         "{message}"
     );
     assert!(!message.contains('\n'));
+    // Several such series: the message names three values, not every one.
+    let (mut first, mut second) = (gauge(None), gauge(None));
+    first["fields"][1]["values"] = json!([0, 1, 2]);
+    second["fields"][1]["labels"]["instance"] = json!("db-2:9187");
+    second["fields"][1]["values"] = json!([3, 4, 5]);
+    let message = try_view(&input(vec![first, second], json!({}), 3)).expect_err("no breaker");
+    assert!(message.contains(" has values 0, 1, 2 that are not states"), "{message}");
     let mapped = json!([{"type": "value", "options": {
         "0": {"text": "primary", "index": 0}, "1": {"text": "replica", "index": 1}}}]);
     let v = view(&input(vec![gauge(Some(mapped))], json!({}), 3));
