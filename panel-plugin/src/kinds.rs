@@ -12,7 +12,7 @@ use crate::mapping::state_name;
 use crate::options::{KindChoice, PanelOptions};
 use crate::problem::DataProblem;
 use crate::series::Series;
-use crate::shape::{Recognised, Shape};
+use crate::shape::{Input, Recognised, Shape, UP_KIND};
 use crate::view::KindSource;
 
 #[derive(Clone, Debug)]
@@ -62,7 +62,11 @@ pub fn resolve(rec: &Recognised, series: &[Series], options: &PanelOptions) -> R
             let group = &rec.groups[machine.group];
             match group.shape {
                 Shape::OneHot => {
-                    for name in machine.inputs.iter().filter_map(|(_, st)| st.as_ref()) {
+                    let names = machine.inputs.iter().filter_map(|(_, input)| match input {
+                        Input::State(name) => Some(name),
+                        _ => None,
+                    });
+                    for name in names {
                         let color = group
                             .names
                             .iter()
@@ -77,7 +81,7 @@ pub fn resolve(rec: &Recognised, series: &[Series], options: &PanelOptions) -> R
                         add(n, c);
                     }
                 }
-                Shape::Enum => {}
+                Shape::Enum | Shape::UpActive => {}
             }
         }
         let allowed: Vec<&Series> = rec
@@ -101,6 +105,7 @@ pub fn resolve(rec: &Recognised, series: &[Series], options: &PanelOptions) -> R
         let (mut spec, source) = match builtin::all().into_iter().find(|b| b.name() == *name) {
             Some(b) => (b.to_spec(), KindSource::BuiltIn),
             None if !allowed.is_empty() => (spec_from_metrics(name, &allowed, &severities), KindSource::FromMetrics),
+            None if *name == UP_KIND => (up_kind(), KindSource::BuiltIn),
             None if options.kind == KindChoice::Named((*name).to_owned()) => {
                 return Err(DataProblem::UnknownKind { kind: (*name).into() });
             }
@@ -155,6 +160,22 @@ pub fn resolve(rec: &Recognised, series: &[Series], options: &PanelOptions) -> R
         kinds.list.push(ResolvedKind { kind, source, colors });
     }
     Ok(kinds)
+}
+
+/// The kind of `up`-style gauges, built into the panel: its states in the
+/// gauge's numbering, 0 down and 1 up.
+fn up_kind() -> KindSpec {
+    KindSpec {
+        name: UP_KIND.to_owned(),
+        states: vec![
+            StateSpec::new("down", Severity::Critical, Some("red")),
+            StateSpec::new("up", Severity::Ok, Some("green")),
+        ],
+        initial: "up".to_owned(),
+        transitions: vec![("up".into(), "down".into()), ("down".into(), "up".into())],
+        manual_transitions: Vec::new(),
+        heartbeat_lost_state: None,
+    }
 }
 
 /// A custom kind from its `statescope_transition_allowed{kind,from,to}` series:

@@ -152,10 +152,11 @@ fn a_counter_created_inside_the_range_counts_from_zero() {
     let openai = machine(&view, "openai/key-1");
     assert_eq!(openai.transitions_in_range, 3);
 
-    // When the machine and its counters are first seen together, what the
-    // counters hold happened before anything in range: nothing is counted.
+    // When the machine and its counters are first seen together at 60 s,
+    // while the same exporter was scraped from 0 s with other machines, the
+    // exporter created it in range: what its counters hold happened in range.
     let view = support::view(&appear_at(input, "A", "anthropic/key-1", 60_000.0));
-    assert_eq!(machine(&view, "anthropic/key-1").transitions_in_range, 0);
+    assert_eq!(machine(&view, "anthropic/key-1").transitions_in_range, 3);
 }
 
 #[test]
@@ -256,10 +257,10 @@ fn enum_gauge_in_an_instant_table_reads_breaker_values() {
     assert_eq!(
         states,
         [
-            ("k2/openai", Some("open")),
-            ("k1/stripe", Some("half_open")),
-            ("k1/openai", Some("closed")),
-            ("k2/stripe", Some("closed")),
+            ("openai/k2", Some("open")),
+            ("stripe/k1", Some("half_open")),
+            ("openai/k1", Some("closed")),
+            ("stripe/k2", Some("closed")),
         ]
     );
 }
@@ -460,7 +461,7 @@ fn every_problem_reads_as_one_line_saying_what_was_expected() {
         (
             input(vec![], json!({}), 2),
             "No data: the query returned no series. Point a query at statescope_state, \
-             resilience4j_circuitbreaker_state or an enum gauge (0/1/2).",
+             resilience4j_circuitbreaker_state, circuit_breaker_state or a gauge with value mappings.",
         ),
         (
             input(
@@ -474,7 +475,7 @@ fn every_problem_reads_as_one_line_saying_what_was_expected() {
                 2,
             ),
             "No state series: the query returned only statescope_transitions_total. Add a query for \
-             statescope_state, resilience4j_circuitbreaker_state or an enum gauge (0/1/2).",
+             statescope_state, resilience4j_circuitbreaker_state, circuit_breaker_state or a gauge with value mappings.",
         ),
         (
             input(
@@ -496,6 +497,20 @@ fn every_problem_reads_as_one_line_saying_what_was_expected() {
                 2,
             ),
             "Series `up{job=\"api\"}` has values 7 that are not states: add value mappings or choose shape \"one_hot\".",
+        ),
+        (
+            input(
+                vec![prom_frame(
+                    "A",
+                    &[("__name__", "pg_replication_is_replica"), ("job", "pg")],
+                    &times(2),
+                    vec![json!(0), json!(1)],
+                )],
+                json!({}),
+                2,
+            ),
+            "Series `pg_replication_is_replica{job=\"pg\"}` has values 0, 1 that are not states: no value mappings \
+             say which state each is; add value mappings that name a state for each value (e.g. 0 → idle, 1 → busy).",
         ),
         (
             input(
