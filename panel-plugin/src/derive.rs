@@ -5,9 +5,10 @@
 
 use std::collections::HashMap;
 
-use statescope_model::{Kind, contract};
+use statescope_model::{Kind, Severity, contract};
 
 use crate::input::{Cell, TimeRange};
+use crate::layout;
 use crate::mapping::{Decoded, Decoder};
 use crate::series::Series;
 use crate::shape::{Recognised, Shape};
@@ -91,7 +92,7 @@ pub fn machine(
     series: &[Series],
     kind: &Kind,
     range: TimeRange,
-    flapping_threshold: u64,
+    flapping: FlappingRule,
     buf: &mut Vec<Sample>,
     unmapped: &mut Unmapped,
 ) -> Derived {
@@ -107,7 +108,10 @@ pub fn machine(
     let step = timeline::infer_step(buf, declared, range);
     let timeline = timeline::build(buf, range, step);
 
+    let trips = Trips { kind };
+    let mut trip_times: Vec<(f64, u64)> = Vec::new();
     let (transitions, source, edges) = if m.aux.counters.is_empty() {
+        trip_times = trips.in_segments(&timeline.segments);
         (timeline.transitions(), CountSource::Samples, timeline.changes.clone())
     } else {
         // The exporter creates a transition counter when it is first
@@ -118,11 +122,15 @@ pub fn machine(
         let mut total = 0;
         for &i in &m.aux.counters {
             let s = &series[i];
-            let n = increase(s, range, machine_seen);
+            let steps = increments(s, range, machine_seen);
+            let n = steps.iter().map(|(_, d)| d).sum::<f64>().round() as u64;
             total += n;
             let id = |label| s.label(label).and_then(|n| kind.state_id(n)).map(|id| id.index());
             if let (Some(from), Some(to), true) = (id(contract::LABEL_FROM), id(contract::LABEL_TO), n > 0) {
                 edges.push((from, to, n));
+                if trips.is_trip(from, to) {
+                    trip_times.extend(steps.iter().map(|&(t, d)| (t, d.round() as u64)));
+                }
             }
         }
         (total, CountSource::Counter, edges)
@@ -143,7 +151,7 @@ pub fn machine(
         }
     });
     Derived {
-        flapping: transitions >= flapping_threshold,
+        flapping: flapping.holds(&mut trip_times),
         timeline,
         since,
         transitions,
@@ -303,7 +311,16 @@ fn note_unmapped(unmapped: &mut Unmapped, series: usize, value: Cell) {
 /// the counter was zero until then and its first value is counted too. (Within
 /// one step the counter may just be queried on a coarser grid.)
 pub fn increase(s: &Series, range: TimeRange, machine_seen: Option<f64>) -> u64 {
-    let mut total = 0.0;
+    increments(s, range, machine_seen)
+        .iter()
+        .map(|(_, d)| d)
+        .sum::<f64>()
+        .round() as u64
+}
+
+/// The steps [`increase`] adds up, each at the time of the sample that shows it.
+fn increments(s: &Series, range: TimeRange, machine_seen: Option<f64>) -> Vec<(f64, f64)> {
+    let mut out = Vec::new();
     let mut prev: Option<f64> = None;
     let mut first = true;
     for i in 0..s.len() {
@@ -316,11 +333,75 @@ pub fn increase(s: &Series, range: TimeRange, machine_seen: Option<f64>) -> u64 
             prev = Some(0.0);
         }
         if let Some(p) = prev {
-            total += if v >= p { v - p } else { v };
+            let d = if v >= p { v - p } else { v };
+            if d > 0.0 {
+                out.push((t, d));
+            }
         }
         prev = Some(v);
     }
-    total.round() as u64
+    out
+}
+
+/// When a machine counts as flapping: it tripped at least `trips` times
+/// within some `window_ms` of the range. A rate, not a count per range, so
+/// that a long range with a few ordinary incidents does not flag a breaker,
+/// and the flag means the same at 1 h and at 7 days.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct FlappingRule {
+    pub trips: u64,
+    pub window_ms: f64,
+}
+
+impl FlappingRule {
+    /// Whether any `window_ms` holds `trips` trips; `times` are (time, trips)
+    /// in any order.
+    fn holds(&self, times: &mut [(f64, u64)]) -> bool {
+        times.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let (mut start, mut in_window) = (0, 0);
+        for end in 0..times.len() {
+            in_window += times[end].1;
+            while times[end].0 - times[start].0 > self.window_ms {
+                in_window -= times[start].1;
+                start += 1;
+            }
+            if in_window >= self.trips {
+                return true;
+            }
+        }
+        false
+    }
+}
+
+/// A trip: the machine left an ok state for one of trouble that it reached
+/// by itself (closed -> open), one per incident however often it retried
+/// (open <-> half_open) and never an operator's move (-> forced_open).
+struct Trips<'k> {
+    kind: &'k Kind,
+}
+
+impl Trips<'_> {
+    fn is_trip(&self, from: usize, to: usize) -> bool {
+        let states = self.kind.states();
+        let (Some(a), Some(b)) = (states.get(from), states.get(to)) else {
+            return false;
+        };
+        a.severity == Severity::Ok && b.severity > Severity::Ok && !layout::is_manual(self.kind.name(), &b.name)
+    }
+
+    /// Trips seen in the sampled timeline (gaps do not break a run).
+    fn in_segments(&self, segments: &[crate::view::Segment]) -> Vec<(f64, u64)> {
+        let mut prev = None;
+        let mut out = Vec::new();
+        for seg in segments {
+            let Some(s) = seg.state_index else { continue };
+            if prev.is_some_and(|p| self.is_trip(p, s)) {
+                out.push((seg.start_ms, 1));
+            }
+            prev = Some(s);
+        }
+        out
+    }
 }
 
 /// The step of a series at sample `i`: its declared query step, else the
