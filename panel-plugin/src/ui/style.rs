@@ -122,10 +122,11 @@ pub const CSS: &str = r#"
 .ss-strip{display:block;flex:none;width:100%;height:14px;border-radius:2px;background:var(--ss-border-weak);cursor:crosshair}
 .ss-strip-cursor{stroke:var(--ss-text);stroke-width:2px;vector-effect:non-scaling-stroke}
 .ss-empty{padding:12px;color:var(--ss-text-weak)}
-.ss-tooltip{position:absolute;z-index:10;pointer-events:none;overflow:hidden;padding:6px 8px;border-radius:3px;
+.ss-tooltip{position:absolute;z-index:10;pointer-events:none;overflow:hidden;padding:6px 8px;font-size:11px;border-radius:3px;
   background:var(--ss-bg);color:var(--ss-text);border:1px solid var(--ss-border);box-shadow:0 4px 8px rgba(0,0,0,0.3)}
 .ss-tooltip table{border-collapse:collapse}
-.ss-tooltip td{padding:0 8px 0 0;white-space:nowrap;overflow:hidden;text-overflow:ellipsis;max-width:170px}
+.ss-tooltip td{padding:0 8px 0 0;white-space:nowrap;overflow:hidden;text-overflow:ellipsis;max-width:150px}
+.ss-tooltip td:last-child{max-width:none;padding:0}
 .ss-tooltip .ss-title{font-weight:600;white-space:nowrap;overflow:hidden;text-overflow:ellipsis}
 .ss-at{margin-bottom:2px}
 .ss-at .ss-weak{display:inline;margin-left:6px}

@@ -21,7 +21,7 @@ pub struct Hover {
     pub at_ms: Option<f64>,
 }
 
-const WIDTH: f64 = 320.0;
+const WIDTH: f64 = 340.0;
 const OFFSET: f64 = 14.0;
 /// Space kept between the tooltip and the panel's edges.
 const MARGIN: f64 = 4.0;
@@ -87,12 +87,13 @@ pub fn Tooltip(ctx: Ctx) -> impl IntoView {
             None,
         ));
         if let Some(s) = m.since {
+            // "(from samples)" would push the date out of the tooltip: it goes with the date.
             let prefix = if s.lower_bound { "before " } else { "" };
-            let exact = if s.exact { "" } else { " (from samples)" };
+            let exact = if s.exact { "" } else { " (sampled)" };
             rows.push((
                 "since".into(),
-                format!("{prefix}{}{exact}", format::ago(now, s.start_ms)),
-                Some(local_time(s.start_ms)),
+                format!("{prefix}{}", format::ago(now, s.start_ms)),
+                Some(format!("{}{exact}", local_time(s.start_ms))),
             ));
         }
         rows.push((
