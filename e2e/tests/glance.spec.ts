@@ -271,7 +271,7 @@ for (const [width, height] of SIZES) {
         expect(inside(rootBox, t), `tooltip ${JSON.stringify(t)} inside the panel ${JSON.stringify(rootBox)}`).toBe(true);
         const clipped = await tip.evaluate((e) => e.scrollHeight > e.clientHeight + 1 || e.scrollWidth > e.clientWidth + 1);
         expect(clipped, 'tooltip content cut').toBe(false);
-        const cutDates = await tip.locator('td:last-child').evaluateAll((els) => els.filter((e) => e.scrollWidth > e.clientWidth + 1).map((e) => e.textContent));
+        const cutDates = await tip.locator('.ss-date').evaluateAll((els) => els.filter((e) => e.scrollWidth > e.clientWidth + 1).map((e) => e.textContent));
         expect(cutDates, 'dates beside the times cut').toEqual([]);
         // Times read as "… ago", the date beside them; no instance/job rows.
         await expect(tip).toContainText(/ago/);

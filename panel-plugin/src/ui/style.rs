@@ -125,8 +125,7 @@ pub const CSS: &str = r#"
 .ss-tooltip{position:absolute;z-index:10;pointer-events:none;overflow:hidden;padding:6px 8px;font-size:11px;border-radius:3px;
   background:var(--ss-bg);color:var(--ss-text);border:1px solid var(--ss-border);box-shadow:0 4px 8px rgba(0,0,0,0.3)}
 .ss-tooltip table{border-collapse:collapse}
-.ss-tooltip td{padding:0 8px 0 0;white-space:nowrap;overflow:hidden;text-overflow:ellipsis;max-width:150px}
-.ss-tooltip td:last-child{max-width:none;padding:0}
+.ss-tooltip td{padding:0 8px 0 0;white-space:nowrap;overflow:hidden;text-overflow:ellipsis;max-width:230px}
 .ss-tooltip .ss-title{font-weight:600;white-space:nowrap;overflow:hidden;text-overflow:ellipsis}
 .ss-at{margin-bottom:2px}
 .ss-at .ss-weak{display:inline;margin-left:6px}

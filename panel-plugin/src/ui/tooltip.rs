@@ -87,7 +87,7 @@ pub fn Tooltip(ctx: Ctx) -> impl IntoView {
             None,
         ));
         if let Some(s) = m.since {
-            // "(from samples)" would push the date out of the tooltip: it goes with the date.
+            // Whether the start was read from samples goes with the date.
             let prefix = if s.lower_bound { "before " } else { "" };
             let exact = if s.exact { "" } else { " (sampled)" };
             rows.push((
@@ -137,7 +137,8 @@ pub fn Tooltip(ctx: Ctx) -> impl IntoView {
 
         let (pw, ph) = ctx.size.get_untracked();
         let w = WIDTH.min(pw - 2.0 * MARGIN).max(0.0);
-        let lines = 1 + usize::from(at.is_some()) * 2 + rows.len() + 1 + m.share.len().div_ceil(3);
+        let dates = rows.iter().filter(|r| r.2.is_some()).count();
+        let lines = 1 + usize::from(at.is_some()) * 2 + rows.len() + dates + 1 + m.share.len().div_ceil(3);
         let h = (CHROME + lines as f64 * LINE).min(ph - 2.0 * MARGIN).max(0.0);
         let (left, top) = position(hover.x, hover.y, w, h, pw, ph);
         let style = format!("left:{left}px;top:{top}px;width:{w}px;max-height:{h}px");
@@ -150,12 +151,13 @@ pub fn Tooltip(ctx: Ctx) -> impl IntoView {
                         .into_iter()
                         .map(|(k, v, date)| {
                             let full = v.clone();
+                            // The full date goes on a line of its own under the time, so it is never cut.
                             view! {
                                 <tr>
                                     <td class="ss-weak">{k}</td>
                                     <td title=full>{v}</td>
-                                    <td class="ss-weak">{date}</td>
                                 </tr>
+                                {date.map(|d| view! { <tr><td></td><td class="ss-weak ss-date">{d}</td></tr> })}
                             }
                         })
                         .collect_view()}
