@@ -81,6 +81,7 @@ export default defineConfig<PluginOptions>({
   projects: [
     { name: 'harness', testDir: path.join(__dirname, 'tests'), testMatch: /harness\.spec\.ts/ },
     { name: 'panel', testDir: path.join(__dirname, 'tests'), testMatch: /panel\.spec\.ts/ },
+    { name: 'glance', testDir: path.join(__dirname, 'tests'), testMatch: /glance\.spec\.ts/ },
     ...grafanaProjects,
   ],
 });

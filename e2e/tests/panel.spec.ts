@@ -99,7 +99,8 @@ test.describe('Statescope panel (built dist/) on exporter + Prometheus data', ()
     expect(before).toEqual({ closed: LIVE_BREAKERS.length });
     // Other tests may have tripped other live breakers in this time range.
     const edge = dom.edgeLabel(CB, 'closed', 'open');
-    const tripsBefore = (await edge.count()) ? Number(await edge.textContent()) : 0;
+    // Edge labels count transitions: "3×".
+    const tripsBefore = (await edge.count()) ? Number((await edge.textContent())?.replace(/×$/, '')) : 0;
 
     await push([{ type: 'transition', kind: CB, machine, to: 'open' }]);
     await waitForProm(`statescope_state{machine="${machine}", state="open"}`, (r) => r[0]?.value[1] === '1');
@@ -114,7 +115,7 @@ test.describe('Statescope panel (built dist/) on exporter + Prometheus data', ()
     // The exporter's counter for closed -> open appeared with this transition:
     // it is counted on the tile and weighs the diagram's edge.
     await expect(dom.tile(machine).getByText('↻ 1', { exact: true })).toBeVisible();
-    await expect(edge).toHaveText(String(tripsBefore + 1));
+    await expect(edge).toHaveText(`${tripsBefore + 1}×`);
     await p.shot('after-refresh-live-transition');
 
     await push([

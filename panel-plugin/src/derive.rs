@@ -22,9 +22,10 @@
 
 use std::collections::HashMap;
 
-use statescope_model::{Kind, contract};
+use statescope_model::{Kind, Severity, contract};
 
 use crate::input::{Cell, TimeRange};
+use crate::layout;
 use crate::mapping::{Decoded, Decoder};
 use crate::series::Series;
 use crate::shape::{Input, Recognised, Shape};
@@ -135,7 +136,7 @@ pub fn machine(
     series: &[Series],
     kind: &Kind,
     range: TimeRange,
-    flapping_threshold: u64,
+    flapping: FlappingRule,
     buf: &mut Vec<Sample>,
     unmapped: &mut Unmapped,
 ) -> Derived {
@@ -152,11 +153,18 @@ pub fn machine(
     let step = timeline::infer_step(buf, declared, range);
     let timeline = timeline::build(buf, range, step);
 
-    let (transitions, source, edges) = if m.aux.counters.iter().all(|c| c.series.is_empty()) {
-        (timeline.transitions(), CountSource::Samples, timeline.changes.clone())
+    let trips = Trips { kind };
+    let (transitions, source, edges, mut trip_times) = if m.aux.counters.iter().all(|c| c.series.is_empty()) {
+        let trip_times = trips.in_segments(&timeline.segments);
+        (
+            timeline.transitions(),
+            CountSource::Samples,
+            timeline.changes.clone(),
+            trip_times,
+        )
     } else {
-        let (total, edges) = count_from_counters(m.aux, series, kind, range, buf, step);
-        (total, CountSource::Counter, edges)
+        let (total, edges, trip_times) = count_from_counters(m.aux, series, &trips, range, buf, step);
+        (total, CountSource::Counter, edges, trip_times)
     };
     let since = timeline.current.and_then(|_| {
         let exact = latest(&m.aux.since, series).filter(|s| *s > 0.0);
@@ -174,7 +182,7 @@ pub fn machine(
         }
     });
     Derived {
-        flapping: transitions >= flapping_threshold,
+        flapping: flapping.holds(&mut trip_times),
         timeline,
         since,
         transitions,
@@ -205,16 +213,18 @@ fn earliest(list: &[usize], series: &[Series]) -> Option<f64> {
 }
 
 /// Transitions in range per edge and in total from the machine's counters
-/// (see the module doc for where each counter starts). `samples` are the
-/// machine's decoded samples, sorted; `step` their step.
+/// (see the module doc for where each counter starts), and the trips among
+/// them with their times. `samples` are the machine's decoded samples,
+/// sorted; `step` their step.
 fn count_from_counters(
     aux: &MachineAux,
     series: &[Series],
-    kind: &Kind,
+    trips: &Trips,
     range: TimeRange,
     samples: &[Sample],
     step: f64,
-) -> (u64, Vec<(usize, usize, u64)>) {
+) -> (u64, Vec<(usize, usize, u64)>, Vec<(f64, u64)>) {
+    let kind = trips.kind;
     let machine_first = samples.first().map(|s| s.0);
     let machine_seen = samples.iter().map(|s| s.0).find(|t| range.contains(*t));
     let created_in_range = machine_first.is_some_and(|first| {
@@ -224,6 +234,7 @@ fn count_from_counters(
     });
     let mut merged: Vec<(f64, f64)> = Vec::new();
     let mut edges = Vec::new();
+    let mut trip_times = Vec::new();
     let mut total = 0;
     for counter in aux.counters.iter().filter(|c| !c.series.is_empty()) {
         merge_counter(&counter.series, series, &mut merged);
@@ -246,15 +257,19 @@ fn count_from_counters(
                 Some(created) => created * 1000.0 >= range.from || appeared_later(),
                 None => created_in_range || appeared_later(),
             };
-        let n = increase(&merged, range, from_zero);
+        let steps = increments(&merged, range, from_zero);
+        let n = sum(&steps);
         total += n;
         let s = &series[counter.series[0]];
         let id = |label| s.label(label).and_then(|n| kind.state_id(n)).map(|id| id.index());
         if let (Some(from), Some(to), true) = (id(contract::LABEL_FROM), id(contract::LABEL_TO), n > 0) {
             edges.push((from, to, n));
+            if trips.is_trip(from, to) {
+                trip_times.extend(steps.iter().map(|&(t, d)| (t, d.round() as u64)));
+            }
         }
     }
-    (total, edges)
+    (total, edges, trip_times)
 }
 
 /// The samples of one counter held by several series, in time order; where
@@ -283,7 +298,13 @@ fn merge_counter(list: &[usize], series: &[Series], out: &mut Vec<(f64, f64)>) {
 /// `from_zero`: the counter did not exist before its first sample in range,
 /// so that sample's whole value happened in range.
 pub fn increase(samples: &[(f64, f64)], range: TimeRange, from_zero: bool) -> u64 {
-    let mut total = 0.0;
+    sum(&increments(samples, range, from_zero))
+}
+
+/// The steps [`increase`] adds up, each at the time of the sample that shows
+/// it (flapping reads when the trips happened).
+fn increments(samples: &[(f64, f64)], range: TimeRange, from_zero: bool) -> Vec<(f64, f64)> {
+    let mut out = Vec::new();
     let mut prev: Option<f64> = None;
     let mut first = true;
     for &(t, v) in samples {
@@ -294,11 +315,18 @@ pub fn increase(samples: &[(f64, f64)], range: TimeRange, from_zero: bool) -> u6
             prev = Some(0.0);
         }
         if let Some(p) = prev {
-            total += if v >= p { v - p } else { v };
+            let d = if v >= p { v - p } else { v };
+            if d > 0.0 {
+                out.push((t, d));
+            }
         }
         prev = Some(v);
     }
-    total.round() as u64
+    out
+}
+
+fn sum(steps: &[(f64, f64)]) -> u64 {
+    steps.iter().map(|(_, d)| d).sum::<f64>().round() as u64
 }
 
 /// The step of a counter at its sample at `t`: its query's declared step,
@@ -532,6 +560,67 @@ fn note_unmapped(unmapped: &mut Unmapped, series: usize, value: Cell) {
     };
     if entry.1.len() < 3 && !entry.1.contains(&text) {
         entry.1.push(text);
+    }
+}
+
+/// When a machine counts as flapping: it tripped at least `trips` times
+/// within some `window_ms` of the range. A rate, not a count per range, so
+/// that a long range with a few ordinary incidents does not flag a breaker,
+/// and the flag means the same at 1 h and at 7 days.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct FlappingRule {
+    pub trips: u64,
+    pub window_ms: f64,
+}
+
+impl FlappingRule {
+    /// Whether any `window_ms` holds `trips` trips; `times` are (time, trips)
+    /// in any order.
+    fn holds(&self, times: &mut [(f64, u64)]) -> bool {
+        times.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let (mut start, mut in_window) = (0, 0);
+        for end in 0..times.len() {
+            in_window += times[end].1;
+            while times[end].0 - times[start].0 > self.window_ms {
+                in_window -= times[start].1;
+                start += 1;
+            }
+            if in_window >= self.trips {
+                return true;
+            }
+        }
+        false
+    }
+}
+
+/// A trip: the machine left an ok state for one of trouble that it reached
+/// by itself (closed -> open), one per incident however often it retried
+/// (open <-> half_open) and never an operator's move (-> forced_open).
+struct Trips<'k> {
+    kind: &'k Kind,
+}
+
+impl Trips<'_> {
+    fn is_trip(&self, from: usize, to: usize) -> bool {
+        let states = self.kind.states();
+        let (Some(a), Some(b)) = (states.get(from), states.get(to)) else {
+            return false;
+        };
+        a.severity == Severity::Ok && b.severity > Severity::Ok && !layout::is_manual(self.kind.name(), &b.name)
+    }
+
+    /// Trips seen in the sampled timeline (gaps do not break a run).
+    fn in_segments(&self, segments: &[crate::view::Segment]) -> Vec<(f64, u64)> {
+        let mut prev = None;
+        let mut out = Vec::new();
+        for seg in segments {
+            let Some(s) = seg.state_index else { continue };
+            if prev.is_some_and(|p| self.is_trip(p, s)) {
+                out.push((seg.start_ms, 1));
+            }
+            prev = Some(s);
+        }
+        out
     }
 }
 

@@ -29,6 +29,8 @@ export interface StatescopeOptions {
   identityLabels: string[];
   kind: string;
   flappingThreshold: number;
+  flappingWindowMinutes: number;
+  tiles: 'auto' | 'full' | 'dense';
   search: string;
   stateFilter: string;
   sort: 'worst_first' | 'name' | 'time_in_state' | 'transitions';
@@ -424,10 +426,31 @@ export const plugin = new PanelPlugin<StatescopeOptions>(StatescopePanel)
       .addNumberInput({
         path: 'flappingThreshold',
         name: 'Flapping threshold',
-        description: 'A machine with at least this many transitions in the time range is marked flapping.',
+        description: 'A machine that trips (ok -> trouble, e.g. closed -> open) at least this many times within the flapping window is marked flapping.',
         category: ['Machines'],
-        defaultValue: 5,
+        defaultValue: 3,
         settings: { min: 1, integer: true },
+      })
+      .addNumberInput({
+        path: 'flappingWindowMinutes',
+        name: 'Flapping window (minutes)',
+        category: ['Machines'],
+        defaultValue: 15,
+        settings: { min: 1, integer: true },
+      })
+      .addRadio({
+        path: 'tiles',
+        name: 'Tiles',
+        description: 'Auto: small cells when full tiles would take more than 3 screens.',
+        category: ['Machines'],
+        defaultValue: 'auto',
+        settings: {
+          options: [
+            { value: 'auto', label: 'Auto' },
+            { value: 'full', label: 'Full' },
+            { value: 'dense', label: 'Dense' },
+          ],
+        },
       })
       .addSelect({
         path: 'sort',
