@@ -84,6 +84,15 @@ def queries(dashes):
                 yield f"{name} / {p.get('title')!r} / {t.get('refId')}", t.get("expr", "")
 
 
+def alert_exprs(rule_files):
+    """(where, expr) for every alert rule: the rule files are YAML, the
+    expressions their `expr: |` blocks."""
+    for f in rule_files:
+        text = pathlib.Path(f).read_text()
+        for m in re.finditer(r"^(\s*)- alert: (\S+)\n(?:\1  .*\n)*?\1  expr: \|\n((?:\1    .*\n)+)", text, re.M):
+            yield f"{pathlib.Path(f).name} / {m.group(2)}", m.group(3)
+
+
 def variable_queries(dashes):
     """(where, selector, label) for every label_values variable."""
     for name, d in dashes:
@@ -230,12 +239,9 @@ def check_names(dash_dir, metrics_file, rule_files):
     for where, selector, _label in variable_queries(dashes):
         uses += [(where, n) for n in metric_names(selector)]
     n_rules = 0
-    for f in rule_files:
-        # The rule files are YAML; the expressions are the `expr: |` blocks.
-        text = pathlib.Path(f).read_text()
-        for m in re.finditer(r"^(\s*)- alert: (\S+)\n(?:\1  .*\n)*?\1  expr: \|\n((?:\1    .*\n)+)", text, re.M):
-            n_rules += 1
-            uses += [(f"{pathlib.Path(f).name} / {m.group(2)}", n) for n in metric_names(m.group(3))]
+    for where, expr in alert_exprs(rule_files):
+        n_rules += 1
+        uses += [(where, n) for n in metric_names(expr)]
     alerts = sum(len(re.findall(r"^\s*- alert:", pathlib.Path(f).read_text(), re.M)) for f in rule_files)
     if n_rules != alerts:
         fail(f"read the expression of {n_rules} alert rules, but the rule files define {alerts}")
@@ -285,8 +291,9 @@ def has_finite_value(data):
     return False
 
 
-def check_live(dash_dir, base, timeout):
-    dashes = load(dash_dir)
+def live_queries(dashes):
+    """{where: ("query", expr) | ("label", selector, label)}: every dashboard
+    query and variable query as Grafana sends it with every variable on "All"."""
     variables = {}
     for _, d in dashes:
         for v in d.get("templating", {}).get("list", []):
@@ -297,6 +304,11 @@ def check_live(dash_dir, base, timeout):
         todo[where] = ("query", substitute(expr, variables))
     for where, selector, label in variable_queries(dashes):
         todo[where] = ("label", substitute(selector, variables), label)
+    return todo
+
+
+def check_live(dash_dir, base, timeout):
+    todo = live_queries(load(dash_dir))
     total = len(todo)
     deadline = time.monotonic() + timeout
     errors = {}
