@@ -21,7 +21,10 @@ past it), both answer:
    extrapolating to the window's edges) and what MetricsQL (VictoriaMetrics
    1.79, counting from the last sample before the window, no extrapolation)
    define, and each store must answer its own definition exactly; the report
-   says how far apart the two definitions are on live data;
+   says how far apart the two definitions are on live data. An expression
+   may keep different series in the two stores only when one of its
+   rate()/increase() terms answered differently (a threshold or `unless`
+   after it then picks different series);
 3. the Statescope panel's queries as Grafana sends them (query_range over the
    last hour, 15 s steps aligned to the step): the same series and the same
    value at every step;
@@ -241,24 +244,26 @@ def check_rollup_term(prom, vm, fn, selector, window_s, t):
 # --- comparing whole answers -----------------------------------------------------------
 
 
-def compare_instant(prom, vm, where, expr, t, first_sample_terms):
+def compare_instant(prom, vm, where, expr, t, differing_terms):
     """Problems with expr at t; how many series it had (NaN ones apart, and
-    those); its value spread if it holds a rollup.
-    Series only VictoriaMetrics answers are the documented difference when a
-    rate()/increase() term of expr is defined there on a series's first sample
-    (first_sample_terms: the terms where that happened at t)."""
+    those); its value spread if it holds a rollup, and whether its series
+    differ. Series in one store only are the documented difference when a
+    rate()/increase() term of expr gave different answers in the two stores
+    at t (differing_terms), each store following its own definition: a
+    comparison or `unless` after it then keeps different series (a breaker's
+    first trip is increase 1 in MetricsQL, 0 in PromQL)."""
     p, nan_p = without_nan(instant(prom, expr, t))
     v, nan_v = without_nan(instant(vm, expr, t))
     if nan_v:
         return [f"{where}: {expr!r}: VictoriaMetrics answered NaN, which MetricsQL should leave out"], (len(p), nan_p), None
     only_p, only_v = sorted(set(p) - set(v)), sorted(set(v) - set(p))
-    explained = only_v and not only_p and any(term in expr for term in first_sample_terms)
+    explained = any(term in expr for term in differing_terms)
     if (only_p or only_v) and not explained:
         return [f"{where}: {expr!r}: series differ: only Prometheus {[show(k) for k in only_p][:3]}"
                 f" ({len(only_p)}), only VictoriaMetrics {[show(k) for k in only_v][:3]} ({len(only_v)})"], (len(p), nan_p), None
     if ANY_ROLLUP.search(expr):
         diffs = [abs(p[k] - v[k]) / max(abs(p[k]), abs(v[k])) for k in p if k in v and not close(p[k], v[k])]
-        return [], (len(p), nan_p), max(diffs, default=0.0)
+        return [], (len(p), nan_p), (max(diffs, default=0.0), bool(only_p or only_v))
     scale = t if "time()" in expr else 0.0
     bad = [k for k in p if not close(p[k], v[k], scale)]
     return ([f"{where}: {expr!r}{show(k)}: Prometheus {p[k]!r}, VictoriaMetrics {v[k]!r}" for k in bad[:3]],
@@ -311,19 +316,23 @@ def main(dash_dir, rules_dir, prom, vm, timeout):
     if not exprs or not panel:
         fail(f"found {len(exprs)} queries and alert expressions, {len(panel)} Statescope panel queries")
 
-    # T: whole samples on both sides of it in both stores (remote_write ships
-    # batches every second here; a later sample in VictoriaMetrics means the
-    # earlier ones arrived).
+    # T: whole samples on both sides of it in both stores. remote_write ships
+    # each shard's batch within a second here (batch_send_deadline), so once
+    # VictoriaMetrics holds a sample 3 s past T and 2 s more have passed,
+    # every shard has delivered what it held at T.
     while True:
         t = math.floor(time.time()) - 6 + 0.5
         reached = [latest_sample_ms(b, '{job="statescope"}', t + 5) for b in (prom, vm)]
-        if min(reached) >= (t + 2) * 1000:
+        # And the panel's range (15 s steps ending at or before T) holds two
+        # steps of data: on a young stack the last whole step may precede it.
+        first = min((pts[0][0] for pts in raw(prom, 'up{job="statescope"}', 600, t).values()), default=math.inf)
+        if min(reached) >= (t + 3) * 1000 and first <= (math.floor(t / 15) * 15 - 15) * 1000:
             break
         if time.monotonic() > deadline:
             fail(f"VictoriaMetrics holds no sample past T={t} (latest: Prometheus {reached[0]}, VictoriaMetrics "
-                 f"{reached[1]} ms): does Prometheus remote-write to it?")
+                 f"{reached[1]} ms; first scrape {first} ms): does Prometheus remote-write to it?")
         time.sleep(1)
-    time.sleep(1)
+    time.sleep(2)
 
     problems = []
     # 1. The series themselves.
@@ -338,16 +347,16 @@ def main(dash_dir, rules_dir, prom, vm, timeout):
     # query and alert expression at T.
     terms = sorted({(m.group(1), m.group(2), m.group(3) + m.group(4), int(m.group(3)) * UNIT[m.group(4)])
                     for _, e in exprs for m in ROLLUP.finditer(e)})
-    stats, first_sample_terms = [], set()
+    stats, differing_terms = [], set()
     for fn, selector, window, seconds in terms:
         found, s = check_rollup_term(prom, vm, fn, selector, seconds, t)
         problems += found
         stats.append((f"{fn}({selector.split('{')[0]}[{window}])", s))
-        if s["vm_only"]:
-            first_sample_terms.add(f"{fn}({selector}[{window}])")
+        if s["vm_only"] or s["new"][0] or s["edges"][0]:
+            differing_terms.add(f"{fn}({selector}[{window}])")
     with_data, nan_series, spreads = 0, 0, []
     for where, expr in exprs:
-        found, (n, nan), spread = compare_instant(prom, vm, where, expr, t, first_sample_terms)
+        found, (n, nan), spread = compare_instant(prom, vm, where, expr, t, differing_terms)
         problems += found
         with_data += n > 0
         nan_series += nan
@@ -383,7 +392,11 @@ def main(dash_dir, rules_dir, prom, vm, timeout):
               + (f"; {s['vm_only']} on its first sample, answered by VictoriaMetrics only" if s["vm_only"] else ""))
     if spreads:
         worst = max(spreads)
-        print(f"remote_write:   whole expressions with rate()/increase(): up to {worst[0]:.1%} apart ({worst[1]})")
+        print(f"remote_write:   whole expressions with rate()/increase(): values up to {worst[0][0]:.1%} apart "
+              f"({worst[1]})")
+        for (_, series_differ), where in spreads:
+            if series_differ:
+                print(f"remote_write:   {where}: different series, from its rate()/increase() terms above")
     print(f"remote_write: {len(panel)} Statescope panel queries over 1 h in 15 s steps: same {points} points; "
           f"{len(labels)} variable queries: same values")
 
