@@ -382,7 +382,7 @@ def main(dash_dir, rules_dir, prom, vm, timeout):
         fail(f"only {with_data} of {len(exprs)} expressions had data at T, {points} panel points: too little to compare")
     print(f"remote_write: {n_series} series of job=statescope in both stores, the same per metric name")
     print(f"remote_write: {len(exprs)} dashboard queries and alert expressions at T ({with_data} with data): same "
-          f"series in both; equal values where no rate()/increase() is involved; {nan_series} NaN series "
+          f"series in both (but those listed below); equal values where no rate()/increase() is involved; {nan_series} NaN series "
           f"Prometheus answered and MetricsQL leaves out")
     print(f"remote_write: {len(stats)} rate()/increase() terms: each store answers its own definition exactly")
     for term, s in stats:
