@@ -11,7 +11,10 @@
 #      query against what a running `statescope-exporter --demo` serves;
 #   5. a real Prometheus scraping that exporter every second answers every
 #      dashboard query with data, evaluates every alert rule without error,
-#      and fires the all-keys-open alert on a provider the test takes down.
+#      and fires the all-keys-open alert on a provider the test takes down;
+#   6. that Prometheus remote-writes to a local VictoriaMetrics, which gives
+#      the dashboards' queries, the panel's and the alert expressions the same
+#      answers (checks/remote_write.py; where MetricsQL differs, by definition).
 # Everything it starts binds 127.0.0.1 on a free port and is stopped on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -39,7 +42,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-for tool in promtool amtool python3 curl; do
+for tool in promtool amtool python3 curl victoria-metrics; do
   command -v "$tool" >/dev/null || fail "$tool is not installed (bash scripts/setup.sh installs it)"
 done
 
@@ -168,6 +171,13 @@ code=$(post '{"type":"transition","kind":"circuit_breaker","machine":"provisioni
 code=$(post '{"type":"transition",')
 [[ $code == 4* ]] || fail "POST of malformed JSON answered $code, expected 4xx"
 
+# The long-term store Prometheus remote-writes to (step 6). Latency offset 0
+# and no response cache: it answers from every sample it holds.
+start victoriametrics /health timeout 600 victoria-metrics -httpListenAddr='127.0.0.1:$port' \
+  -storageDataPath="$tmp/victoriametrics" -retentionPeriod=1d -search.latencyOffset=0s -search.disableCache \
+  -loggerLevel=ERROR
+vm="http://127.0.0.1:$port"
+
 prom_dir="$tmp/prometheus"
 mkdir -p "$prom_dir"
 cat >"$prom_dir/prometheus.yml" <<YAML
@@ -180,6 +190,10 @@ scrape_configs:
   - job_name: statescope
     static_configs:
       - targets: ["${exporter#http://}"]
+remote_write:
+  - url: $vm/api/v1/write
+    queue_config:
+      batch_send_deadline: 1s
 YAML
 start prometheus /-/ready timeout 600 prometheus --config.file="$prom_dir/prometheus.yml" \
   --storage.tsdb.path="$prom_dir/data" --web.listen-address='127.0.0.1:$port' --log.level=warn
@@ -204,6 +218,8 @@ t 150 python3 "$prov/checks/dashboards.py" live "$prov/grafana/dashboards" "$pro
   fail "dashboard queries without data on a live Prometheus"
 t 60 python3 "$prov/checks/live_rules.py" "$prom" StatescopeProviderAllKeysOpen provider=provisioning-test 30 |
   sed 's/^/  /' || fail "alert rules on live data"
+t 180 python3 "$prov/checks/remote_write.py" "$prov/grafana/dashboards" "$prov/prometheus/rules" "$prom" "$vm" 90 |
+  sed 's/^/  /' || fail "the same answers from VictoriaMetrics (remote_write) as from Prometheus"
 
 # The breaker above was created by its trip: its transitions series was 1 when
 # first scraped, which increase() alone never counts. The recording rule must

@@ -11,8 +11,10 @@ log() { printf '\n== setup: %s\n' "$*"; }
 # for the browser tests (Playwright drives Debian's build; never `playwright
 # install`), docker-compose v1 to validate the compose file offline, zip and
 # unzip to make and check the plugin archive, curl and Python (the
-# provisioning checks), and Python's venv for the benchmark baseline.
-apt_packages=(prometheus prometheus-alertmanager chromium docker-compose zip unzip curl python3 python3-venv)
+# provisioning checks), Python's venv for the benchmark baseline, and
+# VictoriaMetrics (single node) to test remote_write past one machine.
+apt_packages=(prometheus prometheus-alertmanager chromium docker-compose zip unzip curl python3 python3-venv
+  victoria-metrics)
 missing=()
 for p in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -84,6 +84,23 @@ def queries(dashes):
                 yield f"{name} / {p.get('title')!r} / {t.get('refId')}", t.get("expr", "")
 
 
+def rule_exprs(rule_files):
+    """(alert|record, name, where, expr) for every rule: the rule files are
+    YAML, the expressions their `expr: |` blocks."""
+    for f in rule_files:
+        text = pathlib.Path(f).read_text()
+        for m in re.finditer(r"^(\s*)- (alert|record): (\S+)\n(?:\1  .*\n)*?\1  expr: \|\n((?:\1    .*\n)+)",
+                             text, re.M):
+            yield m.group(2), m.group(3), f"{pathlib.Path(f).name} / {m.group(3)}", m.group(4)
+
+
+def alert_exprs(rule_files):
+    """(where, expr) for every alert rule."""
+    for kind, _name, where, expr in rule_exprs(rule_files):
+        if kind == "alert":
+            yield where, expr
+
+
 def variable_queries(dashes):
     """(where, selector, label) for every label_values variable."""
     for name, d in dashes:
@@ -233,16 +250,12 @@ def check_names(dash_dir, metrics_file, rule_files):
         uses += [(where, n) for n in metric_names(selector)]
     n_rules = 0
     recorded = set()
-    for f in rule_files:
-        # The rule files are YAML; the expressions are the `expr: |` blocks.
-        text = pathlib.Path(f).read_text()
-        for m in re.finditer(r"^(\s*)- (alert|record): (\S+)\n(?:\1  .*\n)*?\1  expr: \|\n((?:\1    .*\n)+)",
-                             text, re.M):
-            if m.group(2) == "alert":
-                n_rules += 1
-            else:
-                recorded.add(m.group(3))
-            uses += [(f"{pathlib.Path(f).name} / {m.group(3)}", n) for n in metric_names(m.group(4))]
+    for kind, name, where, expr in rule_exprs(rule_files):
+        if kind == "alert":
+            n_rules += 1
+        else:
+            recorded.add(name)
+        uses += [(where, n) for n in metric_names(expr)]
     # What a recording rule writes is served by Prometheus itself.
     names = names | recorded
     alerts = sum(len(re.findall(r"^\s*- alert:", pathlib.Path(f).read_text(), re.M)) for f in rule_files)
@@ -296,8 +309,9 @@ def has_finite_value(data):
     return False
 
 
-def check_live(dash_dir, base, timeout):
-    dashes = load(dash_dir)
+def live_queries(dashes):
+    """{where: ("query", expr) | ("label", selector, label)}: every dashboard
+    query and variable query as Grafana sends it with every variable on "All"."""
     variables = {}
     for _, d in dashes:
         for v in d.get("templating", {}).get("list", []):
@@ -308,6 +322,11 @@ def check_live(dash_dir, base, timeout):
         todo[where] = ("query", substitute(expr, variables))
     for where, selector, label in variable_queries(dashes):
         todo[where] = ("label", substitute(selector, variables), label)
+    return todo
+
+
+def check_live(dash_dir, base, timeout):
+    todo = live_queries(load(dash_dir))
     total = len(todo)
     deadline = time.monotonic() + timeout
     errors = {}
