@@ -42,12 +42,15 @@ if [ -n "$want" ] && [ "$want" != "$have" ]; then
   cargo install wasm-bindgen-cli --version "$want" --force
 fi
 
-# npm packages, as package-lock.json has them. Not `npm ci`: the registry
-# mirror lists none of rollup's other-platform binaries, so the lock cannot
-# name them and `npm ci` refuses it as "out of sync"; `npm install` installs
-# the locked versions all the same and leaves the lock unchanged.
-if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  log "npm install (versions from package-lock.json)"
-  npm install --no-audit --no-fund
-fi
+# npm packages, as each package-lock.json has them (the locks name every
+# platform's optional binaries, so `npm install` leaves them unchanged): the
+# build and the browser tests (newest Grafana packages, React 19), and the
+# oldest Grafana's packages the browser tests also run the panel in
+# (e2e/grafana-12/, React 18).
+for dir in . e2e/grafana-12; do
+  if [ ! -d "$dir/node_modules" ] || [ "$dir/package-lock.json" -nt "$dir/node_modules/.package-lock.json" ]; then
+    log "npm install in $dir (versions from its package-lock.json)"
+    npm install --no-audit --no-fund --prefix "$dir"
+  fi
+done
 log "done"
