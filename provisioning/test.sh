@@ -92,9 +92,25 @@ compose_py=$(sed -n '1s/^#! *//p' "$(command -v docker-compose)")
 [ -x "${compose_py%% *}" ] || compose_py=python3
 : >"$tmp/empty.env"
 compose() { t 60 env -u GRAFANA_ADMIN_PASSWORD docker-compose --env-file "$1" -f docker-compose.yaml "${@:2}"; }
-if compose "$tmp/empty.env" config -q >/dev/null 2>&1; then
-  fail "docker-compose.yaml is valid without GRAFANA_ADMIN_PASSWORD: Grafana would start with a default password"
-fi
+# `docker compose up` alone (no .env) must work: the init service makes the secrets.
+compose "$tmp/empty.env" config -q || fail "docker-compose.yaml needs a .env; \`docker compose up\` alone must work"
+# compose-init.sh (the init service): random secrets readable by their user only,
+# printed password, kept on a second run, yours (init.sh's) when you set them.
+ci() { t 30 env SECRETS_DIR="$tmp/ci/run" OWN_DIR="$tmp/ci/own" GRAFANA_UID="$(id -u)" EXPORTER_UID="$(id -u)" "$@" sh "$prov/compose-init.sh"; }
+mkdir -p "$tmp/ci/own"
+ci env -u GRAFANA_ADMIN_PASSWORD >"$tmp/ci/log1"
+ci_pw=$(cat "$tmp/ci/run/grafana_admin_password")
+[ "${#ci_pw}" -ge 20 ] && [ "$(wc -c <"$tmp/ci/run/statescope_token")" -ge 20 ] || fail "compose-init.sh wrote weak secrets"
+[ "$(stat -c %a "$tmp/ci/run/grafana_admin_password")" = 400 ] && [ "$(stat -c %a "$tmp/ci/run/statescope_token")" = 400 ] ||
+  fail "compose-init.sh left the secrets readable by others"
+grep -qF "password $ci_pw" "$tmp/ci/log1" || fail "compose-init.sh does not show the password it made in its log"
+ci env -u GRAFANA_ADMIN_PASSWORD >/dev/null
+[ "$(cat "$tmp/ci/run/grafana_admin_password")" = "$ci_pw" ] || fail "compose-init.sh replaced the password on a second run"
+printf own-token >"$tmp/ci/own/statescope_token"
+ci env GRAFANA_ADMIN_PASSWORD=own-password-from-env >"$tmp/ci/log2"
+[ "$(cat "$tmp/ci/run/grafana_admin_password")" = own-password-from-env ] && [ "$(cat "$tmp/ci/run/statescope_token")" = own-token ] ||
+  fail "compose-init.sh ignores the secrets you set (.env, provisioning/secrets/)"
+! grep -q own-password-from-env "$tmp/ci/log2" || fail "compose-init.sh printed a password you chose"
 # init.sh on a fresh "clone": random secrets, private files, kept on a second run.
 mkdir -p "$tmp/clone/provisioning"
 cp "$prov/init.sh" "$tmp/clone/provisioning/"
@@ -112,7 +128,7 @@ t 30 bash "$tmp/clone/provisioning/init.sh" >/dev/null
 # and resolves it; the house rules are checked on what it resolved.
 compose "$tmp/clone/.env" config -q || fail "docker-compose config rejects docker-compose.yaml"
 compose "$tmp/clone/.env" config >"$tmp/compose.yml"
-t 60 "$compose_py" "$prov/checks/compose.py" "$tmp/compose.yml" "$password" | sed 's/^/  /' ||
+t 60 "$compose_py" "$prov/checks/compose.py" "$tmp/compose.yml" | sed 's/^/  /' ||
   fail "the compose stack's house rules"
 
 # --- 4. Grafana provisioning and dashboards (static) -----------------------------------

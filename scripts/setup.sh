@@ -56,12 +56,15 @@ if [ ! -x "$venv/bin/python" ] || [ clients/python/requirements-test.txt -nt "$v
   touch "$venv/.statescope-client-tests"
 fi
 
-# npm packages, as package-lock.json has them. `npm install` from a complete
-# lock installs the locked versions and leaves the file byte-identical (the
-# lock names every platform's optional rollup/esbuild binaries, so no
-# platform adds entries); scripts/test.sh's callers rely on a clean tree.
-if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  log "npm install (versions from package-lock.json)"
-  npm install --no-audit --no-fund
-fi
+# npm packages, as each package-lock.json has them (the locks name every
+# platform's optional binaries, so `npm install` leaves them unchanged): the
+# build and the browser tests (newest Grafana packages, React 19), and the
+# oldest Grafana's packages the browser tests also run the panel in
+# (e2e/grafana-12/, React 18).
+for dir in . e2e/grafana-12; do
+  if [ ! -d "$dir/node_modules" ] || [ "$dir/package-lock.json" -nt "$dir/node_modules/.package-lock.json" ]; then
+    log "npm install in $dir (versions from its package-lock.json)"
+    npm install --no-audit --no-fund --prefix "$dir"
+  fi
+done
 log "done"

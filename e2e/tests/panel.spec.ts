@@ -43,7 +43,7 @@ test.describe('Statescope panel (built dist/) on exporter + Prometheus data', ()
     expect(existsSync(path.join(dist, 'plugin.json')), `${dist}/plugin.json`).toBe(true);
   });
 
-  test('both views: diagram node counts and tile states are what the exporter was told', async ({ openPanel }) => {
+  test('both views: diagram node counts and tile states are what the exporter was told @smoke', async ({ openPanel }) => {
     const p = await openPanel({ ...breakerQueries('provider="e2e"'), options: { view: 'both' } });
     const dom = panelDom(p.page);
     await expect(dom.diagram(CB)).toBeVisible();
@@ -90,7 +90,7 @@ test.describe('Statescope panel (built dist/) on exporter + Prometheus data', ()
     await workers.shot('demo-workers');
   });
 
-  test('a transition pushed during the test shows after the next refresh', async ({ openPanel, push, waitForProm }) => {
+  test('a transition pushed during the test shows after the next refresh @smoke', async ({ openPanel, push, waitForProm }) => {
     const machine = LIVE_BREAKERS[1];
     const p = await openPanel({ ...breakerQueries('provider="live"'), options: { view: 'both' } });
     const dom = panelDom(p.page);
@@ -150,7 +150,7 @@ test.describe('Statescope panel (built dist/) on exporter + Prometheus data', ()
     await p.shot('resilience4j-one-hot');
   });
 
-  test('dark and light themes: colours are Grafana theme colours', async ({ openPanel }) => {
+  test('dark and light themes: colours are Grafana theme colours @smoke', async ({ openPanel }) => {
     const seen: Record<string, { text: string; background: string }> = {};
     for (const mode of ['dark', 'light'] as const) {
       const p = await openPanel({ ...breakerQueries('provider="e2e"'), theme: mode });
