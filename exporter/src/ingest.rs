@@ -243,10 +243,14 @@ impl Worker {
     /// kept: put back what the disk holds, so reads show what a restart
     /// would, not batches that were answered 503.
     fn forget_unwritten(&self) {
-        let mut store = self.store.write().unwrap_or_else(|p| p.into_inner());
-        let empty = Store::new(store.catalog().clone(), store.limits());
+        let empty = {
+            let store = self.store.read().unwrap_or_else(|p| p.into_inner());
+            Store::new(store.catalog().clone(), store.limits())
+        };
+        // Read back without holding the lock (the applier is the only writer),
+        // so scrapes go on while the log replays.
         match self.wal.reload(empty) {
-            Ok(durable) => *store = durable,
+            Ok(durable) => *self.store.write().unwrap_or_else(|p| p.into_inner()) = durable,
             Err(e) => tracing::error!(error = %e,
                 "cannot read the event log back either; until a restart, reads may show batches that were refused"),
         }
