@@ -28,6 +28,8 @@ use crate::store::{ApplyError, Snapshot, Store};
 const LOG: &str = "events.jsonl";
 const SNAPSHOT: &str = "snapshot.json";
 const LOCK: &str = "lock";
+/// Bytes a probe of a failed log writes: room for a few hundred events.
+pub const PROBE_BYTES: usize = 64 * 1024;
 
 #[derive(Debug, Error)]
 pub enum WalError {
@@ -209,6 +211,12 @@ impl Wal {
     /// Appends records and syncs them to disk. On failure the log is cut
     /// back to its acknowledged records: none of `records` is kept.
     pub fn append(&mut self, records: Vec<Record>) -> Result<(), WalError> {
+        self.append_padded(records, 0)
+    }
+
+    /// [`Wal::append`], the last line padded with spaces (which JSON ignores)
+    /// to at least `pad_to` bytes.
+    fn append_padded(&mut self, records: Vec<Record>, pad_to: usize) -> Result<(), WalError> {
         if records.is_empty() {
             return Ok(());
         }
@@ -220,6 +228,11 @@ impl Wal {
             record.n = self.next;
             self.next += 1;
             serde_json::to_writer(&mut buf, &record).expect("events serialize to JSON");
+            buf.push(b'\n');
+        }
+        if buf.len() < pad_to {
+            buf.pop();
+            buf.resize(pad_to - 1, b' ');
             buf.push(b'\n');
         }
         let written = self
@@ -239,9 +252,11 @@ impl Wal {
         Ok(())
     }
 
-    /// Writes a record that changes nothing: whether the log takes writes again.
+    /// Writes a record that changes nothing: whether the log takes writes
+    /// again. It is padded to [`PROBE_BYTES`], so that a disk with a few
+    /// bytes free does not pass for one that takes writes.
     pub fn probe(&mut self, at: f64) -> Result<(), WalError> {
-        self.append(vec![Record::batch(at, Vec::new())])
+        self.append_padded(vec![Record::batch(at, Vec::new())], PROBE_BYTES)
     }
 
     /// Cuts off whatever an interrupted append (a panic) may have left past

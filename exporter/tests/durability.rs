@@ -14,7 +14,7 @@ use serde_json::json;
 use statescope_exporter::config::Config;
 use statescope_exporter::events::{Action, Event};
 use statescope_exporter::store::Store;
-use statescope_exporter::wal::{Record, Wal};
+use statescope_exporter::wal::{PROBE_BYTES, Record, Wal};
 use support::{FlakyDisk, app_on, transition};
 
 fn empty() -> Store {
@@ -226,4 +226,25 @@ fn a_snapshot_whose_histograms_have_the_wrong_bucket_count_is_refused_by_name() 
         text.contains(r#"job duration histogram of kind "worker", worker_type "gpu" has 2 buckets"#),
         "{text}"
     );
+}
+
+#[test]
+fn a_probe_needs_real_room_and_replays_as_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let disk = Arc::new(FlakyDisk::default());
+    let (mut wal, _) = Wal::open_on(disk.clone(), dir.path().into(), empty()).unwrap();
+    wal.append(vec![opened("a")]).unwrap();
+    let before = log_len(dir.path());
+    // A few hundred bytes free is not a disk that takes writes again.
+    disk.fill_after(500);
+    assert!(wal.probe(2.0).is_err());
+    assert_eq!(log_len(dir.path()), before);
+    disk.free();
+    wal.probe(2.0).unwrap();
+    assert_eq!(log_len(dir.path()), before + PROBE_BYTES as u64);
+    wal.append(vec![opened("b")]).unwrap();
+    drop(wal);
+    let (_wal, store) = Wal::open(dir.path().into(), empty()).unwrap();
+    let names: Vec<_> = store.machines().keys().map(|k| k.machine.clone()).collect();
+    assert_eq!(names, ["a", "b"]);
 }
