@@ -8,11 +8,11 @@ cd "$(dirname "$0")/.."
 log() { printf '\n== setup: %s\n' "$*"; }
 
 # Debian packages: Prometheus and promtool, Alertmanager and amtool, Chromium
-# for the browser tests, docker-compose v1 to validate the compose file
-# offline, wrk and hey for load tests, zip and unzip to make and check the
-# plugin archive, curl and Python (the provisioning checks), and Python's venv
-# for the benchmark baseline.
-apt_packages=(prometheus prometheus-alertmanager chromium chromium-driver docker-compose wrk hey zip unzip curl python3 python3-venv)
+# for the browser tests (Playwright drives Debian's build; never `playwright
+# install`), docker-compose v1 to validate the compose file offline, zip and
+# unzip to make and check the plugin archive, curl and Python (the
+# provisioning checks), and Python's venv for the benchmark baseline.
+apt_packages=(prometheus prometheus-alertmanager chromium docker-compose zip unzip curl python3 python3-venv)
 missing=()
 for p in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -42,10 +42,22 @@ if [ -n "$want" ] && [ "$want" != "$have" ]; then
   cargo install wasm-bindgen-cli --version "$want" --force
 fi
 
-# npm packages, as package-lock.json has them. Not `npm ci`: the registry
-# mirror lists none of rollup's other-platform binaries, so the lock cannot
-# name them and `npm ci` refuses it as "out of sync"; `npm install` installs
-# the locked versions all the same and leaves the lock unchanged.
+# Python venv for the client library's tests (pytest, jsonschema, mypy, and the
+# libraries its adapters are tested with: pybreaker, aiobreaker, Celery), from
+# PyPI; the bench adds prometheus_client to the same venv. Reinstalled when
+# the requirements change.
+venv="${STATESCOPE_VENV:-$HOME/.cache/statescope/venv}"
+if [ ! -x "$venv/bin/python" ] || [ clients/python/requirements-test.txt -nt "$venv/.statescope-client-tests" ]; then
+  log "python venv for the client tests at $venv"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install -q -r clients/python/requirements-test.txt
+  touch "$venv/.statescope-client-tests"
+fi
+
+# npm packages, as package-lock.json has them. `npm install` from a complete
+# lock installs the locked versions and leaves the file byte-identical (the
+# lock names every platform's optional rollup/esbuild binaries, so no
+# platform adds entries); scripts/test.sh's callers rely on a clean tree.
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   log "npm install (versions from package-lock.json)"
   npm install --no-audit --no-fund

@@ -1,8 +1,28 @@
 #!/usr/bin/env bash
-# The whole test suite, as CI runs it: installs what is missing, then runs
-# every check. Exits non-zero on the first failure.
+# The test suite, as CI runs it. Installs what is missing (scripts/setup.sh,
+# a quick no-op once everything is there), then runs every check, or only
+# the parts named:
+#
+#   bash scripts/test.sh                      # everything (what CI runs)
+#   bash scripts/test.sh rust                 # fmt, clippy, cargo test
+#   bash scripts/test.sh panel e2e            # the plugin build and checks, then the browser tests
+#
+# Parts: rust, panel, provisioning, clients, bench, e2e. `e2e` needs the
+# plugin built (`panel`, or `npm run build`) and `bench` the dev build
+# (`rust`). Exits non-zero on the first failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+all_parts=(rust panel provisioning clients bench e2e)
+if (($#)); then
+  parts=("$@")
+  for p in "${parts[@]}"; do
+    [[ " ${all_parts[*]} " == *" $p "* ]] || { echo "unknown part '$p'; parts: ${all_parts[*]}" >&2; exit 2; }
+  done
+else
+  parts=("${all_parts[@]}")
+fi
+wants() { [[ " ${parts[*]} " == *" $1 "* ]]; }
 
 # In CI the clone is fresh; keep Cargo's build output outside it so the next
 # run reuses it.
@@ -14,23 +34,49 @@ step() { printf '\n== test: %s\n' "$*"; }
 
 bash scripts/setup.sh
 
-step "cargo fmt --check"
-cargo fmt --all -- --check
+if wants rust; then
+  step "rust: cargo fmt --check"
+  cargo fmt --all -- --check
 
-step "cargo clippy"
-cargo clippy --workspace --all-targets --locked -- -D warnings
+  step "rust: cargo clippy"
+  cargo clippy --workspace --all-targets --locked -- -D warnings
 
-step "cargo test"
-cargo test --workspace --locked
+  step "rust: cargo test"
+  cargo test --workspace --locked
+fi
 
-step "panel plugin: clippy for wasm32, npm run build (dist/), typecheck, check dist/, the installable zip"
-cargo clippy -p statescope-panel --target wasm32-unknown-unknown --locked -- -D warnings
-npm run build && npm run typecheck && node panel-plugin/build/check-dist.mjs && node panel-plugin/build/package.mjs
+if wants panel; then
+  step "panel: clippy for wasm32, npm run build (dist/), typecheck, check dist/, the installable zip"
+  cargo clippy -p statescope-panel --target wasm32-unknown-unknown --locked -- -D warnings
+  npm run build && npm run typecheck && node panel-plugin/build/check-dist.mjs && node panel-plugin/build/package.mjs
+fi
 
-step "provisioning: Prometheus rules and rule tests, Alertmanager, compose file, dashboards against a live exporter"; bash provisioning/test.sh
+if wants provisioning; then
+  step "provisioning: Prometheus rules and rule tests, Alertmanager, compose file, dashboards against a live exporter"
+  bash provisioning/test.sh
+fi
 
-step "bench smoke: the benchmark harness end to end at tiny sizes (no timing asserted)"; bash bench/run.sh --smoke
+if wants clients; then
+  step "clients: the Python reporter (mypy), then pytest with pybreaker, aiobreaker and a Celery worker against the real exporter"
+  venv="${STATESCOPE_VENV:-$HOME/.cache/statescope/venv}"
+  (cd clients/python && "$venv/bin/mypy" && "$venv/bin/python" -m pytest -q -p no:cacheprovider -rxs)
+fi
 
-step "browser tests: the panel in a Grafana-like page on exporter + Prometheus data (Playwright)"; npm run test:e2e
+if wants bench; then
+  step "bench smoke: the benchmark harness end to end at tiny sizes (no timing asserted)"
+  bash bench/run.sh --smoke
+fi
 
-printf '\n== test: all passed\n'
+if wants e2e; then
+  step "e2e: the panel in a Grafana-like page on exporter + Prometheus data (Playwright)"
+  npm run test:e2e
+fi
+
+# A fresh clone must stay clean after setup and the tests (nothing rewrites
+# a tracked file, nothing writes outside .gitignore). Checked in CI only: a
+# developer's tree has their own changes in it.
+if [ -n "${CI:-}" ] && git rev-parse --is-inside-work-tree >/dev/null 2>&1 && [ -n "$(git status --porcelain)" ]; then
+  echo "the run left the tree changed:" >&2; git status --porcelain >&2; exit 1
+fi
+
+printf '\n== test: passed: %s\n' "${parts[*]}"

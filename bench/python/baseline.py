@@ -60,7 +60,7 @@ class Breakers:
         self.transitions = Counter(
             "statescope_transitions", "Transitions taken", machine + ["from", "to"], registry=r
         )
-        self.since = Gauge("statescope_state_since_seconds", "Entered current state", machine, registry=r)
+        self.since = Gauge("statescope_state_since_timestamp_seconds", "Entered current state", machine, registry=r)
         self.calls = Counter("statescope_breaker_calls", "Calls", machine + ["outcome"], registry=r)
         self.failures = Gauge("statescope_breaker_failures", "Failures in window", machine, registry=r)
         self.illegal = Counter(

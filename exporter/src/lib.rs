@@ -5,9 +5,11 @@
 //! applies it to the [`store`] through one applier thread and logs it with
 //! [`wal`] before answering; [`encode`] renders the store on `/metrics`.
 //! [`demo`] and [`poll`] are two more sources of events; [`server`] wires it
-//! all together for `main`.
+//! all together for `main`, serving HTTP through [`web`] (bounds, timeouts,
+//! TLS) with [`auth`] and the [`web_config`] file.
 
 pub mod api;
+pub mod auth;
 pub mod config;
 pub mod demo;
 pub mod encode;
@@ -20,3 +22,5 @@ pub mod server;
 pub mod store;
 pub mod telemetry;
 pub mod wal;
+pub mod web;
+pub mod web_config;

@@ -10,6 +10,8 @@ use clap::{Parser, Subcommand, ValueEnum};
 use statescope_exporter::config::Config;
 use statescope_exporter::encode::Compat;
 use statescope_exporter::server::{self, Settings};
+use statescope_exporter::web::Limits;
+use statescope_exporter::web_config::WebConfig;
 
 /// Keeps the state of circuit breakers, workers and custom state machines
 /// that services report, and serves them to Prometheus on /metrics.
@@ -22,8 +24,33 @@ struct Cli {
     #[arg(long, env = "STATESCOPE_CONFIG")]
     config: Option<PathBuf>,
     /// Address to listen on. Anything but loopback needs a token.
-    #[arg(long, default_value = "127.0.0.1:9733")]
+    #[arg(
+        long = "web.listen-address",
+        visible_alias = "listen",
+        default_value = "127.0.0.1:9733"
+    )]
     listen: SocketAddr,
+    /// exporter-toolkit web config (YAML): TLS (tls_server_config) and basic auth (basic_auth_users).
+    #[arg(long = "web.config.file")]
+    web_config: Option<PathBuf>,
+    /// Connections served at once; more wait to be accepted.
+    #[arg(long = "web.max-connections", default_value_t = Limits::default().max_connections, value_parser = positive_count)]
+    max_connections: usize,
+    /// Time to send a request's headers (and the TLS handshake), counted from the connection's start or its previous answer: also closes idle keep-alive connections.
+    #[arg(long = "web.header-read-timeout", default_value = "30s", value_parser = positive_duration)]
+    header_read_timeout: Duration,
+    /// Time to send a request body once its headers are in; past it 408.
+    #[arg(long = "web.body-read-timeout", default_value = "30s", value_parser = positive_duration)]
+    body_read_timeout: Duration,
+    /// A client that takes nothing of an answer for this long is disconnected.
+    #[arg(long = "web.write-timeout", default_value = "30s", value_parser = positive_duration)]
+    write_timeout: Duration,
+    /// /metrics answers in progress at once; past it 503 with Retry-After.
+    #[arg(long = "web.max-requests", default_value_t = Limits::default().max_scrapes, value_parser = positive_count)]
+    max_scrapes: usize,
+    /// POST /api/v1/events requests in progress at once; past it 503 with Retry-After.
+    #[arg(long = "web.max-write-requests", default_value_t = Limits::default().max_writes, value_parser = positive_count)]
+    max_writes: usize,
     /// Where machine states are kept across restarts.
     #[arg(long, default_value = "./statescope-data")]
     data_dir: PathBuf,
@@ -36,8 +63,8 @@ struct Cli {
     /// Listen on a non-loopback address without a token (when a proxy authenticates).
     #[arg(long)]
     allow_unauthenticated_remote: bool,
-    /// PEM certificate chain: serve HTTPS.
-    #[arg(long, requires = "tls_key")]
+    /// PEM certificate chain: serve HTTPS (or tls_server_config in --web.config.file).
+    #[arg(long, requires = "tls_key", conflicts_with = "web_config")]
     tls_cert: Option<PathBuf>,
     /// PEM private key for --tls-cert.
     #[arg(long, requires = "tls_cert")]
@@ -107,6 +134,22 @@ fn main() -> ExitCode {
     }
 }
 
+fn positive_count(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(0) => Err("must be at least 1".into()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+fn positive_duration(text: &str) -> Result<Duration, String> {
+    match humantime::parse_duration(text) {
+        Ok(d) if d.is_zero() => Err("must be more than 0".into()),
+        Ok(d) => Ok(d),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
 fn settings(cli: Cli) -> anyhow::Result<Settings> {
     let config = match &cli.config {
         Some(path) => Config::load(path)?,
@@ -124,6 +167,13 @@ fn settings(cli: Cli) -> anyhow::Result<Settings> {
     if token.as_ref().is_some_and(|t| t.len() < 16) {
         anyhow::bail!("the token is too short: use at least 16 characters (e.g. `openssl rand -hex 32`)");
     }
+    let mut web = match &cli.web_config {
+        Some(path) => WebConfig::load(path)?,
+        None => WebConfig::default(),
+    };
+    if let (Some(cert), Some(key)) = (&cli.tls_cert, &cli.tls_key) {
+        web.tls = Some(WebConfig::tls_from_files(cert, key).map_err(anyhow::Error::msg)?);
+    }
     Ok(Settings {
         heartbeat_ttl: cli
             .heartbeat_ttl
@@ -136,6 +186,14 @@ fn settings(cli: Cli) -> anyhow::Result<Settings> {
         demo: cli.demo,
         token,
         allow_unauthenticated_remote: cli.allow_unauthenticated_remote,
-        tls: cli.tls_cert.zip(cli.tls_key),
+        web,
+        limits: Limits {
+            max_connections: cli.max_connections,
+            header_read_timeout: cli.header_read_timeout,
+            body_read_timeout: cli.body_read_timeout,
+            write_timeout: cli.write_timeout,
+            max_scrapes: cli.max_scrapes,
+            max_writes: cli.max_writes,
+        },
     })
 }

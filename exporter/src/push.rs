@@ -1,16 +1,16 @@
-//! `POST /api/v1/events`: the [`Events`] extractor owns every check of the
-//! request (token, content type, size, shape, each event's fields), so the
-//! handler only submits and translates the outcome.
+//! `POST /api/v1/events`: behind [`crate::api`]'s write guard (token from
+//! the headers, body size and read timeout), the [`Events`] extractor owns
+//! the checks of the request itself (content type, shape, each event's
+//! fields), so the handler only submits and translates the outcome.
 
 use std::sync::Arc;
 
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use serde::Serialize;
-use serde_json::json;
-use subtle::ConstantTimeEq;
+use serde_json::{Value, json};
 
 use crate::api::Api;
 use crate::events::{Body, Event, RawEvent};
@@ -19,41 +19,27 @@ use crate::refusal::ApiError;
 use crate::store::{Applied, ApplyError};
 use crate::telemetry::Rejection;
 
-/// Checks the bearer token in constant time. The SHA-256 digests are
-/// compared, not the tokens: comparing slices of different lengths returns
-/// at once, which would tell an attacker the token's length.
-fn authorized(api: &Api, headers: &HeaderMap) -> bool {
-    let Some(token) = &api.token else { return true };
-    let given = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(bearer_token)
-        .unwrap_or("");
-    let digest = |s: &str| ring::digest::digest(&ring::digest::SHA256, s.as_bytes());
-    digest(given).as_ref().ct_eq(digest(token).as_ref()).into()
-}
-
-/// The token of an `Authorization: Bearer <token>` value. The scheme is
-/// case-insensitive (RFC 9110 11.1: `bearer`, `BEARER`), and one or more
-/// spaces separate it from the token.
-fn bearer_token(value: &str) -> Option<&str> {
-    let (scheme, token) = value.split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then(|| token.trim_start_matches(' '))
-}
-
 /// The answer to a request that was applied: what became of its events.
 #[derive(Serialize)]
 pub struct Accepted {
     applied: usize,
     duplicates: usize,
     unchanged: usize,
+    /// Applied transitions the machine's kind does not expect.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    unexpected: Vec<Value>,
+    /// Events older (by `seq`) than a report applied before them: not applied.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    stale: Vec<Value>,
+    /// Events whose labels differ from those the machine was created with:
+    /// applied, without the labels (a machine's labels never change).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    labels_ignored: Vec<Value>,
 }
 
 /// The events of a `POST /api/v1/events`, checked in the order that costs
-/// least: the token from the headers (before the body is read), the content
-/// type, the size, the JSON shape, then each event's fields.
+/// least: the content type, the size, the JSON shape, then each event's
+/// fields (the token was checked from the headers before the body was read).
 pub struct Events(Vec<Event>);
 
 impl FromRequest<Arc<Api>> for Events {
@@ -65,14 +51,6 @@ impl FromRequest<Arc<Api>> for Events {
             t.reject(reason, events);
             ApiError::new(status, message)
         };
-        if !authorized(api, req.headers()) {
-            return Err(refuse(
-                Rejection::Unauthorized,
-                1,
-                StatusCode::UNAUTHORIZED,
-                "missing or wrong bearer token (Authorization: Bearer <token>)".into(),
-            ));
-        }
         if let Err(message) = json_content_type(req.headers().get(header::CONTENT_TYPE)) {
             return Err(refuse(
                 Rejection::Malformed,
@@ -133,9 +111,10 @@ impl FromRequest<Arc<Api>> for Events {
                 ),
             ));
         }
+        let identity_labels = api.ingest.read().catalog().identity_labels().to_vec();
         let mut events = Vec::with_capacity(values.len());
         for (index, value) in values.into_iter().enumerate() {
-            match RawEvent::parse(value) {
+            match RawEvent::parse_with(value, &identity_labels) {
                 Ok(e) => events.push(e),
                 Err(e) => {
                     let message = format!("event {index}: {e}; nothing in this request was applied");
@@ -175,14 +154,50 @@ fn json_content_type(value: Option<&HeaderValue>) -> Result<(), String> {
 pub async fn post_events(State(api): State<Arc<Api>>, Events(events): Events) -> Result<Json<Accepted>, ApiError> {
     let count = events.len() as u64;
     let t = &api.telemetry;
+    let sent: Vec<_> = events
+        .iter()
+        .map(|e| (e.kind.clone(), e.machine.clone(), e.labels.clone()))
+        .collect();
     match api.ingest.submit(events).await {
         Ok(applied) => {
-            let n = |w| applied.iter().filter(|a| **a == w).count();
-            Ok(Json(Accepted {
-                applied: n(Applied::Applied),
-                duplicates: n(Applied::Duplicate),
-                unchanged: n(Applied::Unchanged),
-            }))
+            let mut answer = Accepted {
+                applied: 0,
+                duplicates: 0,
+                unchanged: 0,
+                unexpected: Vec::new(),
+                stale: Vec::new(),
+                labels_ignored: Vec::new(),
+            };
+            for (index, (a, (kind, machine, _))) in applied.iter().zip(&sent).enumerate() {
+                match a {
+                    Applied::Applied => answer.applied += 1,
+                    Applied::Duplicate => answer.duplicates += 1,
+                    Applied::Unchanged => answer.unchanged += 1,
+                    Applied::Unexpected { from, to } => {
+                        answer.applied += 1;
+                        answer
+                            .unexpected
+                            .push(json!({ "index": index, "kind": kind, "machine": machine, "from": from, "to": to }));
+                    }
+                    Applied::Stale { seq, last_seq } => answer.stale.push(
+                        json!({ "index": index, "kind": kind, "machine": machine, "seq": seq, "last_seq": last_seq }),
+                    ),
+                }
+            }
+            // A machine's labels are fixed when it is created, so reading
+            // them after the batch gives exactly what each event was held to.
+            let store = api.ingest.read();
+            for (index, (kind, machine, labels)) in sent.iter().enumerate() {
+                if let Some(m) = store.get(kind, machine)
+                    && labels.iter().any(|(k, v)| m.labels.get(k) != Some(v))
+                {
+                    answer.labels_ignored.push(json!({
+                        "index": index, "kind": kind, "machine": machine, "sent": labels, "kept": m.labels,
+                    }));
+                }
+            }
+            drop(store);
+            Ok(Json(answer))
         }
         Err(SubmitError::Refused(e)) => {
             let (status, reason) = match &e {
@@ -214,21 +229,6 @@ pub async fn post_events(State(api): State<Arc<Api>>, Events(events): Events) ->
         Err(e) => {
             t.reject(Rejection::Unavailable, count);
             Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string()).retry_after(RETRY.as_secs()))
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::bearer_token;
-
-    #[test]
-    fn the_bearer_scheme_is_matched_case_insensitively() {
-        for value in ["Bearer tok", "bearer tok", "BEARER tok", "bEaReR  tok"] {
-            assert_eq!(bearer_token(value), Some("tok"), "{value:?}");
-        }
-        for value in ["Basic tok", "Bearertok", "tok", "", "Bearer"] {
-            assert_eq!(bearer_token(value), None, "{value:?}");
         }
     }
 }

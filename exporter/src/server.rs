@@ -8,10 +8,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use axum::serve::ListenerExt as _;
+use axum::middleware;
 use tokio::task::JoinHandle;
 
 use crate::api::{self, Api};
+use crate::auth::{self, BasicAuth};
 use crate::config::Config;
 use crate::demo::Fleet;
 use crate::encode::Compat;
@@ -19,6 +20,8 @@ use crate::ingest::{Ingest, SnapshotPolicy, unix_now};
 use crate::poll;
 use crate::store::Store;
 use crate::telemetry::Telemetry;
+use crate::web::{self, Limits};
+use crate::web_config::WebConfig;
 
 /// Heartbeat TTL when neither the command line nor the config sets one.
 pub const DEFAULT_HEARTBEAT_TTL: Duration = Duration::from_secs(30);
@@ -31,19 +34,26 @@ pub struct Settings {
     pub demo: bool,
     pub token: Option<String>,
     pub allow_unauthenticated_remote: bool,
-    pub tls: Option<(PathBuf, PathBuf)>,
+    /// TLS and basic-auth users (`--web.config.file`, or `--tls-cert`/`--tls-key`).
+    pub web: WebConfig,
+    pub limits: Limits,
     pub heartbeat_ttl: Duration,
     pub compat: Compat,
 }
 
 impl Settings {
-    /// The safety rule: a write endpoint reachable from other hosts needs a token.
+    /// The safety rule: a write endpoint reachable from other hosts needs a
+    /// token (or basic-auth users, which then protect writes too).
     pub fn check(&self) -> anyhow::Result<()> {
-        if !self.listen.ip().is_loopback() && self.token.is_none() && !self.allow_unauthenticated_remote {
+        if !self.listen.ip().is_loopback()
+            && self.token.is_none()
+            && self.web.users.is_empty()
+            && !self.allow_unauthenticated_remote
+        {
             bail!(
                 "refusing to listen on {} without a token: anyone who can reach it could write states. \
-                 Give a token (--token-file FILE or STATESCOPE_TOKEN), listen on 127.0.0.1, \
-                 or pass --allow-unauthenticated-remote if a proxy in front authenticates",
+                 Give a token (--token-file FILE or STATESCOPE_TOKEN) or basic_auth_users in --web.config.file, \
+                 listen on 127.0.0.1, or pass --allow-unauthenticated-remote if a proxy in front authenticates",
                 self.listen
             );
         }
@@ -88,50 +98,36 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         max_events: settings.config.limits.max_events_per_request,
         max_body_bytes: settings.config.limits.max_body_bytes,
     });
-    let app = api::router(api);
+    let mut app = api::router_with(api, &settings.limits);
+    if !settings.web.users.is_empty() {
+        let users = Arc::new(BasicAuth::new(settings.web.users.clone(), settings.token.clone()));
+        app = app.layer(middleware::from_fn_with_state(users, auth::require_basic_auth));
+    }
+    for (name, value) in settings.web.headers.clone() {
+        app = app.layer(tower_http::set_header::SetResponseHeaderLayer::overriding(name, value));
+    }
     drop(ingest);
 
-    let result = match &settings.tls {
-        None => {
-            let listener = tokio::net::TcpListener::bind(settings.listen)
-                .await
-                .with_context(|| format!("listening on {}", settings.listen))?;
-            tracing::info!(addr = %listener.local_addr()?, tls = false, demo = settings.demo, "serving");
-            // TCP_NODELAY: a streamed /metrics body ends with a small write
-            // that Nagle's algorithm would hold for the scraper's delayed ACK
-            // (40 ms on Linux).
-            let listener = listener.tap_io(|stream| {
-                if let Err(e) = stream.set_nodelay(true) {
-                    tracing::debug!(error = %e, "TCP_NODELAY not set on a connection");
-                }
-            });
-            axum::serve(listener, app)
-                .with_graceful_shutdown(shutdown_signal())
-                .await
-                .map_err(anyhow::Error::from)
-        }
-        Some((cert, key)) => {
-            let _ = rustls::crypto::ring::default_provider().install_default();
-            let tls = axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key)
-                .await
-                .with_context(|| format!("loading TLS certificate {} and key {}", cert.display(), key.display()))?;
-            let handle = axum_server::Handle::new();
-            let stopper = handle.clone();
-            tokio::spawn(async move {
-                shutdown_signal().await;
-                stopper.graceful_shutdown(Some(Duration::from_secs(10)));
-            });
-            tracing::info!(addr = %settings.listen, tls = true, demo = settings.demo, "serving");
-            let acceptor =
-                axum_server::tls_rustls::RustlsAcceptor::new(tls).acceptor(axum_server::accept::NoDelayAcceptor::new());
-            axum_server::bind(settings.listen)
-                .acceptor(acceptor)
-                .handle(handle)
-                .serve(app.into_make_service())
-                .await
-                .map_err(anyhow::Error::from)
-        }
-    };
+    web::check_open_files(settings.limits.max_connections);
+    let listener = tokio::net::TcpListener::bind(settings.listen)
+        .await
+        .with_context(|| format!("listening on {}", settings.listen))?;
+    tracing::info!(
+        addr = %listener.local_addr()?,
+        tls = settings.web.tls.is_some(),
+        basic_auth = !settings.web.users.is_empty(),
+        demo = settings.demo,
+        "serving"
+    );
+    let result = web::serve(
+        listener,
+        settings.web.tls.clone(),
+        app,
+        settings.limits,
+        shutdown_signal(),
+    )
+    .await
+    .map_err(anyhow::Error::from);
     // Stop the tasks so the last handles to the applier go; it then drains
     // its queue and writes a final snapshot.
     for task in tasks {

@@ -8,6 +8,7 @@ use axum::http::Method;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 use statescope_model::contract as c;
@@ -38,6 +39,21 @@ struct RouteLabel {
     route: &'static str,
 }
 
+/// The labels of `statescope_build_info`, as prometheus/common's build_info
+/// has them (`goversion` becomes `rustversion`).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct BuildLabels {
+    version: &'static str,
+    revision: &'static str,
+    rustversion: &'static str,
+}
+
+const BUILD: BuildLabels = BuildLabels {
+    version: env!("CARGO_PKG_VERSION"),
+    revision: env!("STATESCOPE_REVISION"),
+    rustversion: env!("STATESCOPE_RUSTC_VERSION"),
+};
+
 /// Why an event was refused (the `reason` label of the rejection counter).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Rejection {
@@ -49,6 +65,10 @@ pub enum Rejection {
     Illegal,
     Limit,
     Unavailable,
+    /// Shed: too many writes in progress.
+    Overloaded,
+    /// The body did not arrive within the body read timeout.
+    Timeout,
 }
 
 impl Rejection {
@@ -62,6 +82,8 @@ impl Rejection {
             Rejection::Illegal => "illegal",
             Rejection::Limit => "limit",
             Rejection::Unavailable => "unavailable",
+            Rejection::Overloaded => "overloaded",
+            Rejection::Timeout => "timeout",
         }
     }
 }
@@ -70,6 +92,7 @@ pub struct Telemetry {
     registry: Registry,
     events: Family<TypeLabel, Counter>,
     duplicates: Counter,
+    stale: Counter,
     rejected: Family<ReasonLabel, Counter>,
     requests: Family<RequestLabels, Counter>,
     durations: Family<RouteLabel, Histogram>,
@@ -86,6 +109,7 @@ impl Default for Telemetry {
         let mut registry = Registry::default();
         let events = Family::<TypeLabel, Counter>::default();
         let duplicates = Counter::default();
+        let stale = Counter::default();
         let rejected = Family::<ReasonLabel, Counter>::default();
         let requests = Family::<RequestLabels, Counter>::default();
         let durations = Family::<RouteLabel, Histogram>::new_with_constructor(|| {
@@ -104,6 +128,11 @@ impl Default for Telemetry {
             duplicates.clone(),
         );
         registry.register(
+            "statescope_exporter_stale_events",
+            "Events not applied because a newer report (higher seq) of their machine was applied first",
+            stale.clone(),
+        );
+        registry.register(
             counter_name(c::EXPORTER_EVENTS_REJECTED_TOTAL),
             "Events refused, by reason",
             rejected.clone(),
@@ -118,6 +147,13 @@ impl Default for Telemetry {
             "Time to answer HTTP requests, by route",
             durations.clone(),
         );
+        let build = Family::<BuildLabels, Gauge>::default();
+        build.get_or_create(&BUILD).set(1);
+        registry.register(
+            "statescope_build_info",
+            "A metric with a constant '1' value labeled by version, revision and rustversion from which statescope-exporter was built",
+            build,
+        );
         // Every type and reason from the start, so rate() has a baseline.
         for t in EventType::ALL {
             let _ = events.get_or_create(&TypeLabel { r#type: t.as_str() });
@@ -126,6 +162,7 @@ impl Default for Telemetry {
             registry,
             events,
             duplicates,
+            stale,
             rejected,
             requests,
             durations,
@@ -138,6 +175,8 @@ impl Telemetry {
         for (event, a) in events.iter().zip(applied) {
             if *a == Applied::Duplicate {
                 self.duplicates.inc();
+            } else if matches!(a, Applied::Stale { .. }) {
+                self.stale.inc();
             } else {
                 self.events
                     .get_or_create(&TypeLabel {

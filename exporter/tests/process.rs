@@ -152,7 +152,11 @@ fn machines(url: &str) -> Vec<Value> {
 fn every_acknowledged_event_survives_sigkill() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let exporter = Exporter::start(&data, &[], &[]);
+    // Strict, so that a refused transition's count must survive too.
+    let config = dir.path().join("strict.toml");
+    std::fs::write(&config, "strict_transitions = true\n").unwrap();
+    let strict = ["--config", config.to_str().unwrap()];
+    let exporter = Exporter::start(&data, &strict, &[]);
     // 40 breakers walk closed -> open -> half_open -> closed -> open with calls in between,
     // 20 events per request, plus retries that must not count twice.
     let cycle = ["open", "half_open", "closed", "open"];
@@ -183,23 +187,31 @@ fn every_acknowledged_event_survives_sigkill() {
         }
     }
     assert_eq!(acked, 320);
-    let illegal = json!({"type": "transition", "kind": "circuit_breaker", "machine": "p0/key-0", "to": "closed"});
-    assert_eq!(post(&exporter.url, &illegal, None).0, 409);
+    // A worker's starting -> draining is unexpected, and refused under strict_transitions.
+    let worker = json!({"type": "heartbeat", "kind": "worker", "machine": "w-0"});
+    assert_eq!(post(&exporter.url, &worker, None).0, 200);
+    let unexpected = json!({"type": "transition", "kind": "worker", "machine": "w-0", "to": "draining"});
+    assert_eq!(post(&exporter.url, &unexpected, None).0, 409);
     let before = machines(&exporter.url);
     let metrics_before = ureq_get(&format!("{}/metrics", exporter.url)).unwrap();
     exporter.kill9();
 
-    let exporter = Exporter::start(&data, &[], &[]);
+    let exporter = Exporter::start(&data, &strict, &[]);
     let after = machines(&exporter.url);
     assert_eq!(after, before);
-    assert_eq!(after.len(), 40);
-    for m in &after {
+    assert_eq!(after.len(), 41);
+    for m in after.iter().filter(|m| m["kind"] == "circuit_breaker") {
         assert_eq!(m["state"], "open", "{m}");
         assert_eq!(m["transitions"], 4, "{m}");
         assert_eq!(m["calls"]["failure"], 4, "{m}");
-        let illegal = if m["machine"] == "p0/key-0" { 1 } else { 0 };
-        assert_eq!(m["illegal_transitions"], illegal, "{m}");
+        assert_eq!(m["unexpected_transitions"], 0, "{m}");
     }
+    let w = after.iter().find(|m| m["machine"] == "w-0").unwrap();
+    assert_eq!(
+        (&w["state"], &w["unexpected_transitions"]),
+        (&json!("starting"), &json!(1)),
+        "{w}"
+    );
     let metrics_after = ureq_get(&format!("{}/metrics", exporter.url)).unwrap();
     let series = |text: &str| -> Vec<String> {
         text.lines()
@@ -677,7 +689,7 @@ fn poll_targets_set_states_from_a_services_json() {
             assert_eq!(list[0]["labels"]["service"], "payments-api");
             // The first poll creates it open (no transition: none was seen), then open -> half_open.
             assert_eq!(list[0]["transitions"], 1, "open, then -> half_open: {list:?}");
-            assert_eq!(list[0]["illegal_transitions"], 0, "{list:?}");
+            assert_eq!(list[0]["unexpected_transitions"], 0, "{list:?}");
             break;
         }
         assert!(
@@ -710,7 +722,7 @@ fn polled_workers_are_not_flapped_offline_by_the_heartbeat_ttl() {
     let list = machines(&exporter.url);
     let w = list.iter().find(|m| m["machine"] == "w1").expect("w1 polled");
     assert_eq!(
-        (w["transitions"].as_u64(), w["illegal_transitions"].as_u64()),
+        (w["transitions"].as_u64(), w["unexpected_transitions"].as_u64()),
         (Some(0), Some(0)),
         "the service said idle all along: {w}"
     );
@@ -734,7 +746,7 @@ fn a_first_observation_is_not_an_illegal_transition() {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         if let Some(m) = machines(&exporter.url).into_iter().find(|m| m["machine"] == "pay") {
-            assert_eq!(m["illegal_transitions"], 0, "{m}");
+            assert_eq!(m["unexpected_transitions"], 0, "{m}");
             assert_eq!(
                 (m["state"].as_str(), m["transitions"].as_u64()),
                 (Some("half_open"), Some(0)),

@@ -93,7 +93,7 @@ const bgWasm = path.join(PKG_DIR, `${WASM_NAME}_bg.wasm`);
 // rustc enables by default for wasm32-unknown-unknown and wasm-bindgen keeps.
 if (!skipOpt) {
   const wasmOpt = path.join(REPO, 'node_modules', '.bin', 'wasm-opt');
-  if (!statSync(wasmOpt, { throwIfNoEntry: false })) fail('node_modules/.bin/wasm-opt missing: run `npm ci`.');
+  if (!statSync(wasmOpt, { throwIfNoEntry: false })) fail('node_modules/.bin/wasm-opt missing: run `bash scripts/setup.sh` (npm install).');
   const features = [
     '--enable-bulk-memory',
     '--enable-nontrapping-float-to-int',

@@ -19,7 +19,7 @@ use crate::view::{CountSource, Since};
 pub struct MachineAux {
     /// `statescope_transitions_total` series.
     pub counters: Vec<usize>,
-    /// `statescope_state_since_seconds` series.
+    /// `statescope_state_since_timestamp_seconds` series.
     pub since: Option<usize>,
 }
 

@@ -121,6 +121,7 @@ pub fn resolve(rec: &Recognised, series: &[Series], options: &PanelOptions) -> R
                     states: Vec::new(),
                     initial: seen[0].0.clone(),
                     transitions: Vec::new(),
+                    manual_transitions: Vec::new(),
                     heartbeat_lost_state: None,
                 };
                 (spec, KindSource::FromData)
@@ -168,6 +169,7 @@ fn spec_from_metrics(name: &str, allowed: &[&Series], severities: &[(String, Sev
         }
     }
     let mut transitions = Vec::new();
+    let mut manual_transitions = Vec::new();
     for s in allowed {
         let (Some(from), Some(to)) = (
             s.label(contract::LABEL_FROM).and_then(state_name),
@@ -180,8 +182,14 @@ fn spec_from_metrics(name: &str, allowed: &[&Series], severities: &[(String, Sev
                 states.push(st.clone());
             }
         }
-        if from != to && !transitions.contains(&(from.clone(), to.clone())) {
-            transitions.push((from, to));
+        // `flow="manual"`: a move someone forces, drawn apart from the normal flow.
+        let list = if s.label(contract::LABEL_FLOW) == Some("manual") {
+            &mut manual_transitions
+        } else {
+            &mut transitions
+        };
+        if from != to && !list.contains(&(from.clone(), to.clone())) {
+            list.push((from, to));
         }
     }
     let initial = states
@@ -198,6 +206,7 @@ fn spec_from_metrics(name: &str, allowed: &[&Series], severities: &[(String, Sev
             .collect(),
         initial,
         transitions,
+        manual_transitions,
         heartbeat_lost_state: None,
     }
 }

@@ -1,4 +1,4 @@
-//! Statescope panel (built in its own issue).
+//! Statescope panel: Grafana data frames and options in, a state-machine view out (diagram and machine tiles), drawn with Leptos.
 
 // Data core: frames + options -> view model. Plain Rust, tested natively.
 pub mod color;

@@ -27,7 +27,7 @@ pub enum Role {
     State,
     /// `statescope_transitions_total{kind,machine,from,to}`.
     Transitions,
-    /// `statescope_state_since_seconds{kind,machine}`.
+    /// `statescope_state_since_timestamp_seconds{kind,machine}`.
     Since,
     /// `statescope_transition_allowed{kind,from,to}`.
     Allowed,
@@ -40,7 +40,7 @@ pub enum Role {
 pub fn role(metric: Option<&str>) -> Role {
     match metric {
         Some(contract::TRANSITIONS_TOTAL) => Role::Transitions,
-        Some(contract::STATE_SINCE_SECONDS) => Role::Since,
+        Some(contract::STATE_SINCE_TIMESTAMP_SECONDS) => Role::Since,
         Some(contract::TRANSITION_ALLOWED) => Role::Allowed,
         Some(contract::STATE_SEVERITY) => Role::Severity,
         Some(contract::STATE) => Role::State,

@@ -121,7 +121,7 @@ pub struct Since {
     /// The state began at or before `start_ms` (it was already current at the
     /// start of the data), so "in state for" is at least `now - start_ms`.
     pub lower_bound: bool,
-    /// Read from `statescope_state_since_seconds` rather than the timeline.
+    /// Read from `statescope_state_since_timestamp_seconds` rather than the timeline.
     pub exact: bool,
 }
 

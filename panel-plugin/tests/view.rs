@@ -77,7 +77,7 @@ fn statescope_state_one_hot_gives_states_now_and_time_in_state() {
     );
     assert_eq!(openai.share, [(0, 0.5), (1, 0.375), (2, 0.125)]);
 
-    // Open since before the range: statescope_state_since_seconds says exactly when.
+    // Open since before the range: statescope_state_since_timestamp_seconds says exactly when.
     let stripe = machine(&view, "stripe/key-2");
     let since = stripe.since.unwrap();
     assert_eq!(since.start_ms, T0 - 600_000.0);

@@ -107,6 +107,7 @@ def metric_names(expr):
     s = re.sub(r'"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'|`[^`]*`', '""', expr)
     s = re.sub(r"\{[^{}]*\}", " ", s)
     s = re.sub(r"\[[^\[\]]*\]", " ", s)
+    s = re.sub(r"\$\{?[A-Za-z0-9_]+(?::[a-z]+)?\}?", " 0 ", s)  # Grafana variables ($__range_s) are numbers
     s = re.sub(r"\b(by|without|on|ignoring|group_left|group_right)\s*\([^()]*\)", " ", s)
     names = set()
     for m in re.finditer(r"[A-Za-z_:][A-Za-z0-9_:]*", s):
@@ -127,6 +128,7 @@ def _self_test():
         'histogram_quantile(0.95, sum without (pod) (rate(d[5m]))) * 1e3 offset 5m': {"d"},
         'count by (p) (e{s=~"open|x"} == 1) == count by (p) (f)': {"e", "f"},
         'increase(g_total{to="open"}[1h]) > 0 unless on (m) h': {"g_total", "h"},
+        'i > time() - $__range_s or j': {"i", "j"},
     }
     for expr, want in cases.items():
         got = metric_names(expr)
@@ -230,12 +232,19 @@ def check_names(dash_dir, metrics_file, rule_files):
     for where, selector, _label in variable_queries(dashes):
         uses += [(where, n) for n in metric_names(selector)]
     n_rules = 0
+    recorded = set()
     for f in rule_files:
         # The rule files are YAML; the expressions are the `expr: |` blocks.
         text = pathlib.Path(f).read_text()
-        for m in re.finditer(r"^(\s*)- alert: (\S+)\n(?:\1  .*\n)*?\1  expr: \|\n((?:\1    .*\n)+)", text, re.M):
-            n_rules += 1
-            uses += [(f"{pathlib.Path(f).name} / {m.group(2)}", n) for n in metric_names(m.group(3))]
+        for m in re.finditer(r"^(\s*)- (alert|record): (\S+)\n(?:\1  .*\n)*?\1  expr: \|\n((?:\1    .*\n)+)",
+                             text, re.M):
+            if m.group(2) == "alert":
+                n_rules += 1
+            else:
+                recorded.add(m.group(3))
+            uses += [(f"{pathlib.Path(f).name} / {m.group(3)}", n) for n in metric_names(m.group(4))]
+    # What a recording rule writes is served by Prometheus itself.
+    names = names | recorded
     alerts = sum(len(re.findall(r"^\s*- alert:", pathlib.Path(f).read_text(), re.M)) for f in rule_files)
     if n_rules != alerts:
         fail(f"read the expression of {n_rules} alert rules, but the rule files define {alerts}")
@@ -257,6 +266,8 @@ def substitute(expr, variables):
         var = m.group(1) or m.group(2)
         if var in ("__rate_interval", "__range", "__interval"):
             return "1m"
+        if var == "__range_s":
+            return "60"
         if var in variables:
             return variables[var]
         fail(f"cannot substitute ${var} in {expr!r}")
