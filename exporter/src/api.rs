@@ -177,25 +177,37 @@ async fn metrics(State(api): State<Arc<Api>>, Extension(scrapes): Extension<Scra
     };
     let permit = Arc::new(permit);
     let format = Format::from_accept(headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()));
+    let body = stream_blocking(permit, move |emit| {
+        let store = api.ingest.read();
+        encode::encode_chunked(&store, &api.telemetry, api.compat, format, METRICS_CHUNK_BYTES, emit);
+    });
+    (
+        [(header::CONTENT_TYPE, HeaderValue::from_static(format.content_type()))],
+        body,
+    )
+        .into_response()
+}
+
+/// A body that `produce` writes on a blocking thread (the read lock it takes
+/// is released when it returns), streamed as the scraper takes it; `permit`
+/// is held until the last piece is out.
+///
+/// If `produce` panics, the body ends in an error instead of a clean end: the
+/// server then cuts the connection, so a scraper records a failed scrape
+/// rather than accepting a truncated page as the whole truth.
+fn stream_blocking<P: Send + Sync + 'static>(
+    permit: Arc<P>,
+    produce: impl FnOnce(&mut dyn FnMut(String)) + Send + 'static,
+) -> axum::body::Body {
     let (tx, rx) = mpsc::channel::<Bytes>(METRICS_QUEUE);
     let encoder_permit = permit.clone();
     let encoder = tokio::task::spawn_blocking(move || {
         let _permit = encoder_permit;
         let mut waiting = std::collections::VecDeque::new();
-        {
-            let store = api.ingest.read();
-            encode::encode_chunked(
-                &store,
-                &api.telemetry,
-                api.compat,
-                format,
-                METRICS_CHUNK_BYTES,
-                &mut |chunk| {
-                    waiting.push_back(Bytes::from(chunk));
-                    hand_over(&tx, &mut waiting);
-                },
-            );
-        }
+        produce(&mut |chunk| {
+            waiting.push_back(Bytes::from(chunk));
+            hand_over(&tx, &mut waiting);
+        });
         for chunk in waiting {
             if tx.blocking_send(chunk).is_err() {
                 break;
@@ -216,11 +228,7 @@ async fn metrics(State(api): State<Arc<Api>>, Extension(scrapes): Extension<Scra
             )),
         }
     });
-    (
-        [(header::CONTENT_TYPE, HeaderValue::from_static(format.content_type()))],
-        axum::body::Body::from_stream(pieces),
-    )
-        .into_response()
+    axum::body::Body::from_stream(pieces)
 }
 
 /// Passes the waiting pieces to the scraper as far as its queue has room,
@@ -481,4 +489,42 @@ async fn kinds(State(api): State<Arc<Api>>) -> Json<Value> {
     let store = api.ingest.read();
     let kinds: Vec<_> = store.catalog().all().iter().map(|k| k.to_spec()).collect();
     Json(json!({ "kinds": kinds }))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::stream_blocking;
+
+    /// A panic while encoding must fail the scrape (a truncated page that
+    /// ends cleanly is accepted by Prometheus as the whole truth). Checked as
+    /// a client sees it, over a socket.
+    #[tokio::test]
+    async fn a_panic_while_streaming_a_body_cuts_the_response_off() {
+        let app = axum::Router::new()
+            .route(
+                "/whole",
+                axum::routing::get(|| async { stream_blocking(Arc::new(()), |emit| emit("all of it\n".into())) }),
+            )
+            .route(
+                "/panics",
+                axum::routing::get(|| async {
+                    stream_blocking(Arc::new(()), |emit| {
+                        emit("# the first families\n".into());
+                        panic!("injected panic while encoding");
+                    })
+                }),
+            );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let client = reqwest::Client::new();
+        let whole = client.get(format!("http://{addr}/whole")).send().await.unwrap();
+        assert_eq!(whole.text().await.unwrap(), "all of it\n");
+        // The status may or may not have gone out before the panic; either
+        // way the client must not end up with a complete-looking page.
+        let cut = async { client.get(format!("http://{addr}/panics")).send().await?.text().await }.await;
+        assert!(cut.is_err(), "the client took a truncated body as complete: {cut:?}");
+    }
 }
