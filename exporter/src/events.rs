@@ -121,11 +121,16 @@ pub struct RawEvent {
     pub id: Option<String>,
 }
 
+/// Highest `seq` accepted: 2^53 - 1, the largest integer every JSON client
+/// keeps exact. A seq is never lowered, so a bogus huge one (`-1` sent as
+/// u64::MAX) would make every later event of its machine a "retry".
+pub const MAX_SEQ: u64 = (1 << 53) - 1;
+
 /// A request body: one event, or `{"events": [...]}`.
 ///
 /// An object with an `events` field is a batch, and that field must be a
 /// list: `{"events": {...}}` is refused as such, not read as one event with
-/// an unknown field `events`.
+/// an unknown field `events`. Nothing may stand beside it.
 #[derive(Debug)]
 pub enum Body {
     Batch { events: Vec<serde_json::Value> },
@@ -138,6 +143,12 @@ impl<'de> Deserialize<'de> for Body {
         let Some(events) = value.as_object_mut().and_then(|o| o.remove("events")) else {
             return Ok(Body::One(value));
         };
+        if let Some(other) = value.as_object().and_then(|o| o.keys().next()) {
+            return Err(serde::de::Error::custom(format_args!(
+                "unexpected field `{}` beside `events`: a batch is `{{\"events\": [...]}}` alone (labels go on each event)",
+                other.chars().take(64).collect::<String>()
+            )));
+        }
         match events {
             serde_json::Value::Array(events) => Ok(Body::Batch { events }),
             other => Err(serde::de::Error::custom(format_args!(
@@ -286,6 +297,8 @@ pub enum EventError {
     BadLabelValue { name: String },
     #[error("event id must be 1-{MAX_EVENT_ID_LEN} printable characters")]
     BadId,
+    #[error("field `seq` must be at most {MAX_SEQ} (2^53 - 1), got {0}")]
+    BadSeq(u64),
     #[error("field `{field}` must be a number of seconds from 0 to {MAX_JOB_SECONDS} (one year), got {value:?}")]
     BadSeconds { field: &'static str, value: f64 },
 }
@@ -378,6 +391,9 @@ impl RawEvent {
             && !printable(id, MAX_EVENT_ID_LEN)
         {
             return Err(EventError::BadId);
+        }
+        if let Some(seq) = self.seq.filter(|&s| s > MAX_SEQ) {
+            return Err(EventError::BadSeq(seq));
         }
         Ok(Event {
             kind,

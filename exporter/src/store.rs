@@ -727,6 +727,19 @@ impl Store {
         for id in snapshot.recent_ids {
             store.remember_id(id);
         }
+        for (kind, worker_type, h) in &snapshot.jobs {
+            for (name, histogram) in [("duration", &h.duration), ("queue_wait", &h.queue_wait)] {
+                // Empty until the first observation; otherwise one count per bucket and +Inf.
+                let n = histogram.buckets.len();
+                if n != 0 && n != JOB_BUCKETS.len() + 1 {
+                    return Err(format!(
+                        "saved job {name} histogram of kind {kind:?}, worker_type {worker_type:?} has {n} buckets; \
+                         this version uses {} (the file is damaged or from another version)",
+                        JOB_BUCKETS.len() + 1
+                    ));
+                }
+            }
+        }
         store.jobs = snapshot.jobs.into_iter().map(|(k, w, h)| ((k, w), h)).collect();
         Ok(store)
     }

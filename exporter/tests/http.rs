@@ -699,7 +699,7 @@ async fn accepted_jobs_never_make_the_snapshot_unreadable() {
         _applier: applier,
     } = app;
     drop(router);
-    applier.join(); // final snapshot
+    applier.join().unwrap(); // final snapshot
     let reopened = open(dir.path(), &Config::default(), Arc::new(Telemetry::default()))
         .map(|_| ())
         .map_err(|e| e.to_string());
