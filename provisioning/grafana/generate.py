@@ -114,8 +114,11 @@ def bargauge(title, targets, unit, w=12, h=8, description="", thresholds=None):
 
 def state_machine(title, kind, selector, w=24, h=14, description=""):
     """The Statescope panel: the one-hot state series (A), the transition
-    counters for edge weights and flap counts (B), and the kind's allowed
-    transitions so the diagram is drawn from the data (C)."""
+    counters for edge weights and flap counts (B), the kind's allowed
+    transitions so the diagram is drawn from the data (C), and when each
+    counter was created (D, served in OpenMetrics) and each state entered (E),
+    so that counts of machines created inside the range start from zero and
+    "in state since" is exact."""
     return panel(
         PLUGIN,
         title,
@@ -123,6 +126,8 @@ def state_machine(title, kind, selector, w=24, h=14, description=""):
             target("A", f"statescope_state{{{selector}}}", "{{machine}} {{state}}"),
             target("B", f"statescope_transitions_total{{{selector}}}", "{{machine}} {{from}}->{{to}}"),
             target("C", f'statescope_transition_allowed{{kind="{kind}"}}', "{{from}}->{{to}}"),
+            target("D", f"statescope_transitions_created{{{selector}}}", "{{machine}} {{from}}->{{to}} created"),
+            target("E", f"statescope_state_since_timestamp_seconds{{{selector}}}", "{{machine}} since"),
         ],
         w,
         h,
@@ -134,7 +139,8 @@ def state_machine(title, kind, selector, w=24, h=14, description=""):
             "identityLabels": ["kind", "machine"],
             "kind": kind,
             "sort": "worst_first",
-            "flappingThreshold": 5,
+            "flappingThreshold": 3,
+            "flappingWindowMinutes": 15,
         },
     )
 
