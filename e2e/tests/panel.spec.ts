@@ -16,15 +16,23 @@ import { env, expect, test, type OpenOptions } from '../support/test';
 
 const CB = 'circuit_breaker';
 
-/** The Circuit breakers dashboard's three queries (provisioning/), narrowed by a label matcher. */
+/** The Circuit breakers dashboard's five queries (provisioning/), narrowed by a label matcher. */
 function breakerQueries(matcher: string): Pick<OpenOptions, 'expr' | 'legend'> {
   return {
     expr: [
       `statescope_state{kind="${CB}", ${matcher}}`,
       `statescope_transitions_total{kind="${CB}", ${matcher}}`,
       `statescope_transition_allowed{kind="${CB}"}`,
+      `statescope_transitions_created{kind="${CB}", ${matcher}}`,
+      `statescope_state_since_timestamp_seconds{kind="${CB}", ${matcher}}`,
     ],
-    legend: ['{{machine}} {{state}}', '{{machine}} {{from}}->{{to}}', '{{from}}->{{to}}'],
+    legend: [
+      '{{machine}} {{state}}',
+      '{{machine}} {{from}}->{{to}}',
+      '{{from}}->{{to}}',
+      '{{machine}} {{from}}->{{to}} created',
+      '{{machine}} since',
+    ],
   };
 }
 

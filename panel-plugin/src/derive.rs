@@ -163,8 +163,8 @@ pub fn machine(
             trip_times,
         )
     } else {
-        let (total, edges, trip_times) = count_from_counters(m.aux, series, &trips, range, buf, step);
-        (total, CountSource::Counter, edges, trip_times)
+        let c = count_from_counters(m.aux, series, &trips, range, buf, step);
+        (c.total, CountSource::Counter, c.edges, c.trip_times)
     };
     let since = timeline.current.and_then(|_| {
         let exact = latest(&m.aux.since, series).filter(|s| *s > 0.0);
@@ -223,7 +223,7 @@ fn count_from_counters(
     range: TimeRange,
     samples: &[Sample],
     step: f64,
-) -> (u64, Vec<(usize, usize, u64)>, Vec<(f64, u64)>) {
+) -> Counted {
     let kind = trips.kind;
     let machine_first = samples.first().map(|s| s.0);
     let machine_seen = samples.iter().map(|s| s.0).find(|t| range.contains(*t));
@@ -269,7 +269,20 @@ fn count_from_counters(
             }
         }
     }
-    (total, edges, trip_times)
+    Counted {
+        total,
+        edges,
+        trip_times,
+    }
+}
+
+/// What a machine's counters say of the range.
+struct Counted {
+    total: u64,
+    /// Transitions per (from, to) state index.
+    edges: Vec<(usize, usize, u64)>,
+    /// Trips with their times, for flapping.
+    trip_times: Vec<(f64, u64)>,
 }
 
 /// The samples of one counter held by several series, in time order; where
