@@ -58,9 +58,8 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
     && cargo install wasm-bindgen-cli --version "$version" \
     && wasm-bindgen --version
 COPY package.json package-lock.json ./
-# Not `npm ci`: the lock is made against a registry mirror that lists none of
-# rollup's other-platform binaries, and `npm ci` refuses it as "out of sync";
-# `npm install` installs the locked versions all the same (see scripts/setup.sh).
+# The versions package-lock.json pins (it names every platform's optional
+# binaries, so `npm install` changes nothing in it; see scripts/setup.sh).
 RUN --mount=type=cache,target=/root/.npm npm install --no-audit --no-fund
 COPY . .
 RUN --mount=type=cache,target=/usr/local/cargo/registry \

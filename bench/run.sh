@@ -239,6 +239,8 @@ if [ "$mode" = smoke ]; then
   has exporter && check '^\| scrape p99 during ingest paced[^|]*\| [0-9]'
   has exporter && check '^\| resident memory per machine[^|]*\| [0-9]'
   has criterion && check '^\| heap allocated per machine[^|]*\| [0-9]'
+  # Test mode times nothing, but the row is there, and the bench checked the crate serves the same series.
+  has criterion && check '^\| encode [0-9.k]+ machines in process, OpenMetrics, baseline: the prometheus-client crate'
   has panel && check '^\| panel first render, [0-9.k]+ machines[^|]*\| [0-9]'
   has panel && check '^\| panel wasm, gzipped \| [0-9]'
   log "smoke: the harness works"

@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 
 import { FIXTURE_PROVIDER, FIXTURE_BREAKERS, fixtureEvents, LIVE_BREAKERS, LIVE_PROVIDER, TRUTH_JOB } from './support/fixtures';
-import { bundleHost, startHostServer } from './support/hostServer';
+import { bundleHost, GRAFANA_VERSIONS, startHostServer, type GrafanaVersion } from './support/hostServer';
 import { stopAll } from './support/processes';
 import {
   buildExporter,
@@ -48,7 +48,7 @@ export default async function globalSetup(): Promise<() => Promise<void>> {
     const [exporter, r4j] = await Promise.all([
       startExporter(bin, path.join(workDir, 'exporter-data'), workDir),
       startStaticMetrics(path.join(REPO_ROOT, 'e2e/fixtures/resilience4j.metrics')),
-      bundleHost(REPO_ROOT, buildDir),
+      ...(Object.keys(GRAFANA_VERSIONS) as GrafanaVersion[]).map((g) => bundleHost(REPO_ROOT, buildDir, g)),
     ]);
     closers.push(r4j.close);
     await pushEvents(exporter.url, fixtureEvents());
@@ -77,6 +77,8 @@ export default async function globalSetup(): Promise<() => Promise<void>> {
     closers.push(host.close);
 
     process.env.STATESCOPE_E2E_HOST_URL = host.url;
+    // For tests that start their own host (a sub-path, a plugin upgrade).
+    process.env.STATESCOPE_E2E_HOST_BUILD_DIR = buildDir;
     process.env.STATESCOPE_E2E_EXPORTER_URL = exporter.url;
     process.env.STATESCOPE_E2E_EXPORTER_BIN = bin;
     process.env.STATESCOPE_E2E_TRUTH_TARGETS = truthTargets;

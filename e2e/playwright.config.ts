@@ -2,6 +2,11 @@
 // Projects:
 //  - harness: the hosting page itself, proven with a fake plugin (fixtures/fake-plugin)
 //  - panel:   the real built plugin (dist/) against real exporter + Prometheus data
+//  - loading: how Grafana loads it: upgrades under its cache headers, the
+//             frontend sandbox, a sub-path, its default CSP, field templates
+//  - grafana-12: the cases tagged @smoke again, in a host built from the
+//             oldest Grafana packages the plugin claims (12.0, React 18);
+//             the others run on the newest (13.2, React 19)
 //  - truth:   real pybreaker and Celery through exporter, Prometheus and the panel: every layer equal
 //  - grafana: the provisioned dashboards in a real Grafana; runs only when GRAFANA_URL is set
 import path from 'node:path';
@@ -10,6 +15,7 @@ import type { PluginOptions } from '@grafana/plugin-e2e';
 import { defineConfig, type Project } from '@playwright/test';
 
 import { GRAFANA_AUTH_FILE, GRAFANA_USER } from './support/grafana';
+import type { HostOptions } from './support/test';
 
 const chromium = {
   browserName: 'chromium' as const,
@@ -61,11 +67,11 @@ const grafanaProjects: Array<Project<PluginOptions>> = [
   },
 ];
 
-export default defineConfig<PluginOptions>({
+export default defineConfig<PluginOptions & HostOptions>({
   globalSetup: require.resolve('./global-setup'),
   outputDir: path.join(__dirname, 'test-results'),
   // The whole run, stack start-up included, is bounded.
-  globalTimeout: 10 * 60_000,
+  globalTimeout: 20 * 60_000,
   timeout: 60_000,
   expect: { timeout: 15_000 },
   retries: 0,
@@ -82,6 +88,15 @@ export default defineConfig<PluginOptions>({
   projects: [
     { name: 'harness', testDir: path.join(__dirname, 'tests'), testMatch: /harness\.spec\.ts/ },
     { name: 'panel', testDir: path.join(__dirname, 'tests'), testMatch: /panel\.spec\.ts/ },
+    { name: 'glance', testDir: path.join(__dirname, 'tests'), testMatch: /glance\.spec\.ts/ },
+    { name: 'loading', testDir: path.join(__dirname, 'tests'), testMatch: /loading\.spec\.ts/ },
+    {
+      name: 'grafana-12',
+      testDir: path.join(__dirname, 'tests'),
+      testMatch: /(harness|panel|loading)\.spec\.ts/,
+      grep: /@smoke/,
+      use: { grafanaVersion: '12' },
+    },
     { name: 'truth', testDir: path.join(__dirname, 'tests'), testMatch: /truth\.spec\.ts/ },
     ...grafanaProjects,
   ],

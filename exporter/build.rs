@@ -20,8 +20,12 @@ fn main() {
         .or_else(|| output("git", &["rev-parse", "--short=12", "HEAD"]))
         .unwrap_or_else(|| "unknown".into());
     // Rebuild when HEAD moves (a checkout or a commit), not on every build.
+    // Only paths that exist: cargo reruns a build script that watches a
+    // missing file on every build (packed-refs is often absent).
     for git_path in ["HEAD", "refs/heads", "packed-refs"] {
-        if let Some(path) = output("git", &["rev-parse", "--git-path", git_path]) {
+        if let Some(path) = output("git", &["rev-parse", "--git-path", git_path])
+            && std::path::Path::new(&path).exists()
+        {
             println!("cargo:rerun-if-changed={path}");
         }
     }

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Prepares a fresh clone for `docker compose up`: writes the secrets the stack
-# needs, each random, never a default:
+# Optional: `docker compose up` alone makes random secrets (the init service,
+# provisioning/compose-init.sh). Run this first when you want to hold them
+# yourself: it writes, each random, never a default:
 #   .env                               GRAFANA_ADMIN_PASSWORD (and the compose project name)
-#   provisioning/secrets/statescope_token   the exporter's write-API token (a compose secret)
-# Keeps what already exists, so running it again changes nothing.
+#   provisioning/secrets/statescope_token   the exporter's write-API token
+# and the init service copies them into the stack's secrets volume. Edit either
+# to choose your own. Keeps what already exists, so running it again changes nothing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -11,8 +11,10 @@ log() { printf '\n== setup: %s\n' "$*"; }
 # for the browser tests (Playwright drives Debian's build; never `playwright
 # install`), docker-compose v1 to validate the compose file offline, zip and
 # unzip to make and check the plugin archive, curl and Python (the
-# provisioning checks), and Python's venv for the benchmark baseline.
-apt_packages=(prometheus prometheus-alertmanager chromium docker-compose zip unzip curl python3 python3-venv)
+# provisioning checks), Python's venv for the benchmark baseline, and
+# VictoriaMetrics (single node) to test remote_write past one machine.
+apt_packages=(prometheus prometheus-alertmanager chromium docker-compose zip unzip curl python3 python3-venv
+  victoria-metrics)
 missing=()
 for p in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -54,12 +56,15 @@ if [ ! -x "$venv/bin/python" ] || [ clients/python/requirements-test.txt -nt "$v
   touch "$venv/.statescope-client-tests"
 fi
 
-# npm packages, as package-lock.json has them. `npm install` from a complete
-# lock installs the locked versions and leaves the file byte-identical (the
-# lock names every platform's optional rollup/esbuild binaries, so no
-# platform adds entries); scripts/test.sh's callers rely on a clean tree.
-if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  log "npm install (versions from package-lock.json)"
-  npm install --no-audit --no-fund
-fi
+# npm packages, as each package-lock.json has them (the locks name every
+# platform's optional binaries, so `npm install` leaves them unchanged): the
+# build and the browser tests (newest Grafana packages, React 19), and the
+# oldest Grafana's packages the browser tests also run the panel in
+# (e2e/grafana-12/, React 18).
+for dir in . e2e/grafana-12; do
+  if [ ! -d "$dir/node_modules" ] || [ "$dir/package-lock.json" -nt "$dir/node_modules/.package-lock.json" ]; then
+    log "npm install in $dir (versions from its package-lock.json)"
+    npm install --no-audit --no-fund --prefix "$dir"
+  fi
+done
 log "done"

@@ -4,10 +4,16 @@
 //! default) for 1k, 10k and 100k machines, and applying batches of 100 events
 //! of the load test's stream (4 in 5 call outcomes, 1 in 5 transitions) to a
 //! 10k fleet. bench/python/baseline.py times the same work in Python.
+//!
+//! `encode_vs_crate` times our encoder beside the prometheus-client crate's
+//! registry and `encode` holding exactly the series we serve for the 10k fleet
+//! (checked equal before timing), both writing OpenMetrics: the crate's only
+//! text format, and the one Prometheus asks for.
 
 use std::hint::black_box;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use statescope_bench::crate_baseline;
 use statescope_exporter::encode::{Compat, Format, encode};
 use statescope_exporter::store::{Applied, ApplyError, Store};
 use statescope_exporter::telemetry::Telemetry;
@@ -25,6 +31,32 @@ fn encode_metrics(c: &mut Criterion) {
         group.bench_with_input(BenchmarkId::from_parameter(machines), &store, |b, store| {
             b.iter(|| encode(black_box(store), &telemetry, Compat::On, Format::Prometheus))
         });
+    }
+    group.finish();
+}
+
+fn encode_vs_crate(c: &mut Criterion) {
+    let mut group = c.benchmark_group("encode_vs_crate");
+    group.sample_size(10);
+    let telemetry = Telemetry::default();
+    for machines in statescope_bench::bench_sizes(&[10_000]) {
+        let store = seeded_store(machines);
+        let ours = encode(&store, &telemetry, Compat::On, Format::OpenMetrics);
+        let registry = crate_baseline::registry_from_openmetrics(&ours).expect("our body registers in the crate");
+        let theirs = crate_baseline::encode(&registry);
+        let series = |body: &str| crate_baseline::series(body).expect("both bodies parse");
+        assert!(
+            series(&theirs) == series(&ours),
+            "the prometheus-client registry does not serve the same series as our encoder"
+        );
+        group.bench_with_input(BenchmarkId::new("ours", machines), &store, |b, store| {
+            b.iter(|| encode(black_box(store), &telemetry, Compat::On, Format::OpenMetrics))
+        });
+        group.bench_with_input(
+            BenchmarkId::new("prometheus_client", machines),
+            &registry,
+            |b, registry| b.iter(|| crate_baseline::encode(black_box(registry))),
+        );
     }
     group.finish();
 }
@@ -67,5 +99,5 @@ fn bench_batches<T>(
     group.finish();
 }
 
-criterion_group!(benches, encode_metrics, apply_events);
+criterion_group!(benches, encode_metrics, encode_vs_crate, apply_events);
 criterion_main!(benches);

@@ -60,11 +60,11 @@ class Breakers:
         self.transitions = Counter(
             "statescope_transitions", "Transitions taken", machine + ["from", "to"], registry=r
         )
-        self.since = Gauge("statescope_state_since_seconds", "Entered current state", machine, registry=r)
+        self.since = Gauge("statescope_state_since_timestamp_seconds", "Entered current state", machine, registry=r)
         self.calls = Counter("statescope_breaker_calls", "Calls", machine + ["outcome"], registry=r)
         self.failures = Gauge("statescope_breaker_failures", "Failures in window", machine, registry=r)
-        self.illegal = Counter(
-            "statescope_illegal_transitions", "Refused transitions", ["kind", "machine"], registry=r
+        self.unexpected = Counter(
+            "statescope_unexpected_transitions", "Transitions outside the kind's flow", ["kind", "machine"], registry=r
         )
         self.compat_state = Gauge("circuit_breaker_state", "0 closed 1 open 2 half_open", IDENTITY, registry=r)
         self.compat_trips = Counter("circuit_breaker_trips", "Transitions into open", IDENTITY, registry=r)
@@ -105,11 +105,11 @@ class Breakers:
             if to not in STATES:
                 raise ValueError("unknown state")
             frm = m[0]
-            if to == frm:
-                pass
-            elif (frm, to) not in ALLOWED:
-                self.illegal.labels(KIND, name).inc()
-            else:
+            if to != frm:
+                # A reported transition is a fact: applied, and counted apart
+                # when the kind does not expect it (as the exporter does).
+                if (frm, to) not in ALLOWED:
+                    self.unexpected.labels(KIND, name).inc()
                 m[0] = to
                 self.state.labels(KIND, name, *ident, frm).set(0)
                 self.state.labels(KIND, name, *ident, to).set(1)

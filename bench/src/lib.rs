@@ -3,12 +3,15 @@
 //! - [`events`]: the fleet and the event stream, generated deterministically so
 //!   the exporter and the Python baseline receive exactly the same events.
 //! - [`frames`]: Grafana data frames for the panel benchmarks.
+//! - [`crate_baseline`]: the prometheus-client crate's registry holding the series the
+//!   exporter serves, the second encode baseline.
 //! - [`client`]: a minimal keep-alive HTTP/1.1 client, the same for both servers.
 //! - [`load`]: seeding, timed scrapes, and ingest under concurrent scrapes.
 //! - [`stats`]: medians and percentiles.
 //! - [`report`]: the one table (metric | ours | baseline | ratio | target | met?).
 
 pub mod client;
+pub mod crate_baseline;
 pub mod events;
 pub mod frames;
 pub mod load;

@@ -1,18 +1,29 @@
 // A page that hosts a panel plugin the way a Grafana dashboard does:
-// - the plugin's module.js is loaded by SystemJS (with its AMD extra) from
-//   public/plugins/<id>/module.js, and its imports of react, @grafana/* etc.
-//   resolve to the host's own copies, registered under "package:<name>" plus an
-//   import map, as Grafana's sharedDependencies.ts/buildImportMap do;
+// - the plugin's module.js is loaded from the `module` path Grafana's boot
+//   data gives (public/plugins/<id>/module.js, under appSubUrl through
+//   <base href>), with `?_cache=<plugin version>` as Grafana's SystemJS
+//   resolve hook adds (loader/cache.ts resolveWithCache), either
+//   - by SystemJS (with its AMD extra), its imports of react, @grafana/* etc.
+//     resolving to the host's own copies, registered under "package:<name>"
+//     plus an import map, as Grafana's sharedDependencies.ts/buildImportMap do;
+//   - or (loader=sandbox) as Grafana's frontend sandbox does
+//     (sandbox/sandbox_plugin_loader.ts): the code fetched as text and run
+//     with a `define` that resolves only the shared modules and takes the
+//     factory's return value as the plugin's exports (without near-membrane's
+//     DOM isolation);
 // - the data is a Prometheus range query, answered by a real Prometheus and
 //   turned into frames by Grafana's code (backend half ported in
 //   promBackend.ts; frontend half: toDataQueryResponse + transformV2 unchanged),
 //   then applyFieldOverrides with the plugin's field config registry;
 // - the panel is rendered in Grafana's PanelChrome inside ThemeContext with
 //   PanelProps as PanelStateWrapper passes them.
+// - replaceVariables is Grafana's template service for field templates
+//   (templateSrv.ts).
 // Page parameters (query string): plugin, theme (dark|light), expr (repeatable,
 // refIds A, B...), legend (repeatable, the legend of the expr at the same
 // position; default "__auto"), range (seconds back from now), width, height,
-// options (JSON merged over the plugin's defaults).
+// options (JSON merged over the plugin's defaults), fieldConfig (JSON merged
+// over the plugin's field config defaults), loader (systemjs|sandbox).
 import * as emotionCss from '@emotion/css';
 import * as emotionReact from '@emotion/react';
 import * as grafanaData from '@grafana/data';
@@ -33,7 +44,7 @@ import {
   type TimeRange,
 } from '@grafana/data';
 import * as grafanaRuntime from '@grafana/runtime';
-import { toDataQueryResponse } from '@grafana/runtime';
+import { config, toDataQueryResponse } from '@grafana/runtime';
 import * as grafanaUi from '@grafana/ui';
 import { GlobalStyles, PanelChrome, PanelContextProvider } from '@grafana/ui';
 import * as lodash from 'lodash';
@@ -53,6 +64,7 @@ import { transformV2 } from '../../node_modules/@grafana/prometheus/dist/esm/res
 
 import { framesFromQueryRange, type HostQuery } from './promBackend';
 import { registerStandardOptions } from './standardOptions';
+import { replaceVariables } from './templateSrv';
 
 declare global {
   interface Window {
@@ -83,6 +95,8 @@ const width = Number(params.get('width') ?? '960');
 const height = Number(params.get('height') ?? '560');
 const legends = params.getAll('legend');
 const userOptions = JSON.parse(params.get('options') ?? '{}') as Record<string, unknown>;
+const userFieldConfig = JSON.parse(params.get('fieldConfig') ?? '{}') as Record<string, unknown>;
+const loader = params.get('loader') ?? 'systemjs';
 const queries: HostQuery[] = params.getAll('expr').map((expr, i) => ({
   refId: String.fromCharCode(65 + i),
   expr,
@@ -164,15 +178,16 @@ function stepFor(range: TimeRange): number {
   return Math.max(MIN_STEP_MS, Math.ceil(intervalMs / 1000) * 1000);
 }
 
-async function runQueries(range: TimeRange, theme: GrafanaTheme2, plugin: PanelPlugin): Promise<PanelData> {
+async function runQueries(range: TimeRange, theme: GrafanaTheme2, plugin: PanelPlugin, fieldConfig: PanelPlugin['fieldConfigDefaults']): Promise<PanelData> {
   const stepMs = stepFor(range);
   // Grafana aligns start and end to the step (promlib models.AlignTimeRange).
   const start = Math.floor(range.from.valueOf() / stepMs) * stepMs;
   const end = Math.floor(range.to.valueOf() / stepMs) * stepMs;
   const results: Record<string, { status: number; frames: unknown[] }> = {};
   for (const q of queries) {
+    // Relative: under appSubUrl, as Grafana's datasource proxy.
     const url =
-      `/api/prom/api/v1/query_range?query=${encodeURIComponent(q.expr)}` +
+      `api/prom/api/v1/query_range?query=${encodeURIComponent(q.expr)}` +
       `&start=${start / 1000}&end=${end / 1000}&step=${stepMs / 1000}`;
     const res = await fetch(url);
     if (!(res.headers.get('content-type') ?? '').includes('json')) {
@@ -197,25 +212,61 @@ async function runQueries(range: TimeRange, theme: GrafanaTheme2, plugin: PanelP
   const transformed = transformV2(response, request, {}) as { data: DataFrame[] };
   const series = applyFieldOverrides({
     data: transformed.data,
-    fieldConfig: plugin.fieldConfigDefaults,
+    fieldConfig,
     fieldConfigRegistry: plugin.fieldConfigRegistry,
-    replaceVariables: (s: string) => s,
+    replaceVariables,
     theme,
     timeZone: 'browser',
   });
   return { state: LoadingState.Done, series, timeRange: range, request };
 }
 
+/** Grafana's frontend sandbox loader, minus near-membrane: run module.js with
+ * a `define` that knows only the shared modules; the factory's return value
+ * is what Grafana gets. */
+async function importInSandbox(url: string): Promise<Record<string, unknown>> {
+  const code = await (await fetch(url)).text();
+  return new Promise((resolve, reject) => {
+    const define = (idOrDeps: string | string[], depsOrFactory: unknown, maybeFactory?: unknown) => {
+      const deps = (Array.isArray(idOrDeps) ? idOrDeps : depsOrFactory) as string[];
+      const factory = (Array.isArray(idOrDeps) ? depsOrFactory : maybeFactory) as (...args: unknown[]) => unknown;
+      try {
+        const resolved = deps.map((dep) => {
+          const mod = shared[dep] as { __useDefault?: boolean; default?: unknown } | undefined;
+          if (!mod) {
+            throw new Error(`[sandbox] Could not resolve dependency ${dep}`);
+          }
+          return mod.__useDefault ? mod.default : mod;
+        });
+        resolve(factory.apply(null, resolved) as Record<string, unknown>);
+      } catch (e) {
+        reject(new Error(`Could not execute plugin's define ${pluginId}: ${e}`));
+      }
+    };
+    // eslint-disable-next-line no-new-func
+    new Function('define', code)(define);
+  });
+}
+
 async function main() {
   const theme = createTheme({ colors: { mode: themeMode } });
-  const mod = await window.System.import(`/public/plugins/${pluginId}/module.js`);
-  const plugin = mod.plugin as PanelPlugin;
+  const meta = config.panels[pluginId];
+  if (!meta) {
+    throw new Error(`Grafana's boot data has no plugin ${pluginId} (not built?)`);
+  }
+  // Grafana's importer resolves the meta's relative module path under
+  // appSubUrl, and loader/cache.ts resolveWithCache adds `?_cache=<version>`
+  // (to module.js only).
+  const modulePath = /^(https?:)?\//.test(meta.module) ? meta.module : `${config.appSubUrl ?? ''}/${meta.module}`;
+  const moduleUrl = `${modulePath}?_cache=${encodeURI(meta.info.version)}`;
+  const mod = loader === 'sandbox' ? await importInSandbox(moduleUrl) : await window.System.import(moduleUrl);
+  const plugin = mod?.plugin as PanelPlugin;
   if (!(plugin instanceof PanelPlugin) || !plugin.panel) {
     throw new Error(`module.js of ${pluginId} does not export a PanelPlugin with a panel`);
   }
   const Panel = plugin.panel;
   const options = lodash.merge({}, plugin.defaults, userOptions);
-  const fieldConfig = plugin.fieldConfigDefaults;
+  const fieldConfig = lodash.merge({}, plugin.fieldConfigDefaults, userFieldConfig);
   const eventBus = new EventBusSrv();
   const root = ReactDOMClient.createRoot(document.getElementById('panel-root')!);
   let last: PanelData = { state: LoadingState.Loading, series: [], timeRange: getDefaultTimeRange() };
@@ -241,7 +292,7 @@ async function main() {
                     width={innerWidth}
                     height={innerHeight}
                     renderCounter={renders}
-                    replaceVariables={(s: string) => s}
+                    replaceVariables={replaceVariables}
                     onOptionsChange={() => {}}
                     onFieldConfigChange={() => {}}
                     onChangeTimeRange={() => {}}
@@ -259,7 +310,7 @@ async function main() {
   const refresh = async (): Promise<number> => {
     setStatus('loading', 'querying');
     const range = timeRangeNow();
-    last = await runQueries(range, theme, plugin);
+    last = await runQueries(range, theme, plugin, fieldConfig);
     renders += 1;
     render(last);
     // Let React commit (and the plugin's own effects run) before saying done.

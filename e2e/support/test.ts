@@ -24,6 +24,12 @@ export interface PanelPage {
 
 export interface OpenOptions {
   plugin?: string;
+  /** Another host server than the run's (a sub-path, an upgraded plugin). */
+  hostUrl?: string;
+  /** How the host loads module.js: SystemJS (default) or as Grafana's frontend sandbox does. */
+  loader?: 'systemjs' | 'sandbox';
+  /** Merged over the plugin's field config defaults (e.g. { defaults: { displayName } }). */
+  fieldConfig?: Record<string, unknown>;
   theme?: 'dark' | 'light';
   expr: string[];
   /** Legend format per expr (same order); "__auto" where missing. */
@@ -33,6 +39,11 @@ export interface OpenOptions {
   csp?: string;
   width?: number;
   height?: number;
+}
+
+/** Which Grafana's packages the host page runs (a project option: e2e/playwright.config.ts). */
+export interface HostOptions {
+  grafanaVersion: '13' | '12';
 }
 
 interface Fixtures {
@@ -53,7 +64,8 @@ export function env(name: string): string {
   return v;
 }
 
-export const test = base.extend<Fixtures & { expectedErrors: RegExp[] }>({
+export const test = base.extend<Fixtures & HostOptions & { expectedErrors: RegExp[] }>({
+  grafanaVersion: ['13', { option: true }],
   expectedErrors: async ({}, use) => {
     await use([]);
   },
@@ -81,9 +93,10 @@ export const test = base.extend<Fixtures & { expectedErrors: RegExp[] }>({
     },
     { auto: true },
   ],
-  openPanel: async ({ page }, use, testInfo) => {
+  openPanel: async ({ page, grafanaVersion }, use, testInfo) => {
     await use(async (o) => {
       const q = new URLSearchParams();
+      q.set('grafana', grafanaVersion);
       q.set('plugin', o.plugin ?? 'statescope-statemachine-panel');
       q.set('theme', o.theme ?? 'dark');
       o.expr.forEach((e, i) => {
@@ -93,9 +106,11 @@ export const test = base.extend<Fixtures & { expectedErrors: RegExp[] }>({
       if (o.range) q.set('range', String(o.range));
       if (o.options) q.set('options', JSON.stringify(o.options));
       if (o.csp) q.set('csp', o.csp);
+      if (o.loader) q.set('loader', o.loader);
+      if (o.fieldConfig) q.set('fieldConfig', JSON.stringify(o.fieldConfig));
       if (o.width) q.set('width', String(o.width));
       if (o.height) q.set('height', String(o.height));
-      await page.goto(`${env('STATESCOPE_E2E_HOST_URL')}/?${q}`);
+      await page.goto(`${o.hostUrl ?? env('STATESCOPE_E2E_HOST_URL')}/?${q}`);
       const status = page.locator('#host-status');
       await expect(status).toHaveAttribute('data-state', /done|error/);
       await expect(status, 'the host page could not render the panel').toHaveAttribute('data-state', 'done');

@@ -8,7 +8,7 @@ import { env, expect, test } from '../support/test';
 const ENUM = { closed: 0, open: 1, half_open: 2 } as Record<string, number>;
 
 test.describe('host page with a fake AMD panel plugin', () => {
-  test('loads module.js through SystemJS and renders Prometheus frames in Grafana shape', async ({ openPanel }) => {
+  test('loads module.js through SystemJS and renders Prometheus frames in Grafana shape @smoke', async ({ openPanel }) => {
     const p = await openPanel({ plugin: FAKE_PLUGIN_ID, expr: ['circuit_breaker_state{provider="e2e"}'] });
     const lines = p.page.getByTestId('fake-series');
     // One frame per series, as Grafana's Prometheus datasource returns them.
@@ -96,9 +96,10 @@ test.describe('host page with a fake AMD panel plugin', () => {
   });
 
   test('the host refuses a page without the plugin built and says so', async ({ page, expectConsoleErrors }) => {
-    expectConsoleErrors([/host failed/, /Failed to load resource/]);
+    // Grafana's boot data lists only installed plugins; the host finds no module path to load.
+    expectConsoleErrors([/host failed/]);
     await page.goto(`${env('STATESCOPE_E2E_HOST_URL')}/?plugin=statescope-missing-panel&expr=up`);
     await expect(page.locator('#host-status')).toHaveAttribute('data-state', 'error');
-    await expect(page.locator('#host-status')).toContainText('statescope-missing-panel');
+    await expect(page.locator('#host-status')).toContainText("boot data has no plugin statescope-missing-panel");
   });
 });

@@ -16,15 +16,23 @@ import { env, expect, test, type OpenOptions } from '../support/test';
 
 const CB = 'circuit_breaker';
 
-/** The Circuit breakers dashboard's three queries (provisioning/), narrowed by a label matcher. */
+/** The Circuit breakers dashboard's five queries (provisioning/), narrowed by a label matcher. */
 function breakerQueries(matcher: string): Pick<OpenOptions, 'expr' | 'legend'> {
   return {
     expr: [
       `statescope_state{kind="${CB}", ${matcher}}`,
       `statescope_transitions_total{kind="${CB}", ${matcher}}`,
       `statescope_transition_allowed{kind="${CB}"}`,
+      `statescope_transitions_created{kind="${CB}", ${matcher}}`,
+      `statescope_state_since_timestamp_seconds{kind="${CB}", ${matcher}}`,
     ],
-    legend: ['{{machine}} {{state}}', '{{machine}} {{from}}->{{to}}', '{{from}}->{{to}}'],
+    legend: [
+      '{{machine}} {{state}}',
+      '{{machine}} {{from}}->{{to}}',
+      '{{from}}->{{to}}',
+      '{{machine}} {{from}}->{{to}} created',
+      '{{machine}} since',
+    ],
   };
 }
 
@@ -43,7 +51,7 @@ test.describe('Statescope panel (built dist/) on exporter + Prometheus data', ()
     expect(existsSync(path.join(dist, 'plugin.json')), `${dist}/plugin.json`).toBe(true);
   });
 
-  test('both views: diagram node counts and tile states are what the exporter was told', async ({ openPanel }) => {
+  test('both views: diagram node counts and tile states are what the exporter was told @smoke', async ({ openPanel }) => {
     const p = await openPanel({ ...breakerQueries('provider="e2e"'), options: { view: 'both' } });
     const dom = panelDom(p.page);
     await expect(dom.diagram(CB)).toBeVisible();
@@ -90,7 +98,7 @@ test.describe('Statescope panel (built dist/) on exporter + Prometheus data', ()
     await workers.shot('demo-workers');
   });
 
-  test('a transition pushed during the test shows after the next refresh', async ({ openPanel, push, waitForProm }) => {
+  test('a transition pushed during the test shows after the next refresh @smoke', async ({ openPanel, push, waitForProm }) => {
     const machine = LIVE_BREAKERS[1];
     const p = await openPanel({ ...breakerQueries('provider="live"'), options: { view: 'both' } });
     const dom = panelDom(p.page);
@@ -99,7 +107,8 @@ test.describe('Statescope panel (built dist/) on exporter + Prometheus data', ()
     expect(before).toEqual({ closed: LIVE_BREAKERS.length });
     // Other tests may have tripped other live breakers in this time range.
     const edge = dom.edgeLabel(CB, 'closed', 'open');
-    const tripsBefore = (await edge.count()) ? Number(await edge.textContent()) : 0;
+    // Edge labels count transitions: "3×".
+    const tripsBefore = (await edge.count()) ? Number((await edge.textContent())?.replace(/×$/, '')) : 0;
 
     await push([{ type: 'transition', kind: CB, machine, to: 'open' }]);
     await waitForProm(`statescope_state{machine="${machine}", state="open"}`, (r) => r[0]?.value[1] === '1');
@@ -114,7 +123,7 @@ test.describe('Statescope panel (built dist/) on exporter + Prometheus data', ()
     // The exporter's counter for closed -> open appeared with this transition:
     // it is counted on the tile and weighs the diagram's edge.
     await expect(dom.tile(machine).getByText('↻ 1', { exact: true })).toBeVisible();
-    await expect(edge).toHaveText(String(tripsBefore + 1));
+    await expect(edge).toHaveText(`${tripsBefore + 1}×`);
     await p.shot('after-refresh-live-transition');
 
     await push([
@@ -149,7 +158,7 @@ test.describe('Statescope panel (built dist/) on exporter + Prometheus data', ()
     await p.shot('resilience4j-one-hot');
   });
 
-  test('dark and light themes: colours are Grafana theme colours', async ({ openPanel }) => {
+  test('dark and light themes: colours are Grafana theme colours @smoke', async ({ openPanel }) => {
     const seen: Record<string, { text: string; background: string }> = {};
     for (const mode of ['dark', 'light'] as const) {
       const p = await openPanel({ ...breakerQueries('provider="e2e"'), theme: mode });

@@ -3,10 +3,11 @@
 //!
 //! Every refusal is JSON `{"error": "..."}` with a status that says whose
 //! problem it is: 400 malformed, 401 no or wrong token, 408 a body slower
-//! than the body read timeout, 409 an illegal transition (with the machine's
-//! state and where it may go), 413 too big, 415 not JSON, 422 unknown kind
-//! or state, 429 a cardinality cap, 503 the exporter cannot persist or is
-//! busy (with `Retry-After`).
+//! than the body read timeout, 409 a transition a strict kind does not
+//! expect (with the machine's state and where it may go; other kinds apply
+//! it and list it under `unexpected`), 413 too big, 415 not JSON, 422
+//! unknown kind or state, 429 a cardinality cap, 503 the exporter cannot
+//! persist or is busy (with `Retry-After`).
 
 use std::collections::BTreeMap;
 use std::ops::Bound;
@@ -17,7 +18,7 @@ use axum::body::Bytes;
 use axum::error_handling::HandleErrorLayer;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Extension, MatchedPath, Query, Request, State};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -30,9 +31,11 @@ use tower::limit::GlobalConcurrencyLimitLayer;
 
 use crate::auth::bearer_matches;
 use crate::encode::{self, Compat, Format};
-use crate::events::{Body, EventError, JobResult, Outcome, RawEvent};
-use crate::ingest::{Ingest, SubmitError};
-use crate::store::{Applied, ApplyError, MachineKey};
+use crate::events::{JobResult, Outcome};
+use crate::ingest::{Condition, Ingest, RETRY};
+use crate::push::post_events;
+use crate::refusal::{ApiError, json_refusals};
+use crate::store::MachineKey;
 use crate::telemetry::{Rejection, Telemetry};
 use crate::web::Limits;
 
@@ -78,17 +81,18 @@ pub fn router_with(api: Arc<Api>, limits: &Limits) -> Router {
             "/metrics",
             get(metrics).layer(Extension(Scrapes(Arc::new(Semaphore::new(limits.max_scrapes))))),
         )
-        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/healthz", get(alive))
         .route("/readyz", get(ready))
         .route("/", get(index))
         .fallback(|| async { error(StatusCode::NOT_FOUND, "no such endpoint; see GET /".into()) })
         .layer(axum::extract::DefaultBodyLimit::max(max_body))
+        .layer(middleware::from_fn(json_refusals))
         .layer(middleware::from_fn_with_state(api.clone(), count_requests))
         .with_state(api)
 }
 
 pub(crate) fn error(status: StatusCode, message: String) -> Response {
-    (status, Json(json!({ "error": message }))).into_response()
+    ApiError::new(status, message).into_response()
 }
 
 /// 503 with `Retry-After`: the exporter is at a limit, the client should back off.
@@ -126,14 +130,25 @@ async fn index() -> Json<Value> {
     }))
 }
 
+/// Alive unless the applier crashed (a restart is then the only way out).
+async fn alive(State(api): State<Arc<Api>>) -> Response {
+    match api.ingest.condition() {
+        Condition::Crashed(why) => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, why).into_response(),
+        _ => "ok\n".into_response(),
+    }
+}
+
+/// Ready when writes can be persisted.
 async fn ready(State(api): State<Arc<Api>>) -> Response {
-    if api.ingest.is_healthy() {
-        "ready\n".into_response()
-    } else {
-        error(
+    match api.ingest.condition() {
+        Condition::Healthy => "ready\n".into_response(),
+        Condition::CannotPersist(why) => ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
-            "the event log cannot be written; see the exporter's log".into(),
+            format!("the event log cannot be written ({why}); retried every second"),
         )
+        .retry_after(RETRY.as_secs())
+        .into_response(),
+        Condition::Crashed(why) => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, why).into_response(),
     }
 }
 
@@ -162,25 +177,37 @@ async fn metrics(State(api): State<Arc<Api>>, Extension(scrapes): Extension<Scra
     };
     let permit = Arc::new(permit);
     let format = Format::from_accept(headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()));
+    let body = stream_blocking(permit, move |emit| {
+        let store = api.ingest.read();
+        encode::encode_chunked(&store, &api.telemetry, api.compat, format, METRICS_CHUNK_BYTES, emit);
+    });
+    (
+        [(header::CONTENT_TYPE, HeaderValue::from_static(format.content_type()))],
+        body,
+    )
+        .into_response()
+}
+
+/// A body that `produce` writes on a blocking thread (the read lock it takes
+/// is released when it returns), streamed as the scraper takes it; `permit`
+/// is held until the last piece is out.
+///
+/// If `produce` panics, the body ends in an error instead of a clean end: the
+/// server then cuts the connection, so a scraper records a failed scrape
+/// rather than accepting a truncated page as the whole truth.
+fn stream_blocking<P: Send + Sync + 'static>(
+    permit: Arc<P>,
+    produce: impl FnOnce(&mut dyn FnMut(String)) + Send + 'static,
+) -> axum::body::Body {
     let (tx, rx) = mpsc::channel::<Bytes>(METRICS_QUEUE);
     let encoder_permit = permit.clone();
     let encoder = tokio::task::spawn_blocking(move || {
         let _permit = encoder_permit;
         let mut waiting = std::collections::VecDeque::new();
-        {
-            let store = api.ingest.read();
-            encode::encode_chunked(
-                &store,
-                &api.telemetry,
-                api.compat,
-                format,
-                METRICS_CHUNK_BYTES,
-                &mut |chunk| {
-                    waiting.push_back(Bytes::from(chunk));
-                    hand_over(&tx, &mut waiting);
-                },
-            );
-        }
+        produce(&mut |chunk| {
+            waiting.push_back(Bytes::from(chunk));
+            hand_over(&tx, &mut waiting);
+        });
         for chunk in waiting {
             if tx.blocking_send(chunk).is_err() {
                 break;
@@ -201,11 +228,7 @@ async fn metrics(State(api): State<Arc<Api>>, Extension(scrapes): Extension<Scra
             )),
         }
     });
-    (
-        [(header::CONTENT_TYPE, HeaderValue::from_static(format.content_type()))],
-        axum::body::Body::from_stream(pieces),
-    )
-        .into_response()
+    axum::body::Body::from_stream(pieces)
 }
 
 /// Passes the waiting pieces to the scraper as far as its queue has room,
@@ -298,109 +321,6 @@ fn is_length_limit(e: &axum::Error) -> bool {
     false
 }
 
-#[derive(Serialize)]
-struct Accepted {
-    applied: usize,
-    duplicates: usize,
-    unchanged: usize,
-}
-
-/// Behind [`guard_write`]: the token is checked and the body is whole.
-async fn post_events(State(api): State<Arc<Api>>, method: Method, headers: HeaderMap, body: Bytes) -> Response {
-    debug_assert_eq!(method, Method::POST);
-    let t = &api.telemetry;
-    if let Some(ct) = headers.get(header::CONTENT_TYPE)
-        && !ct
-            .to_str()
-            .is_ok_and(|v| v.trim_start().to_ascii_lowercase().starts_with("application/json"))
-    {
-        t.reject(Rejection::Malformed, 1);
-        return error(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "send the events as Content-Type: application/json".into(),
-        );
-    }
-    let values = match serde_json::from_slice::<Body>(&body) {
-        Ok(Body::Batch { events }) => events,
-        Ok(Body::One(value)) => vec![value],
-        // Well-formed JSON of the wrong shape (`{"events": {...}}`): the message says what is wrong.
-        Err(e) if e.is_data() => {
-            t.reject(Rejection::Malformed, 1);
-            return error(StatusCode::BAD_REQUEST, e.to_string());
-        }
-        Err(e) => {
-            t.reject(Rejection::Malformed, 1);
-            return error(StatusCode::BAD_REQUEST, format!("invalid JSON: {e}"));
-        }
-    };
-    let count = values.len() as u64;
-    if values.is_empty() {
-        t.reject(Rejection::Malformed, 1);
-        return error(StatusCode::BAD_REQUEST, "no events in the request".into());
-    }
-    if values.len() > api.max_events {
-        t.reject(Rejection::TooLarge, count);
-        return error(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            format!(
-                "{} events in one request; at most {} are accepted",
-                values.len(),
-                api.max_events
-            ),
-        );
-    }
-    let mut events = Vec::with_capacity(values.len());
-    for (index, value) in values.into_iter().enumerate() {
-        match RawEvent::parse(value) {
-            Ok(e) => events.push(e),
-            Err(e) => {
-                t.reject(Rejection::Malformed, count);
-                return event_error(index, &e);
-            }
-        }
-    }
-    match api.ingest.submit(events).await {
-        Ok(applied) => {
-            let n = |w| applied.iter().filter(|a| **a == w).count();
-            Json(Accepted {
-                applied: n(Applied::Applied),
-                duplicates: n(Applied::Duplicate),
-                unchanged: n(Applied::Unchanged),
-            })
-            .into_response()
-        }
-        Err(SubmitError::Refused(e)) => {
-            let (status, reason) = match &e {
-                ApplyError::UnknownKind { .. } => (StatusCode::UNPROCESSABLE_ENTITY, Rejection::UnknownKind),
-                ApplyError::UnknownState { .. } => (StatusCode::UNPROCESSABLE_ENTITY, Rejection::UnknownState),
-                ApplyError::Illegal(_) => (StatusCode::CONFLICT, Rejection::Illegal),
-                ApplyError::TooManyMachines { .. } | ApplyError::TooManyLabelValues { .. } => {
-                    (StatusCode::TOO_MANY_REQUESTS, Rejection::Limit)
-                }
-            };
-            t.reject(reason, count);
-            let mut body = json!({ "error": e.to_string(), "index": e.index(), "applied": 0 });
-            if let ApplyError::Illegal(i) = &e {
-                body["kind"] = json!(i.kind);
-                body["machine"] = json!(i.machine);
-                body["current"] = json!(i.from);
-                body["to"] = json!(i.to);
-                body["allowed"] = json!(i.allowed);
-            }
-            (status, Json(body)).into_response()
-        }
-        Err(e) => {
-            t.reject(Rejection::Unavailable, count);
-            error(StatusCode::SERVICE_UNAVAILABLE, e.to_string())
-        }
-    }
-}
-
-fn event_error(index: usize, e: &EventError) -> Response {
-    let body = json!({ "error": format!("event {index}: {e}; nothing in this request was applied"), "index": index });
-    (StatusCode::BAD_REQUEST, Json(body)).into_response()
-}
-
 /// Machines per page of `GET /api/v1/machines` when `limit` is not given, and at most.
 pub const MACHINES_PAGE: usize = 1000;
 pub const MACHINES_PAGE_MAX: usize = 10_000;
@@ -425,7 +345,7 @@ struct MachineJson {
     since: f64,
     labels: BTreeMap<String, String>,
     transitions: u64,
-    illegal_transitions: u64,
+    unexpected_transitions: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     calls: Option<BTreeMap<&'static str, u64>>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -551,7 +471,7 @@ fn copy_page(
             since: m.since,
             labels: m.labels.clone(),
             transitions: m.transitions.values().sum(),
-            illegal_transitions: m.illegal,
+            unexpected_transitions: m.unexpected,
             calls: m
                 .has_calls()
                 .then(|| Outcome::ALL.iter().map(|o| o.as_str()).zip(m.calls).collect()),
@@ -569,4 +489,42 @@ async fn kinds(State(api): State<Arc<Api>>) -> Json<Value> {
     let store = api.ingest.read();
     let kinds: Vec<_> = store.catalog().all().iter().map(|k| k.to_spec()).collect();
     Json(json!({ "kinds": kinds }))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::stream_blocking;
+
+    /// A panic while encoding must fail the scrape (a truncated page that
+    /// ends cleanly is accepted by Prometheus as the whole truth). Checked as
+    /// a client sees it, over a socket.
+    #[tokio::test]
+    async fn a_panic_while_streaming_a_body_cuts_the_response_off() {
+        let app = axum::Router::new()
+            .route(
+                "/whole",
+                axum::routing::get(|| async { stream_blocking(Arc::new(()), |emit| emit("all of it\n".into())) }),
+            )
+            .route(
+                "/panics",
+                axum::routing::get(|| async {
+                    stream_blocking(Arc::new(()), |emit| {
+                        emit("# the first families\n".into());
+                        panic!("injected panic while encoding");
+                    })
+                }),
+            );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let client = reqwest::Client::new();
+        let whole = client.get(format!("http://{addr}/whole")).send().await.unwrap();
+        assert_eq!(whole.text().await.unwrap(), "all of it\n");
+        // The status may or may not have gone out before the panic; either
+        // way the client must not end up with a complete-looking page.
+        let cut = async { client.get(format!("http://{addr}/panics")).send().await?.text().await }.await;
+        assert!(cut.is_err(), "the client took a truncated body as complete: {cut:?}");
+    }
 }

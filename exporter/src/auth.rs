@@ -18,15 +18,17 @@ use tokio::sync::Semaphore;
 use crate::api::{busy, error};
 
 /// Whether `headers` carry `Authorization: Bearer <token>`, compared in
-/// constant time (`ct_eq` returns at once on unequal lengths, so timing can
-/// tell the token's length, not its bytes).
+/// constant time. The SHA-256 digests are compared, not the tokens:
+/// comparing slices of different lengths returns at once, which would tell
+/// an attacker the token's length.
 pub fn bearer_matches(token: &str, headers: &HeaderMap) -> bool {
     let given = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(bearer_token)
         .unwrap_or("");
-    given.as_bytes().ct_eq(token.as_bytes()).into()
+    let digest = |s: &str| ring::digest::digest(&ring::digest::SHA256, s.as_bytes());
+    digest(given).as_ref().ct_eq(digest(token).as_ref()).into()
 }
 
 /// The token of an `Authorization: Bearer <token>` value. The scheme is

@@ -4,6 +4,11 @@
 //! ```toml
 //! heartbeat_ttl = "30s"
 //! compat_metrics = "on"        # off | on | full
+//! # Labels a reporter may attach to a machine (default: the four below), at most 8.
+//! identity_labels = ["provider", "key_id", "worker_type", "service", "team"]
+//! # Refuse (409) transitions a kind does not expect, instead of applying and
+//! # counting them: true for every kind, or a list of kinds.
+//! strict_transitions = ["payment_job"]
 //!
 //! [limits]
 //! max_machines = 50000
@@ -91,6 +96,23 @@ struct File {
     kinds: Vec<KindSpec>,
     #[serde(default)]
     poll: Vec<PollTarget>,
+    identity_labels: Option<Vec<String>>,
+    #[serde(default)]
+    strict_transitions: Strict,
+}
+
+/// `strict_transitions = true` (every kind) or `= ["kind", ...]`.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum Strict {
+    All(bool),
+    Kinds(Vec<String>),
+}
+
+impl Default for Strict {
+    fn default() -> Strict {
+        Strict::All(false)
+    }
 }
 
 /// A checked configuration.
@@ -143,8 +165,17 @@ impl Config {
             })?;
             kinds.push(kind);
         }
-        let catalog =
+        let mut catalog =
             Catalog::new(kinds).map_err(|e| invalid(format!("{e} (circuit_breaker and worker are built in)")))?;
+        if let Some(names) = file.identity_labels {
+            catalog = catalog.with_identity_labels(names).map_err(invalid)?;
+        }
+        let strict = match file.strict_transitions {
+            Strict::All(true) => catalog.names(),
+            Strict::All(false) => Vec::new(),
+            Strict::Kinds(kinds) => kinds,
+        };
+        let catalog = catalog.with_strict(strict).map_err(invalid)?;
         let l = file.limits;
         if l.max_machines == 0 || l.max_label_values == 0 || l.max_events_per_request == 0 || l.max_body_bytes < 1024 {
             return Err(invalid("limits must be positive (max_body_bytes at least 1024)".into()));
@@ -154,7 +185,7 @@ impl Config {
         }
         for (i, target) in file.poll.iter().enumerate() {
             target
-                .check(|name| catalog.get(name))
+                .check(|name| catalog.get(name), catalog.identity_labels())
                 .map_err(|e| invalid(format!("poll target {} ({}): {e}", i + 1, target.url)))?;
         }
         Ok(Config {
@@ -217,5 +248,44 @@ mod tests {
         assert!(err.to_string().contains("defined twice"), "{err}");
         let err = parse("heartbeat_ttl = \"soon\"").unwrap_err();
         assert!(matches!(err, ConfigError::Syntax { .. }), "{err}");
+    }
+
+    #[test]
+    fn identity_labels_are_configurable_and_capped() {
+        let c = parse(r#"identity_labels = ["provider", "team", "region"]"#).unwrap();
+        assert_eq!(c.catalog.identity_labels(), ["provider", "team", "region"]);
+        assert_eq!(
+            Config::default().catalog.identity_labels(),
+            ["provider", "key_id", "worker_type", "service"]
+        );
+        let nine = (0..9).map(|i| format!("\"l{i}\"")).collect::<Vec<_>>().join(", ");
+        let err = parse(&format!("identity_labels = [{nine}]")).unwrap_err();
+        assert!(err.to_string().contains("at most 8"), "{err}");
+        for bad in ["machine", "Team", "__x", "1a", "le"] {
+            let err = parse(&format!("identity_labels = [\"{bad}\"]")).unwrap_err();
+            assert!(matches!(err, ConfigError::Invalid { .. }), "{bad}: {err}");
+        }
+        // A poll target may use a configured label, and no longer a default one.
+        let poll = r#"
+            [[poll]]
+            url = "http://127.0.0.1:1/health"
+            kind = "worker"
+            machine = "w"
+            state_pointer = "/state"
+            labels = { team = "payments" }
+        "#;
+        assert!(parse(poll).is_err());
+        assert!(parse(&format!("identity_labels = [\"team\"]\n{poll}")).is_ok());
+    }
+
+    #[test]
+    fn strict_transitions_is_every_kind_or_a_list() {
+        let c = parse("strict_transitions = true").unwrap();
+        assert!(c.catalog.is_strict("circuit_breaker") && c.catalog.is_strict("worker"));
+        let c = parse(r#"strict_transitions = ["worker"]"#).unwrap();
+        assert!(!c.catalog.is_strict("circuit_breaker") && c.catalog.is_strict("worker"));
+        assert!(!Config::default().catalog.is_strict("worker"));
+        let err = parse(r#"strict_transitions = ["toaster"]"#).unwrap_err();
+        assert!(err.to_string().contains("toaster"), "{err}");
     }
 }

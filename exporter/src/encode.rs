@@ -10,10 +10,12 @@
 use std::fmt::Write as _;
 
 use serde::{Deserialize, Serialize};
-use statescope_model::builtin::CIRCUIT_BREAKER;
+use statescope_model::builtin::{CIRCUIT_BREAKER, WORKER};
 use statescope_model::contract as c;
 
 use crate::events::{JobResult, Outcome};
+use statescope_model::StateId;
+
 use crate::store::{Histogram, JOB_BUCKETS, Store};
 use crate::telemetry::{Telemetry, fmt_value, process_metrics};
 
@@ -153,6 +155,8 @@ struct Out<'e> {
     family_samples: usize,
     /// Hand `s` to `emit` once it holds this many bytes.
     chunk: usize,
+    /// The current counter family's `_created` sample name (OpenMetrics).
+    created_name: String,
     emit: &'e mut dyn FnMut(String),
 }
 
@@ -174,6 +178,11 @@ impl Out<'_> {
             name
         };
         let _ = writeln!(self.s, "# HELP {family} {help}\n# TYPE {family} {ty}");
+        if ty == "counter" {
+            self.created_name.clear();
+            self.created_name.push_str(name.strip_suffix("_total").unwrap_or(name));
+            self.created_name.push_str(c::CREATED_SUFFIX);
+        }
     }
 
     /// Drops the header of a family that got no samples.
@@ -202,6 +211,21 @@ impl Out<'_> {
         self.family_samples += 1;
         if self.s.len() >= self.chunk {
             self.flush();
+        }
+    }
+
+    /// A machine counter's sample, and in OpenMetrics its `_created` sample:
+    /// the time its machine was created, when the counter was 0 (see
+    /// `contract::COUNTERS_FROM_CREATION`).
+    ///
+    /// `name` is the current family's (see [`Out::family`]).
+    fn counter(&mut self, name: &str, labels: &str, extra: &[(&str, &str)], value: u64, created: f64) {
+        self.sample(name, labels, extra, value as f64);
+        if self.om {
+            // Taken out and put back: one name per family, not an allocation per sample.
+            let created_name = std::mem::take(&mut self.created_name);
+            self.sample(&created_name, labels, extra, created);
+            self.created_name = created_name;
         }
     }
 
@@ -369,6 +393,7 @@ pub fn encode_chunked(
         family_start: 0,
         family_samples: 0,
         chunk,
+        created_name: String::new(),
         emit,
     };
 
@@ -388,12 +413,12 @@ pub fn encode_chunked(
         }
     }
     out.family(
-        c::STATE_SINCE_SECONDS,
+        c::STATE_SINCE_TIMESTAMP_SECONDS,
         "gauge",
         "Unix time the machine entered its current state",
     );
     for (_, m, _, base) in &machines {
-        out.sample(c::STATE_SINCE_SECONDS, base, &[], m.since);
+        out.sample(c::STATE_SINCE_TIMESTAMP_SECONDS, base, &[], m.since);
     }
     out.family(
         c::TRANSITIONS_TOTAL,
@@ -401,32 +426,35 @@ pub fn encode_chunked(
         "Transitions taken, counted where they happened",
     );
     for (_, m, kind, base) in &machines {
-        for (&(from, to), &n) in &m.transitions {
+        for (from, to, n) in transition_counts(kind, m) {
             let extra = [
                 (c::LABEL_FROM, kind.state_name(from)),
                 (c::LABEL_TO, kind.state_name(to)),
             ];
-            out.sample(c::TRANSITIONS_TOTAL, base, &extra, n as f64);
+            out.counter(c::TRANSITIONS_TOTAL, base, &extra, n, m.created);
         }
     }
     out.family(
-        c::ILLEGAL_TRANSITIONS_TOTAL,
+        c::UNEXPECTED_TRANSITIONS_TOTAL,
         "counter",
-        "Reported transitions the machine's kind does not allow",
+        "Reported transitions the machine's kind does not expect (applied, or refused by a strict kind)",
     );
     for (key, m, _, _) in &machines {
-        if m.illegal > 0 {
-            let l = labels(&[(c::LABEL_KIND, &key.kind), (c::LABEL_MACHINE, &key.machine)]);
-            out.sample(c::ILLEGAL_TRANSITIONS_TOTAL, &l, &[], m.illegal as f64);
-        }
+        let l = labels(&[(c::LABEL_KIND, &key.kind), (c::LABEL_MACHINE, &key.machine)]);
+        out.counter(c::UNEXPECTED_TRANSITIONS_TOTAL, &l, &[], m.unexpected, m.created);
     }
-    out.family(c::TRANSITION_ALLOWED, "gauge", "1 for each transition a kind allows");
+    out.family(
+        c::TRANSITION_ALLOWED,
+        "gauge",
+        "1 for each transition a kind allows; flow is normal (its own) or manual (forced by someone)",
+    );
     for kind in catalog.all() {
-        for (from, to) in kind.transitions() {
+        for (from, to, flow) in kind.edges() {
             let l = labels(&[
                 (c::LABEL_KIND, kind.name()),
                 (c::LABEL_FROM, kind.state_name(from)),
                 (c::LABEL_TO, kind.state_name(to)),
+                (c::LABEL_FLOW, flow.as_str()),
             ]);
             out.sample(c::TRANSITION_ALLOWED, &l, &[], 1.0);
         }
@@ -447,14 +475,15 @@ pub fn encode_chunked(
         "counter",
         "Calls through the breaker, by outcome",
     );
-    for (_, m, _, base) in &machines {
-        if m.has_calls() {
+    for (key, m, _, base) in &machines {
+        if m.has_calls() || key.kind == CIRCUIT_BREAKER {
             for (o, n) in Outcome::ALL.iter().zip(m.calls) {
-                out.sample(
+                out.counter(
                     c::BREAKER_CALLS_TOTAL,
                     base,
                     &[(c::LABEL_OUTCOME, o.as_str())],
-                    n as f64,
+                    n,
+                    m.created,
                 );
             }
         }
@@ -466,10 +495,16 @@ pub fn encode_chunked(
         }
     }
     out.family(c::WORKER_JOBS_TOTAL, "counter", "Jobs the worker finished, by result");
-    for (_, m, _, base) in &machines {
-        if m.has_jobs() {
+    for (key, m, _, base) in &machines {
+        if m.has_jobs() || key.kind == WORKER {
             for (r, n) in JobResult::ALL.iter().zip(m.jobs) {
-                out.sample(c::WORKER_JOBS_TOTAL, base, &[(c::LABEL_RESULT, r.as_str())], n as f64);
+                out.counter(
+                    c::WORKER_JOBS_TOTAL,
+                    base,
+                    &[(c::LABEL_RESULT, r.as_str())],
+                    n,
+                    m.created,
+                );
             }
         }
     }
@@ -503,13 +538,13 @@ pub fn encode_chunked(
         }
     }
     out.family(
-        c::LAST_HEARTBEAT_SECONDS,
+        c::LAST_HEARTBEAT_TIMESTAMP_SECONDS,
         "gauge",
         "Unix time of the machine's last heartbeat",
     );
     for (_, m, _, base) in &machines {
         if let Some(t) = m.last_heartbeat {
-            out.sample(c::LAST_HEARTBEAT_SECONDS, base, &[], t);
+            out.sample(c::LAST_HEARTBEAT_TIMESTAMP_SECONDS, base, &[], t);
         }
     }
     if compat != Compat::Off {
@@ -545,6 +580,37 @@ pub fn encode_chunked(
     (out.emit)(std::mem::take(&mut out.s));
 }
 
+/// A machine's transition counts: every normal-flow pair of its kind (0 when
+/// not taken yet, so the counter exists before its first increment) and every
+/// other pair it took, ordered by source then target.
+fn transition_counts<'a>(
+    kind: &'a statescope_model::Kind,
+    m: &'a crate::store::Machine,
+) -> impl Iterator<Item = (StateId, StateId, u64)> + 'a {
+    let mut normal = kind.transitions().peekable();
+    let mut taken = m.transitions.iter().map(|(&pair, &n)| (pair, n)).peekable();
+    std::iter::from_fn(move || match (normal.peek().copied(), taken.peek().copied()) {
+        (Some(a), Some((b, n))) if a == b => {
+            normal.next();
+            taken.next();
+            Some((a.0, a.1, n))
+        }
+        (Some(a), Some((b, _))) if a < b => {
+            normal.next();
+            Some((a.0, a.1, 0))
+        }
+        (Some(a), None) => {
+            normal.next();
+            Some((a.0, a.1, 0))
+        }
+        (_, Some((b, n))) => {
+            taken.next();
+            Some((b.0, b.1, n))
+        }
+        (None, None) => None,
+    })
+}
+
 /// About the size of the body, a little over: growing a 10k-machine body
 /// (17 MB) by doubling would copy it twice over and touch a third more memory.
 fn estimated_len(machines: &[MachineRow<'_>]) -> usize {
@@ -553,7 +619,8 @@ fn estimated_len(machines: &[MachineRow<'_>]) -> usize {
     let machine_series: usize = machines
         .iter()
         .map(|(_, m, kind, base)| {
-            let samples = kind.states().len() + m.transitions.len() + 12;
+            // Normal-flow counters exist from creation: about one per state.
+            let samples = 2 * kind.states().len() + m.transitions.len() + 16;
             samples * (base.len() + LINE)
         })
         .sum();
@@ -598,7 +665,13 @@ fn encode_compat(out: &mut Out, machines: &[MachineRow<'_>], compat: Compat) {
         .map(|(_, kind, _)| kind.state_id("open").expect("the built-in breaker has an open state"));
     for (m, _, l) in &breakers {
         let open = open.expect("there is a first breaker");
-        out.sample(c::COMPAT_BREAKER_TRIPS_TOTAL, l, &[], m.transitions_into(open) as f64);
+        out.counter(
+            c::COMPAT_BREAKER_TRIPS_TOTAL,
+            l,
+            &[],
+            m.transitions_into(open),
+            m.created,
+        );
     }
     if compat == Compat::Full {
         out.family(
@@ -686,7 +759,7 @@ mod tests {
             r#"statescope_state{kind="circuit_breaker",machine="k1",key_id="k1",provider="openai",state="open"} 1"#,
             r#"statescope_state{kind="circuit_breaker",machine="k1",key_id="k1",provider="openai",state="closed"} 0"#,
             r#"statescope_transitions_total{kind="circuit_breaker",machine="k1",key_id="k1",provider="openai",from="closed",to="open"} 1"#,
-            r#"statescope_transition_allowed{kind="worker",from="busy",to="draining"} 1"#,
+            r#"statescope_transition_allowed{kind="worker",from="busy",to="draining",flow="normal"} 1"#,
             r#"statescope_breaker_failures{kind="circuit_breaker",machine="k1",key_id="k1",provider="openai"} 5"#,
             r#"circuit_breaker_state{provider="openai",key_id="k1",machine="k1"} 1"#,
             r#"circuit_breaker_trips_total{provider="openai",key_id="k1",machine="k1"} 1"#,
@@ -704,6 +777,46 @@ mod tests {
             !text.contains("statescope_worker_queue_wait_seconds"),
             "no queue waits were reported"
         );
+    }
+
+    #[test]
+    fn counters_exist_at_zero_from_creation_and_openmetrics_says_when_they_were_created() {
+        let text = encode(&demo_store(), &Telemetry::default(), Compat::On, Format::Prometheus);
+        // k2 was created by a heartbeat: every normal-flow edge, outcome and
+        // the unexpected counter are there at 0 before anything happened.
+        let k2 = r#"kind="circuit_breaker",machine="k2",key_id="k2",provider="openai""#;
+        for want in [
+            format!(r#"statescope_transitions_total{{{k2},from="closed",to="open"}} 0"#),
+            format!(r#"statescope_transitions_total{{{k2},from="open",to="half_open"}} 0"#),
+            format!(r#"statescope_transitions_total{{{k2},from="half_open",to="closed"}} 0"#),
+            format!(r#"statescope_transitions_total{{{k2},from="half_open",to="open"}} 0"#),
+            format!(r#"statescope_breaker_calls_total{{{k2},outcome="success"}} 0"#),
+            r#"statescope_unexpected_transitions_total{kind="circuit_breaker",machine="k2"} 0"#.into(),
+            r#"statescope_worker_jobs_total{kind="worker",machine="w\"1",result="failed"} 0"#.into(),
+            r#"circuit_breaker_trips_total{provider="openai",key_id="k2",machine="k2"} 0"#.into(),
+        ] {
+            assert!(text.lines().any(|l| l == want), "missing {want}\n{text}");
+        }
+        // Manual moves appear when taken, not before.
+        assert!(!text.contains(&format!(r#"{k2},from="open",to="closed""#)));
+        assert!(!text.contains("_created"), "Prometheus text has no _created");
+        let om = encode(&demo_store(), &Telemetry::default(), Compat::On, Format::OpenMetrics);
+        for want in [
+            format!(r#"statescope_transitions_created{{{k2},from="closed",to="open"}} 100"#),
+            r#"statescope_unexpected_transitions_created{kind="circuit_breaker",machine="k2"} 100"#.into(),
+            r#"circuit_breaker_trips_created{provider="openai",key_id="k2",machine="k2"} 100"#.into(),
+        ] {
+            assert!(om.lines().any(|l| l == want), "missing {want}\n{om}");
+        }
+        // Each counter sample has its _created sample, right after it.
+        let lines: Vec<&str> = om.lines().collect();
+        for (i, l) in lines.iter().enumerate() {
+            if l.starts_with("statescope_transitions_total{") {
+                let created = l.replacen("_total{", "_created{", 1);
+                let created = created.rsplit_once(' ').unwrap().0;
+                assert!(lines[i + 1].starts_with(created), "{l} then {}", lines[i + 1]);
+            }
+        }
     }
 
     #[test]

@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
-use statescope_model::contract::IDENTITY_LABELS;
+use statescope_model::contract::DEFAULT_IDENTITY_LABELS;
 use thiserror::Error;
 
 /// Longest machine id accepted. Ids are label values on every series.
@@ -121,11 +121,16 @@ pub struct RawEvent {
     pub id: Option<String>,
 }
 
+/// Highest `seq` accepted: 2^53 - 1, the largest integer every JSON client
+/// keeps exact. A seq is never lowered, so a bogus huge one (`-1` sent as
+/// u64::MAX) would make every later event of its machine a "retry".
+pub const MAX_SEQ: u64 = (1 << 53) - 1;
+
 /// A request body: one event, or `{"events": [...]}`.
 ///
 /// An object with an `events` field is a batch, and that field must be a
 /// list: `{"events": {...}}` is refused as such, not read as one event with
-/// an unknown field `events`.
+/// an unknown field `events`. Nothing may stand beside it.
 #[derive(Debug)]
 pub enum Body {
     Batch { events: Vec<serde_json::Value> },
@@ -138,6 +143,12 @@ impl<'de> Deserialize<'de> for Body {
         let Some(events) = value.as_object_mut().and_then(|o| o.remove("events")) else {
             return Ok(Body::One(value));
         };
+        if let Some(other) = value.as_object().and_then(|o| o.keys().next()) {
+            return Err(serde::de::Error::custom(format_args!(
+                "unexpected field `{}` beside `events`: a batch is `{{\"events\": [...]}}` alone (labels go on each event)",
+                other.chars().take(64).collect::<String>()
+            )));
+        }
         match events {
             serde_json::Value::Array(events) => Ok(Body::Batch { events }),
             other => Err(serde::de::Error::custom(format_args!(
@@ -186,7 +197,7 @@ pub enum Action {
     /// The machine is in `state`, as the exporter decided: its heartbeat
     /// expired, so it goes to its kind's heartbeat-lost state. Not a sign of
     /// life. Never parsed from a request: it is applied even when the kind
-    /// does not allow the move, and such a move is counted as illegal.
+    /// does not allow the move, and such a move is counted as unexpected.
     ///
     /// Logs written before [`Action::Polled`] existed hold polled states as
     /// this too; they replay as they were applied then.
@@ -198,7 +209,7 @@ pub enum Action {
     /// (see [`crate::poll`]). Never parsed from a request. What was observed
     /// is applied even when the kind does not allow the move (the exporter
     /// would otherwise stay stuck on a stale state), and such a move is
-    /// counted as illegal; a machine not known yet is created in `state`,
+    /// counted as unexpected; a machine not known yet is created in `state`,
     /// with no transition. A successful poll is also proof of life: it counts
     /// as a heartbeat, and holds off heartbeat expiry for at least
     /// `alive_seconds` (the poll's interval plus its timeout, by when the
@@ -223,7 +234,8 @@ impl Action {
     }
 }
 
-/// A checked event. Identity labels use only [`IDENTITY_LABELS`] names.
+/// A checked event. Identity labels use only the configured names
+/// ([`DEFAULT_IDENTITY_LABELS`] unless the config names others).
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Event {
@@ -233,8 +245,9 @@ pub struct Event {
     pub action: Action,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub labels: BTreeMap<String, String>,
-    /// Per-machine sequence number: an event whose seq is not above the last
-    /// one applied to its machine is a retry and is not applied again.
+    /// Per-machine sequence number, in the order the machine did things: an
+    /// event with the seq last applied to its machine is a retry, one below
+    /// it is stale (a newer report came first); neither is applied.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seq: Option<u64>,
     /// Event id: an id seen recently is a retry and is not applied again.
@@ -278,12 +291,14 @@ pub enum EventError {
     },
     #[error("machine id must be 1-{MAX_MACHINE_LEN} printable characters, got {0:?}")]
     BadMachine(String),
-    #[error("label `{0}` is not an identity label; use one of: provider, key_id, worker_type, service")]
-    BadLabelName(String),
+    #[error("label `{name}` is not an identity label; use one of: {}", allowed.join(", "))]
+    BadLabelName { name: String, allowed: Vec<String> },
     #[error("label `{name}` value must be 1-{MAX_LABEL_VALUE_LEN} printable characters")]
     BadLabelValue { name: String },
     #[error("event id must be 1-{MAX_EVENT_ID_LEN} printable characters")]
     BadId,
+    #[error("field `seq` must be at most {MAX_SEQ} (2^53 - 1), got {0}")]
+    BadSeq(u64),
     #[error("field `{field}` must be a number of seconds from 0 to {MAX_JOB_SECONDS} (one year), got {value:?}")]
     BadSeconds { field: &'static str, value: f64 },
 }
@@ -295,14 +310,20 @@ pub(crate) fn printable(s: &str, max: usize) -> bool {
 }
 
 impl RawEvent {
-    /// Parses one JSON value as an event.
+    /// Parses one JSON value as an event, with the default identity labels.
     pub fn parse(value: serde_json::Value) -> Result<Event, EventError> {
+        let defaults: Vec<String> = DEFAULT_IDENTITY_LABELS.iter().map(|l| (*l).to_owned()).collect();
+        RawEvent::parse_with(value, &defaults)
+    }
+
+    /// Parses one JSON value as an event whose labels may be `identity_labels`.
+    pub fn parse_with(value: serde_json::Value, identity_labels: &[String]) -> Result<Event, EventError> {
         let raw: RawEvent = serde_json::from_value(value).map_err(|e| EventError::Json(e.to_string()))?;
-        raw.check()
+        raw.check(identity_labels)
     }
 
     /// Checks field presence and form; kinds and states are the store's business.
-    pub fn check(self) -> Result<Event, EventError> {
+    pub fn check(self, identity_labels: &[String]) -> Result<Event, EventError> {
         let ty = self.event_type.as_str();
         let missing = |field| EventError::Missing { event_type: ty, field };
         let unexpected = |field| EventError::Unexpected { event_type: ty, field };
@@ -356,8 +377,11 @@ impl RawEvent {
         };
         let labels = self.labels.unwrap_or_default();
         for (name, value) in &labels {
-            if !IDENTITY_LABELS.contains(&name.as_str()) {
-                return Err(EventError::BadLabelName(name.clone()));
+            if !identity_labels.contains(name) {
+                return Err(EventError::BadLabelName {
+                    name: name.clone(),
+                    allowed: identity_labels.to_vec(),
+                });
             }
             if !printable(value, MAX_LABEL_VALUE_LEN) {
                 return Err(EventError::BadLabelValue { name: name.clone() });
@@ -367,6 +391,9 @@ impl RawEvent {
             && !printable(id, MAX_EVENT_ID_LEN)
         {
             return Err(EventError::BadId);
+        }
+        if let Some(seq) = self.seq.filter(|&s| s > MAX_SEQ) {
+            return Err(EventError::BadSeq(seq));
         }
         Ok(Event {
             kind,
@@ -415,7 +442,20 @@ mod tests {
         assert_eq!(ok.unwrap().labels["worker_type"], "gpu");
         let err = RawEvent::parse(json!({"type":"heartbeat","kind":"worker","machine":"w","labels":{"pod":"x"}}))
             .unwrap_err();
-        assert_eq!(err, EventError::BadLabelName("pod".into()));
+        assert_eq!(
+            err.to_string(),
+            "label `pod` is not an identity label; use one of: provider, key_id, worker_type, service"
+        );
+        // The config's identity labels replace the default ones.
+        let own = ["team".to_owned(), "region".to_owned()];
+        let team = json!({"type":"heartbeat","kind":"worker","machine":"w","labels":{"team":"payments"}});
+        assert_eq!(RawEvent::parse_with(team, &own).unwrap().labels["team"], "payments");
+        let err = RawEvent::parse_with(
+            json!({"type":"heartbeat","kind":"worker","machine":"w","labels":{"provider":"x"}}),
+            &own,
+        )
+        .unwrap_err();
+        assert!(err.to_string().ends_with("use one of: team, region"), "{err}");
     }
 
     #[test]

@@ -5,10 +5,18 @@
 //!
 //! Batches that arrive while the disk syncs are applied together and share one
 //! `fsync` (group commit): durability costs one sync per burst, not per request.
+//!
+//! When the log cannot be written (a full disk), the group's batches are
+//! answered 503 and taken back out of the store and the log; the applier then
+//! probes the disk every [`RETRY`] and takes writes again as soon as it can,
+//! without a restart. A panic in the applier is not hidden: it stops taking
+//! writes, says why on every answer and health check, and the process exits
+//! non-zero.
 
+use std::any::Any;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, RwLock, RwLockReadGuard};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use thiserror::Error;
@@ -17,22 +25,67 @@ use tokio::sync::{mpsc, oneshot};
 use crate::events::Event;
 use crate::store::{Applied, ApplyError, Store};
 use crate::telemetry::Telemetry;
-use crate::wal::{Record, Wal, WalError};
+use crate::wal::{Disk, RealDisk, Record, Wal, WalError};
 
 /// Batches waiting for the applier; senders wait (backpressure) beyond it.
 const QUEUE: usize = 1024;
 /// Batches applied before one sync, at most.
 const GROUP: usize = 256;
+/// How often a log that failed is tried again while no batch comes.
+pub const RETRY: Duration = Duration::from_secs(1);
+/// How long after a failed snapshot the next one is tried (the log keeps everything meanwhile).
+const SNAPSHOT_RETRY: Duration = Duration::from_secs(10);
 
 /// Why a batch was not acknowledged.
 #[derive(Debug, Error)]
 pub enum SubmitError {
     #[error(transparent)]
     Refused(#[from] ApplyError),
-    #[error("the exporter could not write its log ({0}); nothing more is accepted until it restarts")]
+    #[error(
+        "the exporter could not write its log ({0}); nothing of this request was kept. \
+         Retry later: writes resume by themselves once the disk takes them again"
+    )]
     Persist(String),
+    #[error("the exporter's applier stopped ({0}); nothing more is accepted. This is a bug: restart the exporter")]
+    Crashed(String),
     #[error("the exporter is shutting down")]
     ShuttingDown,
+}
+
+/// Whether the exporter can take writes, and if not, why.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Condition {
+    Healthy,
+    /// The log cannot be written now; the applier keeps trying.
+    CannotPersist(String),
+    /// The applier panicked: writes are over until a restart.
+    Crashed(String),
+}
+
+/// The applier's [`Condition`], shared with the HTTP side.
+#[derive(Default)]
+struct Health(Mutex<Option<Condition>>);
+
+impl Health {
+    fn get(&self) -> Condition {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+            .unwrap_or(Condition::Healthy)
+    }
+
+    fn set(&self, condition: Condition) {
+        let mut now = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        // A crash is final.
+        if !matches!(*now, Some(Condition::Crashed(_))) {
+            *now = Some(condition);
+        }
+    }
+
+    fn can_persist(&self) -> bool {
+        self.get() == Condition::Healthy
+    }
 }
 
 /// When to write a snapshot and start a fresh log.
@@ -56,7 +109,7 @@ impl Default for SnapshotPolicy {
 pub struct Ingest {
     tx: mpsc::Sender<Job>,
     store: Arc<RwLock<Store>>,
-    healthy: Arc<AtomicBool>,
+    health: Arc<Health>,
 }
 
 struct Job {
@@ -66,12 +119,24 @@ struct Job {
 
 /// Joins the applier thread: dropping every [`Ingest`] lets it finish the
 /// queue, write a final snapshot and stop.
-pub struct Applier(std::thread::JoinHandle<()>);
+pub struct Applier(std::thread::JoinHandle<Result<(), String>>);
 
 impl Applier {
-    pub fn join(self) {
-        let _ = self.0.join();
+    /// Waits for the applier to stop; an error says it panicked, and how.
+    pub fn join(self) -> Result<(), String> {
+        self.0
+            .join()
+            .unwrap_or_else(|payload| Err(panic_message(payload.as_ref())))
     }
+}
+
+fn panic_message(payload: &(dyn Any + Send)) -> String {
+    let text = payload
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("no message");
+    format!("the applier thread panicked: {text}")
 }
 
 /// Unix time in seconds.
@@ -90,36 +155,57 @@ impl Ingest {
         policy: SnapshotPolicy,
         telemetry: Arc<Telemetry>,
     ) -> Result<(Ingest, Applier), WalError> {
-        let (wal, store) = Wal::open(data_dir, empty)?;
+        Ingest::open_on(Arc::new(RealDisk), data_dir, empty, policy, telemetry)
+    }
+
+    /// [`Ingest::open`], writing through `disk` (tests: a disk that fails on demand).
+    pub fn open_on(
+        disk: Arc<dyn Disk>,
+        data_dir: PathBuf,
+        empty: Store,
+        policy: SnapshotPolicy,
+        telemetry: Arc<Telemetry>,
+    ) -> Result<(Ingest, Applier), WalError> {
+        let (wal, store) = Wal::open_on(disk, data_dir, empty)?;
         let store = Arc::new(RwLock::new(store));
-        let healthy = Arc::new(AtomicBool::new(true));
+        let health = Arc::new(Health::default());
         let (tx, rx) = mpsc::channel(QUEUE);
         let worker = Worker {
             rx,
             wal,
             store: store.clone(),
-            healthy: healthy.clone(),
+            health: health.clone(),
             telemetry,
             policy,
         };
+        let crash = health.clone();
         let thread = std::thread::Builder::new()
             .name("statescope-applier".into())
-            .spawn(move || worker.run())
+            .spawn(move || {
+                // Batches in hand when a panic hits are answered by `run`; this
+                // catches one anywhere else (a snapshot) so that it is not lost either.
+                catch_unwind(AssertUnwindSafe(|| worker.run())).map_err(|payload| {
+                    let why = panic_message(payload.as_ref());
+                    crash.set(Condition::Crashed(why.clone()));
+                    why
+                })?
+            })
             .map_err(|e| WalError::Io {
                 what: "start the applier thread".into(),
                 source: e,
             })?;
-        Ok((Ingest { tx, store, healthy }, Applier(thread)))
+        Ok((Ingest { tx, store, health }, Applier(thread)))
     }
 
     /// Applies a batch, all or nothing; returns once it is on disk.
     pub async fn submit(&self, events: Vec<Event>) -> Result<Vec<Applied>, SubmitError> {
         let (reply, answer) = oneshot::channel();
-        self.tx
-            .send(Job { events, reply })
-            .await
-            .map_err(|_| SubmitError::ShuttingDown)?;
-        answer.await.map_err(|_| SubmitError::ShuttingDown)?
+        let gone = || match self.health.get() {
+            Condition::Crashed(why) => SubmitError::Crashed(why),
+            _ => SubmitError::ShuttingDown,
+        };
+        self.tx.send(Job { events, reply }).await.map_err(|_| gone())?;
+        answer.await.map_err(|_| gone())?
     }
 
     /// Reads the store (for `/metrics` and the JSON endpoints).
@@ -132,9 +218,14 @@ impl Ingest {
         self.read().state_name(kind, machine).map(str::to_owned)
     }
 
-    /// False once writing the log has failed.
+    /// False while the log cannot be written, and after the applier crashed.
     pub fn is_healthy(&self) -> bool {
-        self.healthy.load(Ordering::Relaxed)
+        self.health.can_persist()
+    }
+
+    /// Whether writes are taken, and if not, why.
+    pub fn condition(&self) -> Condition {
+        self.health.get()
     }
 }
 
@@ -142,7 +233,7 @@ struct Worker {
     rx: mpsc::Receiver<Job>,
     wal: Wal,
     store: Arc<RwLock<Store>>,
-    healthy: Arc<AtomicBool>,
+    health: Arc<Health>,
     telemetry: Arc<Telemetry>,
     policy: SnapshotPolicy,
 }
@@ -152,18 +243,43 @@ impl Worker {
     /// kept: put back what the disk holds, so reads show what a restart
     /// would, not batches that were answered 503.
     fn forget_unwritten(&self) {
-        let mut store = self.store.write().unwrap_or_else(|p| p.into_inner());
-        let empty = Store::new(store.catalog().clone(), store.limits());
+        let empty = {
+            let store = self.store.read().unwrap_or_else(|p| p.into_inner());
+            Store::new(store.catalog().clone(), store.limits())
+        };
+        // Read back without holding the lock (the applier is the only writer),
+        // so scrapes go on while the log replays.
         match self.wal.reload(empty) {
-            Ok(durable) => *store = durable,
+            Ok(durable) => *self.store.write().unwrap_or_else(|p| p.into_inner()) = durable,
             Err(e) => tracing::error!(error = %e,
                 "cannot read the event log back either; until a restart, reads may show batches that were refused"),
         }
     }
 
-    fn run(mut self) {
+    fn run(mut self) -> Result<(), String> {
+        // Waiting with a timeout (to probe a failed log while no batch comes) needs a timer.
+        let timer = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .map_err(|e| format!("cannot start the applier's timer: {e}"))?;
         let mut last_snapshot = Instant::now();
-        while let Some(first) = self.rx.blocking_recv() {
+        // After a failed snapshot, the next waits SNAPSHOT_RETRY instead of following every batch.
+        let mut snapshot_due = Instant::now();
+        let mut last_probe = Instant::now();
+        loop {
+            let first = if self.health.can_persist() {
+                timer.block_on(self.rx.recv())
+            } else {
+                match timer.block_on(async { tokio::time::timeout(RETRY, self.rx.recv()).await }) {
+                    Ok(job) => job,
+                    Err(_) => {
+                        self.probe();
+                        last_probe = Instant::now();
+                        continue;
+                    }
+                }
+            };
+            let Some(first) = first else { break };
             let mut jobs = vec![first];
             while jobs.len() < GROUP {
                 match self.rx.try_recv() {
@@ -171,42 +287,97 @@ impl Worker {
                     Err(_) => break,
                 }
             }
-            self.apply_group(jobs);
-            if self.healthy.load(Ordering::Relaxed)
+            if !self.health.can_persist() && last_probe.elapsed() >= RETRY {
+                self.probe();
+                last_probe = Instant::now();
+            }
+            self.apply_group(jobs)?;
+            let now = Instant::now();
+            if self.health.can_persist()
+                && now >= snapshot_due
                 && (last_snapshot.elapsed() >= self.policy.every || self.wal.log_bytes() >= self.policy.log_bytes)
             {
-                self.snapshot();
-                last_snapshot = Instant::now();
+                snapshot_due = if self.snapshot() {
+                    last_snapshot = now;
+                    now
+                } else {
+                    now + SNAPSHOT_RETRY
+                };
             }
         }
         // Every sender is gone: shutting down. A final snapshot makes the next start fast.
-        if self.healthy.load(Ordering::Relaxed) {
+        if self.health.can_persist() {
             self.snapshot();
+        }
+        Ok(())
+    }
+
+    /// Tries the log again after a failure; writes are taken again if it works.
+    fn probe(&mut self) {
+        match self.wal.probe(unix_now()) {
+            Ok(()) => {
+                tracing::info!("the event log takes writes again; accepting batches");
+                self.health.set(Condition::Healthy);
+            }
+            Err(e) => tracing::debug!(error = %e, "the event log still cannot be written"),
         }
     }
 
-    fn apply_group(&mut self, jobs: Vec<Job>) {
-        if !self.healthy.load(Ordering::Relaxed) {
+    /// Applies, logs and answers a group. A panic while doing it is answered
+    /// to every batch of the group (as a 500 with the reason) and ends the applier.
+    fn apply_group(&mut self, jobs: Vec<Job>) -> Result<(), String> {
+        if let Condition::CannotPersist(why) = self.health.get() {
             for job in jobs {
-                let _ = job
-                    .reply
-                    .send(Err(SubmitError::Persist("an earlier write failed".into())));
+                let _ = job.reply.send(Err(SubmitError::Persist(why.clone())));
             }
-            return;
+            return Ok(());
         }
-        let mut answers = Vec::with_capacity(jobs.len());
+        let (batches, replies): (Vec<_>, Vec<_>) = jobs.into_iter().map(|j| (j.events, j.reply)).unzip();
+        match catch_unwind(AssertUnwindSafe(|| self.commit(batches))) {
+            Ok(answers) => {
+                for (reply, answer) in replies.into_iter().zip(answers) {
+                    let _ = reply.send(answer);
+                }
+                Ok(())
+            }
+            Err(payload) => {
+                let why = panic_message(payload.as_ref());
+                tracing::error!(reason = %why, "the applier stopped: no more writes are accepted");
+                self.health.set(Condition::Crashed(why.clone()));
+                // The group may be half applied and half written: neither memory
+                // nor the log may keep what is now answered 500.
+                let undone = catch_unwind(AssertUnwindSafe(|| {
+                    if let Err(e) = self.wal.discard_unacknowledged() {
+                        tracing::error!(error = %e, "after the panic, the event log could not be cut back to what was acknowledged");
+                    }
+                    self.forget_unwritten();
+                }));
+                if undone.is_err() {
+                    tracing::error!("after the panic, reads may show batches that were not acknowledged");
+                }
+                for reply in replies {
+                    let _ = reply.send(Err(SubmitError::Crashed(why.clone())));
+                }
+                Err(why)
+            }
+        }
+    }
+
+    /// Applies the batches, logs them with one sync, and says what to answer each.
+    fn commit(&mut self, batches: Vec<Vec<Event>>) -> Vec<Result<Vec<Applied>, SubmitError>> {
+        let mut answers = Vec::with_capacity(batches.len());
         let mut records = Vec::new();
-        for job in jobs {
+        for events in batches {
             // The lock is taken per batch, not per group: a scrape waiting to
             // read gets in between batches instead of after the whole group.
             let mut store = self.store.write().unwrap_or_else(|p| p.into_inner());
             let at = unix_now();
-            let result = store.apply(&job.events, at);
+            let result = store.apply(&events, at);
             match &result {
                 Ok(applied) => {
-                    self.telemetry.count_events(&job.events, applied);
+                    self.telemetry.count_events(&events, applied);
                     if applied.iter().any(|a| *a != Applied::Duplicate) {
-                        records.push(Record::batch(at, job.events));
+                        records.push(Record::batch(at, events));
                     }
                 }
                 Err(ApplyError::Illegal(illegal)) => {
@@ -216,31 +387,34 @@ impl Worker {
                 }
                 Err(_) => {}
             }
-            answers.push((job.reply, result));
+            answers.push(result.map_err(SubmitError::from));
         }
         if let Err(e) = self.wal.append(records) {
-            tracing::error!(error = %e, "writing the event log failed; refusing further writes");
-            self.healthy.store(false, Ordering::Relaxed);
+            tracing::error!(error = %e, "writing the event log failed; refusing writes until it works again");
+            self.health.set(Condition::CannotPersist(e.to_string()));
             self.forget_unwritten();
-            for (reply, _) in answers {
-                let _ = reply.send(Err(SubmitError::Persist(e.to_string())));
-            }
-            return;
+            return answers
+                .into_iter()
+                .map(|_| Err(SubmitError::Persist(e.to_string())))
+                .collect();
         }
-        for (reply, result) in answers {
-            let _ = reply.send(result.map_err(SubmitError::from));
-        }
+        answers
     }
 
-    fn snapshot(&mut self) {
+    /// Writes a snapshot; false if that failed.
+    fn snapshot(&mut self) -> bool {
         let snapshot = self.store.read().unwrap_or_else(|p| p.into_inner()).snapshot();
         let started = Instant::now();
         match self.wal.checkpoint(&snapshot) {
             Ok(bytes) => {
-                tracing::debug!(bytes, machines = snapshot.machines.len(), took = ?started.elapsed(), "snapshot written")
+                tracing::debug!(bytes, machines = snapshot.machines.len(), took = ?started.elapsed(), "snapshot written");
+                true
             }
-            // The log still holds everything; the next checkpoint tries again.
-            Err(e) => tracing::warn!(error = %e, "writing a snapshot failed; the event log keeps growing"),
+            // The log still holds everything; a later checkpoint tries again.
+            Err(e) => {
+                tracing::warn!(error = %e, retry_in = ?SNAPSHOT_RETRY, "writing a snapshot failed; the event log keeps growing");
+                false
+            }
         }
     }
 }

@@ -16,6 +16,8 @@ pub mod encode;
 pub mod events;
 pub mod ingest;
 pub mod poll;
+pub mod push;
+pub mod refusal;
 pub mod server;
 pub mod store;
 pub mod telemetry;

@@ -33,7 +33,7 @@
 //! `value_map`; without a map the text is the state name. What a poll sees
 //! is the service's truth, so it is applied as an observation
 //! ([`Action::Polled`]) even when the kind would not allow the move (the
-//! store counts such a move as illegal), and a machine first seen by a poll
+//! store counts such a move as unexpected), and a machine first seen by a poll
 //! is created in the state seen, with no transition. A successful poll is
 //! proof of life: it counts as the machine's heartbeat, and holds off
 //! heartbeat expiry until the next poll should have answered (interval plus
@@ -47,7 +47,6 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_json::Value;
 use statescope_model::Kind;
-use statescope_model::contract::IDENTITY_LABELS;
 use thiserror::Error;
 
 use crate::events::{Action, Event, MAX_LABEL_VALUE_LEN, MAX_MACHINE_LEN, printable};
@@ -140,7 +139,9 @@ pub enum TargetError {
     NoSelector,
     #[error("`{field}` = {value:?} is not a JSON Pointer (one starts with '/', or is \"\" for the whole document)")]
     NotAPointer { field: &'static str, value: String },
-    #[error("label `{0}` is not an identity label; use one of: provider, key_id, worker_type, service")]
+    #[error(
+        "label `{0}` is not an identity label (see `identity_labels` in the config; by default provider, key_id, worker_type, service)"
+    )]
     LabelName(String),
     #[error("label `{0}` value must be 1-{MAX_LABEL_VALUE_LEN} printable characters")]
     LabelValue(String),
@@ -303,9 +304,6 @@ impl PollTarget {
             });
         }
         for (name, value) in &self.labels {
-            if !IDENTITY_LABELS.contains(&name.as_str()) {
-                return Err(TargetError::LabelName(name.clone()));
-            }
             if !printable(value, MAX_LABEL_VALUE_LEN) {
                 return Err(TargetError::LabelValue(name.clone()));
             }
@@ -314,9 +312,17 @@ impl PollTarget {
     }
 
     /// Checks the target when the config is loaded: its form, that its kind
-    /// exists, and that every `value_map` state is a state of the kind.
-    pub fn check<'a>(&self, kinds: impl Fn(&str) -> Option<&'a Kind>) -> Result<(), TargetError> {
+    /// exists, that its labels are identity labels, and that every
+    /// `value_map` state is a state of the kind.
+    pub fn check<'a>(
+        &self,
+        kinds: impl Fn(&str) -> Option<&'a Kind>,
+        identity_labels: &[String],
+    ) -> Result<(), TargetError> {
         self.check_form()?;
+        if let Some(name) = self.labels.keys().find(|n| !identity_labels.contains(n)) {
+            return Err(TargetError::LabelName(name.clone()));
+        }
         let kind = kinds(&self.kind).ok_or_else(|| TargetError::UnknownKind(self.kind.clone()))?;
         for (value, state) in &self.value_map {
             if kind.state_id(state).is_none() {
@@ -768,8 +774,6 @@ mod tests {
         assert!(err.contains("`timeout` must be above 0"), "{err}");
         let err = table_error(&format!("{ONE}\ntimeout = \"soon\""));
         assert!(err.contains("soon"), "{err}");
-        let err = table_error(&ONE.replace("provider = \"stripe\"", "pod = \"x\""));
-        assert!(err.contains("label `pod` is not an identity label"), "{err}");
         let err = table_error(&ONE.replace("provider = \"stripe\"", "provider = \"\""));
         assert!(err.contains("label `provider` value"), "{err}");
     }
@@ -778,28 +782,40 @@ mod tests {
     fn check_finds_the_kind_and_its_states() {
         let kinds = builtin::all();
         let find = |n: &str| kinds.iter().find(|k| k.name() == n);
+        let identity: Vec<String> = statescope_model::contract::DEFAULT_IDENTITY_LABELS
+            .iter()
+            .map(|l| (*l).to_owned())
+            .collect();
+        let check = |t: &PollTarget| t.check(find, &identity);
         let ok = target(ONE);
-        assert_eq!(ok.check(find), Ok(()));
+        assert_eq!(check(&ok), Ok(()));
         let ajar = PollTarget {
             value_map: [("1".into(), "ajar".into())].into(),
             ..ok.clone()
         };
         assert_eq!(
-            ajar.check(find).unwrap_err().to_string(),
+            check(&ajar).unwrap_err().to_string(),
             "value_map maps \"1\" to \"ajar\", which is not a state of circuit_breaker \
-             (states: [\"closed\", \"open\", \"half_open\", \"forced_open\", \"disabled\"])"
+             (states: [\"closed\", \"open\", \"half_open\", \"forced_open\", \"disabled\", \"metrics_only\"])"
         );
         let toaster = PollTarget {
             kind: "toaster".into(),
             ..ok.clone()
         };
-        assert_eq!(toaster.check(find), Err(TargetError::UnknownKind("toaster".into())));
+        assert_eq!(check(&toaster), Err(TargetError::UnknownKind("toaster".into())));
         // A target built in code gets the form checks too.
         let label = PollTarget {
             labels: [("pod".into(), "x".into())].into(),
             ..ok
         };
-        assert_eq!(label.check(find), Err(TargetError::LabelName("pod".into())));
+        assert_eq!(check(&label), Err(TargetError::LabelName("pod".into())));
+        // A label the config declares is one.
+        let team = vec!["team".to_owned()];
+        let teamed = PollTarget {
+            labels: [("team".into(), "payments".into())].into(),
+            ..label
+        };
+        assert_eq!(teamed.check(find, &team), Ok(()));
     }
 
     /// A loopback server answering every request with `head` (status line and

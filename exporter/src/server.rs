@@ -134,9 +134,11 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         task.abort();
         let _ = task.await;
     }
-    tokio::task::spawn_blocking(move || applier.join()).await?;
+    // A crashed applier makes the exit status non-zero, not a quiet "stopped".
+    let applier = tokio::task::spawn_blocking(move || applier.join()).await?;
     tracing::info!("stopped");
-    result
+    result?;
+    applier.map_err(anyhow::Error::msg)
 }
 
 async fn shutdown_signal() {

@@ -8,10 +8,18 @@
 //! A batch is applied all or nothing: if any event in it is refused, none is
 //! applied, so a client can fix and resend the whole request without
 //! double-counting the part that would otherwise have gone through.
+//!
+//! A reported transition is a fact: a move the machine's kind does not expect
+//! is applied and counted as unexpected ([`Applied::Unexpected`]), unless the
+//! catalog makes its kind strict, which refuses it ([`ApplyError::Illegal`]).
+//! `seq` orders one machine's reports: a report older than the newest applied
+//! one is not applied, so out-of-order delivery cannot leave a stale state
+//! ([`Applied::Stale`]).
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 
 use serde::{Deserialize, Serialize};
+use statescope_model::contract::{self as c, DEFAULT_IDENTITY_LABELS, MAX_IDENTITY_LABELS};
 use statescope_model::{Kind, StateId};
 use thiserror::Error;
 
@@ -44,14 +52,20 @@ impl Default for Limits {
     }
 }
 
-/// The kinds this exporter knows: the built-ins plus those of the config file.
+/// The kinds this exporter knows (the built-ins plus those of the config
+/// file), the identity labels machines may carry, and which kinds refuse
+/// unexpected transitions.
 #[derive(Clone, Debug)]
 pub struct Catalog {
     kinds: Vec<Kind>,
+    identity_labels: Vec<String>,
+    /// Kinds whose unexpected transitions are refused (409) instead of applied.
+    strict: HashSet<String>,
 }
 
 impl Catalog {
     /// Fails on two kinds with the same name (a config redefining a built-in).
+    /// Identity labels are the default ones and no kind is strict.
     pub fn new(kinds: Vec<Kind>) -> Result<Catalog, String> {
         let mut seen = HashSet::new();
         for kind in &kinds {
@@ -59,7 +73,81 @@ impl Catalog {
                 return Err(format!("kind {:?} is defined twice", kind.name()));
             }
         }
-        Ok(Catalog { kinds })
+        Ok(Catalog {
+            kinds,
+            identity_labels: DEFAULT_IDENTITY_LABELS.iter().map(|l| (*l).to_owned()).collect(),
+            strict: HashSet::new(),
+        })
+    }
+
+    /// Replaces the identity label names. Fails on more than
+    /// [`MAX_IDENTITY_LABELS`], a name that is not a Prometheus label name, a
+    /// name the exporter uses itself (`kind`, `machine`, ...), or a repeat.
+    pub fn with_identity_labels(mut self, names: Vec<String>) -> Result<Catalog, String> {
+        if names.len() > MAX_IDENTITY_LABELS {
+            return Err(format!(
+                "identity_labels names {} labels; at most {MAX_IDENTITY_LABELS} are allowed (each is a label on every machine series)",
+                names.len()
+            ));
+        }
+        let reserved = [
+            c::LABEL_KIND,
+            c::LABEL_MACHINE,
+            c::LABEL_STATE,
+            c::LABEL_FROM,
+            c::LABEL_TO,
+            c::LABEL_FLOW,
+            c::LABEL_OUTCOME,
+            c::LABEL_RESULT,
+            "le",
+            "job",
+            "instance",
+        ];
+        for (i, name) in names.iter().enumerate() {
+            let valid = name.chars().next().is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+                && !name.starts_with("__")
+                && name.len() <= 64;
+            if !valid {
+                return Err(format!(
+                    "identity label {name:?} is not a label name (a-z, 0-9, _; not starting with a digit or __)"
+                ));
+            }
+            if reserved.contains(&name.as_str()) {
+                return Err(format!(
+                    "identity label {name:?} is a label Statescope or Prometheus sets itself"
+                ));
+            }
+            if names[..i].contains(name) {
+                return Err(format!("identity label {name:?} is listed twice"));
+            }
+        }
+        self.identity_labels = names;
+        Ok(self)
+    }
+
+    /// Makes these kinds refuse transitions they do not expect. Fails on a kind
+    /// the catalog does not have.
+    pub fn with_strict(mut self, kinds: impl IntoIterator<Item = String>) -> Result<Catalog, String> {
+        for kind in kinds {
+            if self.get(&kind).is_none() {
+                return Err(format!("strict_transitions names kind {kind:?}, which is not defined"));
+            }
+            self.strict.insert(kind);
+        }
+        Ok(self)
+    }
+
+    /// The label names a reporter may attach to a machine.
+    pub fn identity_labels(&self) -> &[String] {
+        &self.identity_labels
+    }
+
+    /// Whether `kind` refuses transitions it does not expect.
+    pub fn is_strict(&self, kind: &str) -> bool {
+        self.strict.contains(kind)
     }
 
     pub fn get(&self, name: &str) -> Option<&Kind> {
@@ -90,12 +178,14 @@ pub struct Machine {
     pub since: f64,
     /// Unix seconds of the first event.
     pub created: f64,
-    /// Highest `seq` applied; events at or below it are retries.
+    /// Highest `seq` applied: an event with this seq is a retry, one below it
+    /// is stale (a newer report was applied first).
     pub last_seq: Option<u64>,
     /// Transitions taken, by `(from, to)`; only pairs taken at least once.
     pub transitions: BTreeMap<(StateId, StateId), u64>,
-    /// Refused (or observed but not allowed) transitions.
-    pub illegal: u64,
+    /// Reported or observed transitions the kind does not expect, applied or
+    /// (for strict kinds) refused.
+    pub unexpected: u64,
     /// Calls by [`Outcome`], in [`Outcome::ALL`] order.
     pub calls: [u64; 4],
     pub failures: u64,
@@ -118,7 +208,7 @@ impl Machine {
             created: now,
             last_seq: None,
             transitions: BTreeMap::new(),
-            illegal: 0,
+            unexpected: 0,
             calls: [0; 4],
             failures: 0,
             jobs: [0; 2],
@@ -186,8 +276,7 @@ pub struct JobHistograms {
 }
 
 /// What became of one event of an applied batch.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Applied {
     /// Changed the machine.
     Applied,
@@ -195,6 +284,12 @@ pub enum Applied {
     Duplicate,
     /// A transition to the state the machine is already in: nothing changed.
     Unchanged,
+    /// A transition the machine's kind does not expect: applied, and counted
+    /// as unexpected.
+    Unexpected { from: String, to: String },
+    /// Its `seq` is below the newest one applied to its machine: a newer
+    /// report arrived first, so this older one changes nothing.
+    Stale { seq: u64, last_seq: u64 },
 }
 
 /// Why a batch was refused. `index` is the event's position in the request.
@@ -234,7 +329,7 @@ pub enum ApplyError {
 /// A transition the machine's kind does not allow from its current state.
 #[derive(Clone, Debug, PartialEq, Error)]
 #[error(
-    "event {index}: illegal transition for {kind} {machine:?}: {from} -> {to} is not allowed; from {from} it may go to {allowed:?}"
+    "event {index}: {kind} {machine:?} may not go {from} -> {to}: its kind is strict (strict_transitions) and does not expect that move; from {from} it may go to {allowed:?}"
 )]
 pub struct Illegal {
     pub index: usize,
@@ -337,8 +432,9 @@ impl Store {
         Ok(results)
     }
 
-    /// Counts an illegal transition refused on an existing machine (the batch
-    /// it came in was not applied, but the attempt is worth seeing).
+    /// Counts an unexpected transition a strict kind refused on an existing
+    /// machine (the batch it came in was not applied, but the attempt is worth
+    /// seeing).
     pub fn count_illegal(&mut self, kind: &str, machine: &str) -> bool {
         let key = MachineKey {
             kind: kind.to_owned(),
@@ -346,7 +442,7 @@ impl Store {
         };
         match self.machines.get_mut(&key) {
             Some(m) => {
-                m.illegal += 1;
+                m.unexpected += 1;
                 true
             }
             None => false,
@@ -420,8 +516,13 @@ impl Store {
             };
             scratch.machines.insert(key.clone(), machine);
         }
-        // Checked before the machine is touched, so a refused event changes nothing.
-        for (label, value) in &event.labels {
+        // Identity labels are those of the event that creates the machine
+        // (see `DEFAULT_IDENTITY_LABELS`), so only then do their values count
+        // against the cap. Checked before the machine is touched, so a refused
+        // event changes nothing.
+        let none = BTreeMap::new();
+        let labels = if created { &event.labels } else { &none };
+        for (label, value) in labels {
             let known = self.label_values.get(label);
             if known.is_some_and(|v| v.contains(value)) {
                 continue;
@@ -440,10 +541,13 @@ impl Store {
             }
         }
         let machine = scratch.machines.get_mut(&key).expect("inserted above");
-        if let Some(seq) = event.seq
-            && machine.last_seq.is_some_and(|last| seq <= last)
-        {
-            return Ok(Applied::Duplicate);
+        if let (Some(seq), Some(last_seq)) = (event.seq, machine.last_seq) {
+            if seq == last_seq {
+                return Ok(Applied::Duplicate);
+            }
+            if seq < last_seq {
+                return Ok(Applied::Stale { seq, last_seq });
+            }
         }
         let state_of = |name: &str| {
             kind.state_id(name).ok_or_else(|| ApplyError::UnknownState {
@@ -459,7 +563,12 @@ impl Store {
                 let to = state_of(to)?;
                 if to == machine.state {
                     result = Applied::Unchanged;
-                } else if !kind.is_allowed(machine.state, to) {
+                } else if created && !kind.is_allowed(machine.state, to) {
+                    // First seen in a state its kind cannot reach from the
+                    // initial one: where it came from is unknown, so it is
+                    // created in `to` without a transition.
+                    machine.state = to;
+                } else if !kind.is_allowed(machine.state, to) && self.catalog.is_strict(&event.kind) {
                     return Err(ApplyError::Illegal(Box::new(Illegal {
                         index,
                         kind: event.kind.clone(),
@@ -472,6 +581,13 @@ impl Store {
                             .collect(),
                     })));
                 } else {
+                    if !kind.is_allowed(machine.state, to) {
+                        result = Applied::Unexpected {
+                            from: kind.state_name(machine.state).to_owned(),
+                            to: kind.state_name(to).to_owned(),
+                        };
+                        machine.unexpected += 1;
+                    }
                     enter(machine, to, now);
                 }
             }
@@ -524,9 +640,8 @@ impl Store {
                     .push((event.kind.clone(), worker_type, *duration_seconds, *queue_seconds));
             }
         }
-        if !event.labels.is_empty() && machine.labels != event.labels {
+        if created {
             machine.labels = event.labels.clone();
-            result = Applied::Applied;
         }
         if let Some(seq) = event.seq {
             machine.last_seq = Some(seq);
@@ -612,6 +727,19 @@ impl Store {
         for id in snapshot.recent_ids {
             store.remember_id(id);
         }
+        for (kind, worker_type, h) in &snapshot.jobs {
+            for (name, histogram) in [("duration", &h.duration), ("queue_wait", &h.queue_wait)] {
+                // Empty until the first observation; otherwise one count per bucket and +Inf.
+                let n = histogram.buckets.len();
+                if n != 0 && n != JOB_BUCKETS.len() + 1 {
+                    return Err(format!(
+                        "saved job {name} histogram of kind {kind:?}, worker_type {worker_type:?} has {n} buckets; \
+                         this version uses {} (the file is damaged or from another version)",
+                        JOB_BUCKETS.len() + 1
+                    ));
+                }
+            }
+        }
         store.jobs = snapshot.jobs.into_iter().map(|(k, w, h)| ((k, w), h)).collect();
         Ok(store)
     }
@@ -624,13 +752,13 @@ fn enter(machine: &mut Machine, to: StateId, now: f64) {
 }
 
 /// A state seen from outside (a poll, heartbeat expiry): taken even when the
-/// kind does not allow the move, which is then counted as illegal.
+/// kind does not expect the move, which is then counted as unexpected.
 fn observe(machine: &mut Machine, kind: &Kind, to: StateId, now: f64) -> Applied {
     if to == machine.state {
         return Applied::Unchanged;
     }
     if !kind.is_allowed(machine.state, to) {
-        machine.illegal += 1;
+        machine.unexpected += 1;
     }
     enter(machine, to, now);
     Applied::Applied
@@ -654,6 +782,7 @@ pub struct SavedMachine {
     pub created: f64,
     pub last_seq: Option<u64>,
     pub transitions: Vec<(String, String, u64)>,
+    /// [`Machine::unexpected`], under the name snapshots have always used.
     pub illegal: u64,
     pub calls: [u64; 4],
     pub failures: u64,
@@ -679,7 +808,7 @@ impl SavedMachine {
                 .iter()
                 .map(|(&(f, t), &n)| (name(f), name(t), n))
                 .collect(),
-            illegal: m.illegal,
+            illegal: m.unexpected,
             calls: m.calls,
             failures: m.failures,
             jobs: m.jobs,
@@ -708,7 +837,7 @@ impl SavedMachine {
             created: self.created,
             last_seq: self.last_seq,
             transitions,
-            illegal: self.illegal,
+            unexpected: self.illegal,
             calls: self.calls,
             failures: self.failures,
             jobs: self.jobs,
@@ -751,23 +880,111 @@ mod tests {
         assert_eq!(m.transitions[&(closed, open)], 1);
     }
 
+    fn worker_to(machine: &str, state: &str) -> Event {
+        Event::new("worker", machine, Action::Transition { to: state.into() })
+    }
+
     #[test]
-    fn an_illegal_transition_names_the_machine_its_state_and_the_allowed_ones() {
+    fn an_unexpected_transition_is_applied_counted_and_reported() {
         let mut s = store();
-        s.apply(&[to("a", "open")], 1.0).unwrap();
-        let err = s.apply(&[to("a", "closed")], 2.0).unwrap_err();
+        s.apply(&[worker_to("w", "idle")], 1.0).unwrap();
+        // idle -> starting is in neither the worker's flow nor a manual move.
+        let applied = s.apply(&[worker_to("w", "starting")], 2.0).unwrap();
+        assert_eq!(
+            applied,
+            [Applied::Unexpected {
+                from: "idle".into(),
+                to: "starting".into()
+            }]
+        );
+        let w = s.get("worker", "w").unwrap();
+        assert_eq!(
+            (s.state_name("worker", "w"), w.unexpected, w.since),
+            (Some("starting"), 1, 2.0)
+        );
+        // A manual move (pybreaker's close() on an open breaker) is expected.
+        s.apply(&[to("a", "open")], 3.0).unwrap();
+        assert_eq!(s.apply(&[to("a", "closed")], 4.0).unwrap(), [Applied::Applied]);
+        assert_eq!(s.get("circuit_breaker", "a").unwrap().unexpected, 0);
+    }
+
+    #[test]
+    fn a_strict_kind_refuses_an_unexpected_transition_naming_the_machine_its_state_and_the_allowed_ones() {
+        let catalog = Catalog::new(builtin::all())
+            .unwrap()
+            .with_strict(["worker".to_owned()])
+            .unwrap();
+        let mut s = Store::new(catalog, Limits::default());
+        s.apply(&[worker_to("w", "idle")], 1.0).unwrap();
+        let err = s.apply(&[worker_to("w", "starting")], 2.0).unwrap_err();
         assert_eq!(
             err,
             ApplyError::Illegal(Box::new(Illegal {
                 index: 0,
-                kind: "circuit_breaker".into(),
-                machine: "a".into(),
-                from: "open".into(),
-                to: "closed".into(),
-                allowed: vec!["half_open".into(), "forced_open".into(), "disabled".into()],
+                kind: "worker".into(),
+                machine: "w".into(),
+                from: "idle".into(),
+                to: "starting".into(),
+                allowed: vec!["busy".into(), "draining".into(), "offline".into()],
             }))
         );
-        assert_eq!(s.state_name("circuit_breaker", "a"), Some("open"));
+        assert_eq!(s.state_name("worker", "w"), Some("idle"));
+        // Breakers are not strict: their moves still apply.
+        s.apply(&[to("a", "open"), to("a", "closed")], 3.0).unwrap();
+    }
+
+    #[test]
+    fn a_first_transition_the_initial_state_cannot_make_creates_the_machine_in_that_state() {
+        let mut s = store();
+        assert_eq!(s.apply(&[worker_to("w", "busy")], 5.0).unwrap(), [Applied::Applied]);
+        let w = s.get("worker", "w").unwrap();
+        assert_eq!(s.state_name("worker", "w"), Some("busy"));
+        assert!(
+            w.transitions.is_empty(),
+            "where it came from is unknown: {:?}",
+            w.transitions
+        );
+        assert_eq!(w.unexpected, 0);
+        // One its initial state can make is a transition, counted.
+        s.apply(&[worker_to("v", "idle")], 5.0).unwrap();
+        assert_eq!(s.get("worker", "v").unwrap().transitions.values().sum::<u64>(), 1);
+    }
+
+    #[test]
+    fn seq_orders_reports_an_older_one_is_stale_and_changes_nothing() {
+        let mut s = store();
+        let at = |state: &str, seq| {
+            let mut e = to("a", state);
+            e.seq = Some(seq);
+            e
+        };
+        s.apply(&[at("open", 1), at("half_open", 3)], 1.0).unwrap();
+        assert_eq!(
+            s.apply(&[at("open", 2)], 2.0).unwrap(),
+            [Applied::Stale { seq: 2, last_seq: 3 }]
+        );
+        assert_eq!(s.apply(&[at("half_open", 3)], 2.0).unwrap(), [Applied::Duplicate]);
+        assert_eq!(s.state_name("circuit_breaker", "a"), Some("half_open"));
+    }
+
+    #[test]
+    fn labels_are_fixed_by_the_event_that_creates_the_machine() {
+        let mut s = store();
+        let call = Event::new(
+            "circuit_breaker",
+            "a",
+            Action::Call {
+                outcome: Outcome::Success,
+                failure_count: None,
+            },
+        );
+        s.apply(std::slice::from_ref(&call), 1.0).unwrap();
+        s.apply(&[call.with_labels(&[("provider", "openai")])], 2.0).unwrap();
+        assert!(s.get("circuit_breaker", "a").unwrap().labels.is_empty());
+        let beat = |p: &str| Event::new("worker", "w", Action::Heartbeat).with_labels(&[("worker_type", p)]);
+        s.apply(&[beat("gpu")], 1.0).unwrap();
+        s.apply(&[beat("cpu")], 2.0).unwrap();
+        assert_eq!(s.get("worker", "w").unwrap().labels["worker_type"], "gpu");
     }
 
     #[test]
@@ -783,7 +1000,7 @@ mod tests {
                     failure_count: None,
                 },
             ),
-            to("a", "closed"),
+            to("a", "ajar"),
         ];
         let err = s.apply(&batch, 1.0).unwrap_err();
         assert_eq!(err.index(), 2);
@@ -837,22 +1054,39 @@ mod tests {
         let err = s.apply(&[to("c", "open")], 1.0).unwrap_err();
         assert!(matches!(err, ApplyError::TooManyMachines { limit: 2, .. }));
         s.apply(&[to("a", "half_open")], 1.0).unwrap();
+        let mut s = Store::new(
+            Catalog::new(builtin::all()).unwrap(),
+            Limits {
+                max_machines: 10,
+                max_label_values: 1,
+            },
+        );
         let labelled =
             |m: &str, p: &str| Event::new("circuit_breaker", m, Action::Heartbeat).with_labels(&[("provider", p)]);
         s.apply(&[labelled("a", "x")], 1.0).unwrap();
         s.apply(&[labelled("b", "x")], 1.0).unwrap();
-        let err = s.apply(&[labelled("b", "y")], 1.0).unwrap_err();
+        let err = s.apply(&[labelled("c", "y")], 1.0).unwrap_err();
         assert!(matches!(err, ApplyError::TooManyLabelValues { ref label, .. } if label == "provider"));
+        // On an existing machine other labels are not taken (its labels are
+        // fixed), so they take no room under the cap either.
+        s.apply(&[labelled("b", "y")], 1.0).unwrap();
+        assert_eq!(s.get("circuit_breaker", "b").unwrap().labels["provider"], "x");
     }
 
     #[test]
-    fn observed_states_apply_even_when_not_allowed_and_count_as_illegal() {
+    fn observed_states_apply_even_when_not_expected_and_count_as_unexpected() {
         let mut s = store();
-        s.apply(&[to("a", "open")], 1.0).unwrap();
-        let seen = Event::new("circuit_breaker", "a", Action::Observe { state: "closed".into() });
+        s.apply(&[worker_to("w", "idle")], 1.0).unwrap();
+        let seen = Event::new(
+            "worker",
+            "w",
+            Action::Observe {
+                state: "starting".into(),
+            },
+        );
         s.apply(&[seen], 2.0).unwrap();
-        let m = s.get("circuit_breaker", "a").unwrap();
-        assert_eq!((s.state_name("circuit_breaker", "a"), m.illegal), (Some("closed"), 1));
+        let m = s.get("worker", "w").unwrap();
+        assert_eq!((s.state_name("worker", "w"), m.unexpected), (Some("starting"), 1));
     }
 
     #[test]
@@ -920,18 +1154,21 @@ mod tests {
         s.apply(&[polled("circuit_breaker", "a", "half_open")], 7.0).unwrap();
         let m = s.get("circuit_breaker", "a").unwrap();
         assert_eq!(s.state_name("circuit_breaker", "a"), Some("half_open"));
-        assert_eq!((m.since, m.created, m.illegal), (7.0, 7.0, 0));
+        assert_eq!((m.since, m.created, m.unexpected), (7.0, 7.0, 0));
         assert!(m.transitions.is_empty(), "{:?}", m.transitions);
-        // Later polls are moves, illegal ones counted.
+        // Later polls are moves (closed -> half_open is a manual one).
         s.apply(&[polled("circuit_breaker", "a", "closed")], 8.0).unwrap();
         s.apply(&[polled("circuit_breaker", "a", "half_open")], 8.5).unwrap();
         let m = s.get("circuit_breaker", "a").unwrap();
-        assert_eq!((m.transitions.values().sum::<u64>(), m.illegal), (2, 1));
+        assert_eq!((m.transitions.values().sum::<u64>(), m.unexpected), (2, 0));
         // Seen twice in one poll: the second is a move from the first.
         s.apply(&[polled("worker", "w", "busy"), polled("worker", "w", "idle")], 9.0)
             .unwrap();
         let w = s.get("worker", "w").unwrap();
-        assert_eq!((w.transitions.values().sum::<u64>(), w.illegal), (1, 0));
+        assert_eq!((w.transitions.values().sum::<u64>(), w.unexpected), (1, 0));
+        // Unexpected ones counted.
+        s.apply(&[polled("worker", "w", "starting")], 9.5).unwrap();
+        assert_eq!(s.get("worker", "w").unwrap().unexpected, 1);
         // A state the kind does not have is refused, and creates nothing.
         let err = s.apply(&[polled("worker", "x", "ajar")], 10.0).unwrap_err();
         assert!(matches!(err, ApplyError::UnknownState { .. }), "{err}");
@@ -1030,7 +1267,7 @@ mod tests {
 
         proptest! {
             /// Whatever is reported, a machine only ever moves along transitions
-            /// its kind allows (or that were observed and counted as illegal),
+            /// its kind allows (or that were observed and counted as unexpected),
             /// a refused batch changes nothing, and counters add up.
             #[test]
             fn machines_only_move_along_allowed_transitions(batches in prop::collection::vec(prop::collection::vec(event(), 1..6), 1..30)) {
@@ -1047,8 +1284,8 @@ mod tests {
                             for (key, m) in &s.machines {
                                 let old = before.get(key);
                                 let moved: u64 = m.transitions.values().sum::<u64>() - old.map_or(0, |o| o.transitions.values().sum());
-                                let illegal = m.illegal - old.map_or(0, |o| o.illegal);
-                                // Every new pair was either allowed or an observed (illegal-counted) move.
+                                let illegal = m.unexpected - old.map_or(0, |o| o.unexpected);
+                                // Every new pair was either allowed or an observed (unexpected-counted) move.
                                 for (&(from, to), &n) in &m.transitions {
                                     let was = old.and_then(|o| o.transitions.get(&(from, to))).copied().unwrap_or(0);
                                     if n > was && !kind.is_allowed(from, to) {
@@ -1064,6 +1301,47 @@ mod tests {
                 }
                 let back = Store::restore(s.catalog.clone(), Limits::default(), s.snapshot()).unwrap();
                 prop_assert_eq!(back.machines, s.machines);
+            }
+
+            /// However one machine's reports are delivered, it ends in the state
+            /// of the newest (highest seq), every report older than one applied
+            /// before it is stale, and every move the kind does not expect is
+            /// counted.
+            #[test]
+            fn out_of_order_delivery_ends_in_the_newest_reported_state(
+                (states, order) in prop::collection::vec(
+                    prop::sample::select(vec!["starting", "idle", "busy", "draining", "offline"]), 1..12,
+                )
+                .prop_flat_map(|states| {
+                    let n = states.len();
+                    (Just(states), Just((0..n).collect::<Vec<usize>>()).prop_shuffle())
+                })
+            ) {
+                let kind = builtin::worker();
+                let mut s = store();
+                let mut newest: Option<usize> = None;
+                let mut stale = 0;
+                for (t, &i) in order.iter().enumerate() {
+                    let mut e = Event::new("worker", "w", Action::Transition { to: states[i].into() });
+                    e.seq = Some(i as u64 + 1);
+                    let applied = s.apply(&[e], t as f64).unwrap();
+                    if newest.is_some_and(|n| i < n) {
+                        prop_assert_eq!(&applied[0], &Applied::Stale { seq: i as u64 + 1, last_seq: newest.unwrap() as u64 + 1 });
+                        stale += 1;
+                    } else {
+                        newest = Some(i);
+                        prop_assert_eq!(s.state_name("worker", "w"), Some(states[i]));
+                    }
+                }
+                let last = states.len() - 1;
+                prop_assert_eq!(s.state_name("worker", "w"), Some(states[last]));
+                let m = s.get("worker", "w").unwrap();
+                let unexpected: u64 = m.transitions.iter()
+                    .filter(|((f, t), _)| !kind.is_allowed(*f, *t))
+                    .map(|(_, n)| n)
+                    .sum();
+                prop_assert_eq!(m.unexpected, unexpected);
+                prop_assert!(stale < states.len());
             }
 
             /// A batch that goes through has the same effect as its events one by one.

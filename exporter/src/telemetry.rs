@@ -92,6 +92,7 @@ pub struct Telemetry {
     registry: Registry,
     events: Family<TypeLabel, Counter>,
     duplicates: Counter,
+    stale: Counter,
     rejected: Family<ReasonLabel, Counter>,
     requests: Family<RequestLabels, Counter>,
     durations: Family<RouteLabel, Histogram>,
@@ -108,6 +109,7 @@ impl Default for Telemetry {
         let mut registry = Registry::default();
         let events = Family::<TypeLabel, Counter>::default();
         let duplicates = Counter::default();
+        let stale = Counter::default();
         let rejected = Family::<ReasonLabel, Counter>::default();
         let requests = Family::<RequestLabels, Counter>::default();
         let durations = Family::<RouteLabel, Histogram>::new_with_constructor(|| {
@@ -124,6 +126,11 @@ impl Default for Telemetry {
             "statescope_exporter_duplicate_events",
             "Events not applied because their seq or id showed a retry",
             duplicates.clone(),
+        );
+        registry.register(
+            "statescope_exporter_stale_events",
+            "Events not applied because a newer report (higher seq) of their machine was applied first",
+            stale.clone(),
         );
         registry.register(
             counter_name(c::EXPORTER_EVENTS_REJECTED_TOTAL),
@@ -155,6 +162,7 @@ impl Default for Telemetry {
             registry,
             events,
             duplicates,
+            stale,
             rejected,
             requests,
             durations,
@@ -167,6 +175,8 @@ impl Telemetry {
         for (event, a) in events.iter().zip(applied) {
             if *a == Applied::Duplicate {
                 self.duplicates.inc();
+            } else if matches!(a, Applied::Stale { .. }) {
+                self.stale.inc();
             } else {
                 self.events
                     .get_or_create(&TypeLabel {

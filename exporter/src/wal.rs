@@ -8,10 +8,16 @@
 //! twice. A record cut short by a crash mid-write was never acknowledged (the
 //! answer waits for the sync), so a torn last line is dropped; damage anywhere
 //! else stops the start with the line number instead of losing data silently.
+//!
+//! A write that fails (a full disk) is cut back off the log before anyone is
+//! answered: the log then holds exactly the acknowledged batches, so a restart
+//! agrees with the answers. The file operations go through [`Disk`], so that
+//! tests can make them fail on demand.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{Read, Write};
+use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
@@ -22,6 +28,8 @@ use crate::store::{ApplyError, Snapshot, Store};
 const LOG: &str = "events.jsonl";
 const SNAPSHOT: &str = "snapshot.json";
 const LOCK: &str = "lock";
+/// Bytes a probe of a failed log writes: room for a few hundred events.
+pub const PROBE_BYTES: usize = 64 * 1024;
 
 #[derive(Debug, Error)]
 pub enum WalError {
@@ -88,6 +96,34 @@ impl Record {
     }
 }
 
+/// The writes the log and the snapshots make. [`RealDisk`] does them; a test
+/// implements this to fail on demand (fill up partway through a write, fail
+/// a sync, panic) where the operating system would not.
+pub trait Disk: Send + Sync {
+    /// Writes `bytes` at the end of `file` (opened for appending). A full disk
+    /// may write a part and fail.
+    fn append(&self, file: &mut File, bytes: &[u8]) -> io::Result<()> {
+        file.write_all(bytes)
+    }
+
+    /// Makes what was appended to `file` durable.
+    fn sync(&self, file: &File) -> io::Result<()> {
+        file.sync_data()
+    }
+
+    /// Creates (or replaces) the file at `path` with `bytes`, synced.
+    fn write_file(&self, path: &Path, bytes: &[u8]) -> io::Result<()> {
+        let mut f = File::create(path)?;
+        f.write_all(bytes)?;
+        f.sync_all()
+    }
+}
+
+/// The file system as it is.
+pub struct RealDisk;
+
+impl Disk for RealDisk {}
+
 #[derive(Serialize, Deserialize)]
 struct SnapshotFile {
     /// Records up to this number are in the snapshot.
@@ -97,8 +133,14 @@ struct SnapshotFile {
 
 pub struct Wal {
     dir: PathBuf,
+    disk: Arc<dyn Disk>,
     log: File,
+    /// Length of the log's acknowledged records: the file holds exactly
+    /// these bytes unless `torn`.
     log_bytes: u64,
+    /// A failed append left bytes past `log_bytes` that could not be cut off
+    /// yet; the next append cuts them first.
+    torn: bool,
     next: u64,
     /// Held open for its lock while the exporter runs.
     _lock: File,
@@ -107,11 +149,17 @@ pub struct Wal {
 impl Wal {
     /// Locks `dir` and recovers the store it holds into `empty`.
     pub fn open(dir: PathBuf, empty: Store) -> Result<(Wal, Store), WalError> {
+        Wal::open_on(Arc::new(RealDisk), dir, empty)
+    }
+
+    /// [`Wal::open`], writing through `disk`.
+    pub fn open_on(disk: Arc<dyn Disk>, dir: PathBuf, empty: Store) -> Result<(Wal, Store), WalError> {
         fs::create_dir_all(&dir).map_err(io(format!("create data directory {}", dir.display())))?;
         let lock = File::create(dir.join(LOCK)).map_err(io(format!("create {}", dir.join(LOCK).display())))?;
         if lock.try_lock().is_err() {
             return Err(WalError::Locked(dir));
         }
+        remove_tmp(&dir);
         let (mut store, last_record) = read_snapshot(&dir, empty)?;
         let log_path = dir.join(LOG);
         let mut log = OpenOptions::new()
@@ -133,21 +181,25 @@ impl Wal {
         }
         let wal = Wal {
             dir,
+            disk,
             log,
             log_bytes: good_bytes as u64,
+            torn: false,
             next: next.max(last_record + 1),
             _lock: lock,
         };
         Ok((wal, store))
     }
 
-    /// What a restart would recover, read back from disk: the snapshot and
-    /// the log's complete records. After a failed append, this is the store
-    /// as acknowledged, without the changes of the batches that failed.
+    /// The acknowledged store, read back from disk: the snapshot and the
+    /// log's acknowledged records. After a failed append, this is the store
+    /// without the changes of the batches that failed, as a restart sees it.
     pub fn reload(&self, empty: Store) -> Result<Store, WalError> {
         let (mut store, last_record) = read_snapshot(&self.dir, empty)?;
         let log_path = self.dir.join(LOG);
-        let text = fs::read(&log_path).map_err(io(format!("read {}", log_path.display())))?;
+        let mut text = fs::read(&log_path).map_err(io(format!("read {}", log_path.display())))?;
+        // Bytes of a failed append that could not be cut off yet were never acknowledged.
+        text.truncate(self.log_bytes as usize);
         replay(&log_path, &text, last_record, &mut store)?;
         Ok(store)
     }
@@ -156,10 +208,20 @@ impl Wal {
         self.log_bytes
     }
 
-    /// Appends records and syncs them to disk.
+    /// Appends records and syncs them to disk. On failure the log is cut
+    /// back to its acknowledged records: none of `records` is kept.
     pub fn append(&mut self, records: Vec<Record>) -> Result<(), WalError> {
+        self.append_padded(records, 0)
+    }
+
+    /// [`Wal::append`], the last line padded with spaces (which JSON ignores)
+    /// to at least `pad_to` bytes.
+    fn append_padded(&mut self, records: Vec<Record>, pad_to: usize) -> Result<(), WalError> {
         if records.is_empty() {
             return Ok(());
+        }
+        if self.torn {
+            self.cut_back()?;
         }
         let mut buf = Vec::new();
         for mut record in records {
@@ -168,9 +230,49 @@ impl Wal {
             serde_json::to_writer(&mut buf, &record).expect("events serialize to JSON");
             buf.push(b'\n');
         }
-        self.log.write_all(&buf).map_err(io("append to the event log"))?;
-        self.log.sync_data().map_err(io("sync the event log"))?;
+        if buf.len() < pad_to {
+            buf.pop();
+            buf.resize(pad_to - 1, b' ');
+            buf.push(b'\n');
+        }
+        let written = self
+            .disk
+            .append(&mut self.log, &buf)
+            .map_err(io("append to the event log"))
+            .and_then(|()| self.disk.sync(&self.log).map_err(io("sync the event log")));
+        if let Err(e) = written {
+            self.torn = true;
+            if let Err(cut) = self.cut_back() {
+                tracing::error!(error = %cut, "cannot cut the failed write off the event log yet; \
+                    a restart before it is cut would replay batches that were refused");
+            }
+            return Err(e);
+        }
         self.log_bytes += buf.len() as u64;
+        Ok(())
+    }
+
+    /// Writes a record that changes nothing: whether the log takes writes
+    /// again. It is padded to [`PROBE_BYTES`], so that a disk with a few
+    /// bytes free does not pass for one that takes writes.
+    pub fn probe(&mut self, at: f64) -> Result<(), WalError> {
+        self.append_padded(vec![Record::batch(at, Vec::new())], PROBE_BYTES)
+    }
+
+    /// Cuts off whatever an interrupted append (a panic) may have left past
+    /// the acknowledged records.
+    pub fn discard_unacknowledged(&mut self) -> Result<(), WalError> {
+        self.torn = true;
+        self.cut_back()
+    }
+
+    /// Cuts the log back to its acknowledged records.
+    fn cut_back(&mut self) -> Result<(), WalError> {
+        self.log
+            .set_len(self.log_bytes)
+            .and_then(|()| self.log.sync_all())
+            .map_err(io("cut a failed write off the event log"))?;
+        self.torn = false;
         Ok(())
     }
 
@@ -182,12 +284,21 @@ impl Wal {
             store: store.clone(),
         };
         let bytes = serde_json::to_vec(&file).expect("a snapshot serializes to JSON");
-        write_synced(&tmp, &bytes)?;
-        fs::rename(&tmp, self.dir.join(SNAPSHOT)).map_err(io("rename the new snapshot into place"))?;
+        let placed = self
+            .disk
+            .write_file(&tmp, &bytes)
+            .map_err(io(format!("write {}", tmp.display())))
+            .and_then(|()| fs::rename(&tmp, self.dir.join(SNAPSHOT)).map_err(io("rename the new snapshot into place")));
+        if let Err(e) = placed {
+            // A partial snapshot would hold the space the log needs, and outlive a restart.
+            remove_tmp(&self.dir);
+            return Err(e);
+        }
         sync_dir(&self.dir)?;
         self.log.set_len(0).map_err(io("empty the event log"))?;
         self.log.sync_all().map_err(io("sync the event log"))?;
         self.log_bytes = 0;
+        self.torn = false;
         Ok(bytes.len())
     }
 }
@@ -263,10 +374,14 @@ fn replay(path: &Path, text: &[u8], after: u64, store: &mut Store) -> Result<(u6
     Ok((next, offset))
 }
 
-fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), WalError> {
-    let mut f = File::create(path).map_err(io(format!("create {}", path.display())))?;
-    f.write_all(bytes).map_err(io(format!("write {}", path.display())))?;
-    f.sync_all().map_err(io(format!("sync {}", path.display())))
+/// Removes a snapshot that was not finished (a failed write, a crash).
+fn remove_tmp(dir: &Path) {
+    let tmp = dir.join(format!("{SNAPSHOT}.tmp"));
+    match fs::remove_file(&tmp) {
+        Ok(()) => tracing::warn!(path = %tmp.display(), "removed an unfinished snapshot"),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => tracing::error!(path = %tmp.display(), error = %e, "cannot remove an unfinished snapshot"),
+    }
 }
 
 /// Makes a rename in `dir` durable.

@@ -127,19 +127,66 @@ async fn a_legal_transition_is_applied_and_served_on_metrics() {
 }
 
 #[tokio::test]
-async fn an_illegal_transition_is_a_409_naming_the_state_and_the_way_out_and_is_counted() {
+async fn a_reported_transition_is_a_fact_applied_and_an_unexpected_one_is_listed_and_counted() {
     let app = app();
+    // pybreaker's close() on an open breaker: a manual move, applied, nothing unexpected.
     app.post(transition("b", "open").to_string()).await;
     let (status, body) = app.post(transition("b", "closed").to_string()).await;
+    assert_eq!(
+        (status, &body),
+        (StatusCode::OK, &json!({"applied": 1, "duplicates": 0, "unchanged": 0}))
+    );
+    // A worker's starting -> draining is in neither its flow nor a manual move: applied, and said so.
+    app.post(json!({"type": "heartbeat", "kind": "worker", "machine": "w"}).to_string())
+        .await;
+    let batch = json!({"events": [
+        json!({"type": "heartbeat", "kind": "worker", "machine": "w"}),
+        json!({"type": "transition", "kind": "worker", "machine": "w", "to": "draining"}),
+    ]});
+    let (status, body) = app.post(batch.to_string()).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        body["unexpected"],
+        json!([{"index": 1, "kind": "worker", "machine": "w", "from": "starting", "to": "draining"}])
+    );
+    assert_eq!(body["applied"], 2);
+    let m = app.metrics().await;
+    for line in [
+        r#"statescope_state{kind="circuit_breaker",machine="b",state="closed"} 1"#,
+        r#"statescope_state{kind="worker",machine="w",state="draining"} 1"#,
+        r#"statescope_transitions_total{kind="worker",machine="w",from="starting",to="draining"} 1"#,
+        r#"statescope_transitions_total{kind="circuit_breaker",machine="b",from="open",to="closed"} 1"#,
+        r#"statescope_unexpected_transitions_total{kind="worker",machine="w"} 1"#,
+        r#"statescope_unexpected_transitions_total{kind="circuit_breaker",machine="b"} 0"#,
+        r#"statescope_transition_allowed{kind="circuit_breaker",from="open",to="closed",flow="manual"} 1"#,
+        r#"statescope_transition_allowed{kind="circuit_breaker",from="half_open",to="closed",flow="normal"} 1"#,
+    ] {
+        assert!(has_line(&m, line), "missing {line}\n{m}");
+    }
+    assert!(
+        !m.contains(r#"from="starting",to="draining",flow="#),
+        "starting -> draining is no edge of the worker"
+    );
+}
+
+#[tokio::test]
+async fn a_strict_kind_refuses_an_unexpected_transition_with_409_naming_the_way_out_and_counts_it() {
+    let config = Config::parse(Path::new("strict.toml"), "strict_transitions = [\"worker\"]").unwrap();
+    let app = app_with(config, None);
+    app.post(json!({"type": "heartbeat", "kind": "worker", "machine": "w"}).to_string())
+        .await;
+    let (status, body) = app
+        .post(json!({"type": "transition", "kind": "worker", "machine": "w", "to": "draining"}).to_string())
+        .await;
     assert_eq!(status, StatusCode::CONFLICT);
-    assert_eq!(body["machine"], "b");
-    assert_eq!(body["current"], "open");
-    assert_eq!(body["allowed"], json!(["half_open", "forced_open", "disabled"]));
+    assert_eq!(body["machine"], "w");
+    assert_eq!(body["current"], "starting");
+    assert_eq!(body["allowed"], json!(["idle", "offline"]));
     let m = app.metrics().await;
     assert!(
         has_line(
             &m,
-            r#"statescope_illegal_transitions_total{kind="circuit_breaker",machine="b"} 1"#
+            r#"statescope_unexpected_transitions_total{kind="worker",machine="w"} 1"#
         ),
         "{m}"
     );
@@ -149,16 +196,128 @@ async fn an_illegal_transition_is_a_409_naming_the_state_and_the_way_out_and_is_
     );
     assert!(has_line(
         &m,
-        r#"statescope_state{kind="circuit_breaker",machine="b",state="open"} 1"#
+        r#"statescope_state{kind="worker",machine="w",state="starting"} 1"#
     ));
+    // Breakers are not strict here: their manual moves and the rest still apply.
+    app.post(transition("b", "open").to_string()).await;
+    assert_eq!(app.post(transition("b", "closed").to_string()).await.0, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn an_older_report_arriving_after_a_newer_one_does_not_overwrite_the_state() {
+    let app = app();
+    let seq =
+        |to: &str, n: u64| json!({"type": "transition", "kind": "circuit_breaker", "machine": "b", "to": to, "seq": n});
+    app.post(seq("open", 1).to_string()).await;
+    app.post(seq("half_open", 3).to_string()).await;
+    // Sent before seq 3, delivered after it.
+    let (status, body) = app.post(seq("open", 2).to_string()).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        body,
+        json!({"applied": 0, "duplicates": 0, "unchanged": 0,
+               "stale": [{"index": 0, "kind": "circuit_breaker", "machine": "b", "seq": 2, "last_seq": 3}]})
+    );
+    // The same seq again is a retry, not a stale report.
+    assert_eq!(app.post(seq("half_open", 3).to_string()).await.1["duplicates"], 1);
+    let m = app.metrics().await;
+    assert!(
+        has_line(
+            &m,
+            r#"statescope_state{kind="circuit_breaker",machine="b",state="half_open"} 1"#
+        ),
+        "{m}"
+    );
+    assert!(has_line(&m, "statescope_exporter_stale_events_total 1"), "{m}");
+}
+
+#[tokio::test]
+async fn a_machines_labels_are_those_it_was_created_with_so_it_has_one_series_history() {
+    let app = app();
+    // First seen through an unlabelled call, then labelled transitions.
+    app.post(json!({"type": "call", "kind": "circuit_breaker", "machine": "b", "outcome": "failure"}).to_string())
+        .await;
+    let labelled = json!({"type": "transition", "kind": "circuit_breaker", "machine": "b", "to": "open",
+                          "labels": {"provider": "openai", "key_id": "k1"}});
+    let (status, body) = app.post(labelled.to_string()).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        body["labels_ignored"],
+        json!([{"index": 0, "kind": "circuit_breaker", "machine": "b",
+                "sent": {"key_id": "k1", "provider": "openai"}, "kept": {}}])
+    );
+    let m = app.metrics().await;
+    let state_series: Vec<_> = m
+        .lines()
+        .filter(|l| l.starts_with("statescope_state{") && l.contains(r#"machine="b""#))
+        .collect();
+    assert_eq!(
+        state_series.len(),
+        6,
+        "one series per state, one label set: {state_series:?}"
+    );
+    assert!(
+        has_line(
+            &m,
+            r#"statescope_state{kind="circuit_breaker",machine="b",state="open"} 1"#
+        ),
+        "{m}"
+    );
+    // Created with labels: the same labels again are fine, other values are not taken.
+    let with =
+        |p: &str| json!({"type": "heartbeat", "kind": "circuit_breaker", "machine": "c", "labels": {"provider": p}});
+    assert!(
+        app.post(with("openai").to_string())
+            .await
+            .1
+            .get("labels_ignored")
+            .is_none()
+    );
+    assert!(
+        app.post(with("openai").to_string())
+            .await
+            .1
+            .get("labels_ignored")
+            .is_none()
+    );
+    let (_, body) = app.post(with("azure").to_string()).await;
+    assert_eq!(body["labels_ignored"][0]["kept"], json!({"provider": "openai"}));
+    let m = app.metrics().await;
+    assert!(!m.contains(r#"provider="azure""#), "{m}");
+}
+
+#[tokio::test]
+async fn identity_labels_come_from_the_config() {
+    let config = Config::parse(Path::new("labels.toml"), r#"identity_labels = ["team", "region"]"#).unwrap();
+    let app = app_with(config, None);
+    let event = json!({"type": "heartbeat", "kind": "worker", "machine": "w", "labels": {"team": "payments"}});
+    assert_eq!(app.post(event.to_string()).await.0, StatusCode::OK);
+    let m = app.metrics().await;
+    assert!(
+        has_line(
+            &m,
+            r#"statescope_state{kind="worker",machine="w",team="payments",state="starting"} 1"#
+        ),
+        "{m}"
+    );
+    let event = json!({"type": "heartbeat", "kind": "worker", "machine": "x", "labels": {"provider": "p"}});
+    let (status, body) = app.post(event.to_string()).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        body["error"].as_str().unwrap().contains("use one of: team, region"),
+        "{body}"
+    );
 }
 
 #[tokio::test]
 async fn a_batch_with_one_bad_event_applies_nothing() {
     let app = app();
-    let batch = json!({"events": [transition("c", "open"), transition("c", "closed")]});
+    let batch = json!({"events": [transition("c", "open"), transition("c", "ajar")]});
     let (status, body) = app.post(batch.to_string()).await;
-    assert_eq!((status, body["index"].as_u64()), (StatusCode::CONFLICT, Some(1)));
+    assert_eq!(
+        (status, body["index"].as_u64()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some(1))
+    );
     let (_, machines) = app.get("/api/v1/machines").await;
     assert_eq!(
         serde_json::from_str::<Value>(&machines).unwrap(),
@@ -278,9 +437,11 @@ async fn the_machine_and_label_caps_answer_429_and_keep_existing_machines_workin
         "{body}"
     );
     let relabel = json!({"type": "heartbeat", "kind": "circuit_breaker", "machine": "a", "labels": {"key_id": "k3"}});
+    // A machine's labels are fixed at creation: other values are not taken
+    // (so they cannot pass the cap either), and the answer says so.
     let (status, body) = app.post(relabel.to_string()).await;
-    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
-    assert!(body["error"].as_str().unwrap().contains("label \"key_id\""), "{body}");
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["labels_ignored"][0]["kept"], json!({"key_id": "k1"}), "{body}");
     assert_eq!(
         app.post(transition("a", "half_open").to_string()).await.0,
         StatusCode::OK
@@ -300,7 +461,8 @@ async fn retries_with_the_same_id_or_an_old_seq_are_not_counted_twice() {
         |n: u64| json!({"type": "call", "kind": "circuit_breaker", "machine": "a", "outcome": "success", "seq": n});
     assert_eq!(app.post(seq(7).to_string()).await.1["applied"], 1);
     assert_eq!(app.post(seq(7).to_string()).await.1["duplicates"], 1);
-    assert_eq!(app.post(seq(6).to_string()).await.1["duplicates"], 1);
+    // An older seq is stale: not applied either, and reported as such.
+    assert_eq!(app.post(seq(6).to_string()).await.1["stale"][0]["last_seq"], 7);
     let m = app.metrics().await;
     assert!(
         has_line(
@@ -387,7 +549,7 @@ async fn machines_and_kinds_are_listed_as_json() {
     assert!(
         has_line(
             &m,
-            r#"statescope_transition_allowed{kind="payment_job",from="running",to="failed"} 1"#
+            r#"statescope_transition_allowed{kind="payment_job",from="running",to="failed",flow="normal"} 1"#
         ),
         "{m}"
     );
@@ -537,7 +699,7 @@ async fn accepted_jobs_never_make_the_snapshot_unreadable() {
         _applier: applier,
     } = app;
     drop(router);
-    applier.join(); // final snapshot
+    applier.join().unwrap(); // final snapshot
     let reopened = open(dir.path(), &Config::default(), Arc::new(Telemetry::default()))
         .map(|_| ())
         .map_err(|e| e.to_string());

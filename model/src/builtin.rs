@@ -8,7 +8,15 @@ pub const WORKER: &str = "worker";
 /// A circuit breaker as Resilience4j, pybreaker and most libraries model it.
 ///
 /// The order of states gives the enum values used by `circuit_breaker_state`
-/// dashboards: closed 0, open 1, half_open 2 (then forced_open 3, disabled 4).
+/// dashboards: closed 0, open 1, half_open 2 (then forced_open 3, disabled 4,
+/// metrics_only 5).
+///
+/// The normal flow is the breaker's own: trip, probe, recover or trip again.
+/// Every library also lets an operator move a breaker by hand to any state
+/// (pybreaker's `close()`, `open()`, `half_open()`; Resilience4j's
+/// `transitionTo*State()` including forced_open, disabled and metrics_only;
+/// Polly's `Isolate()` and `Reset()`), so every other move is manual: allowed,
+/// and drawn and counted apart.
 pub fn circuit_breaker() -> Kind {
     let spec = KindSpec {
         name: CIRCUIT_BREAKER.into(),
@@ -18,6 +26,8 @@ pub fn circuit_breaker() -> Kind {
             StateSpec::new("half_open", Severity::Warning, Some("orange")),
             StateSpec::new("forced_open", Severity::Critical, Some("purple")),
             StateSpec::new("disabled", Severity::Info, Some("text")),
+            // Resilience4j: calls always pass, metrics are still recorded.
+            StateSpec::new("metrics_only", Severity::Info, Some("blue")),
         ],
         initial: "closed".into(),
         transitions: pairs(&[
@@ -25,11 +35,14 @@ pub fn circuit_breaker() -> Kind {
             ("open", "half_open"),
             ("half_open", "closed"),
             ("half_open", "open"),
-            // An operator can force or disable a breaker from any state and hand it back.
+        ]),
+        manual_transitions: pairs(&[
+            ("*", "closed"),
+            ("*", "open"),
+            ("*", "half_open"),
             ("*", "forced_open"),
             ("*", "disabled"),
-            ("forced_open", "closed"),
-            ("disabled", "closed"),
+            ("*", "metrics_only"),
         ]),
         heartbeat_lost_state: None,
     };
@@ -59,6 +72,9 @@ pub fn worker() -> Kind {
             ("*", "offline"),
             ("offline", "starting"),
         ]),
+        // Worker frameworks have no API that forces a worker's state; a move
+        // outside this flow (starting -> busy) is unexpected, and counted so.
+        manual_transitions: Vec::new(),
         heartbeat_lost_state: Some("offline".into()),
     };
     Kind::from_spec(spec).expect("built-in worker kind is valid")
@@ -76,6 +92,7 @@ fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kind::Flow;
 
     #[test]
     fn breaker_enum_values_match_existing_dashboards() {
@@ -87,14 +104,31 @@ mod tests {
     }
 
     #[test]
-    fn breaker_cannot_skip_half_open_on_recovery() {
+    fn a_breaker_recovers_through_half_open_and_any_other_move_is_manual() {
         let cb = circuit_breaker();
         let id = |s| cb.state_id(s).unwrap();
-        assert!(!cb.is_allowed(id("open"), id("closed")));
-        assert!(cb.is_allowed(id("half_open"), id("closed")));
-        assert!(cb.is_allowed(id("closed"), id("forced_open")));
-        let next: Vec<_> = cb.next_states(id("open")).map(|s| cb.state_name(s)).collect();
-        assert_eq!(next, ["half_open", "forced_open", "disabled"]);
+        assert_eq!(cb.flow(id("half_open"), id("closed")), Some(Flow::Normal));
+        // pybreaker's close() on an open breaker, Resilience4j's transitionToForcedOpenState().
+        assert_eq!(cb.flow(id("open"), id("closed")), Some(Flow::Manual));
+        assert_eq!(cb.flow(id("closed"), id("forced_open")), Some(Flow::Manual));
+        assert_eq!(cb.flow(id("disabled"), id("metrics_only")), Some(Flow::Manual));
+        let normal: Vec<_> = cb
+            .transitions()
+            .map(|(f, t)| (cb.state_name(f), cb.state_name(t)))
+            .collect();
+        assert_eq!(
+            normal,
+            [
+                ("closed", "open"),
+                ("open", "half_open"),
+                ("half_open", "closed"),
+                ("half_open", "open")
+            ]
+        );
+        // Every move between two states is expected one way or the other.
+        for from in cb.state_ids() {
+            assert_eq!(cb.next_states(from).count(), cb.states().len() - 1);
+        }
     }
 
     #[test]

@@ -12,10 +12,23 @@ pub const LABEL_STATE: &str = "state";
 pub const LABEL_FROM: &str = "from";
 pub const LABEL_TO: &str = "to";
 
-/// Identity labels a reporter may attach to a machine; they are copied onto
-/// its per-machine series so dashboards can group by them. Any other label
-/// name is refused, which keeps series shapes predictable.
-pub const IDENTITY_LABELS: [&str; 4] = ["provider", "key_id", "worker_type", "service"];
+/// Label of `statescope_transition_allowed`: `normal` or `manual` (see
+/// [`crate::Flow`]), so a diagram can draw manual moves apart.
+pub const LABEL_FLOW: &str = "flow";
+
+/// Identity labels a reporter may attach to a machine when the exporter's
+/// config names none (`identity_labels = [...]`); they are copied onto its
+/// per-machine series so dashboards can group by them. Any other label name is
+/// refused, which keeps series shapes predictable.
+///
+/// A machine is its `kind` and `machine`: its identity labels are those of the
+/// event that created it and never change afterwards (later events that carry
+/// other values are applied without them, and the answer says so), so one
+/// machine never has two series histories.
+pub const DEFAULT_IDENTITY_LABELS: [&str; 4] = ["provider", "key_id", "worker_type", "service"];
+/// Most identity label names a config may declare: each one is a label on
+/// every per-machine series.
+pub const MAX_IDENTITY_LABELS: usize = 8;
 
 /// Gauge, one-hot: 1 for the machine's current state, 0 for its kind's other
 /// states (the OpenMetrics StateSet shape, as Resilience4j exports).
@@ -25,15 +38,19 @@ pub const STATE: &str = "statescope_state";
 /// scrapes are not lost. Labels: kind, machine, from, to, identity labels.
 pub const TRANSITIONS_TOTAL: &str = "statescope_transitions_total";
 /// Gauge: unix time (seconds) the current state was entered. Labels: kind, machine, identity labels.
-pub const STATE_SINCE_SECONDS: &str = "statescope_state_since_seconds";
+pub const STATE_SINCE_TIMESTAMP_SECONDS: &str = "statescope_state_since_timestamp_seconds";
 /// Gauge, 1 for each allowed transition of each kind, so a custom kind's
-/// diagram can be drawn from the data alone. Labels: kind, from, to.
+/// diagram can be drawn from the data alone. Labels: kind, from, to, flow
+/// (`normal` for the kind's own flow, `manual` for moves an operator forces).
 pub const TRANSITION_ALLOWED: &str = "statescope_transition_allowed";
 /// Gauge: each state's severity, 0 ok, 1 info, 2 warning, 3 critical. Labels: kind, state.
 pub const STATE_SEVERITY: &str = "statescope_state_severity";
-/// Counter of reported transitions refused because the kind does not allow
-/// them. Labels: kind, machine.
-pub const ILLEGAL_TRANSITIONS_TOTAL: &str = "statescope_illegal_transitions_total";
+/// Counter of reported transitions the machine's kind does not expect (in
+/// neither its normal flow nor its manual moves). A reported transition is a
+/// fact: it is applied (and counted in [`TRANSITIONS_TOTAL`] too, where its
+/// `from`/`to` are), unless the exporter runs with `strict_transitions`, which
+/// refuses it and still counts it here. Labels: kind, machine.
+pub const UNEXPECTED_TRANSITIONS_TOTAL: &str = "statescope_unexpected_transitions_total";
 
 /// Counter of calls through a breaker. Labels: kind, machine, outcome, identity labels.
 pub const BREAKER_CALLS_TOTAL: &str = "statescope_breaker_calls_total";
@@ -56,7 +73,38 @@ pub const LABEL_RESULT: &str = "result";
 pub const WORKER_JOB_DURATION_SECONDS: &str = "statescope_worker_job_duration_seconds";
 pub const WORKER_QUEUE_WAIT_SECONDS: &str = "statescope_worker_queue_wait_seconds";
 /// Gauge: unix time of the machine's last heartbeat. Labels: kind, machine, identity labels.
-pub const LAST_HEARTBEAT_SECONDS: &str = "statescope_last_heartbeat_seconds";
+pub const LAST_HEARTBEAT_TIMESTAMP_SECONDS: &str = "statescope_last_heartbeat_timestamp_seconds";
+
+/// Counters that exist, at 0, from the moment their machine is created, so
+/// that Prometheus' `increase()`/`rate()` and the panel see the first
+/// increment of each (a counter that appears at 1 has no earlier sample to
+/// count from):
+/// - [`TRANSITIONS_TOTAL`] for every normal-flow pair of the machine's kind
+///   (manual and unexpected pairs appear when first taken);
+/// - [`UNEXPECTED_TRANSITIONS_TOTAL`];
+/// - [`BREAKER_CALLS_TOTAL`] for every outcome, on `circuit_breaker` machines
+///   (other kinds: from their first call);
+/// - [`WORKER_JOBS_TOTAL`] for every result, on `worker` machines (other
+///   kinds: from their first job);
+/// - [`COMPAT_BREAKER_TRIPS_TOTAL`] when compatibility series are served.
+///
+/// That leaves a machine's creating transition (its first event is a
+/// transition out of the initial state: the series is 1 when first seen). For
+/// it, in OpenMetrics every machine counter carries `<name>_created` (unix
+/// time its machine was created; Prometheus stores it as a series of that
+/// name unless created-timestamp ingestion is on): a series whose `_created`
+/// lies inside a range counts from 0, one created before the range is a
+/// baseline. The provisioned rules and dashboards count that way.
+pub const COUNTERS_FROM_CREATION: [&str; 5] = [
+    TRANSITIONS_TOTAL,
+    UNEXPECTED_TRANSITIONS_TOTAL,
+    BREAKER_CALLS_TOTAL,
+    WORKER_JOBS_TOTAL,
+    COMPAT_BREAKER_TRIPS_TOTAL,
+];
+/// Suffix of the OpenMetrics sample that holds a counter's creation time
+/// (`statescope_transitions_created` for `statescope_transitions_total`).
+pub const CREATED_SUFFIX: &str = "_created";
 
 /// Compatibility series, with the names many existing dashboards and alert
 /// rules already use. Only for `circuit_breaker` machines; labels provider

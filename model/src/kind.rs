@@ -113,9 +113,16 @@ pub struct KindSpec {
     /// enum-shaped gauges (`circuit_breaker_state`: closed 0, open 1, half_open 2).
     pub states: Vec<StateSpec>,
     pub initial: String,
-    /// Allowed `[from, to]` pairs; `from` may be `"*"` (every other state).
+    /// The normal flow: `[from, to]` pairs the machine takes by itself; `from`
+    /// may be `"*"` (every other state).
     #[serde(default)]
     pub transitions: Vec<(String, String)>,
+    /// Manual moves: pairs an operator (or the library's API) may force, such
+    /// as pybreaker's `close()` on an open breaker or Resilience4j's
+    /// `transitionToDisabledState()`. Allowed, but drawn and counted apart from
+    /// the normal flow. A pair in both lists is normal flow.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub manual_transitions: Vec<(String, String)>,
     /// Where the exporter moves a machine of this kind whose heartbeats stop.
     /// Kinds without it do not expire.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -163,14 +170,35 @@ pub enum DefinitionError {
     BadColor { kind: String, state: String, color: String },
 }
 
+/// How a kind expects a transition to happen.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Flow {
+    /// The machine's own flow (a breaker trips, probes, recovers).
+    Normal,
+    /// A move someone forces (an operator closes an open breaker).
+    Manual,
+}
+
+impl Flow {
+    /// The value of the `flow` label of `statescope_transition_allowed`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Flow::Normal => "normal",
+            Flow::Manual => "manual",
+        }
+    }
+}
+
 /// A checked machine kind.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Kind {
     name: String,
     states: Vec<StateSpec>,
     initial: StateId,
-    /// Row-major `states × states` matrix: `allowed[from * n + to]`.
-    allowed: Vec<bool>,
+    /// Row-major `states × states` matrix: `edges[from * n + to]`, None
+    /// where the kind does not expect the move.
+    edges: Vec<Option<Flow>>,
     heartbeat_lost: Option<StateId>,
 }
 
@@ -184,6 +212,7 @@ impl Kind {
             states,
             initial,
             transitions,
+            manual_transitions,
             heartbeat_lost_state,
         } = spec;
         if !is_valid_name(&name) {
@@ -239,30 +268,33 @@ impl Kind {
             .map(|s| lookup("heartbeat_lost_state", s))
             .transpose()?;
         let n = states.len();
-        let mut allowed = vec![false; n * n];
-        for (from, to) in &transitions {
-            let to_id = lookup("transition target", to)?;
-            if from == ANY_STATE {
-                for f in (0..n).filter(|&f| f != to_id.index()) {
-                    allowed[f * n + to_id.index()] = true;
+        let mut edges = vec![None; n * n];
+        // Manual first, so that normal flow overwrites a pair listed in both.
+        for (list, flow) in [(&manual_transitions, Flow::Manual), (&transitions, Flow::Normal)] {
+            for (from, to) in list {
+                let to_id = lookup("transition target", to)?;
+                if from == ANY_STATE {
+                    for f in (0..n).filter(|&f| f != to_id.index()) {
+                        edges[f * n + to_id.index()] = Some(flow);
+                    }
+                    continue;
                 }
-                continue;
+                let from_id = lookup("transition source", from)?;
+                if from_id == to_id {
+                    return Err(DefinitionError::SelfTransition {
+                        kind: name.clone(),
+                        from: from.clone(),
+                        to: to.clone(),
+                    });
+                }
+                edges[from_id.index() * n + to_id.index()] = Some(flow);
             }
-            let from_id = lookup("transition source", from)?;
-            if from_id == to_id {
-                return Err(DefinitionError::SelfTransition {
-                    kind: name.clone(),
-                    from: from.clone(),
-                    to: to.clone(),
-                });
-            }
-            allowed[from_id.index() * n + to_id.index()] = true;
         }
         Ok(Kind {
             name,
             states,
             initial,
-            allowed,
+            edges,
             heartbeat_lost,
         })
     }
@@ -313,19 +345,46 @@ impl Kind {
         self.heartbeat_lost
     }
 
+    /// Whether the kind expects `from -> to`, as normal flow or as a manual move.
     pub fn is_allowed(&self, from: StateId, to: StateId) -> bool {
-        self.allowed[from.index() * self.states.len() + to.index()]
+        self.flow(from, to).is_some()
     }
 
-    /// States reachable from `from` in one transition, in declared order.
+    /// How the kind expects `from -> to`; None for a move it does not expect.
+    pub fn flow(&self, from: StateId, to: StateId) -> Option<Flow> {
+        self.edges[from.index() * self.states.len() + to.index()]
+    }
+
+    /// States reachable from `from` in one allowed transition (normal or
+    /// manual), in declared order.
     pub fn next_states(&self, from: StateId) -> impl Iterator<Item = StateId> + '_ {
         self.state_ids().filter(move |&to| self.is_allowed(from, to))
     }
 
-    /// Every allowed transition, ordered by source then target.
+    /// Every allowed transition with its flow, ordered by source then target.
+    pub fn edges(&self) -> impl Iterator<Item = (StateId, StateId, Flow)> + '_ {
+        self.state_ids().flat_map(move |from| {
+            self.state_ids()
+                .filter_map(move |to| self.flow(from, to).map(|flow| (from, to, flow)))
+        })
+    }
+
+    /// The normal-flow transitions, ordered by source then target: the
+    /// diagram's solid edges, and the pairs whose counters exist from a
+    /// machine's creation.
     pub fn transitions(&self) -> impl Iterator<Item = (StateId, StateId)> + '_ {
-        self.state_ids()
-            .flat_map(move |from| self.next_states(from).map(move |to| (from, to)))
+        self.edges_of(Flow::Normal)
+    }
+
+    /// The manual moves, ordered by source then target.
+    pub fn manual_transitions(&self) -> impl Iterator<Item = (StateId, StateId)> + '_ {
+        self.edges_of(Flow::Manual)
+    }
+
+    fn edges_of(&self, flow: Flow) -> impl Iterator<Item = (StateId, StateId)> + '_ {
+        self.edges()
+            .filter(move |&(_, _, f)| f == flow)
+            .map(|(from, to, _)| (from, to))
     }
 
     /// The worst severity any state of this kind has.
@@ -341,6 +400,10 @@ impl Kind {
             initial: self.state_name(self.initial).to_owned(),
             transitions: self
                 .transitions()
+                .map(|(f, t)| (self.state_name(f).to_owned(), self.state_name(t).to_owned()))
+                .collect(),
+            manual_transitions: self
+                .manual_transitions()
                 .map(|(f, t)| (self.state_name(f).to_owned(), self.state_name(t).to_owned()))
                 .collect(),
             heartbeat_lost_state: self.heartbeat_lost.map(|s| self.state_name(s).to_owned()),
@@ -379,6 +442,7 @@ mod tests {
                 .iter()
                 .map(|(a, b)| (a.to_string(), b.to_string()))
                 .collect(),
+            manual_transitions: Vec::new(),
             heartbeat_lost_state: None,
         }
     }
@@ -393,6 +457,21 @@ mod tests {
         assert!(!kind.is_allowed(dead, dead));
         assert!(!kind.is_allowed(kind.state_id("b").unwrap(), kind.state_id("a").unwrap()));
         assert_eq!(kind.transitions().count(), 3);
+    }
+
+    #[test]
+    fn manual_moves_are_allowed_apart_from_the_normal_flow_which_wins_a_pair_in_both() {
+        let mut s = spec(&["a", "b", "c"], "a", &[("a", "b"), ("b", "c")]);
+        s.manual_transitions = vec![("*".into(), "a".into()), ("a".into(), "b".into())];
+        let kind = Kind::from_spec(s).unwrap();
+        let id = |n| kind.state_id(n).unwrap();
+        assert_eq!(kind.flow(id("a"), id("b")), Some(Flow::Normal));
+        assert_eq!(kind.flow(id("c"), id("a")), Some(Flow::Manual));
+        assert_eq!(kind.flow(id("a"), id("c")), None);
+        assert!(kind.is_allowed(id("c"), id("a")));
+        assert_eq!(kind.transitions().count(), 2);
+        assert_eq!(kind.manual_transitions().count(), 2, "b -> a and c -> a");
+        assert_eq!(Kind::from_spec(kind.to_spec()).unwrap(), kind);
     }
 
     #[test]
@@ -492,6 +571,7 @@ mod tests {
                         )
                     })
                     .collect(),
+                manual_transitions: Vec::new(),
                 heartbeat_lost_state: None,
             })
     }

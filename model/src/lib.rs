@@ -13,4 +13,4 @@ pub mod builtin;
 pub mod contract;
 pub mod kind;
 
-pub use kind::{DefinitionError, Kind, KindSpec, Severity, StateId, StateSpec};
+pub use kind::{DefinitionError, Flow, Kind, KindSpec, Severity, StateId, StateSpec};

@@ -4,18 +4,24 @@
 //   2. wasm-bindgen --target web (the CLI must match Cargo.lock's wasm-bindgen);
 //   3. wasm-opt -Oz from the npm package binaryen (Debian's is too old for
 //      the features rustc now emits);
-//   4. rollup: src/module.ts + the wasm-bindgen glue -> dist/module.js (AMD);
-//   5. plugin.json (version from package.json, build date), logo, README,
-//      CHANGELOG and LICENSE next to it.
+//   4. the .wasm named by its content hash (statescope_panel_bg.<hash>.wasm):
+//      Grafana serves plugin files with `Cache-Control: public, max-age=3600`
+//      and cache-busts only module.js, so a fixed name would let an upgraded
+//      module.js meet a cached old .wasm (whose imports no longer link);
+//   5. rollup: src/module.ts + the wasm-bindgen glue -> dist/module.js (AMD,
+//      returning its exports) and module.js.map;
+//   6. plugin.json (version from package.json, build date), logo,
+//      screenshots, README, CHANGELOG and LICENSE next to it.
 //
 // Honours CARGO_TARGET_DIR; without it, cargo's own target directory (from
 // `cargo metadata`). `--skip-opt` leaves out wasm-opt (faster local builds).
 import { execFileSync, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { copyFileSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
 import path from 'node:path';
 
-import { CRATE, PLUGIN_DIR, REPO, WASM_NAME, DIST, PKG_DIR } from './paths.mjs';
+import { CRATE, PLUGIN_DIR, REPO, WASM_NAME, DIST, PKG_DIR, IMG_DIR, wasmFileName } from './paths.mjs';
 
 const skipOpt = process.argv.includes('--skip-opt');
 const started = Date.now();
@@ -105,29 +111,37 @@ if (!skipOpt) {
   timed('wasm-opt', () => run(wasmOpt, ['-Oz', ...features, '-o', bgWasm, bgWasm]));
 }
 
-// 4. rollup
+// 4. the content-hashed name, which module.ts imports from pkg/wasm_file.js.
+const wasmFile = wasmFileName(createHash('sha256').update(readFileSync(bgWasm)).digest('hex'));
+writeFileSync(path.join(PKG_DIR, 'wasm_file.js'), `export const WASM_FILE = ${JSON.stringify(wasmFile)};\n`);
+writeFileSync(path.join(PKG_DIR, 'wasm_file.d.ts'), 'export declare const WASM_FILE: string;\n');
+
+// 5. rollup
 rmSync(DIST, { recursive: true, force: true });
 mkdirSync(path.join(DIST, 'img'), { recursive: true });
 timed('rollup', () =>
   run(path.join(REPO, 'node_modules', '.bin', 'rollup'), ['--config', path.join(PLUGIN_DIR, 'build', 'rollup.config.mjs')]),
 );
 
-// 5. static files
+// 6. static files
 const version = JSON.parse(readFileSync(path.join(REPO, 'package.json'), 'utf8')).version;
 const pluginJson = JSON.parse(readFileSync(path.join(PLUGIN_DIR, 'src', 'plugin.json'), 'utf8'));
 pluginJson.info.version = version;
 pluginJson.info.updated = new Date().toISOString().slice(0, 10);
 writeFileSync(path.join(DIST, 'plugin.json'), JSON.stringify(pluginJson, null, 2) + '\n');
-copyFileSync(bgWasm, path.join(DIST, `${WASM_NAME}_bg.wasm`));
+copyFileSync(bgWasm, path.join(DIST, wasmFile));
 copyFileSync(path.join(PLUGIN_DIR, 'img', 'logo.svg'), path.join(DIST, 'img', 'logo.svg'));
+for (const { path: shot } of pluginJson.info.screenshots ?? []) {
+  copyFileSync(path.join(IMG_DIR, path.basename(shot)), path.join(DIST, shot));
+}
 copyFileSync(path.join(PLUGIN_DIR, 'README.md'), path.join(DIST, 'README.md'));
 copyFileSync(path.join(PLUGIN_DIR, 'CHANGELOG.md'), path.join(DIST, 'CHANGELOG.md'));
 copyFileSync(path.join(REPO, 'LICENSE'), path.join(DIST, 'LICENSE'));
 
-const wasmBytes = readFileSync(path.join(DIST, `${WASM_NAME}_bg.wasm`));
+const wasmBytes = readFileSync(path.join(DIST, wasmFile));
 const jsBytes = readFileSync(path.join(DIST, 'module.js'));
 console.log(
   `build: dist/ ready in ${((Date.now() - started) / 1000).toFixed(1)} s: ` +
-    `${WASM_NAME}_bg.wasm ${kb(wasmBytes.length)} (gzip ${kb(gzipSync(wasmBytes, { level: 9 }).length)}), ` +
+    `${wasmFile} ${kb(wasmBytes.length)} (gzip ${kb(gzipSync(wasmBytes, { level: 9 }).length)}), ` +
     `module.js ${kb(jsBytes.length)} (gzip ${kb(gzipSync(jsBytes, { level: 9 }).length)})`,
 );

@@ -6,11 +6,11 @@
 // back and fails if anything Grafana needs is not in it.
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
-import { DIST, PLUGIN_ID, REPO, WASM_NAME } from './paths.mjs';
+import { DIST, PLUGIN_ID, REPO, WASM_FILE_PATTERN } from './paths.mjs';
 
 if (!existsSync(path.join(DIST, 'module.js'))) {
   console.error('package: dist/ has no module.js; run `npm run build` first');
@@ -29,7 +29,13 @@ try {
 }
 
 const listed = execFileSync('unzip', ['-Z1', zip], { encoding: 'utf8' }).split('\n').filter(Boolean);
-const needed = ['module.js', 'plugin.json', `${WASM_NAME}_bg.wasm`, 'img/logo.svg', 'README.md', 'CHANGELOG.md', 'LICENSE'];
+const wasm = readdirSync(DIST).filter((f) => WASM_FILE_PATTERN.test(f));
+const shots = (JSON.parse(readFileSync(path.join(DIST, 'plugin.json'), 'utf8')).info.screenshots ?? []).map((s) => s.path);
+const needed = ['module.js', 'module.js.map', 'plugin.json', ...wasm, 'img/logo.svg', ...shots, 'README.md', 'CHANGELOG.md', 'LICENSE'];
+if (wasm.length !== 1) {
+  console.error(`package: dist/ has ${wasm.length} content-hashed .wasm files, not one; run \`npm run build\``);
+  process.exit(1);
+}
 const missing = needed.filter((f) => !listed.includes(`${PLUGIN_ID}/${f}`));
 const stray = listed.filter((f) => !f.startsWith(`${PLUGIN_ID}/`));
 if (missing.length || stray.length) {

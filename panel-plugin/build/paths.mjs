@@ -12,15 +12,19 @@ export const CRATE = 'statescope-panel';
 export const WASM_NAME = 'statescope_panel';
 export const PLUGIN_ID = 'statescope-statemachine-panel';
 
-/** Modules Grafana provides to plugins at runtime: external in the bundle, as in
- * @grafana/create-plugin's webpack config, and the only dependencies module.js may have. */
-export const GRAFANA_EXTERNALS = [
-  'react',
-  'react-dom',
-  '@grafana/data',
-  '@grafana/ui',
-  '@grafana/runtime',
-  '@grafana/schema',
-  '@emotion/css',
-  'rxjs',
-];
+/** Modules Grafana provides to plugins at runtime (sharedDependencies.ts of
+ * Grafana 12.0 to 13.2: @grafana/schema is NOT one of them, a plugin bundles
+ * what it uses of it): external in the bundle, as in @grafana/create-plugin's
+ * webpack config, and the only dependencies module.js may have. Grafana's
+ * frontend sandbox resolves nothing else either (no AMD `module`/`exports`). */
+export const GRAFANA_EXTERNALS = ['react', 'react-dom', '@grafana/data', '@grafana/ui', '@grafana/runtime', '@emotion/css', 'rxjs'];
+
+/** The .wasm in dist/: named by its content hash (see build.mjs). */
+export const WASM_FILE_PATTERN = new RegExp(`^${WASM_NAME}_bg\\.([0-9a-f]{16})\\.wasm$`);
+/** The wasm's file name for its bytes. */
+export function wasmFileName(sha256Hex) {
+  return `${WASM_NAME}_bg.${sha256Hex.slice(0, 16)}.wasm`;
+}
+
+/** Screenshots the plugin catalogue shows (plugin.json info.screenshots), in src/img/. */
+export const IMG_DIR = path.join(PLUGIN_DIR, 'src', 'img');

@@ -78,6 +78,126 @@ pub fn text_color(theme: &Theme) -> String {
     }
 }
 
+/// Text needs this contrast against its background (WCAG AA, normal text).
+pub const MIN_TEXT_CONTRAST: f64 = 4.5;
+
+/// A theme role's colour (`text`, `background`, `warning`...): the palette's,
+/// or Grafana's own default for the theme when the palette lacks it.
+pub fn role(theme: &Theme, key: &str) -> String {
+    if let Some(v) = theme.palette.get(key).filter(|v| parse(v).is_some()) {
+        return v.clone();
+    }
+    let (dark, light) = match key {
+        "text" => ("#ccccdc", "#24292e"),
+        "textSecondary" => ("rgba(204,204,220,0.65)", "rgba(36,41,46,0.75)"),
+        "background" => ("#181b1f", "#ffffff"),
+        "backgroundSecondary" => ("#22252b", "#f4f5f5"),
+        "border" => ("rgba(204,204,220,0.2)", "rgba(36,41,46,0.25)"),
+        "borderWeak" => ("rgba(204,204,220,0.12)", "rgba(36,41,46,0.12)"),
+        "primary" | "info" => ("#3d71d9", "#3871dc"),
+        "ok" => ("#1a7f4b", "#1b855e"),
+        "warning" => ("#ff9900", "#ff9900"),
+        "critical" => ("#d10e5c", "#e0226e"),
+        _ => ("#ccccdc", "#24292e"),
+    };
+    (if theme.is_dark { dark } else { light }).to_owned()
+}
+
+/// `color` as text on the panel's backgrounds: itself when it reads at
+/// [`MIN_TEXT_CONTRAST`] on both, else mixed toward the theme's text colour
+/// just enough that it does (a light-theme orange becomes a brown, a dark
+/// red a lighter red), so the text keeps its state's hue.
+pub fn readable(color: &str, theme: &Theme) -> String {
+    let backgrounds = [role(theme, "background"), role(theme, "backgroundSecondary")];
+    let bgs: Vec<[f64; 3]> = backgrounds
+        .iter()
+        .filter_map(|b| parse(b))
+        .map(|b| over(b, [0.0; 3]))
+        .collect();
+    let text = parse(&role(theme, "text")).map_or([0.0; 3], |t| over(t, bgs[0]));
+    let Some(c) = parse(color) else {
+        return role(theme, "text");
+    };
+    for step in 0..=20 {
+        let f = f64::from(step) / 20.0;
+        let mixed: Vec<[f64; 3]> = bgs.iter().map(|&bg| mix(over(c, bg), text, f)).collect();
+        if mixed
+            .iter()
+            .zip(&bgs)
+            .all(|(m, bg)| contrast(*m, *bg) >= MIN_TEXT_CONTRAST)
+        {
+            // Opaque, so the same colour on either background.
+            let m = mix(over(c, bgs[0]), text, f);
+            return format!(
+                "#{:02x}{:02x}{:02x}",
+                m[0].round() as u8,
+                m[1].round() as u8,
+                m[2].round() as u8
+            );
+        }
+    }
+    role(theme, "text")
+}
+
+/// A CSS colour (`#hex` or `rgb()`/`rgba()`) as r, g, b (0..255) and alpha (0..1).
+pub fn parse(css: &str) -> Option<[f64; 4]> {
+    let css = css.trim();
+    if let Some(hex) = css.strip_prefix('#') {
+        let digit = |i: usize, n: usize| u8::from_str_radix(hex.get(i..i + n)?, 16).ok().map(f64::from);
+        let short = |i: usize| digit(i, 1).map(|v| v * 17.0);
+        return match hex.len() {
+            3 => Some([short(0)?, short(1)?, short(2)?, 1.0]),
+            4 => Some([short(0)?, short(1)?, short(2)?, short(3)? / 255.0]),
+            6 => Some([digit(0, 2)?, digit(2, 2)?, digit(4, 2)?, 1.0]),
+            8 => Some([digit(0, 2)?, digit(2, 2)?, digit(4, 2)?, digit(6, 2)? / 255.0]),
+            _ => None,
+        };
+    }
+    let inner = css
+        .strip_prefix("rgba(")
+        .or_else(|| css.strip_prefix("rgb("))?
+        .strip_suffix(')')?;
+    let parts: Vec<f64> = inner
+        .split([',', ' ', '/'])
+        .filter(|p| !p.is_empty())
+        .map(|p| p.trim().parse::<f64>().ok())
+        .collect::<Option<_>>()?;
+    match parts[..] {
+        [r, g, b] => Some([r, g, b, 1.0]),
+        [r, g, b, a] => Some([r, g, b, a.clamp(0.0, 1.0)]),
+        _ => None,
+    }
+}
+
+/// `fg` (with alpha) painted over the opaque `bg`.
+pub fn over(fg: [f64; 4], bg: [f64; 3]) -> [f64; 3] {
+    let a = fg[3];
+    [0, 1, 2].map(|i| fg[i] * a + bg[i] * (1.0 - a))
+}
+
+fn mix(a: [f64; 3], b: [f64; 3], f: f64) -> [f64; 3] {
+    [0, 1, 2].map(|i| a[i] * (1.0 - f) + b[i] * f)
+}
+
+/// WCAG relative luminance of an opaque sRGB colour.
+pub fn luminance(c: [f64; 3]) -> f64 {
+    let lin = |v: f64| {
+        let v = v / 255.0;
+        if v <= 0.04045 {
+            v / 12.92
+        } else {
+            ((v + 0.055) / 1.055).powf(2.4)
+        }
+    };
+    0.2126 * lin(c[0]) + 0.7152 * lin(c[1]) + 0.0722 * lin(c[2])
+}
+
+/// WCAG contrast ratio of two opaque colours (1 to 21).
+pub fn contrast(a: [f64; 3], b: [f64; 3]) -> f64 {
+    let (la, lb) = (luminance(a), luminance(b));
+    (la.max(lb) + 0.05) / (la.min(lb) + 0.05)
+}
+
 /// `#rgb`, `#rgba`, `#rrggbb`, `#rrggbbaa`, or `rgb(…)`/`rgba(…)`/`hsl(…)`/`hsla(…)`
 /// with only numbers, separators and `%` inside.
 pub fn is_css_color(text: &str) -> bool {
@@ -123,5 +243,30 @@ mod tests {
         assert_eq!(severity_color(Severity::Critical, &t), "#d00");
         assert_eq!(severity_color(Severity::Ok, &t), "#73BF69");
         assert_eq!(text_color(&Theme::default()), "#24292E");
+    }
+
+    #[test]
+    fn parses_and_measures_contrast_as_wcag_does() {
+        assert_eq!(parse("#fff"), Some([255.0, 255.0, 255.0, 1.0]));
+        assert_eq!(parse("rgba(36, 41, 46, 0.75)"), Some([36.0, 41.0, 46.0, 0.75]));
+        assert_eq!(parse("red"), None);
+        let (white, black) = ([255.0; 3], [0.0; 3]);
+        assert!((contrast(white, black) - 21.0).abs() < 1e-9);
+        // WCAG's own example: #777 on white is 4.48:1.
+        assert!((contrast([119.0; 3], white) - 4.48).abs() < 0.01);
+    }
+
+    #[test]
+    fn readable_keeps_colours_that_read_and_darkens_those_that_do_not() {
+        let light = Theme::default();
+        let orange = readable("#ff9900", &light);
+        let c = parse(&orange).unwrap();
+        assert!(contrast(over(c, [0.0; 3]), [255.0; 3]) >= MIN_TEXT_CONTRAST, "{orange}");
+        assert!(c[0] > c[2], "still an orange-brown: {orange}");
+        let dark = Theme {
+            is_dark: true,
+            ..Theme::default()
+        };
+        assert_eq!(readable("#ffffff", &dark), "#ffffff");
     }
 }

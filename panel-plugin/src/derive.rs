@@ -2,63 +2,108 @@
 //! merged into one timeline, time in state, transitions in range (from the
 //! source's counter when the query has it, since only the counter sees a flap
 //! between two samples), and whether it is flapping.
+//!
+//! Counting from a counter needs to know where it started. A counter the
+//! exporter created inside the range counts from zero: all it holds happened
+//! in range. One that existed before the range is a baseline: only its growth
+//! counts. A series that only appears inside the range because a new
+//! Prometheus (or a new scrape target) started is not created in range. What
+//! tells them apart, best first:
+//!
+//! 1. the counter's `_created` series (OpenMetrics): its creation time (or
+//!    its machine's: a counter served only from its first increment that
+//!    appears after the machine was seen was created then too, see 3.);
+//! 2. the machine was created in range: absent at the start of the range,
+//!    and either its scrape target (`job`, `instance`) was scraped without
+//!    it before, or it entered its first state seen inside the range (the
+//!    since gauge);
+//! 3. the counter appears more than a step after the machine was first seen
+//!    (created at its first increment, as counters of manual moves are).
 
 use std::collections::HashMap;
 
-use statescope_model::{Kind, contract};
+use statescope_model::{Kind, Severity, contract};
 
 use crate::input::{Cell, TimeRange};
+use crate::layout;
 use crate::mapping::{Decoded, Decoder};
 use crate::series::Series;
-use crate::shape::{Recognised, Shape};
+use crate::shape::{Input, Recognised, Shape};
 use crate::timeline::{self, Sample, Timeline};
 use crate::view::{CountSource, Since};
+
+/// One transition counter of a machine (one `from`, `to` pair): every series
+/// holding it (the same counter under the labels the machine had before, or
+/// scraped by a second job) and its `_created` series.
+#[derive(Clone, Debug, Default)]
+pub struct EdgeCounter {
+    pub series: Vec<usize>,
+    pub created: Vec<usize>,
+}
 
 /// Auxiliary series that belong to one machine.
 #[derive(Clone, Debug, Default)]
 pub struct MachineAux {
-    /// `statescope_transitions_total` series.
-    pub counters: Vec<usize>,
-    /// `statescope_state_since_seconds` series.
-    pub since: Option<usize>,
+    /// `statescope_transitions_total` per transition.
+    pub counters: Vec<EdgeCounter>,
+    /// `statescope_state_since_timestamp_seconds` series.
+    pub since: Vec<usize>,
+    /// The earliest sample of any series from the machine's scrape targets
+    /// (same `job` and `instance`), in the whole query.
+    pub target_first: Option<f64>,
 }
 
 /// Matches auxiliary series to machines by the machine's identity labels.
 pub fn attach(rec: &Recognised, series: &[Series]) -> Vec<MachineAux> {
     let mut aux = vec![MachineAux::default(); rec.machines.len()];
-    let index: HashMap<(usize, &[&str]), usize> = rec
-        .machines
-        .iter()
-        .enumerate()
-        .map(|(i, m)| ((m.group, m.key.as_slice()), i))
-        .collect();
-    let find = |s: &Series| -> Option<usize> {
-        rec.groups.iter().enumerate().find_map(|(g, group)| {
-            if group.identity.is_empty() {
-                return None;
-            }
-            let key: Option<Vec<&str>> = group.identity.iter().map(|l| s.label(l)).collect();
-            index.get(&(g, key?.as_slice())).copied()
-        })
+    let edge = |i: usize| {
+        (
+            series[i].label(contract::LABEL_FROM),
+            series[i].label(contract::LABEL_TO),
+        )
     };
-    for &i in &rec.transitions {
-        let Some(m) = find(&series[i]) else { continue };
-        // One counter per transition: a second copy (the exporter scraped by
-        // two jobs, or by two Prometheus servers) would count it twice.
-        let pair = |c: usize| {
-            (
-                series[c].label(contract::LABEL_FROM),
-                series[c].label(contract::LABEL_TO),
-            )
-        };
-        if !aux[m].counters.iter().any(|&c| pair(c) == pair(i)) {
-            aux[m].counters.push(i);
+    for (list, created) in [(&rec.transitions, false), (&rec.created, true)] {
+        for &i in list {
+            let Some(m) = rec.machine_of(&series[i]) else { continue };
+            let counters = &mut aux[m].counters;
+            let at = counters
+                .iter()
+                .position(|c| c.series.iter().chain(&c.created).any(|&j| edge(j) == edge(i)));
+            let counter = match at {
+                Some(at) => &mut counters[at],
+                None => {
+                    counters.push(EdgeCounter::default());
+                    counters.last_mut().expect("just pushed")
+                }
+            };
+            if created {
+                counter.created.push(i);
+            } else {
+                counter.series.push(i);
+            }
         }
     }
     for &i in &rec.since {
-        if let Some(m) = find(&series[i]) {
-            aux[m].since.get_or_insert(i);
+        if let Some(m) = rec.machine_of(&series[i]) {
+            aux[m].since.push(i);
         }
+    }
+    fn target<'a>(s: &Series<'a>) -> (Option<&'a str>, Option<&'a str>) {
+        (s.label("job"), s.label("instance"))
+    }
+    let mut first_of_target: HashMap<(Option<&str>, Option<&str>), f64> = HashMap::new();
+    for s in series {
+        if let Some(t) = (0..s.len()).find_map(|j| s.point(j).0) {
+            let first = first_of_target.entry(target(s)).or_insert(t);
+            *first = first.min(t);
+        }
+    }
+    for (machine, aux) in rec.machines.iter().zip(&mut aux) {
+        aux.target_first = machine
+            .inputs
+            .iter()
+            .filter_map(|(i, _)| first_of_target.get(&target(&series[*i])).copied())
+            .reduce(f64::min);
     }
     aux
 }
@@ -80,7 +125,7 @@ pub type Unmapped = Vec<(usize, Vec<String>)>;
 
 pub struct MachineInputs<'m> {
     pub shape: Shape,
-    pub inputs: &'m [(usize, Option<String>)],
+    pub inputs: &'m [(usize, Input)],
     pub aux: &'m MachineAux,
 }
 
@@ -91,14 +136,15 @@ pub fn machine(
     series: &[Series],
     kind: &Kind,
     range: TimeRange,
-    flapping_threshold: u64,
+    flapping: FlappingRule,
     buf: &mut Vec<Sample>,
     unmapped: &mut Unmapped,
 ) -> Derived {
     buf.clear();
     match m.shape {
         Shape::OneHot => merge_one_hot(m.inputs, series, kind, buf),
-        Shape::Enum => decode_enum(m.inputs[0].0, series, kind, buf, unmapped),
+        Shape::Enum => decode_enum(m.inputs, series, kind, buf, unmapped),
+        Shape::UpActive => merge_up_active(m.inputs, series, kind, buf),
     }
     if !buf.is_sorted_by(|a, b| a.0 <= b.0) {
         buf.sort_by(|a, b| a.0.total_cmp(&b.0));
@@ -107,28 +153,21 @@ pub fn machine(
     let step = timeline::infer_step(buf, declared, range);
     let timeline = timeline::build(buf, range, step);
 
-    let (transitions, source, edges) = if m.aux.counters.is_empty() {
-        (timeline.transitions(), CountSource::Samples, timeline.changes.clone())
+    let trips = Trips { kind };
+    let (transitions, source, edges, mut trip_times) = if m.aux.counters.iter().all(|c| c.series.is_empty()) {
+        let trip_times = trips.in_segments(&timeline.segments);
+        (
+            timeline.transitions(),
+            CountSource::Samples,
+            timeline.changes.clone(),
+            trip_times,
+        )
     } else {
-        // The exporter creates a transition counter when it is first
-        // incremented: one whose first sample comes after the machine's was
-        // absent, i.e. zero, until then.
-        let machine_seen = buf.iter().map(|s| s.0).find(|t| range.contains(*t));
-        let mut edges = Vec::new();
-        let mut total = 0;
-        for &i in &m.aux.counters {
-            let s = &series[i];
-            let n = increase(s, range, machine_seen);
-            total += n;
-            let id = |label| s.label(label).and_then(|n| kind.state_id(n)).map(|id| id.index());
-            if let (Some(from), Some(to), true) = (id(contract::LABEL_FROM), id(contract::LABEL_TO), n > 0) {
-                edges.push((from, to, n));
-            }
-        }
-        (total, CountSource::Counter, edges)
+        let c = count_from_counters(m.aux, series, &trips, range, buf, step);
+        (c.total, CountSource::Counter, c.edges, c.trip_times)
     };
     let since = timeline.current.and_then(|_| {
-        let exact = m.aux.since.and_then(|i| series[i].last_number()).filter(|s| *s > 0.0);
+        let exact = latest(&m.aux.since, series).filter(|s| *s > 0.0);
         match exact {
             Some(seconds) => Some(Since {
                 start_ms: seconds * 1000.0,
@@ -143,7 +182,7 @@ pub fn machine(
         }
     });
     Derived {
-        flapping: transitions >= flapping_threshold,
+        flapping: flapping.holds(&mut trip_times),
         timeline,
         since,
         transitions,
@@ -152,15 +191,181 @@ pub fn machine(
     }
 }
 
+/// A series' samples with a time and a finite number.
+fn numbers<'s>(s: &'s Series) -> impl DoubleEndedIterator<Item = (f64, f64)> + 's {
+    (0..s.len()).filter_map(move |j| Some((s.point(j).0?, s.number(j)?)))
+}
+
+/// The value of the most recent sample over several series of one gauge.
+fn latest(list: &[usize], series: &[Series]) -> Option<f64> {
+    list.iter()
+        .filter_map(|&i| numbers(&series[i]).next_back())
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, v)| v)
+}
+
+/// The value of the earliest sample over several series of one gauge.
+fn earliest(list: &[usize], series: &[Series]) -> Option<f64> {
+    list.iter()
+        .filter_map(|&i| numbers(&series[i]).next())
+        .min_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, v)| v)
+}
+
+/// Transitions in range per edge and in total from the machine's counters
+/// (see the module doc for where each counter starts), and the trips among
+/// them with their times. `samples` are the machine's decoded samples,
+/// sorted; `step` their step.
+fn count_from_counters(
+    aux: &MachineAux,
+    series: &[Series],
+    trips: &Trips,
+    range: TimeRange,
+    samples: &[Sample],
+    step: f64,
+) -> Counted {
+    let kind = trips.kind;
+    let machine_first = samples.first().map(|s| s.0);
+    let machine_seen = samples.iter().map(|s| s.0).find(|t| range.contains(*t));
+    let created_in_range = machine_first.is_some_and(|first| {
+        first > range.from
+            && (aux.target_first.is_some_and(|t| first - t >= step)
+                || earliest(&aux.since, series).is_some_and(|since| since * 1000.0 >= range.from))
+    });
+    let mut merged: Vec<(f64, f64)> = Vec::new();
+    let mut edges = Vec::new();
+    let mut trip_times = Vec::new();
+    let mut total = 0;
+    for counter in aux.counters.iter().filter(|c| !c.series.is_empty()) {
+        merge_counter(&counter.series, series, &mut merged);
+        let Some(&(counter_first, _)) = merged.first() else {
+            continue;
+        };
+        // Created at its first increment, after the machine was seen (more
+        // than a step later: within one, it may just be on a coarser grid).
+        let appeared_later = || {
+            let first_in_range = merged.iter().find(|s| range.contains(s.0));
+            first_in_range
+                .zip(machine_seen)
+                .is_some_and(|(&(t, _), seen)| t - seen > counter_step(&series[counter.series[0]], &merged, t))
+        };
+        let from_zero = counter_first > range.from
+            && match earliest(&counter.created, series) {
+                // Created in range; or before it but only served from its
+                // first increment, after the machine was seen (the exporter
+                // gives every counter its machine's creation time).
+                Some(created) => created * 1000.0 >= range.from || appeared_later(),
+                None => created_in_range || appeared_later(),
+            };
+        let steps = increments(&merged, range, from_zero);
+        let n = sum(&steps);
+        total += n;
+        let s = &series[counter.series[0]];
+        let id = |label| s.label(label).and_then(|n| kind.state_id(n)).map(|id| id.index());
+        if let (Some(from), Some(to), true) = (id(contract::LABEL_FROM), id(contract::LABEL_TO), n > 0) {
+            edges.push((from, to, n));
+            if trips.is_trip(from, to) {
+                trip_times.extend(steps.iter().map(|&(t, d)| (t, d.round() as u64)));
+            }
+        }
+    }
+    Counted {
+        total,
+        edges,
+        trip_times,
+    }
+}
+
+/// What a machine's counters say of the range.
+struct Counted {
+    total: u64,
+    /// Transitions per (from, to) state index.
+    edges: Vec<(usize, usize, u64)>,
+    /// Trips with their times, for flapping.
+    trip_times: Vec<(f64, u64)>,
+}
+
+/// The samples of one counter held by several series, in time order; where
+/// two have a sample at the same instant (one target scraped by two jobs)
+/// the higher value is the later count.
+fn merge_counter(list: &[usize], series: &[Series], out: &mut Vec<(f64, f64)>) {
+    out.clear();
+    for &i in list {
+        let s = &series[i];
+        out.extend(numbers(s));
+    }
+    if list.len() > 1 {
+        out.sort_by(|a, b| a.0.total_cmp(&b.0));
+        out.dedup_by(|later, kept| {
+            let same = later.0 == kept.0;
+            if same {
+                kept.1 = kept.1.max(later.1);
+            }
+            same
+        });
+    }
+}
+
+/// A counter's increase over its samples in range, counting a drop as a
+/// restart from zero (as PromQL's `increase` does, without extrapolation).
+/// `from_zero`: the counter did not exist before its first sample in range,
+/// so that sample's whole value happened in range.
+pub fn increase(samples: &[(f64, f64)], range: TimeRange, from_zero: bool) -> u64 {
+    sum(&increments(samples, range, from_zero))
+}
+
+/// The steps [`increase`] adds up, each at the time of the sample that shows
+/// it (flapping reads when the trips happened).
+fn increments(samples: &[(f64, f64)], range: TimeRange, from_zero: bool) -> Vec<(f64, f64)> {
+    let mut out = Vec::new();
+    let mut prev: Option<f64> = None;
+    let mut first = true;
+    for &(t, v) in samples {
+        if !range.contains(t) {
+            continue;
+        }
+        if std::mem::take(&mut first) && from_zero {
+            prev = Some(0.0);
+        }
+        if let Some(p) = prev {
+            let d = if v >= p { v - p } else { v };
+            if d > 0.0 {
+                out.push((t, d));
+            }
+        }
+        prev = Some(v);
+    }
+    out
+}
+
+fn sum(steps: &[(f64, f64)]) -> u64 {
+    steps.iter().map(|(_, d)| d).sum::<f64>().round() as u64
+}
+
+/// The step of a counter at its sample at `t`: its query's declared step,
+/// else the gap to its next sample (0 for a lone sample). Within one step of
+/// the machine's first sample a counter may just be queried on a coarser grid.
+fn counter_step(s: &Series, samples: &[(f64, f64)], t: f64) -> f64 {
+    s.interval
+        .or_else(|| {
+            let at = samples.iter().position(|x| x.0 == t)?;
+            samples.get(at + 1).map(|next| next.0 - t)
+        })
+        .unwrap_or(0.0)
+}
+
 /// One-hot series to samples: at each instant any series has a sample, the
 /// state is the one whose series is 1; none at 1 is a gap. If several are 1
 /// (a scrape caught both sides of a change), the one that differs from the
 /// previous state wins: it is the newer.
-fn merge_one_hot(inputs: &[(usize, Option<String>)], series: &[Series], kind: &Kind, buf: &mut Vec<Sample>) {
+fn merge_one_hot(inputs: &[(usize, Input)], series: &[Series], kind: &Kind, buf: &mut Vec<Sample>) {
     let members: Vec<(&Series, Option<usize>)> = inputs
         .iter()
-        .map(|(i, name)| {
-            let state = name.as_deref().and_then(|n| kind.state_id(n)).map(|s| s.index());
+        .map(|(i, input)| {
+            let state = match input {
+                Input::State(name) => kind.state_id(name).map(|s| s.index()),
+                _ => None,
+            };
             (&series[*i], state)
         })
         .collect();
@@ -257,20 +462,98 @@ fn merge_by_time(members: &[(&Series, Option<usize>)], buf: &mut Vec<Sample>) {
     }
 }
 
-fn decode_enum(index: usize, series: &[Series], kind: &Kind, buf: &mut Vec<Sample>, unmapped: &mut Unmapped) {
-    let s = &series[index];
-    let decoder = Decoder::new(&s.field.config, kind);
-    for i in 0..s.len() {
-        let (Some(t), value) = s.point(i) else { continue };
-        let state = match decoder.decode(value) {
-            Decoded::State(st) => Some(st),
-            Decoded::Gap => None,
-            Decoded::Unmapped => {
-                note_unmapped(unmapped, index, value);
-                None
-            }
-        };
-        buf.push((t, state));
+/// Enum series to samples. A machine read from several series (its labels
+/// changed, or two jobs scrape it) has them merged by time; at an instant
+/// where they differ, the state that differs from the previous one wins: it
+/// is the newer.
+fn decode_enum(
+    inputs: &[(usize, Input)],
+    series: &[Series],
+    kind: &Kind,
+    buf: &mut Vec<Sample>,
+    unmapped: &mut Unmapped,
+) {
+    for (index, _) in inputs {
+        let s = &series[*index];
+        let decoder = Decoder::new(&s.field.config, kind);
+        for i in 0..s.len() {
+            let (Some(t), value) = s.point(i) else { continue };
+            let state = match decoder.decode(value) {
+                Decoded::State(st) => Some(st),
+                Decoded::Gap => None,
+                Decoded::Unmapped => {
+                    note_unmapped(unmapped, *index, value);
+                    None
+                }
+            };
+            buf.push((t, state));
+        }
+    }
+    if inputs.len() > 1 {
+        buf.sort_by(|a, b| a.0.total_cmp(&b.0));
+        collapse_instants(buf);
+    }
+}
+
+/// Keeps one sample per instant of a time-sorted list: a known state over a
+/// gap, and of two known states the one that differs from the previous.
+fn collapse_instants(buf: &mut Vec<Sample>) {
+    let mut prev: Option<usize> = None;
+    let mut out = 0;
+    let mut i = 0;
+    while i < buf.len() {
+        let t = buf[i].0;
+        let mut chosen = None;
+        while i < buf.len() && buf[i].0 == t {
+            pick(&mut chosen, buf[i].1, true, prev);
+            i += 1;
+        }
+        buf[out] = (t, chosen);
+        out += 1;
+        if chosen.is_some() {
+            prev = chosen;
+        }
+    }
+    buf.truncate(out);
+}
+
+/// A liveness gauge and an activity gauge to worker states: down is
+/// offline, up with work in hand busy, up without idle. An instant without
+/// a liveness sample is a gap.
+fn merge_up_active(inputs: &[(usize, Input)], series: &[Series], kind: &Kind, buf: &mut Vec<Sample>) {
+    let state = |name| kind.state_id(name).map(|s| s.index());
+    let (offline, idle, busy) = (state("offline"), state("idle"), state("busy"));
+    let values = |which: &Input| {
+        let mut out: Vec<(f64, f64)> = Vec::new();
+        for (i, _) in inputs.iter().filter(|(_, input)| input == which) {
+            let s = &series[*i];
+            out.extend(numbers(s));
+        }
+        out.sort_by(|a, b| a.0.total_cmp(&b.0));
+        out
+    };
+    let (up, active) = (values(&Input::Up), values(&Input::Active));
+    let mut a = 0;
+    let mut last_t = f64::NEG_INFINITY;
+    for &(t, alive) in &up {
+        if t == last_t {
+            continue;
+        }
+        last_t = t;
+        while a < active.len() && active[a].0 < t {
+            a += 1;
+        }
+        let working = active.get(a).is_some_and(|&(ta, n)| ta == t && n > 0.0);
+        buf.push((
+            t,
+            if alive < 0.5 {
+                offline
+            } else if working {
+                busy
+            } else {
+                idle
+            },
+        ));
     }
 }
 
@@ -293,47 +576,65 @@ fn note_unmapped(unmapped: &mut Unmapped, series: usize, value: Cell) {
     }
 }
 
-/// A counter's increase over the samples in range, counting a drop as a
-/// restart from zero (as PromQL's `increase` does, without extrapolation).
-///
-/// PromQL cannot tell a counter that appeared inside the range from one that
-/// was already there, so it never counts a new series' first value. Here
-/// the machine's own samples tell: when the machine was seen (`machine_seen`)
-/// more than one of the counter's steps before the counter's first sample,
-/// the counter was zero until then and its first value is counted too. (Within
-/// one step the counter may just be queried on a coarser grid.)
-pub fn increase(s: &Series, range: TimeRange, machine_seen: Option<f64>) -> u64 {
-    let mut total = 0.0;
-    let mut prev: Option<f64> = None;
-    let mut first = true;
-    for i in 0..s.len() {
-        let (Some(t), v) = s.point(i) else { continue };
-        let Some(v) = v.as_f64() else { continue };
-        if !range.contains(t) {
-            continue;
-        }
-        if std::mem::take(&mut first) && machine_seen.is_some_and(|seen| t - seen > step(s, i)) {
-            prev = Some(0.0);
-        }
-        if let Some(p) = prev {
-            total += if v >= p { v - p } else { v };
-        }
-        prev = Some(v);
-    }
-    total.round() as u64
+/// When a machine counts as flapping: it tripped at least `trips` times
+/// within some `window_ms` of the range. A rate, not a count per range, so
+/// that a long range with a few ordinary incidents does not flag a breaker,
+/// and the flag means the same at 1 h and at 7 days.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct FlappingRule {
+    pub trips: u64,
+    pub window_ms: f64,
 }
 
-/// The step of a series at sample `i`: its declared query step, else the
-/// gap to its next sample (0 for a lone sample).
-fn step(s: &Series, i: usize) -> f64 {
-    s.interval
-        .or_else(|| {
-            (i + 1..s.len())
-                .find_map(|j| s.point(j).0)
-                .zip(s.point(i).0)
-                .map(|(b, a)| b - a)
-        })
-        .unwrap_or(0.0)
+impl FlappingRule {
+    /// Whether any `window_ms` holds `trips` trips; `times` are (time, trips)
+    /// in any order.
+    fn holds(&self, times: &mut [(f64, u64)]) -> bool {
+        times.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let (mut start, mut in_window) = (0, 0);
+        for end in 0..times.len() {
+            in_window += times[end].1;
+            while times[end].0 - times[start].0 > self.window_ms {
+                in_window -= times[start].1;
+                start += 1;
+            }
+            if in_window >= self.trips {
+                return true;
+            }
+        }
+        false
+    }
+}
+
+/// A trip: the machine left an ok state for one of trouble that it reached
+/// by itself (closed -> open), one per incident however often it retried
+/// (open <-> half_open) and never an operator's move (-> forced_open).
+struct Trips<'k> {
+    kind: &'k Kind,
+}
+
+impl Trips<'_> {
+    fn is_trip(&self, from: usize, to: usize) -> bool {
+        let states = self.kind.states();
+        let (Some(a), Some(b)) = (states.get(from), states.get(to)) else {
+            return false;
+        };
+        a.severity == Severity::Ok && b.severity > Severity::Ok && !layout::is_manual(self.kind.name(), &b.name)
+    }
+
+    /// Trips seen in the sampled timeline (gaps do not break a run).
+    fn in_segments(&self, segments: &[crate::view::Segment]) -> Vec<(f64, u64)> {
+        let mut prev = None;
+        let mut out = Vec::new();
+        for seg in segments {
+            let Some(s) = seg.state_index else { continue };
+            if prev.is_some_and(|p| self.is_trip(p, s)) {
+                out.push((seg.start_ms, 1));
+            }
+            prev = Some(s);
+        }
+        out
+    }
 }
 
 #[cfg(test)]
@@ -385,8 +686,8 @@ mod tests {
             Some(true) => merge_aligned(&members, &mut buf),
             Some(false) => merge_by_time(&members, &mut buf),
             None => {
-                let inputs: Vec<(usize, Option<String>)> = (0..series.len())
-                    .map(|i| (i, Some(["closed", "open", "half_open"][i].to_owned())))
+                let inputs: Vec<(usize, Input)> = (0..series.len())
+                    .map(|i| (i, Input::State(["closed", "open", "half_open"][i].to_owned())))
                     .collect();
                 merge_one_hot(
                     &inputs,

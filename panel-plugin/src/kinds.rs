@@ -12,7 +12,7 @@ use crate::mapping::state_name;
 use crate::options::{KindChoice, PanelOptions};
 use crate::problem::DataProblem;
 use crate::series::Series;
-use crate::shape::{Recognised, Shape};
+use crate::shape::{Input, Recognised, Shape, UP_KIND};
 use crate::view::KindSource;
 
 #[derive(Clone, Debug)]
@@ -62,7 +62,11 @@ pub fn resolve(rec: &Recognised, series: &[Series], options: &PanelOptions) -> R
             let group = &rec.groups[machine.group];
             match group.shape {
                 Shape::OneHot => {
-                    for name in machine.inputs.iter().filter_map(|(_, st)| st.as_ref()) {
+                    let names = machine.inputs.iter().filter_map(|(_, input)| match input {
+                        Input::State(name) => Some(name),
+                        _ => None,
+                    });
+                    for name in names {
                         let color = group
                             .names
                             .iter()
@@ -77,7 +81,7 @@ pub fn resolve(rec: &Recognised, series: &[Series], options: &PanelOptions) -> R
                         add(n, c);
                     }
                 }
-                Shape::Enum => {}
+                Shape::Enum | Shape::UpActive => {}
             }
         }
         let allowed: Vec<&Series> = rec
@@ -101,6 +105,7 @@ pub fn resolve(rec: &Recognised, series: &[Series], options: &PanelOptions) -> R
         let (mut spec, source) = match builtin::all().into_iter().find(|b| b.name() == *name) {
             Some(b) => (b.to_spec(), KindSource::BuiltIn),
             None if !allowed.is_empty() => (spec_from_metrics(name, &allowed, &severities), KindSource::FromMetrics),
+            None if *name == UP_KIND => (up_kind(), KindSource::BuiltIn),
             None if options.kind == KindChoice::Named((*name).to_owned()) => {
                 return Err(DataProblem::UnknownKind { kind: (*name).into() });
             }
@@ -121,6 +126,7 @@ pub fn resolve(rec: &Recognised, series: &[Series], options: &PanelOptions) -> R
                     states: Vec::new(),
                     initial: seen[0].0.clone(),
                     transitions: Vec::new(),
+                    manual_transitions: Vec::new(),
                     heartbeat_lost_state: None,
                 };
                 (spec, KindSource::FromData)
@@ -156,6 +162,22 @@ pub fn resolve(rec: &Recognised, series: &[Series], options: &PanelOptions) -> R
     Ok(kinds)
 }
 
+/// The kind of `up`-style gauges, built into the panel: its states in the
+/// gauge's numbering, 0 down and 1 up.
+fn up_kind() -> KindSpec {
+    KindSpec {
+        name: UP_KIND.to_owned(),
+        states: vec![
+            StateSpec::new("down", Severity::Critical, Some("red")),
+            StateSpec::new("up", Severity::Ok, Some("green")),
+        ],
+        initial: "up".to_owned(),
+        transitions: vec![("up".into(), "down".into()), ("down".into(), "up".into())],
+        manual_transitions: Vec::new(),
+        heartbeat_lost_state: None,
+    }
+}
+
 /// A custom kind from its `statescope_transition_allowed{kind,from,to}` series:
 /// states in the order the severity series list them, then as transitions
 /// name them; initial is the first state nothing leads to.
@@ -168,6 +190,7 @@ fn spec_from_metrics(name: &str, allowed: &[&Series], severities: &[(String, Sev
         }
     }
     let mut transitions = Vec::new();
+    let mut manual_transitions = Vec::new();
     for s in allowed {
         let (Some(from), Some(to)) = (
             s.label(contract::LABEL_FROM).and_then(state_name),
@@ -180,8 +203,14 @@ fn spec_from_metrics(name: &str, allowed: &[&Series], severities: &[(String, Sev
                 states.push(st.clone());
             }
         }
-        if from != to && !transitions.contains(&(from.clone(), to.clone())) {
-            transitions.push((from, to));
+        // `flow="manual"`: a move someone forces, drawn apart from the normal flow.
+        let list = if s.label(contract::LABEL_FLOW) == Some("manual") {
+            &mut manual_transitions
+        } else {
+            &mut transitions
+        };
+        if from != to && !list.contains(&(from.clone(), to.clone())) {
+            list.push((from, to));
         }
     }
     let initial = states
@@ -198,6 +227,7 @@ fn spec_from_metrics(name: &str, allowed: &[&Series], severities: &[(String, Sev
             .collect(),
         initial,
         transitions,
+        manual_transitions,
         heartbeat_lost_state: None,
     }
 }

@@ -1,62 +1,132 @@
-//! Where a kind's states sit in its diagram: x, y in a unit box (y down).
+//! Where a kind's states sit in its diagram.
 //!
-//! The built-in kinds have hand-placed layouts that read the way people talk
-//! about them (a breaker trips left to right and recovers through half_open
-//! below). Other kinds are laid out in layers by distance from the initial
-//! state, so the diagram reads from left to right in the order machines
-//! move. Both are deterministic: the same kind always looks the same.
+//! Two steps. [`grid`] gives every state its own cell in a small grid, from
+//! the kind alone: the built-in kinds have hand-placed cells that read the way
+//! people talk about them (a breaker trips left to right and recovers through
+//! half_open below; the states an operator sets by hand sit apart in a band of
+//! their own), other kinds are laid out in layers by distance from the initial
+//! state. [`place`] turns the grid into pixels for a pane: a node and its name
+//! stay inside their own cell, so no two nodes or names can overlap, and when
+//! the pane is too small for that it says so (`None`) and the panel shows
+//! chips instead of a diagram. Both are deterministic: the same kind in the
+//! same pane always looks the same.
 
 use std::collections::VecDeque;
 
+use serde::Serialize;
 use statescope_model::builtin;
 
-/// Hand-placed positions of the built-in kinds' states.
-fn hand_placed(kind: &str, state: &str) -> Option<(f64, f64)> {
-    let p = match (kind, state) {
-        (builtin::CIRCUIT_BREAKER, "closed") => (0.15, 0.45),
-        (builtin::CIRCUIT_BREAKER, "open") => (0.85, 0.45),
-        (builtin::CIRCUIT_BREAKER, "half_open") => (0.5, 0.85),
-        (builtin::CIRCUIT_BREAKER, "forced_open") => (0.65, 0.12),
-        (builtin::CIRCUIT_BREAKER, "disabled") => (0.35, 0.12),
-        (builtin::WORKER, "starting") => (0.1, 0.5),
-        (builtin::WORKER, "idle") => (0.4, 0.3),
-        (builtin::WORKER, "busy") => (0.75, 0.3),
-        (builtin::WORKER, "draining") => (0.6, 0.75),
-        (builtin::WORKER, "offline") => (0.9, 0.8),
+/// A rectangle in CSS pixels.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+pub struct Rect {
+    pub x: f64,
+    pub y: f64,
+    pub w: f64,
+    pub h: f64,
+}
+
+impl Rect {
+    pub fn right(&self) -> f64 {
+        self.x + self.w
+    }
+    pub fn bottom(&self) -> f64 {
+        self.y + self.h
+    }
+    pub fn intersects(&self, o: &Rect) -> bool {
+        self.x < o.right() && o.x < self.right() && self.y < o.bottom() && o.y < self.bottom()
+    }
+    pub fn contains(&self, o: &Rect) -> bool {
+        o.x >= self.x - 1e-9
+            && o.y >= self.y - 1e-9
+            && o.right() <= self.right() + 1e-9
+            && o.bottom() <= self.bottom() + 1e-9
+    }
+}
+
+/// A state's cell: column and row.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Cell {
+    pub col: usize,
+    pub row: usize,
+}
+
+/// Cells of a kind's states, in kind order.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Grid {
+    pub cols: usize,
+    pub rows: usize,
+    pub cells: Vec<Cell>,
+    /// First row of the band of states set by hand (a breaker's forced_open,
+    /// disabled, metrics_only): reached "from any state", drawn apart.
+    pub manual_row: Option<usize>,
+}
+
+/// States an operator sets by hand rather than the breaker reaching them by
+/// itself (Resilience4j's `transitionToForcedOpenState`, `...DisabledState`,
+/// `...MetricsOnlyState`; pybreaker's and Polly's isolate). They can be
+/// entered from any state, so their edges are drawn as one, apart.
+pub fn is_manual(kind: &str, state: &str) -> bool {
+    kind == builtin::CIRCUIT_BREAKER && matches!(state, "forced_open" | "disabled" | "metrics_only")
+}
+
+/// Hand-placed cells of the built-in kinds' ordinary states.
+fn hand_placed(kind: &str, state: &str) -> Option<Cell> {
+    let (col, row) = match (kind, state) {
+        (builtin::CIRCUIT_BREAKER, "closed") => (0, 0),
+        (builtin::CIRCUIT_BREAKER, "open") => (2, 0),
+        (builtin::CIRCUIT_BREAKER, "half_open") => (1, 1),
+        (builtin::WORKER, "starting") => (0, 0),
+        (builtin::WORKER, "idle") => (1, 0),
+        (builtin::WORKER, "busy") => (2, 0),
+        (builtin::WORKER, "draining") => (2, 1),
+        (builtin::WORKER, "offline") => (1, 1),
         _ => return None,
     };
-    Some(p)
+    Some(Cell { col, row })
 }
 
-/// Positions for `states` (in kind order) given the edges to draw (indices).
-pub fn positions(kind: &str, states: &[&str], initial: usize, edges: &[(usize, usize)]) -> Vec<(f64, f64)> {
-    let placed: Vec<Option<(f64, f64)>> = states.iter().map(|s| hand_placed(kind, s)).collect();
-    if placed.iter().all(Option::is_some) {
-        return placed.into_iter().flatten().collect();
+/// Cells for `states` (in kind order) given the edges to draw (indices).
+pub fn grid(kind: &str, states: &[&str], initial: usize, edges: &[(usize, usize)]) -> Grid {
+    let placed: Vec<Option<Cell>> = states
+        .iter()
+        .map(|s| if is_manual(kind, s) { None } else { hand_placed(kind, s) })
+        .collect();
+    if !placed.iter().any(Option::is_some) {
+        return layered(states.len(), initial, edges);
     }
-    if placed.iter().any(Option::is_some) {
-        // A built-in kind with extra states from the data: keep the familiar
-        // places, and line the extra states up along the bottom edge.
-        let extra = placed.iter().filter(|p| p.is_none()).count();
-        let mut k = 0;
-        return placed
-            .into_iter()
-            .map(|p| {
-                p.unwrap_or_else(|| {
-                    k += 1;
-                    (k as f64 / (extra + 1) as f64, 0.97)
-                })
-            })
-            .collect();
+    // A built-in kind: the familiar cells, then states from the data that the
+    // kind does not name in rows below, then the manual band.
+    let cols = 3usize.max(placed.iter().flatten().map(|c| c.col + 1).max().unwrap_or(0));
+    let mut rows = placed.iter().flatten().map(|c| c.row + 1).max().unwrap_or(0);
+    let mut cells: Vec<Cell> = placed.iter().map(|p| p.unwrap_or_default()).collect();
+    let mut fill = |which: &dyn Fn(usize) -> bool, rows: &mut usize| {
+        let members: Vec<usize> = (0..states.len()).filter(|&i| placed[i].is_none() && which(i)).collect();
+        for (j, &i) in members.iter().enumerate() {
+            cells[i] = Cell {
+                col: j % cols,
+                row: *rows + j / cols,
+            };
+        }
+        *rows += members.len().div_ceil(cols);
+        !members.is_empty()
+    };
+    fill(&|i| !is_manual(kind, states[i]), &mut rows);
+    let band = rows;
+    let manual_row = fill(&|i| is_manual(kind, states[i]), &mut rows).then_some(band);
+    Grid {
+        cols,
+        rows,
+        cells,
+        manual_row,
     }
-    layered(states.len(), initial, edges)
 }
 
-/// Layer = shortest distance from the initial state; states nothing reaches
-/// go in a last layer. Within a layer, states keep kind order, spread evenly.
-fn layered(n: usize, initial: usize, edges: &[(usize, usize)]) -> Vec<(f64, f64)> {
+/// Layer = shortest distance from the initial state (the column); states
+/// nothing reaches go in a last layer. Within a layer, states keep kind order
+/// (the row).
+fn layered(n: usize, initial: usize, edges: &[(usize, usize)]) -> Grid {
     if n == 0 {
-        return Vec::new();
+        return Grid::default();
     }
     let mut layer = vec![usize::MAX; n];
     let mut queue = VecDeque::new();
@@ -75,20 +145,191 @@ fn layered(n: usize, initial: usize, edges: &[(usize, usize)]) -> Vec<(f64, f64)
     for l in layer.iter_mut().filter(|l| **l == usize::MAX) {
         *l = reached_max + 1;
     }
-    let layers = layer.iter().max().copied().unwrap_or(0) + 1;
-    let mut out = vec![(0.0, 0.0); n];
-    for l in 0..layers {
-        let members: Vec<usize> = (0..n).filter(|&s| layer[s] == l).collect();
-        for (j, &s) in members.iter().enumerate() {
-            let x = if layers == 1 {
-                0.5
-            } else {
-                0.1 + 0.8 * l as f64 / (layers - 1) as f64
-            };
-            let y = (j + 1) as f64 / (members.len() + 1) as f64;
-            out[s] = (x, y);
-        }
+    let mut filled = vec![0; reached_max + 2];
+    let cells: Vec<Cell> = layer
+        .iter()
+        .map(|&l| {
+            filled[l] += 1;
+            Cell {
+                col: l,
+                row: filled[l] - 1,
+            }
+        })
+        .collect();
+    Grid {
+        cols: layer.iter().max().map_or(0, |l| l + 1),
+        rows: filled.iter().copied().max().unwrap_or(0),
+        cells,
+        manual_row: None,
     }
+}
+
+/// Height of the state name line under a node.
+pub const LABEL_HEIGHT: f64 = 13.0;
+/// Widest an 11 px character of a state name is taken to be (DejaVu Sans and
+/// Inter average well under it), so the estimated name box holds the real one.
+pub const LABEL_CHAR_WIDTH: f64 = 7.0;
+/// Same for a digit of the bold count inside a node, per px of font size.
+pub const DIGIT_WIDTH_PER_PX: f64 = 0.66;
+/// Space kept between a node or name and the edge of its cell.
+pub const CELL_PAD: f64 = 4.0;
+pub const MIN_RADIUS: f64 = 11.0;
+pub const MAX_RADIUS: f64 = 34.0;
+/// A name shows at least this many characters (then "…").
+const MIN_LABEL_CHARS: usize = 4;
+pub const MIN_CELL_WIDTH: f64 = 2.0 * CELL_PAD + (MIN_LABEL_CHARS as f64 + 1.0) * LABEL_CHAR_WIDTH;
+pub const MIN_CELL_HEIGHT: f64 = 2.0 * CELL_PAD + 2.0 * MIN_RADIUS + 2.0 + LABEL_HEIGHT;
+const COUNT_FONT: f64 = 13.0;
+/// Smallest count font drawn; a node too small for its count at this size
+/// means the pane is too small for the diagram.
+pub const MIN_COUNT_FONT: f64 = 8.0;
+/// Height of the line above the manual band that says how it is reached.
+pub const BAND_LABEL_HEIGHT: f64 = 14.0;
+
+/// A node in pixels.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PlacedNode {
+    pub cx: f64,
+    pub cy: f64,
+    /// The state name, cut to fit its cell ("…" at the end) when too long.
+    pub label: String,
+    /// Where the name is drawn (its estimated box, centred under the node).
+    pub label_box: Rect,
+    /// Font size of the count inside the node, so its digits fit the circle.
+    pub count_font: f64,
+}
+
+/// A kind's diagram in pixels.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Placed {
+    pub radius: f64,
+    pub nodes: Vec<PlacedNode>,
+    /// Top of the manual band (a line is drawn there), when there is one.
+    pub band_top: Option<f64>,
+    /// The line saying how the band is reached, cut to fit, and its box.
+    pub band_label: Option<(String, Rect)>,
+    /// Left/right bounds of the grid actually used.
+    pub grid: Rect,
+}
+
+/// Pixels for `grid` inside `area`, with `names` and the `counts` shown in
+/// the nodes, and `band_text` above the manual band. `None` when a cell would
+/// be smaller than a node and a short name need: the caller shows chips
+/// instead.
+pub fn place(grid: &Grid, names: &[&str], counts: &[usize], band_text: &str, area: Rect) -> Option<Placed> {
+    let n = grid.cells.len();
+    if n == 0 || !(area.w.is_finite() && area.h.is_finite()) {
+        return None;
+    }
+    let band_space = if grid.manual_row.is_some() {
+        BAND_LABEL_HEIGHT
+    } else {
+        0.0
+    };
+    let fits = |cols: usize, rows: usize, band: f64| {
+        let (cw, ch) = (area.w / cols as f64, (area.h - band) / rows as f64);
+        (cw >= MIN_CELL_WIDTH && ch >= MIN_CELL_HEIGHT).then_some((cw, ch))
+    };
+    // The kind's own grid, or, when the pane cannot hold it, the same states in
+    // reading order on the grid shape that gives the biggest cells.
+    let (cols, rows, cells, band) = match fits(grid.cols, grid.rows, band_space) {
+        Some(_) => (grid.cols, grid.rows, grid.cells.clone(), grid.manual_row),
+        None => {
+            let (cols, rows) = (1..=n)
+                .map(|c| (c, n.div_ceil(c)))
+                .max_by(|a, b| cell_score(*a, area).total_cmp(&cell_score(*b, area)))?;
+            fits(cols, rows, 0.0)?;
+            let mut order: Vec<usize> = (0..n).collect();
+            order.sort_by_key(|&i| (grid.cells[i].row, grid.cells[i].col));
+            let mut cells = vec![Cell::default(); n];
+            for (k, &i) in order.iter().enumerate() {
+                cells[i] = Cell {
+                    col: k % cols,
+                    row: k / cols,
+                };
+            }
+            (cols, rows, cells, None)
+        }
+    };
+    let band_space = if band.is_some() { band_space } else { 0.0 };
+    let (cw, ch) = fits(cols, rows, band_space)?;
+    // Cells no taller than wide (plus the name), so a tall pane does not
+    // stretch the diagram; the grid sits at the top, centred across.
+    let ch = ch.min(cw + LABEL_HEIGHT).max(MIN_CELL_HEIGHT);
+    let grid_rect = Rect {
+        x: area.x,
+        y: area.y,
+        w: cw * cols as f64,
+        h: ch * rows as f64 + band_space,
+    };
+    let radius = ((cw - 2.0 * CELL_PAD) / 2.0)
+        .min((ch - 2.0 * CELL_PAD - 2.0 - LABEL_HEIGHT) / 2.0)
+        .clamp(MIN_RADIUS, MAX_RADIUS);
+    let max_chars = (((cw - 2.0 * CELL_PAD) / LABEL_CHAR_WIDTH).floor() as usize).max(1);
+    let nodes: Vec<PlacedNode> = cells
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let below_band = band.is_some_and(|b| c.row >= b);
+            let y0 = area.y + c.row as f64 * ch + if below_band { band_space } else { 0.0 };
+            let x0 = area.x + c.col as f64 * cw;
+            let block = 2.0 * radius + 2.0 + LABEL_HEIGHT;
+            let cx = x0 + cw / 2.0;
+            let cy = y0 + (ch - block) / 2.0 + radius;
+            let label = fit_label(names.get(i).copied().unwrap_or(""), max_chars);
+            let lw = label.chars().count() as f64 * LABEL_CHAR_WIDTH;
+            let digits = counts.get(i).copied().unwrap_or(0).to_string().len() as f64;
+            let count_font = COUNT_FONT.min((2.0 * radius - 6.0) / (digits * DIGIT_WIDTH_PER_PX));
+            PlacedNode {
+                cx,
+                cy,
+                label_box: Rect {
+                    x: cx - lw / 2.0,
+                    y: cy + radius + 2.0,
+                    w: lw,
+                    h: LABEL_HEIGHT,
+                },
+                label,
+                count_font,
+            }
+        })
+        .collect();
+    if nodes.iter().any(|n| n.count_font < MIN_COUNT_FONT) {
+        return None;
+    }
+    let band_top = band.map(|r| area.y + r as f64 * ch);
+    let band_label = band_top.map(|top| {
+        let text = fit_label(band_text, ((grid_rect.w - 4.0) / LABEL_CHAR_WIDTH).floor() as usize);
+        let w = text.chars().count() as f64 * LABEL_CHAR_WIDTH;
+        let rect = Rect {
+            x: area.x + 2.0,
+            y: top + 1.0,
+            w,
+            h: BAND_LABEL_HEIGHT - 2.0,
+        };
+        (text, rect)
+    });
+    Some(Placed {
+        radius,
+        nodes,
+        band_top,
+        band_label,
+        grid: grid_rect,
+    })
+}
+
+/// How much bigger than the minimum the smaller side of a cell is.
+fn cell_score((cols, rows): (usize, usize), area: Rect) -> f64 {
+    (area.w / cols as f64 / MIN_CELL_WIDTH).min(area.h / rows as f64 / MIN_CELL_HEIGHT)
+}
+
+/// `name` cut to `max` characters, the last being "…" when cut.
+pub fn fit_label(name: &str, max: usize) -> String {
+    if name.chars().count() <= max {
+        return name.to_owned();
+    }
+    let mut out: String = name.chars().take(max.saturating_sub(1)).collect();
+    out.push('…');
     out
 }
 
@@ -96,44 +337,54 @@ fn layered(n: usize, initial: usize, edges: &[(usize, usize)]) -> Vec<(f64, f64)
 mod tests {
     use super::*;
 
+    const BREAKER: [&str; 6] = ["closed", "open", "half_open", "forced_open", "disabled", "metrics_only"];
+
     #[test]
-    fn breaker_reads_closed_left_open_right_half_open_below() {
-        let states = ["closed", "open", "half_open", "forced_open", "disabled"];
-        let p = positions(builtin::CIRCUIT_BREAKER, &states, 0, &[]);
-        assert!(p[0].0 < p[1].0, "closed left of open");
-        assert!(p[2].1 > p[0].1, "half_open below");
-        let mut with_extra = states.to_vec();
-        with_extra.push("metrics_only");
-        let q = positions(builtin::CIRCUIT_BREAKER, &with_extra, 0, &[]);
-        assert_eq!(&q[..5], &p[..]);
-        assert!(q[5].1 > 0.9);
+    fn breaker_reads_closed_left_open_right_half_open_below_and_manual_states_apart() {
+        let g = grid(builtin::CIRCUIT_BREAKER, &BREAKER, 0, &[]);
+        let c = &g.cells;
+        assert!(c[0].col < c[1].col && c[0].row == c[1].row, "closed left of open");
+        assert!(c[2].row > c[0].row, "half_open below");
+        let band = g.manual_row.expect("a manual band");
+        assert!(band > c[2].row);
+        assert!(c[3..].iter().all(|m| m.row == band), "{c:?}");
+        // The five states without metrics_only keep the same cells.
+        let five = grid(builtin::CIRCUIT_BREAKER, &BREAKER[..5], 0, &[]);
+        assert_eq!(&five.cells[..], &c[..5]);
     }
 
     #[test]
     fn custom_kinds_are_layered_from_the_initial_state() {
         // queued -> running -> done, running -> failed, and an unreachable state.
-        let p = positions(
-            "payment_job",
-            &["failed", "queued", "running", "done", "lost"],
-            1,
-            &[(1, 2), (2, 3), (2, 0)],
-        );
-        assert_eq!(p[1].0, 0.1, "initial state in the first layer");
-        assert!(p[2].0 > p[1].0 && p[3].0 > p[2].0);
-        assert_eq!(p[0].0, p[3].0, "failed and done are both two steps away");
-        assert_ne!(p[0].1, p[3].1);
-        assert!((p[4].0 - 0.9).abs() < 1e-9, "unreachable states go last");
-        assert_eq!(
-            p,
-            positions(
-                "payment_job",
-                &["failed", "queued", "running", "done", "lost"],
-                1,
-                &[(1, 2), (2, 3), (2, 0)]
-            )
-        );
-        for (x, y) in p {
-            assert!((0.0..=1.0).contains(&x) && (0.0..=1.0).contains(&y));
-        }
+        let states = ["failed", "queued", "running", "done", "lost"];
+        let g = grid("payment_job", &states, 1, &[(1, 2), (2, 3), (2, 0)]);
+        let c = &g.cells;
+        assert_eq!(c[1].col, 0, "initial state in the first layer");
+        assert!(c[2].col > c[1].col && c[3].col > c[2].col);
+        assert_eq!(c[0].col, c[3].col, "failed and done are both two steps away");
+        assert_ne!(c[0].row, c[3].row);
+        assert_eq!(c[4].col, 3, "unreachable states go last");
+        assert_eq!((g.cols, g.rows), (4, 2));
+        assert_eq!(g, grid("payment_job", &states, 1, &[(1, 2), (2, 3), (2, 0)]));
+    }
+
+    #[test]
+    fn a_pane_too_small_for_the_states_gets_no_diagram() {
+        let g = grid(builtin::CIRCUIT_BREAKER, &BREAKER, 0, &[]);
+        let area = |w, h| Rect { x: 0.0, y: 0.0, w, h };
+        assert!(place(&g, &BREAKER, &[0; 6], "", area(100.0, 60.0)).is_none());
+        let p = place(
+            &g,
+            &BREAKER,
+            &[959, 0, 0, 0, 0, 0],
+            "from any state",
+            area(400.0, 300.0),
+        )
+        .unwrap();
+        assert!(p.nodes[0].count_font <= COUNT_FONT);
+        assert!(3.0 * DIGIT_WIDTH_PER_PX * p.nodes[0].count_font <= 2.0 * p.radius - 6.0 + 1e-9);
+        // A long name is cut in a narrow cell.
+        assert_eq!(fit_label("azure-openai-eastus", 6), "azure…");
+        assert_eq!(fit_label("open", 6), "open");
     }
 }

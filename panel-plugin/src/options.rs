@@ -59,6 +59,19 @@ pub enum SortOrder {
     Transitions,
 }
 
+/// How big a machine's tile is.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum TileSize {
+    /// Full tiles, or small cells when the fleet would take more than a few
+    /// screens of full tiles.
+    #[default]
+    Auto,
+    /// Name, state, time in state and history strip.
+    Full,
+    /// A small square per machine in its state's colour (details on hover).
+    Dense,
+}
+
 /// Decoded, checked panel options.
 #[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(from = "Map<String, Value>")]
@@ -70,8 +83,10 @@ pub struct PanelOptions {
     /// Labels that identify a machine; empty means detect them.
     pub identity_labels: Vec<String>,
     pub kind: KindChoice,
-    /// A machine with at least this many transitions in range is flapping.
+    /// A machine that trips (ok -> trouble) at least this many times within
+    /// `flapping_window_minutes` is flapping.
     pub flapping_threshold: u64,
+    pub flapping_window_minutes: u64,
     /// Case-insensitive substring matched against a machine's id, kind and label values.
     pub search: String,
     /// Show only machines currently in this state.
@@ -79,6 +94,7 @@ pub struct PanelOptions {
     pub sort: SortOrder,
     /// Most machine tiles in the view (after filter and sort); `None` is all.
     pub max_tiles: Option<usize>,
+    pub tiles: TileSize,
     /// State name to colour (Grafana name or CSS), overriding the kind's colours.
     pub state_colors: BTreeMap<String, String>,
     /// Why some option was ignored; shown as warnings.
@@ -86,7 +102,11 @@ pub struct PanelOptions {
 }
 
 pub const DEFAULT_STATE_LABEL: &str = "state";
-pub const DEFAULT_FLAPPING_THRESHOLD: u64 = 5;
+/// Three trips in 15 minutes: an incident trips a breaker once however often
+/// it probes half_open, so only a breaker that keeps closing and reopening
+/// is flagged.
+pub const DEFAULT_FLAPPING_THRESHOLD: u64 = 3;
+pub const DEFAULT_FLAPPING_WINDOW_MINUTES: u64 = 15;
 
 impl Default for PanelOptions {
     fn default() -> PanelOptions {
@@ -97,10 +117,12 @@ impl Default for PanelOptions {
             identity_labels: Vec::new(),
             kind: KindChoice::default(),
             flapping_threshold: DEFAULT_FLAPPING_THRESHOLD,
+            flapping_window_minutes: DEFAULT_FLAPPING_WINDOW_MINUTES,
             search: String::new(),
             state_filter: None,
             sort: SortOrder::default(),
             max_tiles: None,
+            tiles: TileSize::default(),
             state_colors: BTreeMap::new(),
             problems: Vec::new(),
         }
@@ -156,6 +178,9 @@ impl From<Map<String, Value>> for PanelOptions {
         if let Some(v) = reader.count("flappingThreshold", 1) {
             o.flapping_threshold = v;
         }
+        if let Some(v) = reader.count("flappingWindowMinutes", 1) {
+            o.flapping_window_minutes = v;
+        }
         if let Some(v) = reader.text("search") {
             o.search = v.trim().to_owned();
         }
@@ -173,6 +198,16 @@ impl From<Map<String, Value>> for PanelOptions {
         }
         // 0 means "no limit", as Grafana's number inputs are often cleared to 0.
         o.max_tiles = reader.count("maxTiles", 0).filter(|&n| n > 0).map(|n| n as usize);
+        if let Some(v) = reader.choice(
+            "tiles",
+            &[
+                ("auto", TileSize::Auto),
+                ("full", TileSize::Full),
+                ("dense", TileSize::Dense),
+            ],
+        ) {
+            o.tiles = v;
+        }
         o.state_colors = reader.colors("stateColors");
         o.problems = reader.problems;
         o
@@ -309,7 +344,8 @@ mod tests {
         let o = parse("{}");
         assert_eq!(o, PanelOptions::default());
         assert_eq!(o.sort, SortOrder::WorstFirst);
-        assert_eq!(o.flapping_threshold, 5);
+        assert_eq!(o.flapping_threshold, 3);
+        assert_eq!(o.flapping_window_minutes, 15);
         assert_eq!(o.state_label, "state");
     }
 
@@ -346,7 +382,7 @@ mod tests {
         );
         assert_eq!(o.sort, SortOrder::WorstFirst);
         assert_eq!(o.view, ViewMode::Both);
-        assert_eq!(o.flapping_threshold, 5);
+        assert_eq!(o.flapping_threshold, DEFAULT_FLAPPING_THRESHOLD);
         assert_eq!(o.kind, KindChoice::Auto);
         assert!(o.identity_labels.is_empty());
         assert_eq!(

@@ -7,13 +7,13 @@ use thiserror::Error;
 pub enum DataProblem {
     #[error(
         "No data: the query returned no series. Point a query at statescope_state, \
-         resilience4j_circuitbreaker_state or an enum gauge (0/1/2)."
+         resilience4j_circuitbreaker_state, circuit_breaker_state or a gauge with value mappings."
     )]
     NoData,
 
     #[error(
         "No state series: the query returned only {seen}. Add a query for statescope_state, \
-         resilience4j_circuitbreaker_state or an enum gauge (0/1/2)."
+         resilience4j_circuitbreaker_state, circuit_breaker_state or a gauge with value mappings."
     )]
     NoStateSeries { seen: String },
 
@@ -24,6 +24,12 @@ pub enum DataProblem {
         "Series `{series}` has values {values} that are not states: add value mappings or choose shape \"one_hot\"."
     )]
     UnmappedValues { series: String, values: String },
+
+    #[error(
+        "Series `{series}` has values {values} that are not states: no value mappings say which state each is; \
+         add value mappings that name a state for each value (e.g. 0 → idle, 1 → busy)."
+    )]
+    NoValueMappings { series: String, values: String },
 
     #[error("Options: identity label `{label}` is on no series (labels seen: {seen}).")]
     UnknownIdentityLabel { label: String, seen: String },

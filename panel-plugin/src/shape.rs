@@ -4,22 +4,45 @@
 //! - One-hot: one 1/0 series per state, the state in a label
 //!   (`statescope_state{kind,machine,state}`, `resilience4j_circuitbreaker_state{name,state}`,
 //!   OpenMetrics state sets).
-//! - Enum: one series per machine whose value is the state (`circuit_breaker_state`
-//!   0/1/2, Envoy's `envoy_cluster_circuit_breakers_*_open` 0/1, or any gauge with
-//!   value mappings, or text values naming states).
+//! - Enum: one series per machine whose value is the state: gauges with value
+//!   mappings, text values naming states, a breaker's own numbering
+//!   (`circuit_breaker_state` 0/1/2, Envoy's `envoy_cluster_circuit_breakers_*_open`
+//!   0/1) and `up`-style gauges (0 down, 1 up).
+//! - Up and active: a liveness gauge and an activity gauge of the same
+//!   machines (celery-exporter's `celery_worker_up` and
+//!   `celery_worker_tasks_active`) read together as workers offline, idle or busy.
 //!
 //! Series are grouped by metric name; each group gets its identity labels
-//! (given, or detected) and the series with equal identity values form a machine.
+//! (given, or detected) and the series with equal identity values form a
+//! machine. A machine may be read from several series per state: its labels
+//! changed over the range (a breaker first reported without labels), or the
+//! same target was scraped twice. Only series that disagree about the same
+//! instants are distinct machines sharing an identity, and are skipped.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use statescope_model::builtin;
 use statescope_model::contract;
 
+use crate::input::Cell;
 use crate::mapping::{mapped_names, state_name};
 use crate::options::{KindChoice, PanelOptions, ShapeChoice};
 use crate::problem::DataProblem;
 use crate::series::Series;
+
+/// The exporter's gauge of when the current state was entered (unix
+/// seconds), under its current name and its earlier one.
+pub const SINCE_METRICS: [&str; 2] = [
+    "statescope_state_since_timestamp_seconds",
+    "statescope_state_since_seconds",
+];
+/// When each transition counter was created (unix seconds): the OpenMetrics
+/// `_created` sample of the `statescope_transitions` family, which Prometheus
+/// stores as a series of its own. The second spelling is what libraries that
+/// keep `_total` in the family name write.
+pub const CREATED_METRICS: [&str; 2] = ["statescope_transitions_created", "statescope_transitions_total_created"];
+/// The implied kind of `up`-style gauges: 0 down, 1 up.
+pub const UP_KIND: &str = "up";
 
 /// What a series is for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -27,7 +50,9 @@ pub enum Role {
     State,
     /// `statescope_transitions_total{kind,machine,from,to}`.
     Transitions,
-    /// `statescope_state_since_seconds{kind,machine}`.
+    /// `statescope_transitions_created{kind,machine,from,to}` (see [`CREATED_METRICS`]).
+    Created,
+    /// `statescope_state_since_timestamp_seconds{kind,machine}` (see [`SINCE_METRICS`]).
     Since,
     /// `statescope_transition_allowed{kind,from,to}`.
     Allowed,
@@ -40,7 +65,8 @@ pub enum Role {
 pub fn role(metric: Option<&str>) -> Role {
     match metric {
         Some(contract::TRANSITIONS_TOTAL) => Role::Transitions,
-        Some(contract::STATE_SINCE_SECONDS) => Role::Since,
+        Some(m) if CREATED_METRICS.contains(&m) => Role::Created,
+        Some(m) if SINCE_METRICS.contains(&m) => Role::Since,
         Some(contract::TRANSITION_ALLOWED) => Role::Allowed,
         Some(contract::STATE_SEVERITY) => Role::Severity,
         Some(contract::STATE) => Role::State,
@@ -49,13 +75,55 @@ pub fn role(metric: Option<&str>) -> Role {
     }
 }
 
+/// Whether a metric is a circuit breaker's, so that a bare number is read
+/// with the breaker numbering (0 closed, 1 open, 2 half_open): Statescope's
+/// and most libraries' `circuit_breaker_state`, Envoy's
+/// `envoy_cluster_circuit_breakers_*_open`, Resilience4j's `resilience4j_circuitbreaker_*`.
+pub fn is_breaker_metric(metric: Option<&str>) -> bool {
+    metric.is_some_and(|m| {
+        let m = m.to_ascii_lowercase();
+        m.contains("circuit") || m.contains("breaker")
+    })
+}
+
+/// Whether a metric is an `up`-style liveness gauge (Prometheus' `up`,
+/// `*_up`): 1 up, 0 down.
+pub fn is_up_metric(metric: Option<&str>) -> bool {
+    metric.is_some_and(|m| m == "up" || m.ends_with("_up"))
+}
+
+/// Whether `other` is the activity gauge of the same subject as the liveness
+/// gauge `up` (`celery_worker_up` and `celery_worker_tasks_active`): same
+/// prefix, a name that counts work in hand.
+fn is_activity_of(up: &str, other: &str) -> bool {
+    const ACTIVITY: [&str; 5] = ["_active", "_busy", "_in_progress", "_inflight", "_running"];
+    let prefix = up.strip_suffix("up").unwrap_or_default();
+    !prefix.is_empty() && other.starts_with(prefix) && ACTIVITY.iter().any(|a| other.ends_with(a))
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Shape {
     OneHot,
     Enum,
+    /// A liveness gauge (1 alive) and an activity gauge (work in hand) per
+    /// machine: offline, idle or busy.
+    UpActive,
 }
 
-/// State series of one metric.
+/// What one series of a machine says.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Input {
+    /// One-hot: 1 while the machine is in this state.
+    State(String),
+    /// Enum: the value is the state.
+    Value,
+    /// Liveness: 1 while the machine is alive.
+    Up,
+    /// Activity: how much work the machine has in hand.
+    Active,
+}
+
+/// State series of one metric (or of a liveness and an activity metric read together).
 #[derive(Clone, Debug)]
 pub struct Group<'a> {
     pub metric: Option<&'a str>,
@@ -71,14 +139,17 @@ pub struct Group<'a> {
 pub struct Machine<'a> {
     pub group: usize,
     pub id: String,
-    /// Identity label values, in the group's identity order.
+    /// Identity label values, in the group's identity order ("" where a
+    /// series of it lacks the label).
     pub key: Vec<&'a str>,
-    /// Labels worth showing: those of its first series, without the state label.
+    /// Labels worth showing: those of all its series (the latest value of
+    /// each), without the state label.
     pub labels: Vec<(&'a str, &'a str)>,
     /// Kind name, from the options, the `kind` label, or the states seen.
     pub kind: String,
-    /// Its series (indices into the series list); for one-hot, with the state each stands for.
-    pub inputs: Vec<(usize, Option<String>)>,
+    /// Its series (indices into the series list) and what each says; a
+    /// machine whose labels changed has several series per state.
+    pub inputs: Vec<(usize, Input)>,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -87,10 +158,54 @@ pub struct Recognised<'a> {
     pub machines: Vec<Machine<'a>>,
     /// Auxiliary series by role (indices into the series list).
     pub transitions: Vec<usize>,
+    pub created: Vec<usize>,
     pub since: Vec<usize>,
     pub allowed: Vec<usize>,
     pub severity: Vec<usize>,
     pub warnings: Vec<String>,
+    /// Machine by group and identity key.
+    index: HashMap<(usize, Vec<&'a str>), usize>,
+}
+
+impl<'a> Recognised<'a> {
+    /// The machine a series (auxiliary or state) belongs to, by the identity
+    /// labels of each group in turn. A series lacking some identity labels
+    /// belongs to the one machine that agrees on those it has, if only one does.
+    pub fn machine_of(&self, s: &Series) -> Option<usize> {
+        self.groups.iter().enumerate().find_map(|(g, group)| {
+            if group.identity.is_empty() {
+                return None;
+            }
+            let key: Vec<Option<&str>> = group.identity.iter().map(|l| s.label(l)).collect();
+            self.find(g, &key)
+        })
+    }
+
+    fn find(&self, group: usize, key: &[Option<&str>]) -> Option<usize> {
+        if key.iter().all(Option::is_some) {
+            let full: Vec<&str> = key.iter().map(|v| v.unwrap_or_default()).collect();
+            return self.index.get(&(group, full)).copied();
+        }
+        if key.iter().all(Option::is_none) {
+            return None;
+        }
+        let mut agreeing = self
+            .machines
+            .iter()
+            .enumerate()
+            .filter(|(_, m)| m.group == group && key.iter().zip(&m.key).all(|(v, k)| v.is_none_or(|v| v == *k)));
+        match (agreeing.next(), agreeing.next()) {
+            (Some((m, _)), None) => Some(m),
+            _ => None,
+        }
+    }
+}
+
+/// State series of one metric, before machines are formed.
+struct Members<'a> {
+    metric: Option<&'a str>,
+    shape: Shape,
+    list: Vec<(usize, Input)>,
 }
 
 pub fn recognise<'a>(series: &[Series<'a>], options: &PanelOptions) -> Result<Recognised<'a>, DataProblem> {
@@ -104,6 +219,7 @@ pub fn recognise<'a>(series: &[Series<'a>], options: &PanelOptions) -> Result<Re
         }
         match role(s.metric) {
             Role::Transitions => rec.transitions.push(i),
+            Role::Created => rec.created.push(i),
             Role::Since => rec.since.push(i),
             Role::Allowed => rec.allowed.push(i),
             Role::Severity => rec.severity.push(i),
@@ -155,86 +271,53 @@ pub fn recognise<'a>(series: &[Series<'a>], options: &PanelOptions) -> Result<Re
         }
     }
 
-    for (metric, members) in by_metric {
-        // The state label of each member, looked up once (label lookups add up over 50,000 series).
-        let mut members: Vec<(usize, Option<&'a str>)> =
-            members.into_iter().map(|i| (i, series[i].label(state_label))).collect();
-        let shape = match options.shape {
-            ShapeChoice::OneHot => Shape::OneHot,
-            ShapeChoice::Enum => Shape::Enum,
-            ShapeChoice::Auto if members.iter().any(|(_, st)| st.is_some()) => Shape::OneHot,
-            ShapeChoice::Auto => Shape::Enum,
-        };
-        if shape == Shape::OneHot {
-            let before = members.len();
-            members.retain(|(_, st)| st.is_some());
-            if members.len() < before {
-                rec.warnings.push(format!(
-                    "Ignored {} series of {} without a `{state_label}` label.",
-                    before - members.len(),
-                    metric.unwrap_or("the query")
-                ));
-            }
-        }
+    let mut unreadable: Option<DataProblem> = None;
+    for members in shapes(by_metric, series, options, &mut rec.warnings) {
+        let Members { metric, shape, list } = members;
         let group_index = rec.groups.len();
+        let member_series: Vec<&Series> = list.iter().map(|&(i, _)| &series[i]).collect();
         let identity = if options.identity_labels.is_empty() {
-            detect_identity(metric, shape, state_label, members.iter().map(|&(i, _)| &series[i]))
+            detect_identity(metric, shape, state_label, &member_series)
         } else {
             options.identity_labels.clone()
         };
-        let names = names_seen(shape, members.iter().map(|&(i, st)| (&series[i], st)));
-        let mut index: HashMap<Vec<&'a str>, usize> = HashMap::new();
-        let mut duplicates = 0usize;
-        for &(i, state_value) in &members {
-            let s = &series[i];
-            let key: Vec<&'a str> = identity.iter().map(|l| s.label(l).unwrap_or("")).collect();
-            let state = match shape {
-                Shape::OneHot => state_value.and_then(state_name),
-                Shape::Enum => None,
-            };
-            match index.get(&key) {
-                Some(&m) => {
-                    let machine: &mut Machine = &mut rec.machines[m];
-                    // An enum machine reads one series; a one-hot machine one per state.
-                    if shape == Shape::Enum || machine.inputs.iter().any(|(_, st)| *st == state) {
-                        duplicates += 1;
-                    } else {
-                        machine.inputs.push((i, state));
-                    }
-                }
-                None => {
-                    index.insert(key.clone(), rec.machines.len());
-                    rec.machines.push(Machine {
-                        group: group_index,
-                        id: machine_id(&identity, &key, metric, s),
-                        labels: s.labels.iter().copied().filter(|(k, _)| *k != state_label).collect(),
-                        kind: String::new(),
-                        key,
-                        inputs: vec![(i, state)],
-                    });
-                }
-            }
-        }
-        if duplicates > 0 {
-            rec.warnings.push(format!(
-                "{duplicates} series of {} repeat a machine already read (same identity labels: {}); they were \
-                 skipped. Set the identity labels option if machines are merged wrongly.",
-                metric.unwrap_or("the query"),
-                if identity.is_empty() {
-                    "none".to_owned()
-                } else {
-                    identity.join(", ")
-                }
-            ));
-        }
-        rec.groups.push(Group {
+        let names = match shape {
+            Shape::UpActive => Vec::new(),
+            _ => names_seen(&list, series),
+        };
+        let group = Group {
             metric,
             shape,
             identity,
             names,
-        });
+        };
+        if let Some(problem) = unreadable_enum(&group, &list, series, options) {
+            unreadable.get_or_insert(problem);
+            continue;
+        }
+        let duplicates = add_machines(&mut rec, group_index, &group, &list, series);
+        if duplicates > 0 {
+            rec.warnings.push(format!(
+                "{duplicates} series of {} repeat a machine already read (same identity labels: {}) with other \
+                 values; they were skipped. Set the identity labels option if machines are merged wrongly.",
+                metric.unwrap_or("the query"),
+                if group.identity.is_empty() {
+                    "none".to_owned()
+                } else {
+                    group.identity.join(", ")
+                }
+            ));
+        }
+        rec.groups.push(group);
+    }
+    if let Some(problem) = unreadable {
+        if rec.machines.is_empty() {
+            return Err(problem);
+        }
+        rec.warnings.push(problem.to_string());
     }
     for m in &mut rec.machines {
+        m.labels = merged_labels(&m.inputs, series, state_label);
         let group = &rec.groups[m.group];
         let kind_label = m
             .labels
@@ -246,17 +329,266 @@ pub fn recognise<'a>(series: &[Series<'a>], options: &PanelOptions) -> Result<Re
     Ok(rec)
 }
 
+/// Each metric's series with the shape they are read in; a liveness gauge
+/// and its activity gauge (same identity, same subject) become one group.
+fn shapes<'a>(
+    by_metric: Vec<(Option<&'a str>, Vec<usize>)>,
+    series: &[Series<'a>],
+    options: &PanelOptions,
+    warnings: &mut Vec<String>,
+) -> Vec<Members<'a>> {
+    let state_label = options.state_label.as_str();
+    let has_state_label = |list: &[usize]| list.iter().any(|&i| series[i].label(state_label).is_some());
+    // Pairs are only formed when nothing in the options says how to read the data.
+    let pairing = options.shape == ShapeChoice::Auto && options.kind == KindChoice::Auto;
+    let mut activity_of: Vec<Option<usize>> = vec![None; by_metric.len()];
+    if pairing {
+        for (u, (up, up_list)) in by_metric.iter().enumerate() {
+            let Some(up) = up.filter(|m| is_up_metric(Some(m))) else {
+                continue;
+            };
+            if has_state_label(up_list) {
+                continue;
+            }
+            let taken = |a: usize| activity_of.contains(&Some(a));
+            let found = by_metric.iter().enumerate().position(|(a, (other, list))| {
+                !taken(a) && other.is_some_and(|o| is_activity_of(up, o)) && !has_state_label(list)
+            });
+            activity_of[u] = found;
+        }
+    }
+    let paired: HashSet<usize> = activity_of.iter().flatten().copied().collect();
+    let mut out = Vec::new();
+    for (g, (metric, list)) in by_metric.iter().enumerate() {
+        if paired.contains(&g) {
+            continue;
+        }
+        if let Some(a) = activity_of[g] {
+            let mut members: Vec<(usize, Input)> = list.iter().map(|&i| (i, Input::Up)).collect();
+            members.extend(by_metric[a].1.iter().map(|&i| (i, Input::Active)));
+            out.push(Members {
+                metric: *metric,
+                shape: Shape::UpActive,
+                list: members,
+            });
+            continue;
+        }
+        let shape = match options.shape {
+            ShapeChoice::OneHot => Shape::OneHot,
+            ShapeChoice::Enum => Shape::Enum,
+            ShapeChoice::Auto if has_state_label(list) => Shape::OneHot,
+            ShapeChoice::Auto => Shape::Enum,
+        };
+        let members: Vec<(usize, Input)> = match shape {
+            Shape::OneHot => {
+                let named: Vec<(usize, Input)> = list
+                    .iter()
+                    .filter_map(|&i| Some((i, Input::State(series[i].label(state_label).and_then(state_name)?))))
+                    .collect();
+                if named.len() < list.len() {
+                    warnings.push(format!(
+                        "Ignored {} series of {} without a `{state_label}` label naming a state.",
+                        list.len() - named.len(),
+                        metric.unwrap_or("the query")
+                    ));
+                }
+                named
+            }
+            _ => list.iter().map(|&i| (i, Input::Value)).collect(),
+        };
+        out.push(Members {
+            metric: *metric,
+            shape,
+            list: members,
+        });
+    }
+    out
+}
+
+/// An enum group whose numbers name no state: no value mappings, no text
+/// values, not a breaker or `up`-style metric, no kind that numbers its
+/// states. Reading it as a breaker would draw every 0/1 gauge as breakers.
+fn unreadable_enum(
+    group: &Group,
+    list: &[(usize, Input)],
+    series: &[Series],
+    options: &PanelOptions,
+) -> Option<DataProblem> {
+    if group.shape != Shape::Enum || !group.names.is_empty() {
+        return None;
+    }
+    let first = &series[list.first()?.0];
+    let numbered = match &options.kind {
+        KindChoice::Named(_) => true,
+        KindChoice::FromData => false,
+        KindChoice::Auto => {
+            is_breaker_metric(group.metric)
+                || is_up_metric(group.metric)
+                || first
+                    .label(contract::LABEL_KIND)
+                    .is_some_and(statescope_model::kind::is_valid_name)
+        }
+    };
+    if numbered {
+        return None;
+    }
+    // Up to three of the values, for the message.
+    let mut values: Vec<String> = Vec::new();
+    let numbers = list.iter().flat_map(|(i, _)| {
+        let s = &series[*i];
+        (0..s.len()).filter_map(|j| s.number(j))
+    });
+    for v in numbers {
+        let text = format!("{v}");
+        if !values.contains(&text) {
+            values.push(text);
+            if values.len() == 3 {
+                break;
+            }
+        }
+    }
+    Some(DataProblem::NoValueMappings {
+        series: first.describe(),
+        values: if values.is_empty() {
+            "(none)".into()
+        } else {
+            values.join(", ")
+        },
+    })
+}
+
+/// Forms the machines of one group; returns how many series were skipped
+/// because they disagree with a machine already read under the same identity.
+fn add_machines<'a>(
+    rec: &mut Recognised<'a>,
+    group_index: usize,
+    group: &Group<'a>,
+    list: &[(usize, Input)],
+    series: &[Series<'a>],
+) -> usize {
+    let identity = &group.identity;
+    let keyed = list.iter().map(|(i, input)| {
+        let key: Vec<Option<&'a str>> = identity.iter().map(|l| series[*i].label(l)).collect();
+        (i, input, key)
+    });
+    // Series with every identity label first, so that one lacking some finds
+    // the machine its complete series formed.
+    let (complete, partial): (Vec<_>, Vec<_>) = keyed.partition(|(_, _, key)| key.iter().all(Option::is_some));
+    let mut duplicates = 0;
+    for (i, input, key) in complete.into_iter().chain(partial) {
+        match rec.find(group_index, &key) {
+            Some(m) => {
+                let machine = &mut rec.machines[m];
+                let clash = machine
+                    .inputs
+                    .iter()
+                    .any(|(j, other)| other == input && disagree(&series[*j], &series[*i]));
+                if clash {
+                    duplicates += 1;
+                } else {
+                    machine.inputs.push((*i, input.clone()));
+                }
+            }
+            None => {
+                let key: Vec<&'a str> = key.iter().map(|v| v.unwrap_or_default()).collect();
+                rec.index.insert((group_index, key.clone()), rec.machines.len());
+                rec.machines.push(Machine {
+                    group: group_index,
+                    id: machine_id(identity, &key, group.metric, &series[*i]),
+                    labels: Vec::new(),
+                    kind: String::new(),
+                    key,
+                    inputs: vec![(*i, input.clone())],
+                });
+            }
+        }
+    }
+    duplicates
+}
+
+/// Whether two series that would read the same state of the same machine
+/// say different things at most instants both have a sample for: two
+/// machines under one identity. The same series scraped twice agrees but
+/// for a scrape's lag at a change; a series replaced by one with more
+/// labels does not overlap it at all.
+fn disagree(a: &Series, b: &Series) -> bool {
+    let (mut i, mut j, mut shared, mut differ) = (0, 0, 0usize, 0usize);
+    while i < a.len() && j < b.len() {
+        let ((ta, va), (tb, vb)) = (a.point(i), b.point(j));
+        match (ta, tb) {
+            (Some(x), Some(y)) if x == y => {
+                shared += 1;
+                let same = match (va.as_f64(), vb.as_f64()) {
+                    (Some(x), Some(y)) => x == y,
+                    (None, None) => va == vb,
+                    _ => false,
+                };
+                differ += usize::from(!same);
+                i += 1;
+                j += 1;
+            }
+            (Some(x), Some(y)) if x < y => i += 1,
+            (Some(_), Some(_)) | (_, None) => j += 1,
+            (None, _) => i += 1,
+        }
+    }
+    differ * 2 > shared
+}
+
+/// The labels of all of a machine's series, the most recent series' value
+/// winning, without the state label.
+fn merged_labels<'a>(inputs: &[(usize, Input)], series: &[Series<'a>], state_label: &str) -> Vec<(&'a str, &'a str)> {
+    let last_time = |i: usize| {
+        let s = &series[i];
+        (0..s.len())
+            .rev()
+            .find_map(|j| s.point(j).0)
+            .unwrap_or(f64::NEG_INFINITY)
+    };
+    let mut order: Vec<usize> = inputs.iter().map(|(i, _)| *i).collect();
+    if order.len() > 1 {
+        order.sort_by(|a, b| last_time(*a).total_cmp(&last_time(*b)));
+    }
+    let mut labels: BTreeMap<&'a str, &'a str> = BTreeMap::new();
+    for i in order {
+        labels.extend(series[i].labels.iter().copied().filter(|(k, _)| *k != state_label));
+    }
+    labels.into_iter().collect()
+}
+
+/// Labels a person reads from the broad to the narrow, for naming a machine
+/// by several labels (`deepseek/key-a`, not `key-a/deepseek`).
+const BROAD_TO_NARROW: [&str; 20] = [
+    "application",
+    "app",
+    "service",
+    "namespace",
+    "cluster",
+    "region",
+    "zone",
+    "provider",
+    "team",
+    "queue",
+    "queue_name",
+    "worker_type",
+    "job",
+    "instance",
+    "pod",
+    "host",
+    "hostname",
+    "name",
+    "key_id",
+    "machine",
+];
+
 /// Identity labels when the options give none: the contract's for known
-/// metrics, else every label that tells series apart.
-fn detect_identity<'a, 'b: 'a>(
-    metric: Option<&str>,
-    shape: Shape,
-    state_label: &str,
-    members: impl Iterator<Item = &'a Series<'b>> + Clone,
-) -> Vec<String> {
-    let has = |label: &str| members.clone().all(|s| s.label(label).is_some());
+/// metrics, else every label that tells series apart, in the order a person
+/// reads them. A label only some series carry (added to a machine later)
+/// is no identity when the other labels already tell which machine it is on.
+fn detect_identity(metric: Option<&str>, shape: Shape, state_label: &str, members: &[&Series]) -> Vec<String> {
+    let has = |label: &str| members.iter().all(|s| s.label(label).is_some());
     let varies = |label: &str| {
-        let mut values = members.clone().map(|s| s.label(label));
+        let mut values = members.iter().map(|s| s.label(label));
         let first = values.next().flatten();
         values.any(|v| v != first)
     };
@@ -276,26 +608,63 @@ fn detect_identity<'a, 'b: 'a>(
             .map(str::to_owned)
             .collect();
     }
-    let mut names: Vec<&str> = Vec::new();
-    for s in members.clone() {
-        for (k, _) in &s.labels {
-            if !names.contains(k) && (shape != Shape::OneHot || *k != state_label) {
-                names.push(k);
+    // Each label's distinct values and how many series carry it.
+    let mut seen: BTreeMap<&str, (HashSet<&str>, usize)> = BTreeMap::new();
+    for s in members {
+        for (k, v) in &s.labels {
+            if shape != Shape::OneHot || *k != state_label {
+                let entry = seen.entry(k).or_default();
+                entry.0.insert(v);
+                entry.1 += 1;
             }
         }
     }
-    names.sort_unstable();
-    names
-        .into_iter()
-        .filter(|label| varies(label))
-        .map(str::to_owned)
-        .collect()
+    let everywhere: Vec<&str> = seen
+        .iter()
+        .filter(|(_, (values, count))| *count == members.len() && values.len() > 1)
+        .map(|(k, _)| *k)
+        .collect();
+    let determined = |label: &str| {
+        let mut value_of: HashMap<Vec<&str>, &str> = HashMap::new();
+        members.iter().all(|s| {
+            let Some(v) = s.label(label) else { return true };
+            let key: Vec<&str> = everywhere.iter().map(|l| s.label(l).unwrap_or_default()).collect();
+            *value_of.entry(key).or_insert(v) == v
+        })
+    };
+    let partial: Vec<&str> = seen
+        .iter()
+        .filter(|(k, (_, count))| *count < members.len() && !determined(k))
+        .map(|(k, _)| *k)
+        .collect();
+    let distinct = |label: &str| seen.get(label).map_or(0, |(values, _)| values.len());
+    reading_order(everywhere.into_iter().chain(partial).collect(), distinct)
 }
 
-fn names_seen<'a, 'b: 'a>(
-    shape: Shape,
-    members: impl Iterator<Item = (&'a Series<'b>, Option<&'b str>)>,
-) -> Vec<(String, Option<String>)> {
+/// Labels in the order a person reads a machine's name: the labels of
+/// [`BROAD_TO_NARROW`] in that order, the others by how few values they
+/// take (a label with fewer values is the broader one), the two lists merged
+/// by that count.
+fn reading_order(labels: Vec<&str>, distinct: impl Fn(&str) -> usize) -> Vec<String> {
+    let rank = |l: &str| BROAD_TO_NARROW.iter().position(|k| *k == l);
+    let (mut known, mut other): (Vec<&str>, Vec<&str>) = labels.into_iter().partition(|l| rank(l).is_some());
+    known.sort_by_key(|l| rank(l));
+    other.sort_by(|a, b| distinct(a).cmp(&distinct(b)).then(a.cmp(b)));
+    let mut out = Vec::with_capacity(known.len() + other.len());
+    let (mut k, mut o) = (known.into_iter().peekable(), other.into_iter().peekable());
+    loop {
+        let next = match (k.peek(), o.peek()) {
+            (Some(a), Some(b)) if distinct(a) <= distinct(b) => k.next(),
+            (Some(_), Some(_)) | (None, Some(_)) => o.next(),
+            (Some(_), None) => k.next(),
+            (None, None) => break,
+        };
+        out.extend(next.map(str::to_owned));
+    }
+    out
+}
+
+fn names_seen(list: &[(usize, Input)], series: &[Series]) -> Vec<(String, Option<String>)> {
     let mut names: Vec<(String, Option<String>)> = Vec::new();
     let mut add = |name: String, color: Option<String>| match names.iter_mut().find(|(n, _)| *n == name) {
         Some(entry) => {
@@ -305,20 +674,19 @@ fn names_seen<'a, 'b: 'a>(
         }
         None => names.push((name, color)),
     };
-    for (s, state_value) in members {
-        match shape {
-            Shape::OneHot => {
-                if let Some(name) = state_value.and_then(state_name) {
-                    let fixed = s.field.config.color.as_ref().filter(|c| c.mode == "fixed");
-                    add(name, fixed.and_then(|c| c.fixed_color.clone()));
-                }
+    for (i, input) in list {
+        let s = &series[*i];
+        match input {
+            Input::State(name) => {
+                let fixed = s.field.config.color.as_ref().filter(|c| c.mode == "fixed");
+                add(name.clone(), fixed.and_then(|c| c.fixed_color.clone()));
             }
-            Shape::Enum => {
+            Input::Value => {
                 for (name, color) in mapped_names(&s.field.config) {
                     add(name, color);
                 }
                 for i in 0..s.len() {
-                    if let crate::input::Cell::Text(text) = s.point(i).1
+                    if let Cell::Text(text) = s.point(i).1
                         && text.trim().parse::<f64>().is_err()
                         && let Some(name) = state_name(text)
                     {
@@ -326,6 +694,7 @@ fn names_seen<'a, 'b: 'a>(
                     }
                 }
             }
+            Input::Up | Input::Active => {}
         }
     }
     names
@@ -365,6 +734,9 @@ fn kind_name(choice: &KindChoice, group: &Group, kind_label: Option<&str>) -> St
     if let Some(k) = kind_label.filter(|k| statescope_model::kind::is_valid_name(k)) {
         return k.to_owned();
     }
+    if group.shape == Shape::UpActive {
+        return builtin::WORKER.to_owned();
+    }
     if matches!(
         group.metric,
         Some(contract::RESILIENCE4J_STATE | contract::COMPAT_BREAKER_STATE)
@@ -372,9 +744,14 @@ fn kind_name(choice: &KindChoice, group: &Group, kind_label: Option<&str>) -> St
         return builtin::CIRCUIT_BREAKER.to_owned();
     }
     if group.names.is_empty() {
-        // A bare number per machine: read it as the breaker enum (0 closed,
-        // 1 open, 2 half_open) that existing dashboards use.
-        return builtin::CIRCUIT_BREAKER.to_owned();
+        // A bare number per machine (groups that cannot be read so were
+        // dropped before): the breaker numbering for a breaker's metric
+        // (0 closed, 1 open, 2 half_open), else 0 down, 1 up.
+        return if is_breaker_metric(group.metric) {
+            builtin::CIRCUIT_BREAKER.to_owned()
+        } else {
+            UP_KIND.to_owned()
+        };
     }
     for kind in builtin::all() {
         if group.names.iter().all(|(n, _)| kind.state_id(n).is_some()) {
@@ -406,5 +783,54 @@ fn labels_seen<'a, 'b: 'a>(series: impl Iterator<Item = &'a Series<'b>>) -> Stri
         "none".to_owned()
     } else {
         names.join(", ")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_read_from_the_broad_label_to_the_narrow() {
+        let distinct = |l: &str| match l {
+            "provider" => 3,
+            "shard" => 5,
+            _ => 2,
+        };
+        // Known labels keep their order whatever their counts...
+        assert_eq!(
+            reading_order(vec!["key_id", "provider"], distinct),
+            ["provider", "key_id"]
+        );
+        // ...others go by fewer values first, and the two lists merge by count.
+        assert_eq!(reading_order(vec!["shard", "team_x"], distinct), ["team_x", "shard"]);
+        assert_eq!(
+            reading_order(vec!["shard", "key_id", "team_x", "provider"], distinct),
+            ["team_x", "provider", "key_id", "shard"]
+        );
+    }
+
+    #[test]
+    fn a_liveness_gauge_pairs_with_the_activity_gauge_of_the_same_subject() {
+        assert!(is_activity_of("celery_worker_up", "celery_worker_tasks_active"));
+        assert!(is_activity_of(
+            "gunicorn_worker_up",
+            "gunicorn_worker_requests_in_progress"
+        ));
+        assert!(!is_activity_of("celery_worker_up", "celery_queue_length"));
+        assert!(
+            !is_activity_of("celery_worker_up", "celery_task_active"),
+            "another subject"
+        );
+        assert!(
+            !is_activity_of("up", "nginx_connections_active"),
+            "`up` is every target's"
+        );
+        assert!(is_up_metric(Some("up")) && is_up_metric(Some("celery_worker_up")));
+        assert!(!is_up_metric(Some("backup")) && !is_up_metric(None));
+        assert!(is_breaker_metric(Some(
+            "envoy_cluster_circuit_breakers_default_rq_open"
+        )));
+        assert!(!is_breaker_metric(Some("pg_replication_is_replica")));
     }
 }

@@ -45,6 +45,8 @@ pub struct KindView {
     pub edges: Vec<EdgeView>,
     /// Index of the initial state in `nodes`.
     pub initial: usize,
+    /// Each node's cell in the diagram, from `layout`.
+    pub grid: layout::Grid,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
@@ -65,13 +67,19 @@ pub struct NodeView {
     pub severity: Severity,
     /// CSS colour.
     pub color: String,
+    /// The colour for text naming this state: `color`, or close to it where
+    /// `color` would not read on the theme's backgrounds.
+    pub text_color: String,
     /// Machines (matching the search) in this state now.
     pub count_now: usize,
     /// Their ids, in machine order.
     pub machines_now: Vec<String>,
-    /// Position in a unit box (0..1, y down), from `layout`.
+    /// Centre of the node's cell in a unit box (0..1, y down), from `layout`.
     pub x: f64,
     pub y: f64,
+    /// Set by an operator rather than reached by the machine itself
+    /// ([`layout::is_manual`]): drawn apart, sorted after organic trouble.
+    pub manual: bool,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
@@ -121,7 +129,7 @@ pub struct Since {
     /// The state began at or before `start_ms` (it was already current at the
     /// start of the data), so "in state for" is at least `now - start_ms`.
     pub lower_bound: bool,
-    /// Read from `statescope_state_since_seconds` rather than the timeline.
+    /// Read from `statescope_state_since_timestamp_seconds` rather than the timeline.
     pub exact: bool,
 }
 
@@ -205,7 +213,10 @@ pub fn build_view(input: &PanelInput) -> Result<PanelView, DataProblem> {
                 &series,
                 kind,
                 range,
-                options.flapping_threshold,
+                derive::FlappingRule {
+                    trips: options.flapping_threshold,
+                    window_ms: options.flapping_window_minutes as f64 * 60_000.0,
+                },
                 &mut buf,
                 &mut unmapped,
             )
@@ -291,6 +302,7 @@ pub fn build_view(input: &PanelInput) -> Result<PanelView, DataProblem> {
                     state: st.name.clone(),
                     severity: st.severity,
                     color: color.clone(),
+                    text_color: color::readable(color, theme),
                     ..NodeView::default()
                 })
                 .collect(),
@@ -305,6 +317,7 @@ pub fn build_view(input: &PanelInput) -> Result<PanelView, DataProblem> {
                 })
                 .collect(),
             initial: rk.kind.initial().index(),
+            grid: layout::Grid::default(),
         })
         .collect();
     for &m in &searched {
@@ -335,10 +348,12 @@ pub fn build_view(input: &PanelInput) -> Result<PanelView, DataProblem> {
     for (k, view) in kind_views.iter_mut().enumerate() {
         let names: Vec<&str> = view.nodes.iter().map(|n| n.state.as_str()).collect();
         let edges: Vec<(usize, usize)> = view.edges.iter().map(|e| (e.from, e.to)).collect();
-        let positions = layout::positions(&view.name, &names, view.initial, &edges);
-        for (node, (x, y)) in view.nodes.iter_mut().zip(positions) {
-            node.x = x;
-            node.y = y;
+        view.grid = layout::grid(&view.name, &names, view.initial, &edges);
+        let (cols, rows) = (view.grid.cols as f64, view.grid.rows as f64);
+        for (node, cell) in view.nodes.iter_mut().zip(&view.grid.cells) {
+            node.x = (cell.col as f64 + 0.5) / cols;
+            node.y = (cell.row as f64 + 0.5) / rows;
+            node.manual = layout::is_manual(&view.name, &node.state);
         }
         for (s, node) in view.nodes.iter().enumerate() {
             if node.count_now > 0 {
@@ -363,12 +378,13 @@ pub fn build_view(input: &PanelInput) -> Result<PanelView, DataProblem> {
         }
     };
     let severity = |m: usize| derived[m].timeline.current.map(|s| kind_of(m).states()[s].severity);
+    let manual = |m: usize| state_name(m).is_some_and(|s| layout::is_manual(kind_of(m).name(), s));
     let since = |m: usize| derived[m].since.map_or(f64::INFINITY, |s| s.start_ms);
     let id = |m: usize| rec.machines[m].id.as_str();
     match options.sort {
         SortOrder::WorstFirst => shown.sort_by(|&a, &b| {
-            rank(severity(b))
-                .cmp(&rank(severity(a)))
+            rank(severity(b), manual(b))
+                .cmp(&rank(severity(a), manual(a)))
                 .then(derived[b].flapping.cmp(&derived[a].flapping))
                 .then(since(a).total_cmp(&since(b)))
                 .then_with(|| natural_cmp(id(a), id(b)))
@@ -446,12 +462,16 @@ pub fn build_view(input: &PanelInput) -> Result<PanelView, DataProblem> {
 }
 
 /// Worst-first rank: a machine whose state is unknown (it stopped reporting)
-/// ranks just below critical.
-fn rank(severity: Option<Severity>) -> u8 {
+/// ranks just below critical; a state an operator set (forced_open) ranks
+/// after every state of trouble the machine reached by itself, since someone
+/// already knows about it, but before the ok ones.
+fn rank(severity: Option<Severity>, manual: bool) -> u8 {
     match severity {
-        Some(Severity::Critical) => 4,
-        None => 3,
-        Some(s) => s.level(),
+        Some(Severity::Ok) => 0,
+        Some(_) if manual => 1,
+        Some(Severity::Critical) => 5,
+        None => 4,
+        Some(s) => s.level() + 1,
     }
 }
 

@@ -51,7 +51,7 @@ fn arb_field() -> impl Strategy<Value = Field> {
         Just("statescope_transitions_total"),
         Just("statescope_transition_allowed"),
         Just("statescope_state_severity"),
-        Just("statescope_state_since_seconds"),
+        Just("statescope_state_since_timestamp_seconds"),
         Just("resilience4j_circuitbreaker_state"),
         Just("circuit_breaker"),
         Just("worker"),

@@ -77,7 +77,7 @@ fn statescope_state_one_hot_gives_states_now_and_time_in_state() {
     );
     assert_eq!(openai.share, [(0, 0.5), (1, 0.375), (2, 0.125)]);
 
-    // Open since before the range: statescope_state_since_seconds says exactly when.
+    // Open since before the range: statescope_state_since_timestamp_seconds says exactly when.
     let stripe = machine(&view, "stripe/key-2");
     let since = stripe.since.unwrap();
     assert_eq!(since.start_ms, T0 - 600_000.0);
@@ -152,15 +152,17 @@ fn a_counter_created_inside_the_range_counts_from_zero() {
     let openai = machine(&view, "openai/key-1");
     assert_eq!(openai.transitions_in_range, 3);
 
-    // When the machine and its counters are first seen together, what the
-    // counters hold happened before anything in range: nothing is counted.
+    // When the machine and its counters are first seen together at 60 s,
+    // while the same exporter was scraped from 0 s with other machines, the
+    // exporter created it in range: what its counters hold happened in range.
     let view = support::view(&appear_at(input, "A", "anthropic/key-1", 60_000.0));
-    assert_eq!(machine(&view, "anthropic/key-1").transitions_in_range, 0);
+    assert_eq!(machine(&view, "anthropic/key-1").transitions_in_range, 3);
 }
 
 #[test]
 fn flapping_machines_are_flagged_and_sorted_up() {
-    let input = with_options(fixture("statescope_breakers.json"), json!({"flappingThreshold": 3}));
+    // openai/key-1 and anthropic/key-1 each trip once (closed -> open) in the range.
+    let input = with_options(fixture("statescope_breakers.json"), json!({"flappingThreshold": 1}));
     let view = view(&input);
     let ids: Vec<_> = view.machines.iter().map(|m| (m.id.as_str(), m.flapping)).collect();
     // stripe is critical; among the ok ones, flapping first, then longest in state.
@@ -174,7 +176,76 @@ fn flapping_machines_are_flagged_and_sorted_up() {
     );
     assert_eq!(view.totals.flapping, 2);
     let view = support::view(&fixture("statescope_breakers.json"));
-    assert!(view.machines.iter().all(|m| !m.flapping), "default threshold is 5");
+    assert!(
+        view.machines.iter().all(|m| !m.flapping),
+        "one incident is not flapping: the default is 3 trips in 15 minutes"
+    );
+}
+
+/// Flapping is a rate of trips: two ordinary incidents in an hour (ten
+/// transitions, which the old "5 transitions per range" flagged) are not
+/// flapping; three trips within a few minutes are; an operator forcing a
+/// breaker open and back is not a trip.
+#[test]
+fn flapping_is_trips_per_window_not_transitions_per_range() {
+    let hour = 240; // samples 15 s apart
+    let incident = ["open", "half_open", "open", "half_open"];
+    let mut two_incidents = vec!["closed"; hour];
+    for start in [20, 140] {
+        for (i, s) in incident.iter().enumerate() {
+            for k in 0..3 {
+                two_incidents[start + i * 3 + k] = s;
+            }
+        }
+    }
+    let mut cycling = vec!["closed"; hour];
+    for start in [100, 112, 124] {
+        for k in 0..4 {
+            cycling[start + k] = "open";
+        }
+    }
+    let mut operator = vec!["closed"; hour];
+    for start in [100, 112, 124, 136] {
+        for k in 0..4 {
+            operator[start + k] = "forced_open";
+        }
+    }
+    let frames = [
+        statescope_machine("circuit_breaker", "incidents", &BREAKER, &two_incidents),
+        statescope_machine("circuit_breaker", "cycling", &BREAKER, &cycling),
+        statescope_machine("circuit_breaker", "operator", &BREAKER, &operator),
+    ]
+    .concat();
+    let v = view(&input(frames.clone(), json!({}), hour));
+    assert_eq!(machine(&v, "incidents").transitions_in_range, 10);
+    assert!(!machine(&v, "incidents").flapping, "two incidents an hour apart");
+    assert!(machine(&v, "cycling").flapping, "three trips in six minutes");
+    assert!(!machine(&v, "operator").flapping, "manual moves are not trips");
+    assert_eq!(v.totals.flapping, 1);
+    // The window is an option: over an hour, the two incidents make 2 trips.
+    let v = view(&input(
+        frames,
+        json!({"flappingThreshold": 2, "flappingWindowMinutes": 60}),
+        hour,
+    ));
+    assert!(machine(&v, "incidents").flapping);
+}
+
+/// Worst first: breakers that opened by themselves come before those an
+/// operator forced open (someone already knows about those).
+#[test]
+fn worst_first_puts_organic_trouble_before_forced_open() {
+    let frames = [
+        statescope_machine("circuit_breaker", "a-forced", &BREAKER, &["forced_open", "forced_open"]),
+        statescope_machine("circuit_breaker", "b-half", &BREAKER, &["half_open", "half_open"]),
+        statescope_machine("circuit_breaker", "c-open", &BREAKER, &["open", "open"]),
+        statescope_machine("circuit_breaker", "d-closed", &BREAKER, &["closed", "closed"]),
+        statescope_machine("circuit_breaker", "e-disabled", &BREAKER, &["disabled", "disabled"]),
+    ]
+    .concat();
+    let v = view(&input(frames, json!({}), 2));
+    let ids: Vec<&str> = v.machines.iter().map(|m| m.id.as_str()).collect();
+    assert_eq!(ids, ["c-open", "b-half", "a-forced", "e-disabled", "d-closed"]);
 }
 
 #[test]
@@ -256,10 +327,10 @@ fn enum_gauge_in_an_instant_table_reads_breaker_values() {
     assert_eq!(
         states,
         [
-            ("k2/openai", Some("open")),
-            ("k1/stripe", Some("half_open")),
-            ("k1/openai", Some("closed")),
-            ("k2/stripe", Some("closed")),
+            ("openai/k2", Some("open")),
+            ("stripe/k1", Some("half_open")),
+            ("openai/k1", Some("closed")),
+            ("stripe/k2", Some("closed")),
         ]
     );
 }
@@ -460,7 +531,7 @@ fn every_problem_reads_as_one_line_saying_what_was_expected() {
         (
             input(vec![], json!({}), 2),
             "No data: the query returned no series. Point a query at statescope_state, \
-             resilience4j_circuitbreaker_state or an enum gauge (0/1/2).",
+             resilience4j_circuitbreaker_state, circuit_breaker_state or a gauge with value mappings.",
         ),
         (
             input(
@@ -474,7 +545,7 @@ fn every_problem_reads_as_one_line_saying_what_was_expected() {
                 2,
             ),
             "No state series: the query returned only statescope_transitions_total. Add a query for \
-             statescope_state, resilience4j_circuitbreaker_state or an enum gauge (0/1/2).",
+             statescope_state, resilience4j_circuitbreaker_state, circuit_breaker_state or a gauge with value mappings.",
         ),
         (
             input(
@@ -496,6 +567,20 @@ fn every_problem_reads_as_one_line_saying_what_was_expected() {
                 2,
             ),
             "Series `up{job=\"api\"}` has values 7 that are not states: add value mappings or choose shape \"one_hot\".",
+        ),
+        (
+            input(
+                vec![prom_frame(
+                    "A",
+                    &[("__name__", "pg_replication_is_replica"), ("job", "pg")],
+                    &times(2),
+                    vec![json!(0), json!(1)],
+                )],
+                json!({}),
+                2,
+            ),
+            "Series `pg_replication_is_replica{job=\"pg\"}` has values 0, 1 that are not states: no value mappings \
+             say which state each is; add value mappings that name a state for each value (e.g. 0 → idle, 1 → busy).",
         ),
         (
             input(

@@ -1,20 +1,25 @@
 #!/usr/bin/env python3
 """Checks the stack's house rules on the compose file docker-compose resolved.
 
-Usage: compose.py RESOLVED_CONFIG_YAML EXPECTED_GRAFANA_PASSWORD
+Usage: compose.py RESOLVED_CONFIG_YAML
 (run from the repository root). RESOLVED_CONFIG_YAML is the output of
 `docker-compose -f docker-compose.yaml config`, i.e. already validated against
-the compose schema and interpolated. Checked here:
+the compose schema and interpolated (with no .env: `docker compose up` alone
+must work). Checked here:
   - images pinned to a version (compose images and the Dockerfile's base
     images), the Rust image at least the workspace's rust-version;
   - every published port bound to 127.0.0.1; a health check on every
     long-running service; data kept in named volumes;
-  - Grafana: the admin password is the one from the environment, the plugin is
-    allowed unsigned and mounted from the plugin-build output, which must have
-    completed first; the provisioning folders exist and agree with the
-    dashboards (datasource uid, dashboard path) and with prometheus.yml's
-    targets (service names and ports);
-  - the exporter runs --demo with its token from a compose secret;
+  - secrets: a one-shot init service (provisioning/compose-init.sh) writes the
+    Grafana admin password and the exporter token into a named volume, and
+    both wait for it to complete; Grafana reads the password from that volume
+    (GF_SECURITY_ADMIN_PASSWORD__FILE), never from a plain variable; the
+    exporter runs --demo with --token-file in that volume;
+  - Grafana: the plugin is allowed unsigned and mounted from the plugin-build
+    output, which must have completed first; no deprecated GF_INSTALL_PLUGINS;
+    the provisioning folders exist and agree with the dashboards (datasource
+    uid, dashboard path) and with prometheus.yml's targets (service names and
+    ports);
   - .dockerignore keeps build output and local secrets out of the build context.
 Needs PyYAML: it runs under the Python that runs docker-compose, which has it.
 """
@@ -28,6 +33,7 @@ import yaml
 
 PLUGIN_ID = "statescope-statemachine-panel"
 PLUGIN_DIR = f"/var/lib/grafana/plugins/{PLUGIN_ID}"
+INIT_SCRIPT = "provisioning/compose-init.sh"
 DATA_DIRS = {
     "exporter": "/var/lib/statescope",
     "prometheus": "/prometheus",
@@ -66,11 +72,23 @@ def version_tuple(text):
     return tuple(int(x) for x in re.findall(r"\d+", text)[:3])
 
 
-def main(config_path, password):
+def completed_first(service, dep):
+    deps = service.get("depends_on") or {}
+    return isinstance(deps, dict) and (deps.get(dep) or {}).get("condition") == "service_completed_successfully"
+
+
+def in_volume(service, path, volume):
+    """Whether `path` lies in the named `volume` as `service` mounts it."""
+    return any(
+        k == "volume" and src == volume and path.startswith(t.rstrip("/") + "/") for src, t, k in mounts(service)
+    )
+
+
+def main(config_path):
     cfg = yaml.safe_load(pathlib.Path(config_path).read_text())
     services = cfg.get("services", {})
     declared_volumes = set(cfg.get("volumes") or {})
-    for name in ("exporter", "prometheus", "alertmanager", "grafana", "plugin-build"):
+    for name in ("init", "exporter", "prometheus", "alertmanager", "grafana", "plugin-build"):
         check(name in services, f"no {name} service")
 
     for name, s in services.items():
@@ -96,37 +114,51 @@ def main(config_path, password):
                 f"{name}: its data ({DATA_DIRS[name]}) is not in a named volume",
             )
 
-    # --- exporter: demo by default, token from a compose secret -----------------------
+    # --- secrets: written once by the init service, read from its volume -------------
+    init = services.get("init", {})
+    check(init.get("restart", "no") == "no", "init: a one-shot service must not restart")
+    init_cmd = init.get("command") or []
+    init_cmd = init_cmd.split() if isinstance(init_cmd, str) else init_cmd
+    script = next((t for src, t, k in mounts(init) if k == "bind" and src.endswith(INIT_SCRIPT)), None)
+    check(script and script in init_cmd, f"init: does not run {INIT_SCRIPT} (mounted into the container)")
+    init_env = init.get("environment") or {}
+    secrets_dir = (init_env.get("SECRETS_DIR") if isinstance(init_env, dict) else None) or "/run/statescope"
+    secrets_volume = next((src for src, t, k in mounts(init) if k == "volume" and t == secrets_dir), None)
+    check(secrets_volume, f"init: {secrets_dir} (where {INIT_SCRIPT} writes) is not a named volume")
+    own = [t for src, t, k in mounts(init) if k == "bind" and src.rstrip("/").endswith("provisioning/secrets")]
+    check(own == ["/own"], "init: provisioning/secrets (init.sh's own token) is not mounted at /own")
+
     ex = services.get("exporter", {})
     cmd = ex.get("command") or []
     cmd = cmd.split() if isinstance(cmd, str) else cmd
     check("--demo" in cmd, "exporter: not started with --demo")
-    secrets = [s if isinstance(s, str) else s.get("source") for s in ex.get("secrets", [])]
     token_file = cmd[cmd.index("--token-file") + 1] if "--token-file" in cmd else ""
-    check(
-        any(token_file == f"/run/secrets/{s}" for s in secrets),
-        f"exporter: --token-file {token_file!r} is not one of its compose secrets {secrets}",
-    )
-    for s in secrets:
-        check(s in (cfg.get("secrets") or {}), f"exporter: secret {s} is not declared at the top level")
+    check(token_file == "/run/statescope/statescope_token" and in_volume(ex, token_file, secrets_volume),
+          f"exporter: --token-file {token_file!r} is not the init service's statescope_token")
+    check(completed_first(ex, "init"), "exporter: does not wait for init to complete successfully")
 
-    # --- Grafana ----------------------------------------------------------------------
     gf = services.get("grafana", {})
     env = gf.get("environment", {})
     if isinstance(env, list):
         env = dict(e.split("=", 1) for e in env)
-    check(env.get("GF_SECURITY_ADMIN_PASSWORD") == password,
-          "grafana: GF_SECURITY_ADMIN_PASSWORD is not taken from GRAFANA_ADMIN_PASSWORD")
-    check(env.get("GF_SECURITY_ADMIN_PASSWORD") not in ("admin", "", None), "grafana: admin password is admin")
+    check("GF_SECURITY_ADMIN_PASSWORD" not in env,
+          "grafana: GF_SECURITY_ADMIN_PASSWORD is set in the environment (use the init service's file)")
+    pw_file = env.get("GF_SECURITY_ADMIN_PASSWORD__FILE") or ""
+    check(pw_file == "/run/statescope/grafana_admin_password" and in_volume(gf, pw_file, secrets_volume),
+          f"grafana: GF_SECURITY_ADMIN_PASSWORD__FILE {pw_file!r} is not the init service's grafana_admin_password")
+    check(completed_first(gf, "init"), "grafana: does not wait for init to complete successfully")
+    for name, s in services.items():
+        e = s.get("environment") or {}
+        check("GF_INSTALL_PLUGINS" not in (e if isinstance(e, dict) else dict(x.split("=", 1) for x in e)),
+              f"{name}: GF_INSTALL_PLUGINS is deprecated; use GF_PLUGINS_PREINSTALL")
+
+    # --- Grafana ----------------------------------------------------------------------
     check(PLUGIN_ID in (env.get("GF_PLUGINS_ALLOW_LOADING_UNSIGNED_PLUGINS") or "").split(","),
           f"grafana: {PLUGIN_ID} is not allowed as an unsigned plugin")
     plugin_build_out = [src for src, t, k in mounts(services.get("plugin-build", {})) if t == "/out"]
     check(any(t == PLUGIN_DIR and src in plugin_build_out for src, t, _ in mounts(gf)),
           f"grafana: {PLUGIN_DIR} is not the plugin-build service's /out volume")
-    deps = gf.get("depends_on") or {}
-    check(isinstance(deps, dict)
-          and (deps.get("plugin-build") or {}).get("condition") == "service_completed_successfully",
-          "grafana: does not wait for plugin-build to complete successfully")
+    check(completed_first(gf, "plugin-build"), "grafana: does not wait for plugin-build to complete successfully")
     targets = {t: src for src, t, _ in mounts(gf)}
     prov = pathlib.Path(targets.get("/etc/grafana/provisioning", "missing"))
     check(prov.is_dir(), "grafana: /etc/grafana/provisioning is not mounted from a folder")
@@ -226,4 +258,4 @@ def check_dockerignore(path):
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1], sys.argv[2]))
+    sys.exit(main(sys.argv[1]))

@@ -84,6 +84,23 @@ def queries(dashes):
                 yield f"{name} / {p.get('title')!r} / {t.get('refId')}", t.get("expr", "")
 
 
+def rule_exprs(rule_files):
+    """(alert|record, name, where, expr) for every rule: the rule files are
+    YAML, the expressions their `expr: |` blocks."""
+    for f in rule_files:
+        text = pathlib.Path(f).read_text()
+        for m in re.finditer(r"^(\s*)- (alert|record): (\S+)\n(?:\1  .*\n)*?\1  expr: \|\n((?:\1    .*\n)+)",
+                             text, re.M):
+            yield m.group(2), m.group(3), f"{pathlib.Path(f).name} / {m.group(3)}", m.group(4)
+
+
+def alert_exprs(rule_files):
+    """(where, expr) for every alert rule."""
+    for kind, _name, where, expr in rule_exprs(rule_files):
+        if kind == "alert":
+            yield where, expr
+
+
 def variable_queries(dashes):
     """(where, selector, label) for every label_values variable."""
     for name, d in dashes:
@@ -107,6 +124,7 @@ def metric_names(expr):
     s = re.sub(r'"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'|`[^`]*`', '""', expr)
     s = re.sub(r"\{[^{}]*\}", " ", s)
     s = re.sub(r"\[[^\[\]]*\]", " ", s)
+    s = re.sub(r"\$\{?[A-Za-z0-9_]+(?::[a-z]+)?\}?", " 0 ", s)  # Grafana variables ($__range_s) are numbers
     s = re.sub(r"\b(by|without|on|ignoring|group_left|group_right)\s*\([^()]*\)", " ", s)
     names = set()
     for m in re.finditer(r"[A-Za-z_:][A-Za-z0-9_:]*", s):
@@ -127,6 +145,7 @@ def _self_test():
         'histogram_quantile(0.95, sum without (pod) (rate(d[5m]))) * 1e3 offset 5m': {"d"},
         'count by (p) (e{s=~"open|x"} == 1) == count by (p) (f)': {"e", "f"},
         'increase(g_total{to="open"}[1h]) > 0 unless on (m) h': {"g_total", "h"},
+        'i > time() - $__range_s or j': {"i", "j"},
     }
     for expr, want in cases.items():
         got = metric_names(expr)
@@ -230,12 +249,15 @@ def check_names(dash_dir, metrics_file, rule_files):
     for where, selector, _label in variable_queries(dashes):
         uses += [(where, n) for n in metric_names(selector)]
     n_rules = 0
-    for f in rule_files:
-        # The rule files are YAML; the expressions are the `expr: |` blocks.
-        text = pathlib.Path(f).read_text()
-        for m in re.finditer(r"^(\s*)- alert: (\S+)\n(?:\1  .*\n)*?\1  expr: \|\n((?:\1    .*\n)+)", text, re.M):
+    recorded = set()
+    for kind, name, where, expr in rule_exprs(rule_files):
+        if kind == "alert":
             n_rules += 1
-            uses += [(f"{pathlib.Path(f).name} / {m.group(2)}", n) for n in metric_names(m.group(3))]
+        else:
+            recorded.add(name)
+        uses += [(where, n) for n in metric_names(expr)]
+    # What a recording rule writes is served by Prometheus itself.
+    names = names | recorded
     alerts = sum(len(re.findall(r"^\s*- alert:", pathlib.Path(f).read_text(), re.M)) for f in rule_files)
     if n_rules != alerts:
         fail(f"read the expression of {n_rules} alert rules, but the rule files define {alerts}")
@@ -257,6 +279,8 @@ def substitute(expr, variables):
         var = m.group(1) or m.group(2)
         if var in ("__rate_interval", "__range", "__interval"):
             return "1m"
+        if var == "__range_s":
+            return "60"
         if var in variables:
             return variables[var]
         fail(f"cannot substitute ${var} in {expr!r}")
@@ -285,8 +309,9 @@ def has_finite_value(data):
     return False
 
 
-def check_live(dash_dir, base, timeout):
-    dashes = load(dash_dir)
+def live_queries(dashes):
+    """{where: ("query", expr) | ("label", selector, label)}: every dashboard
+    query and variable query as Grafana sends it with every variable on "All"."""
     variables = {}
     for _, d in dashes:
         for v in d.get("templating", {}).get("list", []):
@@ -297,6 +322,11 @@ def check_live(dash_dir, base, timeout):
         todo[where] = ("query", substitute(expr, variables))
     for where, selector, label in variable_queries(dashes):
         todo[where] = ("label", substitute(selector, variables), label)
+    return todo
+
+
+def check_live(dash_dir, base, timeout):
+    todo = live_queries(load(dash_dir))
     total = len(todo)
     deadline = time.monotonic() + timeout
     errors = {}

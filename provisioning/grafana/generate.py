@@ -114,8 +114,11 @@ def bargauge(title, targets, unit, w=12, h=8, description="", thresholds=None):
 
 def state_machine(title, kind, selector, w=24, h=14, description=""):
     """The Statescope panel: the one-hot state series (A), the transition
-    counters for edge weights and flap counts (B), and the kind's allowed
-    transitions so the diagram is drawn from the data (C)."""
+    counters for edge weights and flap counts (B), the kind's allowed
+    transitions so the diagram is drawn from the data (C), and when each
+    counter was created (D, served in OpenMetrics) and each state entered (E),
+    so that counts of machines created inside the range start from zero and
+    "in state since" is exact."""
     return panel(
         PLUGIN,
         title,
@@ -123,6 +126,8 @@ def state_machine(title, kind, selector, w=24, h=14, description=""):
             target("A", f"statescope_state{{{selector}}}", "{{machine}} {{state}}"),
             target("B", f"statescope_transitions_total{{{selector}}}", "{{machine}} {{from}}->{{to}}"),
             target("C", f'statescope_transition_allowed{{kind="{kind}"}}', "{{from}}->{{to}}"),
+            target("D", f"statescope_transitions_created{{{selector}}}", "{{machine}} {{from}}->{{to}} created"),
+            target("E", f"statescope_state_since_timestamp_seconds{{{selector}}}", "{{machine}} since"),
         ],
         w,
         h,
@@ -134,7 +139,8 @@ def state_machine(title, kind, selector, w=24, h=14, description=""):
             "identityLabels": ["kind", "machine"],
             "kind": kind,
             "sort": "worst_first",
-            "flappingThreshold": 5,
+            "flappingThreshold": 3,
+            "flappingWindowMinutes": 15,
         },
     )
 
@@ -149,6 +155,19 @@ def quantiles(metric, selector, by, legend, qs=(0.5, 0.95, 0.99)):
         )
         for i, q in enumerate(qs)
     ]
+
+
+def increase_from_creation(counter, window, seconds):
+    """increase() over `window` that also counts what a series holds when it
+    was created inside the window: increase() never counts a series' first
+    sample, and a machine created by a transition shows that transition as a
+    series starting at 1. The exporter's OpenMetrics `_created` series (its
+    machine's creation time) tell such series from those that were there
+    before the window (the same expression as the recording rule
+    statescope:transitions:increase15m)."""
+    created = counter.replace("_total{", "_created{", 1)
+    return (f"((increase({counter}[{window}]) unless {created} > time() - {seconds}) "
+            f"or ({counter} and {created} > time() - {seconds}))")
 
 
 def row(title):
@@ -231,7 +250,7 @@ def dashboard(uid, title, description, variables, panels):
 
 
 def breakers():
-    cb = 'kind="circuit_breaker", provider=~"$provider", key_id=~"$key_id"'
+    cb = 'kind="circuit_breaker", provider=~"$provider", key_id=~"$key_id", machine=~"$machine"'
     calls = sel("statescope_breaker_calls_total", cb)
     rejected = sel("statescope_breaker_calls_total", cb, 'outcome="rejected"')
     failed = sel("statescope_breaker_calls_total", cb, 'outcome=~"failure|timeout"')
@@ -259,9 +278,10 @@ def breakers():
              thresholds=[(1, "orange")], description="Breakers probing whether the provider recovered."),
         stat("Closed", [target("A", f'sum(statescope_state{{{cb}, state="closed"}})')], description="Breakers "
              "letting calls through."),
-        stat("Trips in range", [target("A", f"sum(increase({trips}[$__range]))")], thresholds=[(1, "orange")],
+        stat("Trips in range", [target("A", f"sum({increase_from_creation(trips, '$__range', '$__range_s')})")],
+             thresholds=[(1, "orange")],
              description="Transitions into open over the dashboard's time range, counted at the source: flaps "
-             "shorter than a scrape are included."),
+             "shorter than a scrape are included, and so is the trip that created a breaker inside the range."),
         stat("Calls rejected", [target("A", f"sum(rate({rejected}[{RATE}])) "
                                        f"/ sum(rate({calls}[{RATE}]))")],
              unit="percentunit", thresholds=[(0.01, "orange"), (0.1, "red")],
@@ -284,14 +304,15 @@ def breakers():
                    [target("A", f"statescope_breaker_failures{{{cb}}}", "{{machine}}")], "none",
                    description="Failures in each breaker's current window, as its library reports them: what "
                    "pushes a breaker towards its threshold."),
-        timeseries("Trips by provider", [target("A", f"sum by (provider) (increase({trips}[5m]))", "{{provider}}")],
+        timeseries("Trips by provider",
+                   [target("A", f"sum by (provider) {increase_from_creation(trips, '5m', 300)}", "{{provider}}")],
                    "none", description="Transitions into open in the last 5 minutes, per provider."),
         row("Breakers"),
         bargauge("Time in current state",
-                 [target("A", f"time() - statescope_state_since_seconds{{{cb}}}", "{{machine}}", instant=True)],
+                 [target("A", f"time() - statescope_state_since_timestamp_seconds{{{cb}}}", "{{machine}}", instant=True)],
                  "s", description="How long each breaker has been in the state it is in now."),
         panel("state-timeline", "State timeline (circuit_breaker_state)",
-              [target("A", 'circuit_breaker_state{provider=~"$provider", key_id=~"$key_id"}',
+              [target("A", 'circuit_breaker_state{provider=~"$provider", key_id=~"$key_id", machine=~"$machine"}',
                       "{{provider}}/{{key_id}}")], 12, 8,
               "The compatibility series (0 closed, 1 open, 2 half_open) in Grafana's state timeline, as "
               "existing dashboards show it; the panel above also shows transitions between scrapes.",
@@ -308,6 +329,10 @@ def breakers():
             query_variable("provider", "Provider", 'label_values(statescope_state{kind="circuit_breaker"}, provider)'),
             query_variable("key_id", "API key",
                            'label_values(statescope_state{kind="circuit_breaker", provider=~"$provider"}, key_id)'),
+            # Alert links (dashboard annotation) open the dashboard filtered to their breaker.
+            query_variable("machine", "Breaker",
+                           'label_values(statescope_state{kind="circuit_breaker", provider=~"$provider", '
+                           'key_id=~"$key_id"}, machine)'),
         ],
         panels,
     )
@@ -320,7 +345,7 @@ def _color(value, color):
 
 
 def workers():
-    w = 'kind="worker", worker_type=~"$worker_type"'
+    w = 'kind="worker", worker_type=~"$worker_type", machine=~"$machine"'
     jobs = sel("statescope_worker_jobs_total", w)
     failed = sel("statescope_worker_jobs_total", w, 'result="failed"')
     state_colors = [_color(s, c) for s, c in
@@ -375,12 +400,13 @@ def workers():
                    description="How long jobs waited in the queue before a worker started them."),
         row("Workers"),
         bargauge("Seconds since last heartbeat",
-                 [target("A", f"time() - statescope_last_heartbeat_seconds{{{w}}}", "{{machine}}", instant=True)],
+                 [target("A", f"time() - statescope_last_heartbeat_timestamp_seconds{{{w}}}", "{{machine}}", instant=True)],
                  "s", thresholds=[(30, "orange"), (60, "red")],
                  description="Age of each worker's last heartbeat; the exporter marks a worker offline when it "
                  "exceeds the heartbeat TTL."),
         timeseries("Worker transitions",
-                   [target("A", f"sum by (from, to) (increase(statescope_transitions_total{{{w}}}[5m]))",
+                   [target("A", "sum by (from, to) "
+                                + increase_from_creation(f"statescope_transitions_total{{{w}}}", "5m", 300),
                            "{{from}} -> {{to}}")], "none",
                    description="Transitions taken in the last 5 minutes, by edge."),
     ]
@@ -388,7 +414,10 @@ def workers():
         "statescope-workers",
         "Workers",
         "Statescope: worker pools by type, their states, jobs, durations and heartbeats.",
-        [query_variable("worker_type", "Worker type", 'label_values(statescope_state{kind="worker"}, worker_type)')],
+        [query_variable("worker_type", "Worker type", 'label_values(statescope_state{kind="worker"}, worker_type)'),
+         # Alert links (dashboard annotation) open the dashboard filtered to their worker.
+         query_variable("machine", "Worker",
+                        'label_values(statescope_state{kind="worker", worker_type=~"$worker_type"}, machine)')],
         panels,
     )
 
@@ -407,7 +436,8 @@ def exporter_health():
         stat("Events rejected /s",
              [target("A", f"sum(rate(statescope_exporter_events_rejected_total{{{i}}}[{RATE}]))")],
              unit="ops", thresholds=[(0.001, "orange"), (0.05, "red")],
-             description="Events refused (bad JSON, unknown kind or state, illegal transition, wrong token)."),
+             description="Events refused (bad JSON, unknown kind or state, a transition a strict kind does not "
+             "expect, wrong token)."),
         stat("CPU", [target("A", f"sum(rate(process_cpu_seconds_total{{{i}}}[{RATE}]))")], unit="percentunit",
              thresholds=[(0.5, "orange"), (0.9, "red")], description="CPU time used per second (1 = one core)."),
         stat("Memory", [target("A", f"sum(process_resident_memory_bytes{{{i}}})")], unit="bytes",
@@ -420,11 +450,12 @@ def exporter_health():
                                                    f"statescope_exporter_events_rejected_total{{{i}}}[{RATE}]))",
                                               "{{instance}}")], "ops",
                    description="Events refused per second; the exporter's log says why."),
-        timeseries("Illegal transitions by kind",
-                   [target("A", f"sum by (kind) (increase(statescope_illegal_transitions_total{{{i}}}[5m]))",
+        timeseries("Unexpected transitions by kind",
+                   [target("A", f"sum by (kind) (increase(statescope_unexpected_transitions_total{{{i}}}[5m]))",
                            "{{kind}}")], "none",
-                   description="Reported transitions the kind does not allow, in the last 5 minutes: a reporter "
-                   "and its kind definition disagree."),
+                   description="Reported transitions the kind does not expect (neither its normal flow nor a manual "
+                   "move), in the last 5 minutes: applied as reported (refused for strict kinds), but the reporter "
+                   "and the kind definition disagree."),
         timeseries("Machines by kind", [target("A", f"sum by (kind) (statescope_exporter_machines{{{i}}})",
                                                "{{kind}}")], "none", description="Machines kept, by kind."),
         row("HTTP"),

@@ -8,7 +8,6 @@ import time
 from datetime import timedelta
 
 import aiobreaker
-import pytest
 
 from conftest import Exporter, assert_exporter_matches, breaker_truth
 from statescope_client import Reporter, StatescopeListener, state_name
@@ -80,13 +79,6 @@ def test_aiobreaker_on_asyncio_exporter_equals_library(exporter: Exporter) -> No
     reporter.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="aiobreaker lets concurrent half-open trials race: one fails (half_open -> open), a later one "
-    "succeeds and closes it (open -> closed); the exporter refuses that move with 409 until issue 11's "
-    "'a reported transition is a fact' change lands",
-)
 def test_aiobreaker_shared_by_many_tasks_ends_in_the_librarys_state(exporter: Exporter) -> None:
     truth = breaker_truth()
     reporter = Reporter(exporter.url)

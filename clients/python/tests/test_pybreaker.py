@@ -122,12 +122,6 @@ def test_a_breaker_attached_while_open_is_reported_open(exporter: Exporter) -> N
     reporter.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="the exporter refuses a manual open -> closed with 409 until issue 11's "
-    "'a reported transition is a fact' change lands (then it is applied and counted as unexpected)",
-)
 def test_a_manual_close_of_an_open_breaker_ends_in_the_librarys_state(exporter: Exporter) -> None:
     cb = pybreaker.CircuitBreaker(fail_max=1, reset_timeout=60, name="openai/manual")
     reporter = Reporter(exporter.url)

@@ -155,8 +155,8 @@ def test_close_gives_up_on_an_exporter_that_never_answers() -> None:
         delivered = reporter.close(timeout=1.0)
         took = time.perf_counter() - t
         assert not delivered
-        assert took < 1.5, f"close(timeout=1) took {took:.2f}s"
-        assert worst < 0.1, f"a reporting call took {worst:.3f}s"
+        assert took < 2.0, f"close(timeout=1) took {took:.2f}s"
+        assert worst < 0.5, f"a reporting call took {worst:.3f}s"
         reporter.call("circuit_breaker", "x", "success")  # after close: dropped, not raised
         assert reporter.stats().enqueued == 2000
     finally:

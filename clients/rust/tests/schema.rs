@@ -15,7 +15,7 @@ fn committed() -> PathBuf {
 fn generate() -> String {
     use serde_json::{Value, json};
     use statescope_exporter::events::{MAX_EVENT_ID_LEN, MAX_JOB_SECONDS, MAX_LABEL_VALUE_LEN, MAX_MACHINE_LEN};
-    use statescope_model::contract::IDENTITY_LABELS;
+    use statescope_model::contract::{DEFAULT_IDENTITY_LABELS, MAX_IDENTITY_LABELS};
 
     let mut v = serde_json::to_value(schemars::schema_for!(statescope_exporter::events::Event)).unwrap();
     v["title"] = json!("Statescope event");
@@ -28,7 +28,14 @@ fn generate() -> String {
     props["machine"]["maxLength"] = json!(MAX_MACHINE_LEN);
     props["id"]["minLength"] = json!(1);
     props["id"]["maxLength"] = json!(MAX_EVENT_ID_LEN);
-    props["labels"]["propertyNames"] = json!({ "enum": IDENTITY_LABELS });
+    // The names are the exporter's identity labels: configurable
+    // (`identity_labels`), so the schema holds what every config shares.
+    props["labels"]["description"] = json!(format!(
+        "Identity labels: the exporter config's `identity_labels` (default {}), at most {MAX_IDENTITY_LABELS}",
+        DEFAULT_IDENTITY_LABELS.join(", ")
+    ));
+    props["labels"]["propertyNames"] = json!({ "pattern": "^[a-zA-Z_][a-zA-Z0-9_]*$" });
+    props["labels"]["maxProperties"] = json!(MAX_IDENTITY_LABELS);
     props["labels"]["additionalProperties"] =
         json!({ "type": "string", "minLength": 1, "maxLength": MAX_LABEL_VALUE_LEN });
     let variants = v["oneOf"]

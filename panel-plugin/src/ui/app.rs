@@ -13,11 +13,12 @@ use std::time::Duration;
 use leptos::prelude::*;
 
 use crate::input::{PanelInput, Theme};
-use crate::options::ViewMode;
+use crate::options::{TileSize, ViewMode};
+use crate::ui::chips::{self, ChipRole};
 use crate::ui::diagram::Diagrams;
-use crate::ui::format;
 use crate::ui::machines::Machines;
 use crate::ui::panes::{self, Panes};
+use crate::ui::safe_color;
 use crate::ui::style;
 use crate::ui::tooltip::{Hover, Tooltip};
 use crate::view::{PanelView, build_view};
@@ -50,6 +51,7 @@ pub struct Ctx {
     pub size: RwSignal<(f64, f64)>,
     pub theme: RwSignal<Theme>,
     pub mode: RwSignal<ViewMode>,
+    pub tiles: RwSignal<TileSize>,
     /// Search text and state filter as the user set them in the panel; start
     /// from the saved options.
     pub search: RwSignal<String>,
@@ -77,6 +79,7 @@ impl Ctx {
             size: RwSignal::new((0.0, 0.0)),
             theme: RwSignal::new(Theme::default()),
             mode: RwSignal::new(ViewMode::default()),
+            tiles: RwSignal::new(TileSize::default()),
             search: RwSignal::new(String::new()),
             filter: RwSignal::new(None),
             hover: RwSignal::new(None),
@@ -106,6 +109,7 @@ impl Ctx {
         self.size.set((input.width, input.height));
         self.now.set(input.now);
         self.mode.set(input.options.view);
+        self.tiles.set(input.options.tiles);
         self.theme.set(input.theme.clone());
         self.input.set_value(Some(input));
         self.rebuild();
@@ -178,14 +182,30 @@ impl Ctx {
         })
     }
 
-    /// Where the panes go for the current size, mode and warnings.
+    /// The header's chips for the current view and width.
+    pub fn header(&self) -> Option<chips::Header> {
+        let width = self.size.get().0;
+        self.screen.with(|s| match s {
+            Screen::Ready { view, .. } => Some(chips::header(view, width)),
+            _ => None,
+        })
+    }
+
+    /// Where the panes go for the current size, mode, header and warnings.
     pub fn panes(&self) -> Panes {
         let (w, h) = self.size.get();
-        let warnings = self.screen.with(|s| match s {
-            Screen::Ready { view, .. } => !view.warnings.is_empty(),
-            _ => false,
-        });
-        panes::split(self.mode.get(), w, h, warnings)
+        let header = self.header().map_or(panes::HEADER_LINE, |h| h.height);
+        self.screen.with(|s| {
+            let view = match s {
+                Screen::Ready { view, .. } => Some(view),
+                _ => None,
+            };
+            let warnings = view.is_some_and(|v| !v.warnings.is_empty());
+            let top = header + if warnings { panes::WARNINGS_HEIGHT } else { 0.0 };
+            panes::split(self.mode.get(), w, h, top, |area| {
+                view.is_some_and(|v| panes::diagram_fits(&v.kinds, area))
+            })
+        })
     }
 }
 
@@ -218,68 +238,69 @@ pub fn App(ctx: Ctx) -> impl IntoView {
     }
 }
 
-/// Totals, search box and state filter.
+/// Search box and state chips, at places that do not move.
 #[component]
 fn Header(ctx: Ctx) -> impl IntoView {
-    let totals = move || {
-        let view = ctx.screen.with(|s| match s {
-            Screen::Ready { view, .. } => Some(view.clone()),
-            _ => None,
-        })?;
-        let t = &view.totals;
-        let severities = ["ok", "info", "warning", "critical"];
-        let per_sev = t
-            .per_severity
-            .iter()
-            .zip(severities)
-            .filter(|(n, _)| **n > 0)
-            .map(|(n, sev)| {
-                let dot = format!("background:var(--ss-{sev})");
-                view! {
-                    <span title=sev>
-                        <span class="ss-sev" style=dot></span>
-                        {format::count(*n as u64)}
-                    </span>
-                }
-            })
-            .collect_view();
-        let shown = view.machines.len();
-        let hidden = (view.machines_hidden > 0).then(|| {
-            view! { <span title="Cut by the max tiles option">{format!("+{} hidden", view.machines_hidden)}</span> }
-        });
-        let flapping = (t.flapping > 0).then(|| {
-            view! { <span class="ss-flap" title="Machines flapping in the time range">{format!("⚡ {}", t.flapping)}</span> }
-        });
-        let unknown =
-            (t.unknown > 0).then(|| view! { <span title="No current sample">{format!("? {}", t.unknown)}</span> });
-        Some(view! {
-            <span>
-                <b>{format::count(t.machines as u64)}</b>
-                {if t.machines == 1 { " machine" } else { " machines" }}
-                {(shown != t.machines).then(|| format!(" ({} shown)", format::count(shown as u64)))}
-            </span>
-            {per_sev}
-            {unknown}
-            {flapping}
-            {hidden}
-        })
+    let header = Memo::new(move |_| ctx.header());
+    let chips = move || {
+        let header = header.get()?;
+        let filter = ctx.filter.get();
+        Some(
+            header
+                .chips
+                .into_iter()
+                .map(|c| {
+                    let pressed = match &c.role {
+                        ChipRole::All => filter.is_none(),
+                        ChipRole::State(s) => filter.as_deref() == Some(s.as_str()),
+                        ChipRole::Note => false,
+                    };
+                    let mut style = format!("left:{}px;top:{}px;width:{}px;", c.x, c.y, c.w);
+                    if let Some(color) = &c.color {
+                        style.push_str(&format!("--ss-state:{};", safe_color(color)));
+                    }
+                    if let Some(color) = &c.text_color {
+                        style.push_str(&format!("--ss-state-text:{};", safe_color(color)));
+                    }
+                    let class = match (&c.role, pressed) {
+                        (ChipRole::Note, _) => "ss-chip ss-note",
+                        (_, true) => "ss-chip ss-pressed",
+                        _ => "ss-chip",
+                    };
+                    let dot = c.color.is_some().then(|| view! { <span class="ss-dot"></span> });
+                    let role = c.role.clone();
+                    let clickable = !matches!(role, ChipRole::Note);
+                    view! {
+                        <button
+                            class=class
+                            style=style
+                            title=c.title.clone()
+                            data-state={match &c.role {
+                                ChipRole::State(s) => Some(s.clone()),
+                                _ => None,
+                            }}
+                            aria-pressed={if pressed { "true" } else { "false" }}
+                            disabled={!clickable}
+                            on:click=move |_| {
+                                match &role {
+                                    ChipRole::All => ctx.set_filter(None),
+                                    ChipRole::State(s) => ctx.toggle_filter(s),
+                                    ChipRole::Note => {}
+                                }
+                            }
+                        >
+                            {dot}
+                            <span class="ss-chip-name">{c.name.clone()}</span>
+                            <span class="ss-chip-count">{c.count.to_string()}</span>
+                        </button>
+                    }
+                })
+                .collect_view(),
+        )
     };
-    let states = move || {
-        let mut names: Vec<String> = ctx.screen.with(|s| match s {
-            Screen::Ready { view, .. } => view
-                .kinds
-                .iter()
-                .flat_map(|k| k.nodes.iter().map(|n| n.state.clone()))
-                .collect(),
-            _ => Vec::new(),
-        });
-        let mut seen = std::collections::HashSet::new();
-        names.retain(|n| seen.insert(n.clone()));
-        names
-    };
+    let height = move || format!("height:{}px", header.get().map_or(panes::HEADER_LINE, |h| h.height));
     view! {
-        <div class="ss-header">
-            <div class="ss-totals">{totals}</div>
+        <div class="ss-header" style=height role="toolbar" aria-label="States">
             <input
                 class="ss-search"
                 type="search"
@@ -288,27 +309,7 @@ fn Header(ctx: Ctx) -> impl IntoView {
                 prop:value=move || ctx.search.get()
                 on:input=move |ev| ctx.type_search(event_target_value(&ev))
             />
-            <select
-                class="ss-chip"
-                aria-label="Filter by state"
-                prop:value=move || ctx.filter.get().unwrap_or_default()
-                on:change=move |ev| {
-                    let v = event_target_value(&ev);
-                    ctx.set_filter((!v.is_empty()).then_some(v));
-                }
-            >
-                <option value="">"All states"</option>
-                {move || {
-                    let current = ctx.filter.get();
-                    states()
-                        .into_iter()
-                        .map(|s| {
-                            let selected = current.as_deref() == Some(s.as_str());
-                            view! { <option value=s.clone() selected=selected>{s.clone()}</option> }
-                        })
-                        .collect_view()
-                }}
-            </select>
+            {chips}
         </div>
     }
 }
@@ -345,6 +346,11 @@ fn Body(ctx: Ctx) -> impl IntoView {
     view! {
         <div class=class>
             {move || panes.get().diagram.map(|area| view! { <Diagrams ctx=ctx area=area/> })}
+            {move || {
+                panes.with(|p| p.chips_only && p.machines.is_none()).then(|| {
+                    view! { <div class="ss-empty">"The panel is too small for the diagram: the counts are in the chips above."</div> }
+                })
+            }}
             <Show when=move || panes.with(|p| p.machines.is_some())>
                 <Machines ctx=ctx panes=panes/>
             </Show>

@@ -6,7 +6,6 @@
 use leptos::prelude::*;
 
 use crate::ui::app::{Ctx, Screen};
-use crate::ui::format;
 use crate::ui::geometry::{self, Area};
 use crate::ui::panes;
 use crate::view::KindView;
@@ -46,47 +45,57 @@ pub fn Diagrams(ctx: Ctx, area: Area) -> impl IntoView {
 
 fn diagram(ctx: Ctx, index: usize, kind: &KindView, part: Area, filter: Option<&str>) -> impl IntoView + use<> {
     // Each diagram is its own SVG, positioned in the pane; coordinates inside
-    // it are relative to the part.
-    let local = Area {
-        x: 0.0,
-        y: 14.0,
-        w: part.w,
-        h: (part.h - 14.0).max(0.0),
+    // it are relative to the part. `Body` only draws the pane when every kind fits.
+    let placed = panes::place_kind(kind, part);
+    let (r, centres, band) = match &placed {
+        Some(p) => (
+            p.radius,
+            p.nodes.iter().map(|n| (n.cx, n.cy)).collect::<Vec<_>>(),
+            p.band_top.map(|top| (top, p.grid, p.band_label.clone())),
+        ),
+        None => (0.0, Vec::new(), None),
     };
-    let r = geometry::node_radius(kind.nodes.len(), local);
-    let centres: Vec<(f64, f64)> = kind.nodes.iter().map(|n| geometry::place(n.x, n.y, local, r)).collect();
     let max_taken = kind.edges.iter().map(|e| e.taken_in_range).max().unwrap_or(0);
     // The worst severity among occupied states stands out, when it is worse than ok.
     let worst = kind
         .nodes
         .iter()
-        .filter(|n| n.count_now > 0)
+        .filter(|n| n.count_now > 0 && !n.manual)
         .map(|n| n.severity)
         .max()
         .filter(|s| *s > statescope_model::Severity::Ok);
     let marker_id = format!("ss-arrow-{index}");
     let marker_ref = format!("url(#{marker_id})");
+    let manual = |i: usize| kind.nodes.get(i).is_some_and(|n| n.manual);
 
+    // Edges to and from the states set by hand are one "from any state" line
+    // over the band, not a web across the diagram.
     let edges = kind
         .edges
         .iter()
         .filter(|e| e.from < centres.len() && e.to < centres.len() && e.from != e.to)
+        .filter(|e| !manual(e.from) && !manual(e.to))
         .map(|e| {
             let reverse = kind.edges.iter().any(|o| o.from == e.to && o.to == e.from);
             let shape = geometry::edge(centres[e.from], centres[e.to], r, ARROW_GAP, reverse);
             let width = geometry::edge_width(e.taken_in_range, max_taken);
-            let class = if e.allowed { "ss-edge" } else { "ss-edge ss-unseen" };
+            let class = match (e.allowed, e.taken_in_range > 0) {
+                (true, true) => "ss-edge",
+                (true, false) => "ss-edge ss-idle",
+                (false, _) => "ss-edge ss-unseen",
+            };
             let title = format!(
-                "{} → {}: {} in range{}",
+                "{} → {}: taken {} time{} in the time range{}",
                 kind.nodes[e.from].state,
                 kind.nodes[e.to].state,
                 e.taken_in_range,
+                if e.taken_in_range == 1 { "" } else { "s" },
                 if e.allowed { "" } else { " (not an allowed transition)" }
             );
             let label = (e.taken_in_range > 0).then(|| {
                 view! {
                     <text class="ss-edge-label" x=format!("{:.1}", shape.label.0) y=format!("{:.1}", shape.label.1)>
-                        {format::count(e.taken_in_range)}
+                        {format!("{}×", e.taken_in_range)}
                     </text>
                 }
             });
@@ -99,12 +108,45 @@ fn diagram(ctx: Ctx, index: usize, kind: &KindView, part: Area, filter: Option<&
             }
         })
         .collect_view();
+    let band = band.map(|(top, grid, label)| {
+        let moves: Vec<String> = kind
+            .edges
+            .iter()
+            .filter(|e| manual(e.from) || manual(e.to))
+            .filter(|e| e.taken_in_range > 0)
+            .map(|e| {
+                format!(
+                    "{} → {}: {}×",
+                    kind.nodes[e.from].state, kind.nodes[e.to].state, e.taken_in_range
+                )
+            })
+            .collect();
+        let title = if moves.is_empty() {
+            "States an operator sets by hand, from any state. None was set in the time range.".to_owned()
+        } else {
+            format!(
+                "States an operator sets by hand, from any state. In the time range:\n{}",
+                moves.join("\n")
+            )
+        };
+        let idle = moves.is_empty();
+        view! {
+            <g class=if idle { "ss-band ss-idle" } else { "ss-band" }>
+                {svg_title(title)}
+                <line class="ss-band-line" x1=grid.x y1=top x2=grid.right() y2=top></line>
+                {label.map(|(text, rect)| view! {
+                    <text class="ss-band-label" x=rect.x y=rect.y + rect.h - 2.0>{text}</text>
+                })}
+            </g>
+        }
+    });
 
     let nodes = kind
         .nodes
         .iter()
-        .zip(&centres)
-        .map(|(node, &(cx, cy))| {
+        .zip(placed.iter().flat_map(|p| p.nodes.iter()))
+        .map(|(node, at)| {
+            let (cx, cy) = (at.cx, at.cy);
             let selected = filter == Some(node.state.as_str());
             let dim = filter.is_some() && !selected;
             let class = match (selected, dim) {
@@ -115,16 +157,17 @@ fn diagram(ctx: Ctx, index: usize, kind: &KindView, part: Area, filter: Option<&
             let state = node.state.clone();
             let state_key = node.state.clone();
             let label = format!(
-                "{}: {} machine{} now ({}). Click to {} the machines.",
+                "{}: {} machine{} now ({}{}). Click to {} the machines.",
                 node.state,
                 node.count_now,
                 if node.count_now == 1 { "" } else { "s" },
                 node.severity,
+                if node.manual { ", set by hand" } else { "" },
                 if selected { "stop filtering" } else { "filter" }
             );
-            let ring = (Some(node.severity) == worst && node.count_now > 0).then(|| {
+            let ring = (Some(node.severity) == worst && node.count_now > 0 && !node.manual).then(|| {
                 view! {
-                    <circle class="ss-worst" cx=cx cy=cy r=r + 5.0 fill="none" stroke=node.color.clone() stroke-width="3"></circle>
+                    <circle class="ss-worst" cx=cx cy=cy r=r + 4.0 fill="none" stroke=node.color.clone() stroke-width="3"></circle>
                 }
             });
             let outline = if selected { "var(--ss-text)" } else { node.color.as_str() };
@@ -134,6 +177,7 @@ fn diagram(ctx: Ctx, index: usize, kind: &KindView, part: Area, filter: Option<&
                     class=class
                     tabindex="0"
                     role="button"
+                    data-state=node.state.clone()
                     aria-pressed={if selected { "true" } else { "false" }}
                     aria-label=label
                     on:click=move |_| ctx.toggle_filter(&state)
@@ -152,14 +196,23 @@ fn diagram(ctx: Ctx, index: usize, kind: &KindView, part: Area, filter: Option<&
                         cy=cy
                         r=r
                         fill=node.color.clone()
-                        fill-opacity={if node.count_now > 0 { "0.35" } else { "0.1" }}
+                        fill-opacity={if node.count_now > 0 { "0.25" } else { "0.08" }}
                         stroke=outline.to_owned()
                         stroke-width={if selected { "3" } else { "2" }}
                     ></circle>
-                    <text class="ss-node-count" x=cx y=cy text-anchor="middle" dominant-baseline="central">
+                    <text
+                        class="ss-node-count"
+                        x=cx
+                        y=cy
+                        text-anchor="middle"
+                        dominant-baseline="central"
+                        style=format!("font-size:{:.1}px", at.count_font)
+                    >
                         {node.count_now.to_string()}
                     </text>
-                    <text class="ss-node-name" x=cx y=cy + r + 12.0 text-anchor="middle">{node.state.clone()}</text>
+                    <text class="ss-node-name" x=cx y=at.label_box.y + at.label_box.h - 2.0 text-anchor="middle">
+                        {at.label.clone()}
+                    </text>
                 </g>
             }
         })
@@ -188,6 +241,7 @@ fn diagram(ctx: Ctx, index: usize, kind: &KindView, part: Area, filter: Option<&
                     </marker>
                 </defs>
                 {edges}
+                {band}
                 {nodes}
             </svg>
         </div>

@@ -28,6 +28,22 @@ pub fn time_in_state(now_ms: f64, start_ms: f64, lower_bound: bool) -> String {
     if lower_bound { format!("≥ {text}") } else { text }
 }
 
+/// How long ago `t_ms` was, for tooltips: `just now`, `45 s ago`,
+/// `12 min ago`, `3 h ago`, `2 d ago` (the full date goes beside it).
+pub fn ago(now_ms: f64, t_ms: f64) -> String {
+    let s = ((now_ms - t_ms) / 1000.0).max(0.0);
+    if !s.is_finite() {
+        return String::new();
+    }
+    match s as u64 {
+        0..5 => "just now".to_owned(),
+        n @ 5..60 => format!("{n} s ago"),
+        n @ 60..3600 => format!("{} min ago", n / 60),
+        n @ 3600..86_400 => format!("{} h ago", n / 3600),
+        n => format!("{} d ago", n / 86_400),
+    }
+}
+
 /// A fraction as a percentage for tooltips: `42%`, `0.4%`, `<0.1%`.
 pub fn percent(fraction: f64) -> String {
     let p = fraction * 100.0;
@@ -78,6 +94,16 @@ mod tests {
     fn lower_bounds_are_marked() {
         assert_eq!(time_in_state(10_000.0, 4_000.0, false), "6s");
         assert_eq!(time_in_state(10_000.0, 4_000.0, true), "≥ 6s");
+    }
+
+    #[test]
+    fn times_read_as_how_long_ago() {
+        let now = 10_000_000.0;
+        assert_eq!(ago(now, now + 500.0), "just now", "a clock slightly ahead");
+        assert_eq!(ago(now, now - 45_000.0), "45 s ago");
+        assert_eq!(ago(now, now - 12.5 * 60_000.0), "12 min ago");
+        assert_eq!(ago(now, now - 3.0 * 3_600_000.0), "3 h ago");
+        assert_eq!(ago(1e12, 1e12 - 2.0 * 86_400_000.0), "2 d ago");
     }
 
     #[test]

@@ -1,40 +1,8 @@
-//! Pixel geometry of a state diagram: where the data core's unit-box node
-//! positions land in the panel, how big nodes are, and the path and width of
-//! each edge.
+//! Pixel geometry of a state diagram's edges: path, width and label place.
+//! (Nodes are placed by [`crate::layout::place`].)
 
 /// A rectangle in CSS pixels.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Area {
-    pub x: f64,
-    pub y: f64,
-    pub w: f64,
-    pub h: f64,
-}
-
-/// Space under a node for its state name.
-pub const LABEL_SPACE: f64 = 16.0;
-const PAD: f64 = 8.0;
-
-/// Node radius for `nodes` states in `area`: big enough for a 4-digit count,
-/// small enough that a row of nodes does not overlap.
-pub fn node_radius(nodes: usize, area: Area) -> f64 {
-    let per_side = (nodes.max(1) as f64).sqrt().ceil();
-    let room = area.w.min(area.h - LABEL_SPACE) / per_side / 3.2;
-    room.clamp(12.0, 30.0)
-}
-
-/// Pixel centre of a node at unit position `(ux, uy)` (0..1, y down).
-pub fn place(ux: f64, uy: f64, area: Area, radius: f64) -> (f64, f64) {
-    let inset = radius + PAD;
-    let (w, h) = (
-        (area.w - 2.0 * inset).max(0.0),
-        (area.h - 2.0 * inset - LABEL_SPACE).max(0.0),
-    );
-    (
-        area.x + inset + ux.clamp(0.0, 1.0) * w,
-        area.y + inset + uy.clamp(0.0, 1.0) * h,
-    )
-}
+pub use crate::layout::Rect as Area;
 
 /// Stroke width of an edge taken `taken` times when the busiest edge of the
 /// diagram was taken `max_taken` times: 1.5 px untaken, up to 8 px, by square
@@ -96,46 +64,6 @@ pub fn edge(a: (f64, f64), b: (f64, f64), r: f64, gap: f64, curved: bool) -> Edg
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    const AREA: Area = Area {
-        x: 10.0,
-        y: 20.0,
-        w: 400.0,
-        h: 300.0,
-    };
-
-    #[test]
-    fn nodes_stay_inside_their_area() {
-        let r = node_radius(5, AREA);
-        assert!((12.0..=30.0).contains(&r));
-        let (x0, y0) = place(0.0, 0.0, AREA, r);
-        let (x1, y1) = place(1.0, 1.0, AREA, r);
-        assert!(x0 - r >= AREA.x && y0 - r >= AREA.y);
-        assert!(x1 + r <= AREA.x + AREA.w);
-        assert!(
-            y1 + r + LABEL_SPACE <= AREA.y + AREA.h,
-            "the state name fits under the node"
-        );
-        // Out-of-box positions are clamped, not drawn off-panel.
-        assert_eq!(place(2.0, -1.0, AREA, r), (x1, y0));
-    }
-
-    #[test]
-    fn many_states_get_smaller_nodes() {
-        assert!(node_radius(30, AREA) < node_radius(3, AREA));
-        assert_eq!(
-            node_radius(
-                3,
-                Area {
-                    w: 20.0,
-                    h: 20.0,
-                    ..AREA
-                }
-            ),
-            12.0,
-            "never unreadably small"
-        );
-    }
 
     #[test]
     fn busier_edges_are_wider() {

@@ -4,11 +4,19 @@
 
 use std::ops::Range;
 
+use crate::options::TileSize;
+
 /// Narrowest a tile gets before the grid drops a column.
 pub const MIN_TILE_WIDTH: f64 = 230.0;
-/// Height of one tile, and the gap between tiles, in CSS pixels.
-pub const TILE_HEIGHT: f64 = 88.0;
+/// Height of one tile (padding 5+5, name and state lines 16 each, gaps 3,
+/// strip 14, border 2: nothing left empty), and the gap between tiles.
+pub const TILE_HEIGHT: f64 = 64.0;
 pub const GAP: f64 = 6.0;
+/// A dense cell: one small square per machine.
+pub const CELL: f64 = 14.0;
+pub const CELL_GAP: f64 = 2.0;
+/// Auto switches to cells when full tiles would take more screens than this.
+pub const DENSE_AFTER_SCREENS: f64 = 3.0;
 /// Rows rendered beyond each edge of the viewport, so a quick scroll does not
 /// show blank space before the next frame.
 pub const OVERSCAN_ROWS: usize = 2;
@@ -18,6 +26,8 @@ pub const OVERSCAN_ROWS: usize = 2;
 pub struct Grid {
     pub cols: usize,
     pub tile_width: f64,
+    pub tile_height: f64,
+    pub gap: f64,
     /// Distance from one row's top to the next one's.
     pub row_pitch: f64,
 }
@@ -30,8 +40,39 @@ impl Grid {
         Grid {
             cols,
             tile_width,
+            tile_height: TILE_HEIGHT,
+            gap: GAP,
             row_pitch: TILE_HEIGHT + GAP,
         }
+    }
+
+    /// Small square cells, as many across as fit.
+    pub fn dense(width: f64) -> Grid {
+        let width = if width.is_finite() { width.max(0.0) } else { 0.0 };
+        let cols = (((width + CELL_GAP) / (CELL + CELL_GAP)).floor() as usize).max(1);
+        Grid {
+            cols,
+            tile_width: CELL,
+            tile_height: CELL,
+            gap: CELL_GAP,
+            row_pitch: CELL + CELL_GAP,
+        }
+    }
+
+    /// The grid for `tiles` machines in a `width` x `height` pane.
+    pub fn for_pane(size: TileSize, tiles: usize, width: f64, height: f64) -> Grid {
+        let full = Grid::new(width);
+        let per_screen = full.cols as f64 * (height / full.row_pitch).floor().max(1.0);
+        let dense = match size {
+            TileSize::Full => false,
+            TileSize::Dense => true,
+            TileSize::Auto => tiles as f64 > DENSE_AFTER_SCREENS * per_screen,
+        };
+        if dense { Grid::dense(width) } else { full }
+    }
+
+    pub fn is_dense(&self) -> bool {
+        self.tile_height == CELL
     }
 
     pub fn rows(&self, tiles: usize) -> usize {
@@ -44,7 +85,7 @@ impl Grid {
         if rows == 0 {
             0.0
         } else {
-            rows as f64 * self.row_pitch - GAP
+            rows as f64 * self.row_pitch - self.gap
         }
     }
 
@@ -75,7 +116,7 @@ impl Grid {
     /// Top-left corner of tile `index`.
     pub fn position(&self, index: usize) -> (f64, f64) {
         let (row, col) = (index / self.cols, index % self.cols);
-        (col as f64 * (self.tile_width + GAP), row as f64 * self.row_pitch)
+        (col as f64 * (self.tile_width + self.gap), row as f64 * self.row_pitch)
     }
 }
 
@@ -97,15 +138,15 @@ mod tests {
 
     #[test]
     fn only_the_window_and_overscan_are_rendered() {
-        let g = Grid::new(1000.0); // 4 columns, rows 94 px apart
+        let g = Grid::new(1000.0); // 4 columns, rows 70 px apart
         let tiles = 10_000;
         assert_eq!(g.rows(tiles), 2500);
-        // At the top, 400 px tall: rows 0..=4 are visible (4.26 rows), plus 2 overscan rows below.
-        assert_eq!(g.visible(tiles, 0.0, 400.0), 0..(5 + OVERSCAN_ROWS) * 4);
+        // At the top, 400 px tall: rows 0..=5 are visible (5.7 rows), plus 2 overscan rows below.
+        assert_eq!(g.visible(tiles, 0.0, 400.0), 0..(6 + OVERSCAN_ROWS) * 4);
         // Scrolled to row 1000: two rows of overscan above too.
         let r = g.visible(tiles, 1000.0 * g.row_pitch, 400.0);
         assert_eq!(r.start, (1000 - OVERSCAN_ROWS) * 4);
-        assert_eq!(r.end, (1000 + 5 + OVERSCAN_ROWS) * 4);
+        assert_eq!(r.end, (1000 + 6 + OVERSCAN_ROWS) * 4);
         assert!(r.len() <= 40, "a window of 10,000 tiles renders {} tiles", r.len());
     }
 
@@ -119,6 +160,18 @@ mod tests {
         assert_eq!(g.visible(0, 0.0, 400.0), 0..0);
         // A negative scroll offset counts as the top, an unknown height as zero.
         assert_eq!(g.visible(10, -50.0, f64::NAN), 0..8);
+    }
+
+    #[test]
+    fn a_large_fleet_gets_cells_that_fit_on_one_screen() {
+        // The machines pane of a 1200x800 panel, 1,000 machines.
+        let g = Grid::for_pane(TileSize::Auto, 1000, 800.0, 700.0);
+        assert!(g.is_dense());
+        assert!(g.content_height(1000) <= 700.0, "{}", g.content_height(1000));
+        // A few machines keep their full tiles, unless dense is asked for.
+        assert!(!Grid::for_pane(TileSize::Auto, 20, 800.0, 700.0).is_dense());
+        assert!(Grid::for_pane(TileSize::Dense, 20, 800.0, 700.0).is_dense());
+        assert!(!Grid::for_pane(TileSize::Full, 1000, 800.0, 700.0).is_dense());
     }
 
     #[test]

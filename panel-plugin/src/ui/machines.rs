@@ -8,7 +8,7 @@ use wasm_bindgen::JsCast;
 use crate::ui::app::{Ctx, Screen};
 use crate::ui::format;
 use crate::ui::geometry::Area;
-use crate::ui::grid::{Grid, TILE_HEIGHT};
+use crate::ui::grid::Grid;
 use crate::ui::panes::{Panes, SCROLLBAR};
 use crate::ui::strip::{self, STRIP_UNITS};
 use crate::ui::tooltip::Hover;
@@ -30,7 +30,6 @@ pub fn Machines(ctx: Ctx, panes: Memo<Panes>) -> impl IntoView {
             h: 0.0,
         })
     };
-    let grid = Memo::new(move |_| Grid::new(area().w - SCROLLBAR));
     let (count, generation) = {
         let count = move || {
             ctx.screen.with(|s| match s {
@@ -46,6 +45,10 @@ pub fn Machines(ctx: Ctx, panes: Memo<Panes>) -> impl IntoView {
         };
         (count, generation)
     };
+    let grid = Memo::new(move |_| {
+        let a = area();
+        Grid::for_pane(ctx.tiles.get(), count(), a.w - SCROLLBAR, a.h)
+    });
     let visible = move || -> Vec<TileKey> {
         let g = grid.get();
         let range = g.visible(count(), scroll_top.get(), area().h);
@@ -125,22 +128,46 @@ fn time_under(ev: &web_sys::MouseEvent, from: f64, to: f64) -> Option<f64> {
 fn tile(ctx: Ctx, view: &PanelView, index: usize, generation: u64, grid: Grid) -> AnyView {
     let m: &MachineView = &view.machines[index];
     let kind = view.kinds.get(m.kind_index);
+    let node = m.state_index.and_then(|i| kind.and_then(|k| k.nodes.get(i)));
+    let (x, y) = grid.position(index);
+    let style = format!(
+        "left:{x}px;top:{y}px;width:{}px;height:{}px;--ss-state:{};--ss-state-text:{}",
+        grid.tile_width,
+        grid.tile_height,
+        safe_color(&m.color),
+        node.map_or("var(--ss-text)", |n| safe_color(&n.text_color)),
+    );
+    let hover = move |ev: web_sys::MouseEvent, at_ms: Option<f64>| {
+        if let Some((x, y)) = pointer(&ev) {
+            ctx.hover.set(Some(Hover {
+                generation,
+                index,
+                x,
+                y,
+                at_ms,
+            }));
+        }
+    };
+    if grid.is_dense() {
+        let class = if m.flapping { "ss-cell ss-flapping" } else { "ss-cell" };
+        let label = format!("{}: {}", m.id, m.state.as_deref().unwrap_or("unknown"));
+        return view! {
+            <div
+                class=class
+                style=style
+                role="img"
+                aria-label=label
+                on:mouseenter=move |ev| hover(ev, None)
+                on:mouseleave=move |_| ctx.hover.set(None)
+            ></div>
+        }
+        .into_any();
+    }
     let state_color = |i: usize| {
         kind.and_then(|k| k.nodes.get(i))
             .map_or("var(--ss-text-weak)", |n| safe_color(&n.color))
             .to_owned()
     };
-    let state_name = |i: usize| {
-        kind.and_then(|k| k.nodes.get(i))
-            .map_or("?", |n| n.state.as_str())
-            .to_owned()
-    };
-    let (x, y) = grid.position(index);
-    let style = format!(
-        "left:{x}px;top:{y}px;width:{}px;height:{TILE_HEIGHT}px;--ss-state:{}",
-        grid.tile_width,
-        safe_color(&m.color)
-    );
     let class = if m.flapping { "ss-tile ss-flapping" } else { "ss-tile" };
 
     let since = m.since;
@@ -161,21 +188,20 @@ fn tile(ctx: Ctx, view: &PanelView, index: usize, generation: u64, grid: Grid) -
             CountSource::Samples => "seen between samples; flaps between samples are missed",
         }
     );
-    let share = m
-        .share
-        .iter()
-        .filter(|(_, f)| *f > 0.0)
-        .map(|&(i, f)| {
-            let style = format!("width:{:.3}%;background:{}", f * 100.0, state_color(i));
-            let title = format!("{}: {}", state_name(i), format::percent(f));
-            view! { <div style=style title=title></div> }
-        })
-        .collect_view();
     let (from, to) = (view.time_range.from, view.time_range.to);
     let paths = strip::paths(&m.history, from, to)
         .into_iter()
         .map(|(i, d)| view! { <path d=d fill=state_color(i)></path> })
         .collect_view();
+    // Where the pointer is on this tile's strip, as a line across it.
+    let cursor = move || {
+        let h = ctx
+            .hover
+            .get()
+            .filter(|h| h.index == index && h.generation == generation)?;
+        let x = (h.at_ms? - from) / (to - from) * STRIP_UNITS;
+        Some(view! { <line class="ss-strip-cursor" x1=x y1="0" x2=x y2="1"></line> })
+    };
     let links = m
         .links
         .iter()
@@ -190,17 +216,6 @@ fn tile(ctx: Ctx, view: &PanelView, index: usize, generation: u64, grid: Grid) -
         })
         .collect_view();
 
-    let hover = move |ev: web_sys::MouseEvent, at_ms: Option<f64>| {
-        if let Some((x, y)) = pointer(&ev) {
-            ctx.hover.set(Some(Hover {
-                generation,
-                index,
-                x,
-                y,
-                at_ms,
-            }));
-        }
-    };
     view! {
         <div
             class=class
@@ -210,15 +225,14 @@ fn tile(ctx: Ctx, view: &PanelView, index: usize, generation: u64, grid: Grid) -
         >
             <div class="ss-row">
                 <span class="ss-id" title=m.id.clone()>{m.id.clone()}</span>
-                {m.flapping.then(|| view! { <span class="ss-flap" title="Flapping: many transitions in the time range">"⚡ flapping"</span> })}
-                <span class="ss-weak" title=transitions_title>{format!("↻ {}", format::count(m.transitions_in_range))}</span>
             </div>
             <div class="ss-row">
                 <span class="ss-state">{m.state.clone().unwrap_or_else(|| "unknown".to_owned())}</span>
                 <span class="ss-weak">{in_state}</span>
+                {m.flapping.then(|| view! { <span class="ss-flap" title="Flapping: it keeps tripping (see the flapping options)">"⚡"</span> })}
+                <span class="ss-weak" title=transitions_title>{format!("↻ {}", format::count(m.transitions_in_range))}</span>
                 <span class="ss-links">{links}</span>
             </div>
-            <div class="ss-share">{share}</div>
             <svg
                 class="ss-strip"
                 viewBox=format!("0 0 {STRIP_UNITS} 1")
@@ -230,6 +244,7 @@ fn tile(ctx: Ctx, view: &PanelView, index: usize, generation: u64, grid: Grid) -
                 on:mouseleave=move |ev| hover(ev, None)
             >
                 {paths}
+                {cursor}
             </svg>
         </div>
     }

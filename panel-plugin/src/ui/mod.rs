@@ -2,6 +2,7 @@
 //! [`crate::view::PanelView`]; the geometry, formatting and stylesheet they
 //! use are plain functions here, compiled and tested natively.
 
+pub mod chips;
 pub mod format;
 pub mod geometry;
 pub mod grid;

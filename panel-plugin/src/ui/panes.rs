@@ -2,11 +2,13 @@
 //! machine grid. Computed from the size Grafana reports rather than measured
 //! in the DOM, so the virtualised grid knows its viewport before it renders.
 
+use crate::layout;
 use crate::options::ViewMode;
 use crate::ui::geometry::Area;
+use crate::view::KindView;
 
-/// Height of the header line (totals, search, filter).
-pub const HEADER_HEIGHT: f64 = 34.0;
+/// Height of one line of header chips (and of the search box line).
+pub const HEADER_LINE: f64 = 28.0;
 /// Height of the warnings line, when there are warnings.
 pub const WARNINGS_HEIGHT: f64 = 18.0;
 /// Gap between the diagram and machine panes.
@@ -15,6 +17,12 @@ pub const PANE_GAP: f64 = 8.0;
 pub const SCROLLBAR: f64 = 12.0;
 /// From this width on, "both" puts the diagram left of the grid, else above.
 pub const SIDE_BY_SIDE_MIN_WIDTH: f64 = 720.0;
+/// Stacked above the tiles, the diagram only shows in a body at least this
+/// tall; below it would leave a strip too thin to read and under two rows of
+/// tiles, so the header's chips carry the counts instead.
+pub const STACKED_MIN_BODY: f64 = 420.0;
+/// Space above each diagram for its kind's name.
+pub const KIND_TITLE: f64 = 14.0;
 
 /// Where the diagram and the machine grid go, in panel pixels.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -23,53 +31,117 @@ pub struct Panes {
     pub machines: Option<Area>,
     /// Diagram left of the grid (else above it).
     pub side_by_side: bool,
+    /// The diagram was asked for but the pane is too small to draw it without
+    /// overlaps: the header's chips carry the counts instead.
+    pub chips_only: bool,
 }
 
-pub fn split(mode: ViewMode, width: f64, height: f64, warnings: bool) -> Panes {
+/// Shares the panel below a header `top` pixels tall. `diagram_fits` says
+/// whether a diagram pane of some size can be drawn; when not, the machines
+/// get the space and the header's chips stand in for the diagram.
+pub fn split(mode: ViewMode, width: f64, height: f64, top: f64, diagram_fits: impl Fn(Area) -> bool) -> Panes {
     let (width, height) = (finite(width), finite(height));
-    let top = HEADER_HEIGHT + if warnings { WARNINGS_HEIGHT } else { 0.0 };
     let body = Area {
         x: 0.0,
         y: top,
         w: width,
         h: (height - top).max(0.0),
     };
+    let chips_only = |machines: Option<Area>| Panes {
+        diagram: None,
+        machines,
+        side_by_side: false,
+        chips_only: true,
+    };
     match mode {
+        ViewMode::Diagram if !diagram_fits(body) => chips_only(None),
         ViewMode::Diagram => Panes {
             diagram: Some(body),
             machines: None,
             side_by_side: false,
+            chips_only: false,
         },
         ViewMode::Machines => Panes {
             diagram: None,
             machines: Some(body),
             side_by_side: false,
+            chips_only: false,
         },
-        ViewMode::Both if width >= SIDE_BY_SIDE_MIN_WIDTH => {
-            let dw = (width * 0.38).clamp(260.0, 520.0);
-            Panes {
-                diagram: Some(Area { w: dw, ..body }),
-                machines: Some(Area {
-                    x: dw + PANE_GAP,
-                    w: (width - dw - PANE_GAP).max(0.0),
-                    ..body
-                }),
-                side_by_side: true,
-            }
-        }
         ViewMode::Both => {
-            let dh = (body.h * 0.42).clamp(120.0, 320.0).min(body.h);
-            Panes {
-                diagram: Some(Area { h: dh, ..body }),
-                machines: Some(Area {
-                    y: body.y + dh + PANE_GAP,
-                    h: (body.h - dh - PANE_GAP).max(0.0),
-                    ..body
-                }),
-                side_by_side: false,
+            let side_by_side = width >= SIDE_BY_SIDE_MIN_WIDTH;
+            let (diagram, machines) = if side_by_side {
+                // A few numbers: a narrow column is enough, the tiles need the width.
+                let dw = (width * 0.3).clamp(240.0, 420.0);
+                (
+                    Area { w: dw, ..body },
+                    Area {
+                        x: dw + PANE_GAP,
+                        w: (width - dw - PANE_GAP).max(0.0),
+                        ..body
+                    },
+                )
+            } else {
+                let dh = (body.h * 0.45).clamp(120.0, 320.0).min(body.h);
+                (
+                    Area { h: dh, ..body },
+                    Area {
+                        y: body.y + dh + PANE_GAP,
+                        h: (body.h - dh - PANE_GAP).max(0.0),
+                        ..body
+                    },
+                )
+            };
+            if (side_by_side || body.h >= STACKED_MIN_BODY) && diagram_fits(diagram) {
+                Panes {
+                    diagram: Some(diagram),
+                    machines: Some(machines),
+                    side_by_side,
+                    chips_only: false,
+                }
+            } else {
+                chips_only(Some(body))
             }
         }
     }
+}
+
+/// The area a kind's nodes get inside its part of the diagram pane (below
+/// its name), in the part's own coordinates.
+pub fn kind_area(part: Area) -> Area {
+    Area {
+        x: 0.0,
+        y: KIND_TITLE,
+        w: part.w,
+        h: (part.h - KIND_TITLE).max(0.0),
+    }
+}
+
+/// A kind's diagram in its part of the pane (coordinates inside the part).
+pub fn place_kind(kind: &KindView, part: Area) -> Option<layout::Placed> {
+    let names: Vec<&str> = kind.nodes.iter().map(|n| n.state.as_str()).collect();
+    let counts: Vec<usize> = kind.nodes.iter().map(|n| n.count_now).collect();
+    layout::place(&kind.grid, &names, &counts, &band_text(kind), kind_area(part))
+}
+
+/// What the line above a kind's manual band says: how often machines were
+/// moved there by hand in the time range.
+pub fn band_text(kind: &KindView) -> String {
+    let moved: u64 = kind
+        .edges
+        .iter()
+        .filter(|e| kind.nodes.get(e.to).is_some_and(|n| n.manual))
+        .map(|e| e.taken_in_range)
+        .sum();
+    format!("set by hand, from any state: {moved}×")
+}
+
+/// Whether every kind's diagram can be drawn in `area` without overlaps.
+pub fn diagram_fits(kinds: &[KindView], area: Area) -> bool {
+    !kinds.is_empty()
+        && per_kind(area, kinds.len())
+            .iter()
+            .zip(kinds)
+            .all(|(part, kind)| place_kind(kind, *part).is_some())
 }
 
 /// Splits a diagram pane between `kinds` diagrams: side by side in a wide
@@ -107,26 +179,36 @@ fn finite(v: f64) -> f64 {
 mod tests {
     use super::*;
 
+    const TOP: f64 = 34.0;
+    fn always(_: Area) -> bool {
+        true
+    }
+
     #[test]
     fn single_views_take_the_whole_body() {
-        let p = split(ViewMode::Machines, 800.0, 400.0, false);
+        let p = split(ViewMode::Machines, 800.0, 400.0, TOP, always);
         assert!(p.diagram.is_none());
-        assert_eq!(p.machines.unwrap().h, 400.0 - HEADER_HEIGHT);
-        let p = split(ViewMode::Diagram, 800.0, 400.0, true);
+        assert_eq!(p.machines.unwrap().h, 400.0 - TOP);
+        let p = split(ViewMode::Diagram, 800.0, 400.0, TOP + WARNINGS_HEIGHT, always);
         assert!(p.machines.is_none());
-        assert_eq!(p.diagram.unwrap().h, 400.0 - HEADER_HEIGHT - WARNINGS_HEIGHT);
+        assert_eq!(p.diagram.unwrap().h, 400.0 - TOP - WARNINGS_HEIGHT);
     }
 
     #[test]
     fn both_views_sit_side_by_side_when_wide_and_stacked_when_narrow() {
-        let wide = split(ViewMode::Both, 1200.0, 500.0, false);
+        let wide = split(ViewMode::Both, 1200.0, 500.0, TOP, always);
         assert!(wide.side_by_side);
         let (d, m) = (wide.diagram.unwrap(), wide.machines.unwrap());
         assert_eq!(d.x + d.w + PANE_GAP, m.x);
         assert_eq!(m.x + m.w, 1200.0);
         assert_eq!(d.h, m.h);
+        assert!(d.w <= 0.3 * 1200.0, "the diagram leaves the width to the tiles");
 
-        let narrow = split(ViewMode::Both, 500.0, 600.0, false);
+        let narrow = split(ViewMode::Both, 500.0, 600.0, TOP, always);
+        assert!(
+            split(ViewMode::Both, 600.0, 400.0, TOP, always).chips_only,
+            "600x400: chips, not a thin strip"
+        );
         assert!(!narrow.side_by_side);
         let (d, m) = (narrow.diagram.unwrap(), narrow.machines.unwrap());
         assert_eq!(d.w, 500.0);
@@ -135,14 +217,23 @@ mod tests {
     }
 
     #[test]
+    fn a_pane_too_small_for_the_diagram_gives_its_space_to_the_tiles() {
+        let p = split(ViewMode::Both, 600.0, 400.0, TOP, |a| a.h >= 200.0);
+        assert!(p.chips_only && p.diagram.is_none());
+        assert_eq!(p.machines.unwrap().h, 400.0 - TOP);
+        let p = split(ViewMode::Diagram, 600.0, 100.0, TOP, |a| a.h >= 200.0);
+        assert!(p.chips_only && p.diagram.is_none() && p.machines.is_none());
+    }
+
+    #[test]
     fn a_tiny_panel_gets_no_negative_sizes() {
         for mode in [ViewMode::Both, ViewMode::Diagram, ViewMode::Machines] {
-            let p = split(mode, 0.0, 10.0, true);
+            let p = split(mode, 0.0, 10.0, TOP + WARNINGS_HEIGHT, always);
             for a in [p.diagram, p.machines].into_iter().flatten() {
                 assert!(a.w >= 0.0 && a.h >= 0.0, "{mode:?}: {a:?}");
             }
         }
-        let p = split(ViewMode::Both, f64::NAN, f64::INFINITY, false);
+        let p = split(ViewMode::Both, f64::NAN, f64::INFINITY, TOP, always);
         assert!(p.machines.unwrap().h >= 0.0);
     }
 

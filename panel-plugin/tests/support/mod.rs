@@ -6,6 +6,8 @@
 //! (including `__name__`).
 #![allow(dead_code)]
 
+pub mod scrape;
+
 use serde_json::{Value, json};
 use statescope_panel::{PanelInput, PanelView, build_view};
 

@@ -95,7 +95,7 @@ impl Exporter {
     pub fn stop(&mut self) {
         let (runtime, applier) = self.running.take().expect("running");
         runtime.shutdown_timeout(Duration::from_secs(2));
-        applier.join();
+        applier.join().expect("the applier thread ended without an error");
     }
 
     fn get(&self, path: &str) -> String {

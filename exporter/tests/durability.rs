@@ -1,0 +1,250 @@
+//! Acknowledged means exactly acknowledged, with a log that fails on demand
+//! (a disk that fills up partway through a write, a panic in the applier):
+//! what was answered 503 is in neither memory nor the log, writes come back
+//! by themselves once space is freed, a failed snapshot leaves no partial
+//! file, and a crash of the applier is visible everywhere.
+
+mod support;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::http::StatusCode;
+use serde_json::json;
+use statescope_exporter::config::Config;
+use statescope_exporter::events::{Action, Event};
+use statescope_exporter::store::Store;
+use statescope_exporter::wal::{PROBE_BYTES, Record, Wal};
+use support::{FlakyDisk, app_on, transition};
+
+fn empty() -> Store {
+    let config = Config::default();
+    Store::new(config.catalog.clone(), config.limits.store())
+}
+
+fn opened(machine: &str) -> Record {
+    let e = Event::new("circuit_breaker", machine, Action::Transition { to: "open".into() });
+    Record::batch(1.0, vec![e])
+}
+
+fn log_len(dir: &std::path::Path) -> u64 {
+    std::fs::metadata(dir.join("events.jsonl")).unwrap().len()
+}
+
+#[test]
+fn a_group_cut_short_by_a_full_disk_leaves_nothing_of_itself_in_the_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let disk = Arc::new(FlakyDisk::default());
+    let (mut wal, _) = Wal::open_on(disk.clone(), dir.path().into(), empty()).unwrap();
+    wal.append(vec![opened("acknowledged")]).unwrap();
+    let acknowledged = log_len(dir.path());
+    // Room for one more whole record and a bit: the group's first record is
+    // written completely, the second one partly.
+    disk.fill_after(acknowledged + 10);
+    assert!(wal.append(vec![opened("refused-1"), opened("refused-2")]).is_err());
+    assert_eq!(log_len(dir.path()), acknowledged, "the failed group was cut back off");
+    // What the running exporter reads back agrees with what a restart replays.
+    let live = wal.reload(empty()).unwrap();
+    drop(wal);
+    disk.free();
+    let (_wal, restarted) = Wal::open(dir.path().into(), empty()).unwrap();
+    for store in [&live, &restarted] {
+        let names: Vec<_> = store.machines().keys().map(|k| k.machine.clone()).collect();
+        assert_eq!(names, ["acknowledged"]);
+    }
+}
+
+#[test]
+fn a_failed_snapshot_removes_its_partial_file_and_the_log_keeps_everything() {
+    let dir = tempfile::tempdir().unwrap();
+    let disk = Arc::new(FlakyDisk::default());
+    let (mut wal, mut store) = Wal::open_on(disk.clone(), dir.path().into(), empty()).unwrap();
+    let e = Event::new("circuit_breaker", "b1", Action::Transition { to: "open".into() });
+    store.apply(std::slice::from_ref(&e), 1.0).unwrap();
+    wal.append(vec![Record::batch(1.0, vec![e])]).unwrap();
+    disk.fill_after(20);
+    assert!(wal.checkpoint(&store.snapshot()).is_err());
+    assert!(
+        !dir.path().join("snapshot.json.tmp").exists(),
+        "a partial snapshot was left to hold the disk's space"
+    );
+    disk.free();
+    drop(wal);
+    // One a crash left behind is removed at the start, and the log still has it all.
+    std::fs::write(dir.path().join("snapshot.json.tmp"), "{\"last_rec").unwrap();
+    let (_wal, store) = Wal::open(dir.path().into(), empty()).unwrap();
+    assert!(!dir.path().join("snapshot.json.tmp").exists());
+    assert_eq!(store.state_name("circuit_breaker", "b1"), Some("open"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn what_was_answered_is_what_memory_and_a_restart_hold_when_the_disk_fills() {
+    let dir = tempfile::tempdir().unwrap();
+    let disk = Arc::new(FlakyDisk::default());
+    let app = app_on(disk.clone(), dir.path(), None);
+    assert_eq!(
+        app.post(transition("first", "open").to_string()).await.status,
+        StatusCode::OK
+    );
+    // Room for about two and a half more records; 40 requests race for it.
+    let record = log_len(dir.path());
+    disk.fill_after(record * 5 / 2);
+    let posts = (0..40).map(|i| {
+        let client = app.client.clone();
+        tokio::spawn(async move {
+            let name = format!("m{i:02}");
+            (name.clone(), client.post(transition(&name, "open").to_string()).await)
+        })
+    });
+    let mut acknowledged = vec!["first".to_owned()];
+    let mut refused = 0;
+    for post in posts.collect::<Vec<_>>() {
+        let (name, answer) = post.await.unwrap();
+        match answer.status {
+            StatusCode::OK => acknowledged.push(name),
+            StatusCode::SERVICE_UNAVAILABLE => {
+                refused += 1;
+                let error = answer.json()["error"].as_str().unwrap().to_owned();
+                assert!(error.contains("could not write its log"), "{error}");
+                assert!(error.contains("nothing of this request was kept"), "{error}");
+                assert_eq!(answer.headers["retry-after"], "1");
+            }
+            other => panic!("{name}: {other} {}", answer.text),
+        }
+    }
+    assert!(refused > 0, "the disk never filled up");
+    acknowledged.sort();
+    let names = |machines: Vec<(String, String)>| {
+        let mut names: Vec<_> = machines.into_iter().map(|(m, _)| m).collect();
+        names.sort();
+        names
+    };
+    assert_eq!(names(app.machines().await), acknowledged, "memory after the refusals");
+    let ready = app.get("/readyz").await;
+    assert_eq!(ready.status, StatusCode::SERVICE_UNAVAILABLE, "{}", ready.text);
+    assert!(ready.json()["error"].as_str().unwrap().contains("cannot be written"));
+
+    // A stop (no final snapshot: the disk is still full), space freed, a restart.
+    app.stop().unwrap();
+    disk.free();
+    let restarted = app_on(disk.clone(), dir.path(), None);
+    assert_eq!(names(restarted.machines().await), acknowledged, "a restart");
+}
+
+#[tokio::test]
+async fn writes_come_back_without_a_restart_once_space_is_freed() {
+    let dir = tempfile::tempdir().unwrap();
+    let disk = Arc::new(FlakyDisk::default());
+    let app = app_on(disk.clone(), dir.path(), None);
+    disk.fill_after(0);
+    assert_eq!(
+        app.post(transition("a", "open").to_string()).await.status,
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+    assert_eq!(app.get("/readyz").await.status, StatusCode::SERVICE_UNAVAILABLE);
+    // Still full: still refused, quickly, and still not ready.
+    assert_eq!(
+        app.post(transition("a", "open").to_string()).await.status,
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+    disk.free();
+    // With no write coming, the applier's own probe finds the space.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let ready = app.get("/readyz").await;
+        if ready.status == StatusCode::OK {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "still not ready 10 s after space was freed: {}",
+            ready.text
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let answer = app.post(transition("a", "open").to_string()).await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
+    assert_eq!(app.machines().await, [("a".to_owned(), "open".to_owned())]);
+}
+
+#[tokio::test]
+async fn a_panic_in_the_applier_is_answered_500_with_its_reason_and_fails_the_exit() {
+    let dir = tempfile::tempdir().unwrap();
+    let disk = Arc::new(FlakyDisk::default());
+    let app = app_on(disk.clone(), dir.path(), None);
+    assert_eq!(
+        app.post(transition("a", "open").to_string()).await.status,
+        StatusCode::OK
+    );
+    disk.panic_on_next_append();
+    for attempt in ["the batch in hand", "a later batch"] {
+        let answer = app.post(transition("b", "open").to_string()).await;
+        assert_eq!(
+            answer.status,
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "{attempt}: {}",
+            answer.text
+        );
+        let error = answer.json()["error"].as_str().unwrap().to_owned();
+        assert!(
+            error.contains("the applier thread panicked: injected panic while appending"),
+            "{attempt}: {error}"
+        );
+    }
+    for path in ["/healthz", "/readyz"] {
+        let answer = app.get(path).await;
+        assert_eq!(
+            answer.status,
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "{path}: {}",
+            answer.text
+        );
+        assert!(answer.json()["error"].as_str().unwrap().contains("panicked"), "{path}");
+    }
+    // Reads keep serving what was acknowledged.
+    assert_eq!(app.machines().await, [("a".to_owned(), "open".to_owned())]);
+    let verdict = app.stop();
+    assert!(
+        verdict.as_ref().is_err_and(|why| why.contains("injected panic")),
+        "the applier's end must carry the panic (the process exits non-zero on it): {verdict:?}"
+    );
+}
+
+#[test]
+fn a_snapshot_whose_histograms_have_the_wrong_bucket_count_is_refused_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let snapshot = json!({"last_record": 0, "store": {"machines": [], "recent_ids": [], "jobs": [
+        ["worker", "gpu", {
+            "duration": {"buckets": [1, 2], "sum": 1.0, "count": 3},
+            "queue_wait": {"buckets": [], "sum": 0.0, "count": 0}}]]}});
+    std::fs::write(dir.path().join("snapshot.json"), snapshot.to_string()).unwrap();
+    let err = Wal::open(dir.path().into(), empty())
+        .err()
+        .expect("a damaged snapshot opened");
+    let text = err.to_string();
+    assert!(
+        text.contains(r#"job duration histogram of kind "worker", worker_type "gpu" has 2 buckets"#),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_probe_needs_real_room_and_replays_as_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let disk = Arc::new(FlakyDisk::default());
+    let (mut wal, _) = Wal::open_on(disk.clone(), dir.path().into(), empty()).unwrap();
+    wal.append(vec![opened("a")]).unwrap();
+    let before = log_len(dir.path());
+    // A few hundred bytes free is not a disk that takes writes again.
+    disk.fill_after(500);
+    assert!(wal.probe(2.0).is_err());
+    assert_eq!(log_len(dir.path()), before);
+    disk.free();
+    wal.probe(2.0).unwrap();
+    assert_eq!(log_len(dir.path()), before + PROBE_BYTES as u64);
+    wal.append(vec![opened("b")]).unwrap();
+    drop(wal);
+    let (_wal, store) = Wal::open(dir.path().into(), empty()).unwrap();
+    let names: Vec<_> = store.machines().keys().map(|k| k.machine.clone()).collect();
+    assert_eq!(names, ["a", "b"]);
+}

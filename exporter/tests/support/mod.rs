@@ -1,0 +1,199 @@
+//! What the fault and refusal tests share: an in-process app whose log can be
+//! made to fail on demand.
+
+#![allow(dead_code)] // each test file uses its own part
+
+use std::fs::File;
+use std::io::{self, Write};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use http_body_util::BodyExt;
+use serde_json::{Value, json};
+use statescope_exporter::api::{self, Api};
+use statescope_exporter::config::Config;
+use statescope_exporter::encode::Compat;
+use statescope_exporter::ingest::{Applier, Ingest, SnapshotPolicy};
+use statescope_exporter::store::Store;
+use statescope_exporter::telemetry::Telemetry;
+use statescope_exporter::wal::Disk;
+use tower::ServiceExt;
+
+/// A disk that fills up, or panics, when a test says so. Writes past the room
+/// left write what fits and then fail, as a full disk does.
+#[derive(Default)]
+pub struct FlakyDisk {
+    /// Bytes that still fit; `None`: unlimited.
+    room: Mutex<Option<u64>>,
+    panic_next: AtomicBool,
+}
+
+impl FlakyDisk {
+    /// From now on only `bytes` more fit.
+    pub fn fill_after(&self, bytes: u64) {
+        *self.room.lock().unwrap() = Some(bytes);
+    }
+
+    /// Space is freed: everything fits again.
+    pub fn free(&self) {
+        *self.room.lock().unwrap() = None;
+    }
+
+    /// The next append panics (a bug in the applier's path).
+    pub fn panic_on_next_append(&self) {
+        self.panic_next.store(true, Ordering::SeqCst);
+    }
+
+    fn write_what_fits(&self, file: &mut File, bytes: &[u8]) -> io::Result<()> {
+        let mut room = self.room.lock().unwrap();
+        let fits = room.map_or(bytes.len(), |left| bytes.len().min(left as usize));
+        file.write_all(&bytes[..fits])?;
+        if let Some(left) = room.as_mut() {
+            *left -= fits as u64;
+        }
+        if fits < bytes.len() {
+            return Err(io::Error::from(io::ErrorKind::StorageFull));
+        }
+        Ok(())
+    }
+}
+
+impl Disk for FlakyDisk {
+    fn append(&self, file: &mut File, bytes: &[u8]) -> io::Result<()> {
+        if self.panic_next.swap(false, Ordering::SeqCst) {
+            panic!("injected panic while appending");
+        }
+        self.write_what_fits(file, bytes)
+    }
+
+    fn write_file(&self, path: &Path, bytes: &[u8]) -> io::Result<()> {
+        let mut f = File::create(path)?;
+        self.write_what_fits(&mut f, bytes)?;
+        f.sync_all()
+    }
+}
+
+pub const TOKEN: &str = "0123456789abcdef-test-token";
+
+/// Requests to the router, in process.
+#[derive(Clone)]
+pub struct Client(pub Router);
+
+pub struct App {
+    pub client: Client,
+    pub ingest: Ingest,
+    pub applier: Option<Applier>,
+}
+
+impl std::ops::Deref for App {
+    type Target = Client;
+
+    fn deref(&self) -> &Client {
+        &self.client
+    }
+}
+
+/// An app on the data directory `dir`, writing through `disk`.
+pub fn app_on(disk: Arc<dyn Disk>, dir: &Path, token: Option<&str>) -> App {
+    let config = Config::default();
+    let telemetry = Arc::new(Telemetry::default());
+    let store = Store::new(config.catalog.clone(), config.limits.store());
+    let (ingest, applier) = Ingest::open_on(
+        disk,
+        dir.to_owned(),
+        store,
+        SnapshotPolicy::default(),
+        telemetry.clone(),
+    )
+    .unwrap();
+    let api = Arc::new(Api {
+        ingest: ingest.clone(),
+        telemetry,
+        token: token.map(str::to_owned),
+        compat: Compat::On,
+        max_events: config.limits.max_events_per_request,
+        max_body_bytes: config.limits.max_body_bytes,
+    });
+    App {
+        client: Client(api::router(api)),
+        ingest,
+        applier: Some(applier),
+    }
+}
+
+pub struct Answer {
+    pub status: StatusCode,
+    pub headers: axum::http::HeaderMap,
+    pub text: String,
+}
+
+impl Answer {
+    /// The body as JSON; fails the test if it is not.
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.text)
+            .unwrap_or_else(|_| panic!("{} answered, not JSON: {:?}", self.status, self.text))
+    }
+}
+
+impl Client {
+    pub async fn call(&self, req: Request<Body>) -> Answer {
+        let res = self.0.clone().oneshot(req).await.unwrap();
+        let status = res.status();
+        let headers = res.headers().clone();
+        let body = res.into_body().collect().await.unwrap().to_bytes();
+        Answer {
+            status,
+            headers,
+            text: String::from_utf8_lossy(&body).into_owned(),
+        }
+    }
+
+    pub async fn post(&self, body: impl Into<String>) -> Answer {
+        self.post_as("application/json", body).await
+    }
+
+    pub async fn post_as(&self, content_type: &str, body: impl Into<String>) -> Answer {
+        let req = Request::post("/api/v1/events")
+            .header(header::CONTENT_TYPE, content_type)
+            .body(Body::from(body.into()))
+            .unwrap();
+        self.call(req).await
+    }
+
+    pub async fn get(&self, path: &str) -> Answer {
+        self.call(Request::get(path).body(Body::empty()).unwrap()).await
+    }
+
+    /// Machines as `/api/v1/machines` lists them: (machine, state).
+    pub async fn machines(&self) -> Vec<(String, String)> {
+        let list = self.get("/api/v1/machines").await.json();
+        list["machines"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| {
+                (
+                    m["machine"].as_str().unwrap().to_owned(),
+                    m["state"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect()
+    }
+}
+
+impl App {
+    /// Lets the applier finish, as a shutdown does; its verdict.
+    pub fn stop(mut self) -> Result<(), String> {
+        let applier = self.applier.take().unwrap();
+        drop(self);
+        applier.join()
+    }
+}
+
+pub fn transition(machine: &str, to: &str) -> Value {
+    json!({"type": "transition", "kind": "circuit_breaker", "machine": machine, "to": to})
+}
