@@ -6,7 +6,7 @@
 //! segments, shares) points into that kind's `nodes`.
 
 use serde::Serialize;
-use statescope_model::{Severity, contract};
+use statescope_model::{Flow, Severity, contract};
 
 use crate::derive::{self, Derived};
 use crate::input::{PanelInput, TimeRange};
@@ -87,8 +87,10 @@ pub struct EdgeView {
     /// Indices into the kind's `nodes`.
     pub from: usize,
     pub to: usize,
-    /// Allowed by the kind (draw solid); otherwise only seen (draw dashed).
-    pub allowed: bool,
+    /// How the kind expects it: its normal flow (drawn solid), a manual move
+    /// (an operator's: allowed, drawn apart, and only when taken), or `None`:
+    /// only seen in the data, a move the kind does not expect (drawn dashed).
+    pub flow: Option<Flow>,
     /// Times taken in range, over machines matching the search.
     pub taken_in_range: u64,
 }
@@ -312,7 +314,7 @@ pub fn build_view(input: &PanelInput) -> Result<PanelView, DataProblem> {
                 .map(|(from, to)| EdgeView {
                     from: from.index(),
                     to: to.index(),
-                    allowed: true,
+                    flow: Some(Flow::Normal),
                     taken_in_range: 0,
                 })
                 .collect(),
@@ -322,6 +324,7 @@ pub fn build_view(input: &PanelInput) -> Result<PanelView, DataProblem> {
         .collect();
     for &m in &searched {
         let d = &derived[m];
+        let kind = &kinds.list[kinds.of_machine[m]].kind;
         let view = &mut kind_views[kinds.of_machine[m]];
         match d.timeline.current {
             Some(s) => {
@@ -339,7 +342,10 @@ pub fn build_view(input: &PanelInput) -> Result<PanelView, DataProblem> {
                 None => view.edges.push(EdgeView {
                     from,
                     to,
-                    allowed: false,
+                    flow: kind
+                        .manual_transitions()
+                        .any(|(f, t)| (f.index(), t.index()) == (from, to))
+                        .then_some(Flow::Manual),
                     taken_in_range: n,
                 }),
             }

@@ -3,7 +3,7 @@
 //! at every panel size the panel draws a diagram at (issue 11, point 5).
 
 use proptest::prelude::*;
-use statescope_model::builtin;
+use statescope_model::{Flow, builtin};
 use statescope_panel::layout::{self, Placed, Rect};
 use statescope_panel::options::ViewMode;
 use statescope_panel::ui::panes;
@@ -33,7 +33,7 @@ fn kind(name: &str, states: &[String], initial: usize, edges: &[(usize, usize)],
             .map(|&(from, to)| EdgeView {
                 from,
                 to,
-                allowed: true,
+                flow: Some(Flow::Normal),
                 taken_in_range: 548,
             })
             .collect(),

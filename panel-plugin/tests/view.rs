@@ -3,7 +3,7 @@
 mod support;
 
 use serde_json::{Value, json};
-use statescope_model::Severity;
+use statescope_model::{Flow, Severity};
 use statescope_panel::view::{CountSource, KindSource, PanelView};
 use support::*;
 
@@ -98,7 +98,7 @@ fn a_flap_between_scrapes_is_counted_only_through_the_counter() {
     assert_eq!(anthropic.transitions_source, CountSource::Counter);
     let closed_open = view.kinds[0].edges.iter().find(|e| e.from == 0 && e.to == 1).unwrap();
     assert_eq!(closed_open.taken_in_range, 2, "openai and anthropic each tripped once");
-    assert!(closed_open.allowed);
+    assert_eq!(closed_open.flow, Some(Flow::Normal));
 
     // Without the counter series, only what the samples show is counted.
     let mut frames = input["frames"].as_array().unwrap().clone();
@@ -395,7 +395,7 @@ fn wide_frames_with_value_mappings_define_states_and_colours() {
     let seen: Vec<_> = kind
         .edges
         .iter()
-        .map(|e| (e.from, e.to, e.allowed, e.taken_in_range))
+        .map(|e| (e.from, e.to, e.flow.is_some(), e.taken_in_range))
         .collect();
     assert_eq!(
         seen,
@@ -475,7 +475,7 @@ fn a_custom_kind_is_rebuilt_from_transition_allowed_and_severity_series() {
     assert_eq!(kind.nodes[failed].severity, Severity::Critical);
     assert_eq!(kind.nodes[failed].color, "#F2495C", "severity colour from the palette");
     assert_eq!(kind.edges.len(), 4);
-    assert!(kind.edges.iter().all(|e| e.allowed));
+    assert!(kind.edges.iter().all(|e| e.flow == Some(Flow::Normal)));
     let queued = state_index(&view, 0, "queued");
     let running = state_index(&view, 0, "running");
     assert!(
@@ -632,4 +632,33 @@ fn every_problem_reads_as_one_line_saying_what_was_expected() {
         assert_eq!(err, expected);
         assert!(!err.contains('\n'));
     }
+}
+
+#[test]
+fn a_manual_move_is_drawn_as_manual_and_a_move_no_flow_has_as_not_allowed() {
+    // pybreaker's close() on an open breaker: a manual move of circuit_breaker.
+    let mut frames = statescope_machine("circuit_breaker", "b1", &BREAKER, &["closed", "open", "open", "closed"]);
+    // A worker seen going from offline straight to busy: neither flow of the worker kind has it.
+    let worker = ["starting", "idle", "busy", "draining", "offline"];
+    frames.extend(statescope_machine(
+        "worker",
+        "w1",
+        &worker,
+        &["offline", "offline", "busy", "busy"],
+    ));
+    let view = view(&input(frames, json!({}), 4));
+    let flow = |kind: &str, from: &str, to: &str| {
+        let k = view.kinds.iter().position(|k| k.name == kind).unwrap();
+        let (from, to) = (state_index(&view, k, from), state_index(&view, k, to));
+        let edge = view.kinds[k].edges.iter().find(|e| (e.from, e.to) == (from, to));
+        edge.map(|e| (e.flow, e.taken_in_range))
+    };
+    assert_eq!(flow("circuit_breaker", "closed", "open"), Some((Some(Flow::Normal), 1)));
+    assert_eq!(flow("circuit_breaker", "open", "closed"), Some((Some(Flow::Manual), 1)));
+    assert_eq!(
+        flow("circuit_breaker", "closed", "half_open"),
+        None,
+        "manual moves not taken are not drawn"
+    );
+    assert_eq!(flow("worker", "offline", "busy"), Some((None, 1)));
 }

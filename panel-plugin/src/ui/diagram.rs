@@ -9,6 +9,7 @@ use crate::ui::app::{Ctx, Screen};
 use crate::ui::geometry::{self, Area};
 use crate::ui::panes;
 use crate::view::KindView;
+use statescope_model::Flow;
 
 /// An SVG `<title>` (the hover text of its parent). Written out because
 /// `view!` makes `<title>` an HTML element unless its direct parent in the
@@ -79,10 +80,11 @@ fn diagram(ctx: Ctx, index: usize, kind: &KindView, part: Area, filter: Option<&
             let reverse = kind.edges.iter().any(|o| o.from == e.to && o.to == e.from);
             let shape = geometry::edge(centres[e.from], centres[e.to], r, ARROW_GAP, reverse);
             let width = geometry::edge_width(e.taken_in_range, max_taken);
-            let class = match (e.allowed, e.taken_in_range > 0) {
-                (true, true) => "ss-edge",
-                (true, false) => "ss-edge ss-idle",
-                (false, _) => "ss-edge ss-unseen",
+            let (class, note) = match (e.flow, e.taken_in_range > 0) {
+                (Some(Flow::Normal), true) => ("ss-edge", ""),
+                (Some(Flow::Normal), false) => ("ss-edge ss-idle", ""),
+                (Some(Flow::Manual), _) => ("ss-edge ss-manual", " (a manual move)"),
+                (None, _) => ("ss-edge ss-unseen", " (not an allowed transition)"),
             };
             let title = format!(
                 "{} → {}: taken {} time{} in the time range{}",
@@ -90,7 +92,7 @@ fn diagram(ctx: Ctx, index: usize, kind: &KindView, part: Area, filter: Option<&
                 kind.nodes[e.to].state,
                 e.taken_in_range,
                 if e.taken_in_range == 1 { "" } else { "s" },
-                if e.allowed { "" } else { " (not an allowed transition)" }
+                note
             );
             let label = (e.taken_in_range > 0).then(|| {
                 view! {

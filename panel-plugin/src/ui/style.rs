@@ -99,6 +99,7 @@ pub const CSS: &str = r#"
 .ss-edge{fill:none;stroke:var(--ss-text-weak)}
 .ss-edge.ss-idle{opacity:0.25}
 .ss-edge.ss-unseen{stroke-dasharray:4 4}
+.ss-edge.ss-manual{stroke-dasharray:1 3}
 .ss-edge-label{font-size:10px;fill:var(--ss-text-weak);text-anchor:middle;dominant-baseline:middle}
 .ss-band-line{stroke:var(--ss-border);stroke-dasharray:4 3}
 .ss-band-label{font-size:10px;fill:var(--ss-text-weak)}
