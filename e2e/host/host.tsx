@@ -21,7 +21,8 @@
 //   (templateSrv.ts).
 // Page parameters (query string): plugin, theme (dark|light), expr (repeatable,
 // refIds A, B...), legend (repeatable, the legend of the expr at the same
-// position; default "__auto"), range (seconds back from now), width, height,
+// position; default "__auto"), range (seconds back from now) or from (the
+// start in epoch ms, to now: Grafana's ?from=<ms>&to=now), width, height,
 // options (JSON merged over the plugin's defaults), fieldConfig (JSON merged
 // over the plugin's field config defaults), loader (systemjs|sandbox).
 import * as emotionCss from '@emotion/css';
@@ -91,6 +92,7 @@ const params = new URLSearchParams(window.location.search);
 const pluginId = params.get('plugin') ?? 'statescope-statemachine-panel';
 const themeMode = params.get('theme') === 'light' ? 'light' : 'dark';
 const rangeSeconds = Number(params.get('range') ?? '300');
+const fromMs = params.has('from') ? Number(params.get('from')) : undefined;
 const width = Number(params.get('width') ?? '960');
 const height = Number(params.get('height') ?? '560');
 const legends = params.getAll('legend');
@@ -168,6 +170,10 @@ class PanelErrorBoundary extends React.Component<{ children: React.ReactNode }, 
 
 function timeRangeNow(): TimeRange {
   const to = dateTime();
+  if (fromMs !== undefined) {
+    const from = dateTime(fromMs);
+    return { from, to, raw: { from, to: 'now' } };
+  }
   const from = dateTime(to.valueOf() - rangeSeconds * 1000);
   return { from, to, raw: { from: `now-${rangeSeconds}s`, to: 'now' } };
 }

@@ -7,8 +7,8 @@
 //    .ss-node-name and .ss-node-count texts           (ui/diagram.rs)
 //  - .ss-tile with .ss-id and .ss-state, and "↻ N" whose title is "N
 //    transitions in the time range (<source>)"          (ui/machines.rs)
-//  - an edge: g with a <title> "from → to: N in range" and, when N > 0, a
-//    .ss-edge-label drawing N (1.2k from 1,000 on)     (ui/diagram.rs)
+//  - an edge: g with a <title> "from → to: taken N times in the time
+//    range" and, when N > 0, a .ss-edge-label "N×"     (ui/diagram.rs)
 //  - [role=status].ss-message, the one-line problem   (ui/app.rs)
 //  - .ss-root, carrying the theme's colours           (ui/app.rs, ui/style.rs)
 //  - [data-testid=statescope-error][role=alert], module.ts's message when
@@ -65,9 +65,9 @@ export interface ShownCount {
 
 /**
  * Per edge of the diagram of `kind` ("from → to"): the count in its hover
- * text ("closed → open: 1234 in range"), the note after it ("not an allowed
- * transition"; "" for none) and its drawn label ("1.2k"; "" when none was
- * taken).
+ * text ("closed → open: taken 1234 times in the time range"), the note after
+ * it ("not an allowed transition"; "" for none) and its drawn label ("1234×";
+ * "" when none was taken).
  */
 export async function edgeCounts(page: Page, kind: string): Promise<Record<string, ShownCount & { note: string }>> {
   return panelDom(page)
@@ -76,7 +76,7 @@ export async function edgeCounts(page: Page, kind: string): Promise<Record<strin
       const out: Record<string, { exact: number; drawn: string; note: string }> = {};
       for (const g of Array.from(svg.querySelectorAll('g'))) {
         const title = Array.from(g.children).find((c) => c.tagName.toLowerCase() === 'title')?.textContent ?? '';
-        const m = /^(.+) → (.+): (\d+) in range(?: \((.+)\))?$/.exec(title);
+        const m = /^(.+) → (.+): taken (\d+) times? in the time range(?: \((.+)\))?$/.exec(title);
         if (m) {
           const drawn = g.querySelector('.ss-edge-label')?.textContent?.trim() ?? '';
           out[`${m[1]} → ${m[2]}`] = { exact: Number(m[3]), drawn, note: m[4] ?? '' };

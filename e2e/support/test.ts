@@ -35,6 +35,8 @@ export interface OpenOptions {
   /** Legend format per expr (same order); "__auto" where missing. */
   legend?: string[];
   range?: number;
+  /** The range's start (epoch ms) instead of `range`: from then to now. */
+  from?: number;
   options?: Record<string, unknown>;
   csp?: string;
   width?: number;
@@ -104,6 +106,7 @@ export const test = base.extend<Fixtures & HostOptions & { expectedErrors: RegEx
         q.append('legend', o.legend?.[i] ?? '');
       });
       if (o.range) q.set('range', String(o.range));
+      if (o.from !== undefined) q.set('from', String(o.from));
       if (o.options) q.set('options', JSON.stringify(o.options));
       if (o.csp) q.set('csp', o.csp);
       if (o.loader) q.set('loader', o.loader);
