@@ -12,9 +12,10 @@ log() { printf '\n== setup: %s\n' "$*"; }
 # install`), docker-compose v1 to validate the compose file offline, zip and
 # unzip to make and check the plugin archive, curl and Python (the
 # provisioning checks), Python's venv for the benchmark baseline, and
-# VictoriaMetrics (single node) to test remote_write past one machine.
+# VictoriaMetrics (single node) to test remote_write past one machine, and
+# openssl (the Python client's TLS test makes its certificate with it).
 apt_packages=(prometheus prometheus-alertmanager chromium docker-compose zip unzip curl python3 python3-venv
-  victoria-metrics)
+  victoria-metrics openssl)
 missing=()
 for p in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

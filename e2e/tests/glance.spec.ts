@@ -218,7 +218,8 @@ for (const [width, height] of SIZES) {
       if (await diagram.count()) {
         const circles = await box(page, '.ss-node-body');
         const names = await box(page, '.ss-node-name');
-        expect(circles).toHaveLength(5);
+        // The breaker's six states: closed, open, half_open, and the manual band forced_open, disabled, metrics_only.
+        expect(circles).toHaveLength(6);
         for (const b of [...circles, ...names]) expect(inside(rootBox, b)).toBe(true);
         for (let i = 0; i < circles.length; i++) {
           for (let j = i + 1; j < circles.length; j++) {

@@ -168,10 +168,11 @@ test.describe('Grafana loading the panel', () => {
   test('display-name templates (${__field.labels.x}) are filled in by Grafana before the panel sees them @smoke', async ({ openPanel }) => {
     // One series: no label varies, so none identifies the machine and the
     // panel names it by the field's display name, here a template over the
-    // series' labels.
+    // series' labels. `max by` drops the metric name, so the kind is named:
+    // without it a 0/1/2 gauge is not taken for a breaker.
     const p = await openPanel({
       expr: [`max by (provider, key_id) (circuit_breaker_state{provider="e2e", key_id="k4"})`],
-      options: { shape: 'enum' },
+      options: { shape: 'enum', kind: 'circuit_breaker' },
       fieldConfig: { defaults: { displayName: 'Breaker ${__field.labels.provider} ${__field.labels.key_id}' } },
     });
     const dom = panelDom(p.page);

@@ -109,6 +109,9 @@ test.describe('Statescope panel (built dist/) on exporter + Prometheus data', ()
     const edge = dom.edgeLabel(CB, 'closed', 'open');
     // Edge labels count transitions: "3×".
     const tripsBefore = (await edge.count()) ? Number((await edge.textContent())?.replace(/×$/, '')) : 0;
+    // The same test on another Grafana version moved this breaker earlier in the range.
+    const moves = dom.tile(machine).getByText(/^↻ \d+$/);
+    const movesBefore = (await moves.count()) ? Number((await moves.first().textContent())?.slice(2)) : 0;
 
     await push([{ type: 'transition', kind: CB, machine, to: 'open' }]);
     await waitForProm(`statescope_state{machine="${machine}", state="open"}`, (r) => r[0]?.value[1] === '1');
@@ -120,9 +123,9 @@ test.describe('Statescope panel (built dist/) on exporter + Prometheus data', ()
     // ...then the new state is there, in the tile and in the diagram.
     await expect(dom.tile(machine).locator('.ss-state')).toHaveText('open');
     expect(nonZero(await nodeCounts(p.page, CB))).toEqual({ closed: LIVE_BREAKERS.length - 1, open: 1 });
-    // The exporter's counter for closed -> open appeared with this transition:
-    // it is counted on the tile and weighs the diagram's edge.
-    await expect(dom.tile(machine).getByText('↻ 1', { exact: true })).toBeVisible();
+    // The exporter's counter for closed -> open counts this transition: on
+    // the tile and on the diagram's edge.
+    await expect(dom.tile(machine).getByText(`↻ ${movesBefore + 1}`, { exact: true })).toBeVisible();
     await expect(edge).toHaveText(`${tripsBefore + 1}×`);
     await p.shot('after-refresh-live-transition');
 
