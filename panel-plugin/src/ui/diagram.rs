@@ -5,9 +5,9 @@
 
 use leptos::prelude::*;
 
-use crate::ui::app::{Ctx, Screen};
 use crate::ui::geometry::{self, Area};
 use crate::ui::panes;
+use crate::ui::state::Ctx;
 use crate::view::KindView;
 use statescope_model::Flow;
 
@@ -26,10 +26,7 @@ const ARROW_GAP: f64 = 3.0;
 pub fn Diagrams(ctx: Ctx, area: Area) -> impl IntoView {
     let style = format!("width:{}px;height:{}px", area.w, area.h);
     let diagrams = move || {
-        let view = ctx.screen.with(|s| match s {
-            Screen::Ready { view, .. } => Some(view.clone()),
-            _ => None,
-        })?;
+        let view = ctx.with_ready(|r| r.view.clone())?;
         let filter = ctx.filter.get();
         let parts = panes::per_kind(Area { x: 0.0, y: 0.0, ..area }, view.kinds.len());
         Some(

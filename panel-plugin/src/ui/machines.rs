@@ -5,13 +5,12 @@
 use leptos::prelude::*;
 use wasm_bindgen::JsCast;
 
-use crate::ui::app::{Ctx, Screen};
 use crate::ui::format;
 use crate::ui::geometry::Area;
 use crate::ui::grid::Grid;
 use crate::ui::panes::{Panes, SCROLLBAR};
+use crate::ui::state::{Ctx, Hover};
 use crate::ui::strip::{self, STRIP_UNITS};
-use crate::ui::tooltip::Hover;
 use crate::ui::{safe_color, safe_href};
 use crate::view::{CountSource, MachineView, PanelView};
 
@@ -30,21 +29,8 @@ pub fn Machines(ctx: Ctx, panes: Memo<Panes>) -> impl IntoView {
             h: 0.0,
         })
     };
-    let (count, generation) = {
-        let count = move || {
-            ctx.screen.with(|s| match s {
-                Screen::Ready { view, .. } => view.machines.len(),
-                _ => 0,
-            })
-        };
-        let generation = move || {
-            ctx.screen.with(|s| match s {
-                Screen::Ready { generation, .. } => *generation,
-                _ => 0,
-            })
-        };
-        (count, generation)
-    };
+    let count = move || ctx.with_ready(|r| r.view.machines.len()).unwrap_or(0);
+    let generation = move || ctx.with_ready(|r| r.generation).unwrap_or(0);
     let grid = Memo::new(move |_| {
         let a = area();
         Grid::for_pane(ctx.tiles.get(), count(), a.w - SCROLLBAR, a.h)
@@ -86,21 +72,14 @@ pub fn Machines(ctx: Ctx, panes: Memo<Panes>) -> impl IntoView {
                     each=visible
                     key=|k| *k
                     children=move |(tile_generation, _, _, index)| {
-                        let view = ctx.view_untracked();
-                        view.filter(|_| tile_generation == generation_untracked(ctx))
-                            .and_then(|v| v.machines.get(index).map(|_| tile(ctx, &v, index, tile_generation, grid.get_untracked())))
+                        let ready = ctx.ready_untracked().filter(|r| r.generation == tile_generation)?;
+                        let view = ready.view;
+                        view.machines.get(index).map(|_| tile(ctx, &view, index, tile_generation, grid.get_untracked()))
                     }
                 />
             </div>
         </div>
     }
-}
-
-fn generation_untracked(ctx: Ctx) -> u64 {
-    ctx.screen.with_untracked(|s| match s {
-        Screen::Ready { generation, .. } => *generation,
-        _ => 0,
-    })
 }
 
 /// Panel-relative pointer position and the root's size, for the tooltip.

@@ -15,7 +15,11 @@ pub mod app;
 #[cfg(target_arch = "wasm32")]
 mod diagram;
 #[cfg(target_arch = "wasm32")]
+mod header;
+#[cfg(target_arch = "wasm32")]
 mod machines;
+#[cfg(target_arch = "wasm32")]
+pub mod state;
 #[cfg(target_arch = "wasm32")]
 mod tooltip;
 
