@@ -28,8 +28,9 @@ use std::ops::Range;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use statescope_model::builtin::{CIRCUIT_BREAKER, WORKER};
+use statescope_model::contract::{CallOutcome, JobResult, LABEL_KEY_ID, LABEL_PROVIDER, LABEL_WORKER_TYPE};
 
-use crate::events::{Action, Event, JobResult, Outcome};
+use crate::events::{Action, Event};
 
 const PROVIDERS: [&str; 3] = ["openai", "anthropic", "stripe"];
 const KEYS: [&str; 3] = ["key-1", "key-2", "key-3"];
@@ -186,10 +187,10 @@ impl Fleet {
 impl Breaker {
     fn event(&self, action: Action) -> Event {
         Event::new(CIRCUIT_BREAKER, &self.name, action)
-            .with_labels(&[("provider", self.provider), ("key_id", self.key)])
+            .with_labels(&[(LABEL_PROVIDER, self.provider), (LABEL_KEY_ID, self.key)])
     }
 
-    fn call(&self, outcome: Outcome, failure_count: Option<u64>) -> Event {
+    fn call(&self, outcome: CallOutcome, failure_count: Option<u64>) -> Event {
         self.event(Action::Call { outcome, failure_count })
     }
 
@@ -230,13 +231,13 @@ impl Breaker {
         let next = match state.as_str() {
             "closed" => self.traffic(rng, now, outage, out),
             "open" => {
-                out.push(self.call(Outcome::Rejected, None));
+                out.push(self.call(CallOutcome::Rejected, None));
                 (now >= self.until).then_some("half_open")
             }
             "half_open" => {
                 let ok = !outage && now >= self.burst_until && rng.random_bool(0.85);
                 self.failures = if ok { 0 } else { self.failures + 1 };
-                let outcome = if ok { Outcome::Success } else { Outcome::Failure };
+                let outcome = if ok { CallOutcome::Success } else { CallOutcome::Failure };
                 out.push(self.call(outcome, Some(self.failures)));
                 Some(if ok { "closed" } else { "open" })
             }
@@ -270,11 +271,11 @@ impl Breaker {
         };
         for _ in 0..rng.random_range(1..=4) {
             let outcome = if !rng.random_bool(fail_p) {
-                Outcome::Success
+                CallOutcome::Success
             } else if rng.random_bool(0.25) {
-                Outcome::Timeout
+                CallOutcome::Timeout
             } else {
-                Outcome::Failure
+                CallOutcome::Failure
             };
             self.failures = if outcome.is_failure() { self.failures + 1 } else { 0 };
             out.push(self.call(outcome, Some(self.failures)));
@@ -288,7 +289,7 @@ impl Breaker {
 
 impl Worker {
     fn event(&self, action: Action) -> Event {
-        Event::new(WORKER, &self.name, action).with_labels(&[("worker_type", self.worker_type)])
+        Event::new(WORKER, &self.name, action).with_labels(&[(LABEL_WORKER_TYPE, self.worker_type)])
     }
 
     fn new_job(&self, rng: &mut StdRng, now: f64) -> Job {
