@@ -10,7 +10,7 @@
 use std::fmt::Write as _;
 
 use serde::{Deserialize, Serialize};
-use statescope_model::builtin::{CIRCUIT_BREAKER, WORKER};
+use statescope_model::builtin::{CIRCUIT_BREAKER, WORKER, breaker_state};
 use statescope_model::contract as c;
 
 use statescope_model::StateId;
@@ -664,9 +664,10 @@ fn encode_compat(out: &mut Out, machines: &[MachineRow<'_>], compat: Compat) {
         out.sample(c::COMPAT_BREAKER_STATE, l, &[], m.state.index() as f64);
     }
     out.family(c::COMPAT_BREAKER_TRIPS_TOTAL, "counter", "Times the breaker opened");
-    let open = breakers
-        .first()
-        .map(|(_, kind, _)| kind.state_id("open").expect("the built-in breaker has an open state"));
+    let open = breakers.first().map(|(_, kind, _)| {
+        kind.state_id(breaker_state::OPEN)
+            .expect("the built-in breaker has an open state")
+    });
     for (m, _, l) in &breakers {
         let open = open.expect("there is a first breaker");
         out.counter(
