@@ -2,12 +2,13 @@
 //! VIRTUALISED: only the rows in the scrolled-to window plus a little
 //! overscan exist in the DOM, so 10,000 machines cost what 40 do.
 //!
-//! Tiles are keyed by machine, not by position or view: a refresh keeps every
-//! tile still in the window and writes only the attributes and text that
-//! changed (see [`crate::ui::tile`]); a machine that moved only gets a new
-//! place. "For 2 min" counts up from the clock without rebuilding the tile.
-
-use std::collections::HashMap;
+//! Tiles are keyed by their place in the grid, not by view: a refresh keeps
+//! every tile element still in the window and writes only the attributes and
+//! text whose values changed (see [`crate::ui::tile`]). Places, not machines:
+//! worst first, a machine that changes state moves and shifts every tile
+//! between its old and new place, which keyed by machine would rewrite all
+//! their positions; by place, a run of tiles in one state stays as it was.
+//! "For 2 min" counts up from the clock without rebuilding the tile.
 
 use leptos::prelude::*;
 use wasm_bindgen::JsCast;
@@ -18,17 +19,8 @@ use crate::ui::grid::Grid;
 use crate::ui::panes::{Panes, SCROLLBAR};
 use crate::ui::state::{Ctx, Hover};
 use crate::ui::strip::STRIP_UNITS;
-use crate::ui::tile::{self, Tile, TileKey};
+use crate::ui::tile::{self, Tile};
 use crate::view::LinkView;
-
-/// The tiles in the scrolled-to window.
-#[derive(Clone, Debug, Default, PartialEq)]
-struct Window {
-    /// Their keys in list order.
-    order: Vec<TileKey>,
-    /// Each one's place in the list.
-    at: HashMap<TileKey, usize>,
-}
 
 #[component]
 pub fn Machines(ctx: Ctx, panes: Memo<Panes>) -> impl IntoView {
@@ -46,27 +38,13 @@ pub fn Machines(ctx: Ctx, panes: Memo<Panes>) -> impl IntoView {
         let a = area();
         Grid::for_pane(ctx.tiles.get(), count(), a.w - SCROLLBAR, a.h)
     });
-    let window = Memo::new(move |_| {
+    // The places in view, and whether they are cells or full tiles.
+    let window = move || {
         let g = grid.get();
-        let range = g.visible(count(), scroll_top.get(), area().h);
-        ctx.with_ready(|r| {
-            let mut w = Window::default();
-            for index in range {
-                let Some(mut key) = TileKey::of(&r.view, index, &g) else {
-                    continue;
-                };
-                // Two machines with the same id (labels that differ only
-                // where the id is not read) still get a tile each.
-                while w.at.contains_key(&key) {
-                    key.nth += 1;
-                }
-                w.at.insert(key.clone(), index);
-                w.order.push(key);
-            }
-            w
-        })
-        .unwrap_or_default()
-    });
+        let dense = g.is_dense();
+        g.visible(count(), scroll_top.get(), area().h)
+            .map(move |index| (dense, index))
+    };
     let style = move || {
         let a = area();
         format!("flex:none;width:{}px;height:{}px;scrollbar-gutter:stable", a.w, a.h)
@@ -95,12 +73,10 @@ pub fn Machines(ctx: Ctx, panes: Memo<Panes>) -> impl IntoView {
             {empty}
             <div class="ss-tiles" style=content_height>
                 <For
-                    each=move || window.with(|w| w.order.clone())
-                    key=|k| k.clone()
-                    children=move |key| {
-                        let (dense, id) = (key.dense, key.id.clone());
-                        let index = Memo::new(move |_| window.with(|w| w.at.get(&key).copied()));
-                        if dense { cell(ctx, index, grid).into_any() } else { full_tile(ctx, id, index, grid).into_any() }
+                    each=window
+                    key=|k| *k
+                    children=move |(dense, index)| {
+                        if dense { cell(ctx, index, grid).into_any() } else { full_tile(ctx, index, grid).into_any() }
                     }
                 />
             </div>
@@ -132,8 +108,8 @@ fn time_under(ev: &web_sys::MouseEvent, from: f64, to: f64) -> Option<f64> {
 
 /// Points the tooltip at the machine now at `index` (and the strip's time
 /// under the pointer).
-fn hover(ctx: Ctx, index: Memo<Option<usize>>, ev: &web_sys::MouseEvent, at_ms: Option<f64>) {
-    let (Some(index), Some(ready)) = (index.get_untracked(), ctx.ready_untracked()) else {
+fn hover(ctx: Ctx, index: usize, ev: &web_sys::MouseEvent, at_ms: Option<f64>) {
+    let Some(ready) = ctx.ready_untracked() else {
         return;
     };
     if let Some((x, y)) = pointer(ev) {
@@ -148,10 +124,10 @@ fn hover(ctx: Ctx, index: Memo<Option<usize>>, ev: &web_sys::MouseEvent, at_ms: 
 }
 
 /// A dense cell: one square in the state's colour.
-fn cell(ctx: Ctx, index: Memo<Option<usize>>, grid: Memo<Grid>) -> impl IntoView {
+fn cell(ctx: Ctx, index: usize, grid: Memo<Grid>) -> impl IntoView {
     let cell = Memo::new(move |_| {
-        let (i, g) = (index.get()?, grid.get());
-        ctx.with_ready(|r| tile::cell(&r.view, i, &g)).flatten()
+        let g = grid.get();
+        ctx.with_ready(|r| tile::cell(&r.view, index, &g)).flatten()
     });
     view! {
         <div
@@ -176,11 +152,12 @@ where
 
 /// A full tile: id, state and for how long, flapping mark, transitions,
 /// links, and the history strip.
-fn full_tile(ctx: Ctx, id: String, index: Memo<Option<usize>>, grid: Memo<Grid>) -> impl IntoView {
+fn full_tile(ctx: Ctx, index: usize, grid: Memo<Grid>) -> impl IntoView {
     let tile = Memo::new(move |_| {
-        let (i, g) = (index.get()?, grid.get());
-        ctx.with_ready(|r| tile::tile(&r.view, i, &g)).flatten()
+        let g = grid.get();
+        ctx.with_ready(|r| tile::tile(&r.view, index, &g)).flatten()
     });
+    let id = part(tile, |t| t.id.clone());
     let since = part(tile, |t| t.since);
     let in_state = move || {
         since.get().flatten().map(|s| {
@@ -211,9 +188,8 @@ fn full_tile(ctx: Ctx, id: String, index: Memo<Option<usize>>, grid: Memo<Grid>)
     // Where the pointer is on this tile's strip, as a line across it.
     let cursor = move || {
         let h = ctx.hover.get()?;
-        let i = index.get()?;
         let generation = ctx.with_ready(|r| r.generation)?;
-        if h.index != i || h.generation != generation {
+        if h.index != index || h.generation != generation {
             return None;
         }
         let (from, to) = range.get()?;
@@ -224,7 +200,6 @@ fn full_tile(ctx: Ctx, id: String, index: Memo<Option<usize>>, grid: Memo<Grid>)
         let at = range.get_untracked().and_then(|(from, to)| time_under(&ev, from, to));
         hover(ctx, index, &ev, at)
     };
-    let id_title = id.clone();
     view! {
         <div
             class=move || tile.with(|t| t.as_ref().map_or("ss-tile", |t| t.class))
@@ -233,7 +208,7 @@ fn full_tile(ctx: Ctx, id: String, index: Memo<Option<usize>>, grid: Memo<Grid>)
             on:mouseleave=move |_| ctx.hover.set(None)
         >
             <div class="ss-row">
-                <span class="ss-id" title=id_title>{id}</span>
+                <span class="ss-id" title=move || id.get()>{move || id.get()}</span>
             </div>
             <div class="ss-row">
                 <span class="ss-state">{move || tile.with(|t| t.as_ref().map(|t| t.state.clone()))}</span>

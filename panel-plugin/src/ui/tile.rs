@@ -1,37 +1,13 @@
-//! What one machine's tile (or dense cell) shows, as plain data computed from
-//! the view. The grid keeps a tile's DOM across refreshes and compares these
-//! values, so only what changed is written: a machine that kept its state
-//! and place costs no DOM work at all.
+//! What the tile (or dense cell) at a place in the grid shows, as plain data
+//! computed from the view. The grid keeps a place's DOM across refreshes and
+//! compares these values, so only what changed is written: a place whose
+//! machine kept its state costs no DOM work at all.
 
 use crate::ui::format;
 use crate::ui::grid::Grid;
 use crate::ui::strip;
 use crate::ui::{safe_color, safe_href};
 use crate::view::{CountSource, LinkView, PanelView, Since};
-
-/// Identifies a machine's tile across refreshes. Dense cells and full tiles
-/// are different elements, so switching between them makes new ones.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct TileKey {
-    pub dense: bool,
-    pub kind: usize,
-    pub id: String,
-    /// Tells apart machines that share kind and id (labels that differ only
-    /// where the id is not read from).
-    pub nth: usize,
-}
-
-impl TileKey {
-    pub fn of(view: &PanelView, index: usize, grid: &Grid) -> Option<TileKey> {
-        let m = view.machines.get(index)?;
-        Some(TileKey {
-            dense: grid.is_dense(),
-            kind: m.kind_index,
-            id: m.id.clone(),
-            nth: 0,
-        })
-    }
-}
 
 /// A dense cell: a square in the state's colour.
 #[derive(Clone, Debug, PartialEq)]
@@ -44,6 +20,7 @@ pub struct Cell {
 /// A full tile: id, state, time in state, transitions, links, history strip.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Tile {
+    pub id: String,
     pub style: String,
     pub class: &'static str,
     pub state: String,
@@ -107,6 +84,7 @@ pub fn tile(view: &PanelView, index: usize, grid: &Grid) -> Option<Tile> {
         })
         .collect();
     Some(Tile {
+        id: m.id.clone(),
         style: style(view, index, grid),
         class: if m.flapping { "ss-tile ss-flapping" } else { "ss-tile" },
         state: m.state.clone().unwrap_or_else(|| "unknown".to_owned()),
@@ -179,21 +157,17 @@ mod tests {
     }
 
     #[test]
-    fn a_machine_that_moved_changes_only_its_place() {
-        let grid = Grid::new(1000.0);
-        let before = view(vec![machine("a", 0), machine("b", 0)]);
-        let after = view(vec![machine("b", 0), machine("a", 0)]);
-        let (was, now) = (tile(&before, 0, &grid).unwrap(), tile(&after, 1, &grid).unwrap());
-        assert_ne!(was.style, now.style);
-        assert_eq!(
-            Tile {
-                style: now.style.clone(),
-                ..was
-            },
-            now
-        );
-        assert_eq!(TileKey::of(&before, 0, &grid), TileKey::of(&after, 1, &grid));
-        assert!(TileKey::of(&before, 0, &Grid::dense(1000.0)).unwrap().dense);
+    fn a_run_of_tiles_in_one_state_shows_the_same_after_a_shift() {
+        // "c" went from closed to open and leads the grid now (worst first):
+        // the cells after it shifted by one, but each place still shows a
+        // closed machine in the same colour; only its label names another.
+        let grid = Grid::dense(1000.0);
+        let before = view(vec![machine("a", 0), machine("b", 0), machine("c", 0)]);
+        let after = view(vec![machine("c", 1), machine("a", 0), machine("b", 0)]);
+        let (was, now) = (cell(&before, 1, &grid).unwrap(), cell(&after, 1, &grid).unwrap());
+        assert_eq!((was.style, was.class), (now.style, now.class));
+        assert_eq!((was.label.as_str(), now.label.as_str()), ("b: closed", "a: closed"));
+        assert_ne!(cell(&before, 0, &grid), cell(&after, 0, &grid));
     }
 
     #[test]
