@@ -5,7 +5,7 @@
 //! answer, so it also closes idle keep-alive connections and stalled TLS
 //! handshakes), and a write timeout that drops clients that stop reading.
 //! The limits per request (scrapes and writes at once, the body read
-//! timeout) are layers of the router: see [`crate::api::router_with`].
+//! timeout) are applied by the router: see [`crate::api::router_with`].
 
 use std::future::Future;
 use std::io;
