@@ -680,68 +680,35 @@ impl Store {
         }
     }
 
-    /// Everything a restart needs, as plain data.
-    pub fn snapshot(&self) -> Snapshot {
-        Snapshot {
-            machines: self
-                .machines
-                .iter()
-                .map(|(key, m)| {
-                    let kind = self
-                        .catalog
-                        .get(&key.kind)
-                        .expect("machines only exist for known kinds");
-                    SavedMachine::save(key, m, kind)
-                })
-                .collect(),
-            recent_ids: self.recent_ids.iter().cloned().collect(),
-            jobs: self
-                .jobs
-                .iter()
-                .map(|((k, w), h)| (k.clone(), w.clone(), h.clone()))
-                .collect(),
-        }
+    /// Event ids remembered for de-duplication, oldest first.
+    pub fn recent_ids(&self) -> impl Iterator<Item = &String> {
+        self.recent_ids.iter()
     }
 
-    /// Rebuilds a store from a snapshot. Fails if the snapshot holds a kind or
-    /// state the catalog no longer has (a config change that would lose data).
-    pub fn restore(catalog: Catalog, limits: Limits, snapshot: Snapshot) -> Result<Store, String> {
+    /// A store holding these machines, remembered ids and job histograms
+    /// (what a snapshot saved), with the label values they use counted
+    /// against the caps.
+    pub fn from_parts(
+        catalog: Catalog,
+        limits: Limits,
+        machines: BTreeMap<MachineKey, Machine>,
+        recent_ids: Vec<String>,
+        jobs: BTreeMap<(String, String), JobHistograms>,
+    ) -> Store {
         let mut store = Store::new(catalog, limits);
-        for saved in snapshot.machines {
-            let kind = store.catalog.get(&saved.kind).ok_or_else(|| {
-                format!(
-                    "saved machine {:?} is of kind {:?}, which the configuration no longer defines",
-                    saved.machine, saved.kind
-                )
-            })?;
-            let (key, machine) = saved.load(kind)?;
-            for (label, value) in &machine.labels {
-                store
-                    .label_values
-                    .entry(label.clone())
-                    .or_default()
-                    .insert(value.clone());
-            }
-            store.machines.insert(key, machine);
+        for (label, value) in machines.values().flat_map(|m| &m.labels) {
+            store
+                .label_values
+                .entry(label.clone())
+                .or_default()
+                .insert(value.clone());
         }
-        for id in snapshot.recent_ids {
+        store.machines = machines;
+        for id in recent_ids {
             store.remember_id(id);
         }
-        for (kind, worker_type, h) in &snapshot.jobs {
-            for (name, histogram) in [("duration", &h.duration), ("queue_wait", &h.queue_wait)] {
-                // Empty until the first observation; otherwise one count per bucket and +Inf.
-                let n = histogram.buckets.len();
-                if n != 0 && n != JOB_BUCKETS.len() + 1 {
-                    return Err(format!(
-                        "saved job {name} histogram of kind {kind:?}, worker_type {worker_type:?} has {n} buckets; \
-                         this version uses {} (the file is damaged or from another version)",
-                        JOB_BUCKETS.len() + 1
-                    ));
-                }
-            }
-        }
-        store.jobs = snapshot.jobs.into_iter().map(|(k, w, h)| ((k, w), h)).collect();
-        Ok(store)
+        store.jobs = jobs;
+        store
     }
 }
 
@@ -762,97 +729,6 @@ fn observe(machine: &mut Machine, kind: &Kind, to: StateId, now: f64) -> Applied
     }
     enter(machine, to, now);
     Applied::Applied
-}
-
-/// The store as saved on disk. States are saved by name, not index, so a
-/// config that reorders a kind's states still restores every machine.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct Snapshot {
-    pub machines: Vec<SavedMachine>,
-    pub recent_ids: Vec<String>,
-    pub jobs: Vec<(String, String, JobHistograms)>,
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct SavedMachine {
-    pub kind: String,
-    pub machine: String,
-    pub state: String,
-    pub since: f64,
-    pub created: f64,
-    pub last_seq: Option<u64>,
-    pub transitions: Vec<(String, String, u64)>,
-    /// [`Machine::unexpected`], under the name snapshots have always used.
-    pub illegal: u64,
-    pub calls: [u64; 4],
-    pub failures: u64,
-    pub jobs: [u64; 2],
-    pub last_heartbeat: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub alive_until: Option<f64>,
-    pub labels: BTreeMap<String, String>,
-}
-
-impl SavedMachine {
-    fn save(key: &MachineKey, m: &Machine, kind: &Kind) -> SavedMachine {
-        let name = |s| kind.state_name(s).to_owned();
-        SavedMachine {
-            kind: key.kind.clone(),
-            machine: key.machine.clone(),
-            state: name(m.state),
-            since: m.since,
-            created: m.created,
-            last_seq: m.last_seq,
-            transitions: m
-                .transitions
-                .iter()
-                .map(|(&(f, t), &n)| (name(f), name(t), n))
-                .collect(),
-            illegal: m.unexpected,
-            calls: m.calls,
-            failures: m.failures,
-            jobs: m.jobs,
-            last_heartbeat: m.last_heartbeat,
-            alive_until: m.alive_until,
-            labels: m.labels.clone(),
-        }
-    }
-
-    fn load(self, kind: &Kind) -> Result<(MachineKey, Machine), String> {
-        let id = |state: &str| {
-            kind.state_id(state).ok_or_else(|| {
-                format!(
-                    "saved machine {:?} refers to state {state:?}, which kind {:?} no longer has",
-                    self.machine, self.kind
-                )
-            })
-        };
-        let mut transitions = BTreeMap::new();
-        for (from, to, n) in &self.transitions {
-            transitions.insert((id(from)?, id(to)?), *n);
-        }
-        let machine = Machine {
-            state: id(&self.state)?,
-            since: self.since,
-            created: self.created,
-            last_seq: self.last_seq,
-            transitions,
-            unexpected: self.illegal,
-            calls: self.calls,
-            failures: self.failures,
-            jobs: self.jobs,
-            last_heartbeat: self.last_heartbeat,
-            alive_until: self.alive_until,
-            labels: self.labels.clone(),
-        };
-        Ok((
-            MachineKey {
-                kind: self.kind,
-                machine: self.machine,
-            },
-            machine,
-        ))
-    }
 }
 
 #[cfg(test)]
@@ -1176,21 +1052,6 @@ mod tests {
     }
 
     #[test]
-    fn a_snapshot_with_an_infinite_job_sum_still_loads() {
-        // Written before job durations were bounded: +Inf was saved as null.
-        let text = r#"{"machines":[],"recent_ids":[],"jobs":[["worker","",{
-            "duration":{"buckets":[0,0,0,0,0,0,0,0,0,0,0,0,2],"sum":null,"count":2},
-            "queue_wait":{"buckets":[],"sum":0.0,"count":0}}]]}"#;
-        let back = Store::restore(
-            store().catalog.clone(),
-            Limits::default(),
-            serde_json::from_str(text).unwrap(),
-        )
-        .unwrap();
-        assert_eq!(back.jobs[&("worker".into(), String::new())].duration.sum, f64::INFINITY);
-    }
-
-    #[test]
     fn failures_follow_the_reporter_or_count_consecutive_failures() {
         let mut s = store();
         let call = |o, n| {
@@ -1212,38 +1073,9 @@ mod tests {
         assert_eq!(s.get("circuit_breaker", "a").unwrap().failures, 7);
     }
 
-    #[test]
-    fn a_snapshot_restores_the_same_store() {
-        let mut s = store();
-        let mut job = Event::new(
-            "worker",
-            "w",
-            Action::Job {
-                result: JobResult::Failed,
-                duration_seconds: 3.0,
-                queue_seconds: Some(0.2),
-            },
-        )
-        .with_labels(&[("worker_type", "gpu")]);
-        job.id = Some("j1".into());
-        s.apply(&[to("a", "open"), to("a", "half_open"), job], 5.0).unwrap();
-        let text = serde_json::to_string(&s.snapshot()).unwrap();
-        let back = Store::restore(
-            s.catalog.clone(),
-            Limits::default(),
-            serde_json::from_str(&text).unwrap(),
-        )
-        .unwrap();
-        assert_eq!(back.machines, s.machines);
-        assert_eq!(back.jobs, s.jobs);
-        assert!(back.recent_set.contains("j1"));
-        let worker_only = Catalog::new(vec![builtin::worker()]).unwrap();
-        let err = Store::restore(worker_only, Limits::default(), s.snapshot()).unwrap_err();
-        assert!(err.contains("no longer defines"), "{err}");
-    }
-
     mod props {
         use super::*;
+        use crate::wal::Snapshot;
         use proptest::prelude::*;
 
         const BREAKER_STATES: [&str; 6] = ["closed", "open", "half_open", "forced_open", "disabled", "ajar"];
@@ -1299,7 +1131,7 @@ mod tests {
                         }
                     }
                 }
-                let back = Store::restore(s.catalog.clone(), Limits::default(), s.snapshot()).unwrap();
+                let back = Snapshot::of(&s).into_store(s.catalog.clone(), Limits::default()).unwrap();
                 prop_assert_eq!(back.machines, s.machines);
             }
 
