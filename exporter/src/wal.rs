@@ -22,6 +22,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use statescope_model::Kind;
+use statescope_model::contract::{CallOutcome, JobResult};
 use thiserror::Error;
 
 use crate::events::Event;
@@ -153,9 +154,9 @@ pub struct SavedMachine {
     pub transitions: Vec<(String, String, u64)>,
     /// [`Machine::unexpected`], under the name snapshots have always used.
     pub illegal: u64,
-    pub calls: [u64; 4],
+    pub calls: [u64; CallOutcome::ALL.len()],
     pub failures: u64,
-    pub jobs: [u64; 2],
+    pub jobs: [u64; JobResult::ALL.len()],
     pub last_heartbeat: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub alive_until: Option<f64>,
@@ -555,7 +556,7 @@ fn sync_dir(dir: &Path) -> Result<(), WalError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::events::{Action, JobResult};
+    use crate::events::Action;
     use statescope_model::builtin;
 
     fn empty() -> Store {
@@ -611,7 +612,7 @@ mod tests {
             "circuit_breaker",
             "a",
             Action::Call {
-                outcome: crate::events::Outcome::Success,
+                outcome: statescope_model::contract::CallOutcome::Success,
                 failure_count: None,
             },
         );
