@@ -412,47 +412,76 @@ pub fn extract(target: &PollTarget, body: &Value) -> Result<Vec<Event>, PollErro
             items_pointer,
             machine_field,
             state_field,
-        } => {
-            let items = body
-                .pointer(items_pointer)
-                .ok_or_else(|| target.missing(items_pointer.clone()))?;
-            let entries: Vec<(String, Option<&str>, &Value)> = match items {
-                Value::Array(a) => a.iter().enumerate().map(|(i, v)| (i.to_string(), None, v)).collect(),
-                Value::Object(o) => o.iter().map(|(k, v)| (escape(k), Some(k.as_str()), v)).collect(),
-                _ => {
-                    return Err(PollError::NotAList {
-                        url: target.url.clone(),
-                        pointer: items_pointer.clone(),
-                    });
-                }
-            };
-            let mut events = Vec::with_capacity(entries.len());
-            for (segment, key, item) in entries {
-                let item_pointer = format!("{items_pointer}/{segment}");
-                // Where a field is, as one pointer from the document root.
-                let at = |f: &str| match f {
-                    "" => item_pointer.clone(),
-                    f if f.starts_with('/') => format!("{item_pointer}{f}"),
-                    f => format!("{item_pointer}/{}", escape(f)),
-                };
-                let machine = match (machine_field, key) {
-                    (Some(f), _) => {
-                        let value = field(item, f).ok_or_else(|| target.missing(at(f)))?;
-                        target.machine_name(&at(f), value)?
-                    }
-                    (None, Some(key)) => target.machine_name(&item_pointer, &Value::String(key.to_owned()))?,
-                    (None, None) => {
-                        return Err(PollError::NoMachineField {
-                            url: target.url.clone(),
-                            pointer: items_pointer.clone(),
-                        });
-                    }
-                };
-                let value = field(item, state_field).ok_or_else(|| target.missing(at(state_field)))?;
-                let state = target.state_of(&machine, &at(state_field), value)?;
-                events.push(target.event(&machine, state));
+        } => entries(target, body, items_pointer)?
+            .into_iter()
+            .map(|entry| {
+                let machine = entry.machine(target, machine_field.as_deref())?;
+                let value = field(entry.item, state_field).ok_or_else(|| target.missing(entry.at(state_field)))?;
+                let state = target.state_of(&machine, &entry.at(state_field), value)?;
+                Ok(target.event(&machine, state))
+            })
+            .collect(),
+    }
+}
+
+/// One item of the list (or object) of machines.
+struct Entry<'a> {
+    /// The item's pointer from the document root.
+    pointer: String,
+    /// Its key, when the items are an object's values.
+    key: Option<&'a str>,
+    item: &'a Value,
+    /// The list's pointer (errors about the list name it).
+    items_pointer: &'a str,
+}
+
+/// The items at `items_pointer`: a list's elements or an object's values.
+fn entries<'a>(target: &PollTarget, body: &'a Value, items_pointer: &'a str) -> Result<Vec<Entry<'a>>, PollError> {
+    let items = body
+        .pointer(items_pointer)
+        .ok_or_else(|| target.missing(items_pointer.to_owned()))?;
+    let entry = |segment: String, key, item| Entry {
+        pointer: format!("{items_pointer}/{segment}"),
+        key,
+        item,
+        items_pointer,
+    };
+    match items {
+        Value::Array(a) => Ok(a
+            .iter()
+            .enumerate()
+            .map(|(i, v)| entry(i.to_string(), None, v))
+            .collect()),
+        Value::Object(o) => Ok(o.iter().map(|(k, v)| entry(escape(k), Some(k.as_str()), v)).collect()),
+        _ => Err(PollError::NotAList {
+            url: target.url.clone(),
+            pointer: items_pointer.to_owned(),
+        }),
+    }
+}
+
+impl Entry<'_> {
+    /// Where a field is, as one pointer from the document root.
+    fn at(&self, f: &str) -> String {
+        match f {
+            "" => self.pointer.clone(),
+            f if f.starts_with('/') => format!("{}{f}", self.pointer),
+            f => format!("{}/{}", self.pointer, escape(f)),
+        }
+    }
+
+    /// The machine's name: its `machine_field`, or else the item's key.
+    fn machine(&self, target: &PollTarget, machine_field: Option<&str>) -> Result<String, PollError> {
+        match (machine_field, self.key) {
+            (Some(f), _) => {
+                let value = field(self.item, f).ok_or_else(|| target.missing(self.at(f)))?;
+                target.machine_name(&self.at(f), value)
             }
-            Ok(events)
+            (None, Some(key)) => target.machine_name(&self.pointer, &Value::String(key.to_owned())),
+            (None, None) => Err(PollError::NoMachineField {
+                url: target.url.clone(),
+                pointer: self.items_pointer.to_owned(),
+            }),
         }
     }
 }
