@@ -489,27 +489,8 @@ impl Entry<'_> {
 /// GETs the target's document: a 2xx answer with a JSON body of at most
 /// [`MAX_BODY_BYTES`], within the target's timeout (connecting included).
 pub async fn fetch(client: &reqwest::Client, target: &PollTarget) -> Result<Value, PollError> {
-    let failed = |e: reqwest::Error| {
-        if e.is_timeout() {
-            PollError::Timeout {
-                url: target.url.clone(),
-                timeout: target.timeout,
-            }
-        } else {
-            // The source chain says why (refused, DNS, TLS), the top error only that it failed.
-            let mut message = e.to_string();
-            let mut source = std::error::Error::source(&e);
-            while let Some(s) = source {
-                message = format!("{message}: {s}");
-                source = s.source();
-            }
-            PollError::Request {
-                url: target.url.clone(),
-                message,
-            }
-        }
-    };
-    let mut res = client
+    let failed = |e| target.request_failed(e);
+    let res = client
         .get(&target.url)
         .timeout(target.timeout)
         .send()
@@ -521,24 +502,52 @@ pub async fn fetch(client: &reqwest::Client, target: &PollTarget) -> Result<Valu
             status: res.status().as_u16(),
         });
     }
+    let body = read_capped(target, res).await?;
+    serde_json::from_slice(&body).map_err(|e| PollError::InvalidJson {
+        url: target.url.clone(),
+        message: e.to_string(),
+    })
+}
+
+/// The body, refused once it is over [`MAX_BODY_BYTES`]: read in chunks, so
+/// a body without a length stops at the cap too.
+async fn read_capped(target: &PollTarget, mut res: reqwest::Response) -> Result<Vec<u8>, PollError> {
     let too_large = || PollError::TooLarge {
         url: target.url.clone(),
     };
     if res.content_length().is_some_and(|n| n > MAX_BODY_BYTES as u64) {
         return Err(too_large());
     }
-    // Read in chunks, so a body without a length stops at the cap too.
     let mut body = Vec::new();
-    while let Some(chunk) = res.chunk().await.map_err(failed)? {
+    while let Some(chunk) = res.chunk().await.map_err(|e| target.request_failed(e))? {
         if body.len() + chunk.len() > MAX_BODY_BYTES {
             return Err(too_large());
         }
         body.extend_from_slice(&chunk);
     }
-    serde_json::from_slice(&body).map_err(|e| PollError::InvalidJson {
-        url: target.url.clone(),
-        message: e.to_string(),
-    })
+    Ok(body)
+}
+
+impl PollTarget {
+    fn request_failed(&self, e: reqwest::Error) -> PollError {
+        if e.is_timeout() {
+            return PollError::Timeout {
+                url: self.url.clone(),
+                timeout: self.timeout,
+            };
+        }
+        // The source chain says why (refused, DNS, TLS), the top error only that it failed.
+        let mut message = e.to_string();
+        let mut source = std::error::Error::source(&e);
+        while let Some(s) = source {
+            message = format!("{message}: {s}");
+            source = s.source();
+        }
+        PollError::Request {
+            url: self.url.clone(),
+            message,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -489,51 +489,70 @@ fn read_snapshot(dir: &Path, empty: Store) -> Result<(Store, u64), WalError> {
 fn replay(path: &Path, text: &[u8], after: u64, store: &mut Store) -> Result<(u64, usize), WalError> {
     let mut next = after + 1;
     let mut offset = 0;
-    let mut line_no = 0;
+    let mut line = 0;
     while offset < text.len() {
-        line_no += 1;
-        let end = text[offset..].iter().position(|&b| b == b'\n').map(|i| offset + i);
-        let corrupt = |reason: String| WalError::Corrupt {
-            path: path.to_owned(),
-            line: line_no,
-            reason,
-        };
-        let Some(end) = end else {
-            // No newline: the write of the last record was cut short.
+        line += 1;
+        let at = Place { path, line };
+        // No newline: the write of the last record was cut short.
+        let Some(end) = text[offset..].iter().position(|&b| b == b'\n').map(|i| offset + i) else {
             return Ok((next, offset));
         };
         let record: Record = match serde_json::from_slice(&text[offset..end]) {
             Ok(r) => r,
             Err(e) if end + 1 == text.len() && e.is_eof() => return Ok((next, offset)),
-            Err(e) => return Err(corrupt(e.to_string())),
+            Err(e) => return Err(at.corrupt(e.to_string())),
         };
         if record.n > after {
-            if let Some((kind, machine)) = &record.illegal {
-                store.count_illegal(kind, machine);
-            }
-            if !record.events.is_empty() {
-                store.apply(&record.events, record.at).map_err(|e| {
-                    let over = |what: String, setting, limit| WalError::OverLimit {
-                        path: path.to_owned(),
-                        line: line_no,
-                        what,
-                        setting,
-                        limit,
-                    };
-                    match e {
-                        ApplyError::TooManyMachines { limit, .. } => over("machines".into(), "max_machines", limit),
-                        ApplyError::TooManyLabelValues { label, limit, .. } => {
-                            over(format!("distinct values of label `{label}`"), "max_label_values", limit)
-                        }
-                        e => corrupt(format!("does not apply: {e}")),
-                    }
-                })?;
-            }
             next = record.n + 1;
+            replay_record(&at, record, store)?;
         }
         offset = end + 1;
     }
     Ok((next, offset))
+}
+
+/// A line of the log, for errors.
+struct Place<'a> {
+    path: &'a Path,
+    line: usize,
+}
+
+impl Place<'_> {
+    fn corrupt(&self, reason: String) -> WalError {
+        WalError::Corrupt {
+            path: self.path.to_owned(),
+            line: self.line,
+            reason,
+        }
+    }
+
+    /// A refusal by a cap says which setting was lowered; any other one is damage.
+    fn refused(&self, e: ApplyError) -> WalError {
+        let over = |what: String, setting, limit| WalError::OverLimit {
+            path: self.path.to_owned(),
+            line: self.line,
+            what,
+            setting,
+            limit,
+        };
+        match e {
+            ApplyError::TooManyMachines { limit, .. } => over("machines".into(), "max_machines", limit),
+            ApplyError::TooManyLabelValues { label, limit, .. } => {
+                over(format!("distinct values of label `{label}`"), "max_label_values", limit)
+            }
+            e => self.corrupt(format!("does not apply: {e}")),
+        }
+    }
+}
+
+fn replay_record(at: &Place, record: Record, store: &mut Store) -> Result<(), WalError> {
+    if let Some((kind, machine)) = &record.illegal {
+        store.count_illegal(kind, machine);
+    }
+    if !record.events.is_empty() {
+        store.apply(&record.events, record.at).map_err(|e| at.refused(e))?;
+    }
+    Ok(())
 }
 
 /// Removes a snapshot that was not finished (a failed write, a crash).
