@@ -4,6 +4,7 @@
 //! content type, shape, each event's fields), so the handler only submits
 //! and tells what became of each event.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -47,7 +48,7 @@ pub struct Accepted {
 }
 
 /// What each event of a request named (kept, since the events go to the applier).
-struct Sent(Vec<(String, String, std::collections::BTreeMap<String, String>)>);
+struct Sent(Vec<(String, String, BTreeMap<String, String>)>);
 
 impl Sent {
     fn of(events: &[Event]) -> Sent {

@@ -89,10 +89,6 @@ impl ApiError {
         self.close = true;
         self
     }
-
-    pub fn status(&self) -> StatusCode {
-        self.status
-    }
 }
 
 impl IntoResponse for ApiError {
