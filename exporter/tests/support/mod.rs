@@ -1,11 +1,13 @@
-//! What the in-process tests share: the API over a data directory (on a log
-//! that can be made to fail on demand), and a client for it.
+//! What the tests share: the API over a data directory (on a log that can be
+//! made to fail on demand) and a client for it, in process; the real binary
+//! on a free loopback port.
 
 #![allow(dead_code)] // each test file uses its own part
 
 use std::fs::File;
 use std::io::{self, Write};
 use std::path::Path;
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -211,4 +213,27 @@ impl App {
 
 pub fn transition(machine: &str, to: &str) -> Value {
     json!({"type": "transition", "kind": "circuit_breaker", "machine": machine, "to": to})
+}
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_statescope-exporter");
+
+/// A port no one listens on now (bind port 0, see what the kernel gave).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The real binary listening on `addr` over `data_dir`, quiet, with no token
+/// from the environment of whoever runs the tests; add the test's flags.
+pub fn exporter_command(addr: &str, data_dir: &Path) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.args(["--web.listen-address", addr, "--data-dir"])
+        .arg(data_dir)
+        .env_remove("STATESCOPE_TOKEN")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    cmd
 }
