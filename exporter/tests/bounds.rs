@@ -188,6 +188,31 @@ async fn a_body_slower_than_the_body_read_timeout_gets_408_and_nothing_is_applie
     assert_eq!(serde_json::from_str::<Value>(&machines).unwrap()["machines"], json!([]));
 }
 
+/// Past `max_writes` a write is shed before its token is looked at, so an
+/// overloaded exporter spends nothing on a flood, with or without tokens.
+#[tokio::test]
+async fn writes_are_shed_before_the_token_is_checked() {
+    let limits = Limits {
+        max_writes: 1,
+        ..Limits::default()
+    };
+    let app = app(limits, Some(TOKEN));
+    let (body, reading, more) = trickled(r#"{"events": ["#);
+    let mut held = events_request(body);
+    held.headers_mut()
+        .insert(header::AUTHORIZATION, format!("Bearer {TOKEN}").parse().unwrap());
+    let call = tokio::spawn(app.router.clone().oneshot(held));
+    tokio::time::timeout(PATIENCE, reading)
+        .await
+        .expect("the held write was not read")
+        .unwrap();
+    let (status, text) = app.post(transition("c", "open")).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{text}");
+    drop(more);
+    tokio::time::timeout(PATIENCE, call).await.unwrap().unwrap().unwrap();
+    assert_eq!(app.post(transition("c", "open")).await.0, StatusCode::UNAUTHORIZED);
+}
+
 /// Refusals made before the handler runs (by the token layer, by the body's
 /// extractor) count their events under their reason, as the applier's do.
 #[tokio::test]
