@@ -14,7 +14,8 @@ use std::hint::black_box;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use statescope_bench::crate_baseline;
-use statescope_exporter::encode::{Compat, Format, encode};
+use statescope_exporter::config::Compat;
+use statescope_exporter::metrics::{Format, encode};
 use statescope_exporter::store::{Applied, ApplyError, Store};
 use statescope_exporter::telemetry::Telemetry;
 

@@ -15,9 +15,9 @@
 
 use std::path::Path;
 
-use statescope_exporter::config::Config;
-use statescope_exporter::encode::{Compat, Format, encode};
+use statescope_exporter::config::{Compat, Config};
 use statescope_exporter::events::RawEvent;
+use statescope_exporter::metrics::{Format, encode};
 use statescope_exporter::store::Store;
 use statescope_exporter::telemetry::Telemetry;
 
@@ -128,11 +128,7 @@ fn the_metrics_body_of_a_fixed_fleet_is_unchanged() {
                     .enumerate()
                     .find(|(_, (g, w))| g != w)
                     .unwrap_or((0, ("(length differs)", "")));
-                panic!(
-                    "{}: line {} differs\n got: {got}\nwant: {exp}",
-                    file.display(),
-                    n + 1
-                );
+                panic!("{}: line {} differs\n got: {got}\nwant: {exp}", file.display(), n + 1);
             }
         }
     }
