@@ -1,13 +1,17 @@
 //! `GET /metrics` as HTTP: which format the scraper asked for (`Accept`),
-//! at most so many answers at once, and the body streamed from the encoder
-//! thread as [`crate::metrics`] writes it.
+//! whether it takes gzip (`Accept-Encoding`, as Prometheus sends by
+//! default), at most so many answers at once, and the body streamed from the
+//! encoder thread as [`crate::metrics`] writes it.
 
+use std::io::Write as _;
 use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::{Extension, State};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
+use flate2::Compression;
+use flate2::write::GzEncoder;
 use tokio::sync::{Semaphore, mpsc};
 
 use crate::api::{Api, busy};
@@ -32,6 +36,11 @@ pub(crate) struct Scrapes(pub(crate) Arc<Semaphore>);
 /// lock is held only for the encoding, never while waiting on a slow
 /// scraper: pieces the scraper has not taken yet wait with the encoder, and
 /// once the lock is released the encoder waits for the scraper.
+///
+/// Gzip, when asked for, is done on the same thread, piece by piece as the
+/// encoder writes (level 1: the body is repetitive text, which the fastest
+/// level already shrinks about 20 times; higher levels cost several times
+/// the CPU for a few percent).
 pub(crate) async fn metrics(
     State(api): State<Arc<Api>>,
     Extension(scrapes): Extension<Scrapes>,
@@ -41,16 +50,69 @@ pub(crate) async fn metrics(
         return busy("too many /metrics answers in progress; retry after the Retry-After seconds".into());
     };
     let permit = Arc::new(permit);
-    let format = format_from_accept(headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()));
+    let header = |name| headers.get(name).and_then(|v: &HeaderValue| v.to_str().ok());
+    let format = format_from_accept(header(header::ACCEPT));
+    let gzip = gzip_accepted(header(header::ACCEPT_ENCODING));
     let body = stream_blocking(permit, move |emit| {
         let store = api.ingest.read();
-        metrics::encode_chunked(&store, &api.telemetry, api.compat, format, METRICS_CHUNK_BYTES, emit);
+        let encode = |emit: &mut dyn FnMut(String)| {
+            metrics::encode_chunked(&store, &api.telemetry, api.compat, format, METRICS_CHUNK_BYTES, emit)
+        };
+        if !gzip {
+            return encode(&mut |chunk| emit(Bytes::from(chunk)));
+        }
+        let mut gz = GzEncoder::new(Vec::new(), Compression::fast());
+        encode(&mut |chunk| {
+            gz.write_all(chunk.as_bytes())
+                .expect("compressing into memory cannot fail");
+            let compressed = std::mem::take(gz.get_mut());
+            if !compressed.is_empty() {
+                emit(Bytes::from(compressed));
+            }
+        });
+        drop(store);
+        emit(Bytes::from(gz.finish().expect("compressing into memory cannot fail")));
     });
-    (
-        [(header::CONTENT_TYPE, HeaderValue::from_static(format.content_type()))],
+    let mut response = (
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_static(format.content_type())),
+            // Caches between the scraper and us must not hand a gzip body to a client that did not ask.
+            (header::VARY, HeaderValue::from_static("accept-encoding")),
+        ],
         body,
     )
-        .into_response()
+        .into_response();
+    if gzip {
+        response
+            .headers_mut()
+            .insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+    }
+    response
+}
+
+/// Whether an `Accept-Encoding` header takes gzip (RFC 9110 12.5.3): `gzip`
+/// (or `x-gzip`, or `*` when gzip is not named) with a q above 0.
+fn gzip_accepted(accept_encoding: Option<&str>) -> bool {
+    let Some(header) = accept_encoding else {
+        return false;
+    };
+    let mut star = false;
+    for element in header.split(',') {
+        let mut parts = element.split(';');
+        let coding = parts.next().unwrap_or("").trim();
+        let q = parts
+            .filter_map(|p| p.split_once('='))
+            .find(|(name, _)| name.trim().eq_ignore_ascii_case("q"))
+            .map_or(Some(1.0), |(_, v)| v.trim().parse::<f64>().ok());
+        let wanted = q.is_some_and(|q| q > 0.0);
+        if coding.eq_ignore_ascii_case("gzip") || coding.eq_ignore_ascii_case("x-gzip") {
+            return wanted;
+        }
+        if coding == "*" {
+            star = wanted;
+        }
+    }
+    star
 }
 
 /// A body that `produce` writes on a blocking thread (the read lock it takes
@@ -62,7 +124,7 @@ pub(crate) async fn metrics(
 /// rather than accepting a truncated page as the whole truth.
 fn stream_blocking<P: Send + Sync + 'static>(
     permit: Arc<P>,
-    produce: impl FnOnce(&mut dyn FnMut(String)) + Send + 'static,
+    produce: impl FnOnce(&mut dyn FnMut(Bytes)) + Send + 'static,
 ) -> axum::body::Body {
     let (tx, rx) = mpsc::channel::<Bytes>(METRICS_QUEUE);
     let encoder_permit = permit.clone();
@@ -70,7 +132,7 @@ fn stream_blocking<P: Send + Sync + 'static>(
         let _permit = encoder_permit;
         let mut waiting = std::collections::VecDeque::new();
         produce(&mut |chunk| {
-            waiting.push_back(Bytes::from(chunk));
+            waiting.push_back(chunk);
             hand_over(&tx, &mut waiting);
         });
         for chunk in waiting {
@@ -216,6 +278,19 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
+
+    #[test]
+    fn gzip_is_served_when_the_scraper_takes_it() {
+        // What Prometheus sends (enable_compression, the default).
+        assert!(gzip_accepted(Some("gzip")));
+        assert!(gzip_accepted(Some("deflate, GZIP;q=0.5")));
+        assert!(gzip_accepted(Some("*")));
+        assert!(!gzip_accepted(None));
+        assert!(!gzip_accepted(Some("identity")));
+        assert!(!gzip_accepted(Some("gzip;q=0")));
+        assert!(!gzip_accepted(Some("gzip;q=0.0, *")), "named gzip wins over *");
+        assert!(!gzip_accepted(Some("br, deflate")));
+    }
 
     /// A panic while encoding must fail the scrape (a truncated page that
     /// ends cleanly is accepted by Prometheus as the whole truth). Checked as
