@@ -2,11 +2,10 @@
 //! every breaker from its creation, any other machine once it reports a call.
 
 use statescope_model::builtin::CIRCUIT_BREAKER;
-use statescope_model::contract as c;
+use statescope_model::contract::{self as c, CallOutcome};
 
 use super::writer::{Type, Writer};
 use super::{Row, Scrape};
-use crate::events::Outcome;
 
 fn has_calls(row: &Row<'_>) -> bool {
     row.machine.has_calls() || row.key.kind == CIRCUIT_BREAKER
@@ -19,7 +18,7 @@ pub(super) fn collect(scrape: &Scrape<'_>, out: &mut Writer<'_>) {
         "Calls through the breaker, by outcome",
     );
     for row in scrape.machines.iter().filter(|r| has_calls(r)) {
-        for (o, n) in Outcome::ALL.iter().zip(row.machine.calls) {
+        for (o, n) in CallOutcome::ALL.iter().zip(row.machine.calls) {
             out.counter(
                 c::BREAKER_CALLS_TOTAL,
                 &row.labels,

@@ -1,7 +1,7 @@
 //! The seed-compatible `circuit_breaker_*` series, with the names many
 //! existing dashboards and alert rules use (see [`Compat`]).
 
-use statescope_model::builtin::CIRCUIT_BREAKER;
+use statescope_model::builtin::{CIRCUIT_BREAKER, breaker_state};
 use statescope_model::contract as c;
 
 use super::Scrape;
@@ -20,12 +20,15 @@ pub(super) fn collect(scrape: &Scrape<'_>, out: &mut Writer<'_>) {
         .filter(|row| row.key.kind == CIRCUIT_BREAKER)
         .map(|row| {
             let m = row.machine;
-            let provider = m.labels.get("provider").map_or("", String::as_str);
-            let key_id = m.labels.get("key_id").map_or(row.key.machine.as_str(), String::as_str);
+            let provider = m.labels.get(c::LABEL_PROVIDER).map_or("", String::as_str);
+            let key_id = m
+                .labels
+                .get(c::LABEL_KEY_ID)
+                .map_or(row.key.machine.as_str(), String::as_str);
             let l = labels(
                 [
-                    ("provider", provider),
-                    ("key_id", key_id),
+                    (c::LABEL_PROVIDER, provider),
+                    (c::LABEL_KEY_ID, key_id),
                     (c::LABEL_MACHINE, row.key.machine.as_str()),
                 ]
                 .into_iter(),
@@ -45,7 +48,7 @@ pub(super) fn collect(scrape: &Scrape<'_>, out: &mut Writer<'_>) {
     if let Some((first, _)) = breakers.first() {
         let open = first
             .kind
-            .state_id("open")
+            .state_id(breaker_state::OPEN)
             .expect("the built-in breaker has an open state");
         for (row, l) in &breakers {
             out.counter(

@@ -1,9 +1,10 @@
 //! The body as a scraper reads it: families, samples and formats.
 
 use super::*;
-use crate::events::{Action, Event, JobResult, Outcome};
+use crate::events::{Action, Event};
 use crate::store::{Catalog, Limits};
 use statescope_model::builtin;
+use statescope_model::contract::{CallOutcome, JobResult};
 
 fn demo_store() -> Store {
     let mut s = Store::new(Catalog::new(builtin::all()).unwrap(), Limits::default());
@@ -14,7 +15,7 @@ fn demo_store() -> Store {
             cb(
                 "k1",
                 Action::Call {
-                    outcome: Outcome::Failure,
+                    outcome: CallOutcome::Failure,
                     failure_count: Some(5),
                 },
             ),

@@ -3,11 +3,10 @@
 //! silent worker).
 
 use statescope_model::builtin::WORKER;
-use statescope_model::contract as c;
+use statescope_model::contract::{self as c, JobResult};
 
 use super::Scrape;
 use super::writer::{Type, Writer, labels};
-use crate::events::JobResult;
 use crate::store::{Histogram, JobHistograms};
 
 pub(super) fn collect(scrape: &Scrape<'_>, out: &mut Writer<'_>) {
@@ -67,7 +66,13 @@ fn histograms(
     for ((kind, worker_type), h) in scrape.store.job_histograms() {
         let h = which(h);
         if h.count > 0 {
-            let l = labels([(c::LABEL_KIND, kind.as_str()), ("worker_type", worker_type.as_str())].into_iter());
+            let l = labels(
+                [
+                    (c::LABEL_KIND, kind.as_str()),
+                    (c::LABEL_WORKER_TYPE, worker_type.as_str()),
+                ]
+                .into_iter(),
+            );
             out.histogram(name, &l, h);
         }
     }
