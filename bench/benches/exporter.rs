@@ -5,6 +5,10 @@
 //! of the load test's stream (4 in 5 call outcomes, 1 in 5 transitions) to a
 //! 10k fleet. bench/python/baseline.py times the same work in Python.
 //!
+//! `encode_gzip` times what a scrape asking for gzip costs (Prometheus asks by
+//! default): the 10k fleet encoded as served, in 256 KiB pieces, each piece
+//! compressed as it comes (`scrape::Gzip`), beside the same pieces uncompressed.
+//!
 //! `encode_vs_crate` times our encoder beside the prometheus-client crate's
 //! registry and `encode` holding exactly the series we serve for the 10k fleet
 //! (checked equal before timing), both writing OpenMetrics: the crate's only
@@ -15,7 +19,8 @@ use std::hint::black_box;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use statescope_bench::crate_baseline;
 use statescope_exporter::config::Compat;
-use statescope_exporter::metrics::{Format, encode};
+use statescope_exporter::metrics::{Format, encode, encode_chunked};
+use statescope_exporter::scrape::Gzip;
 use statescope_exporter::store::{Applied, ApplyError, Store};
 use statescope_exporter::telemetry::Telemetry;
 
@@ -31,6 +36,45 @@ fn encode_metrics(c: &mut Criterion) {
         assert_eq!(store.machines().len(), machines, "the whole fleet is in the store");
         group.bench_with_input(BenchmarkId::from_parameter(machines), &store, |b, store| {
             b.iter(|| encode(black_box(store), &telemetry, Compat::On, Format::Prometheus))
+        });
+    }
+    group.finish();
+}
+
+/// Pieces of a body as `/metrics` streams them.
+const PIECE: usize = 256 * 1024;
+
+fn encode_gzip(c: &mut Criterion) {
+    let mut group = c.benchmark_group("encode_gzip");
+    group.sample_size(10);
+    let telemetry = Telemetry::default();
+    // Text format, as the load test's scraper asks; bytes handed on, as a check the work happened.
+    let served = |store: &Store, emit: &mut dyn FnMut(String)| {
+        encode_chunked(
+            black_box(store),
+            &telemetry,
+            Compat::On,
+            Format::Prometheus,
+            PIECE,
+            emit,
+        )
+    };
+    for machines in statescope_bench::bench_sizes(&[10_000]) {
+        let store = seeded_store(machines);
+        group.bench_with_input(BenchmarkId::new("identity", machines), &store, |b, store| {
+            b.iter(|| {
+                let mut bytes = 0;
+                served(store, &mut |p| bytes += p.len());
+                bytes
+            })
+        });
+        group.bench_with_input(BenchmarkId::new("gzip", machines), &store, |b, store| {
+            b.iter(|| {
+                let mut gz = Gzip::new();
+                let mut bytes = 0;
+                served(store, &mut |p| bytes += gz.push(&p).map_or(0, |c| c.len()));
+                bytes + gz.finish().len()
+            })
         });
     }
     group.finish();
@@ -106,5 +150,5 @@ fn bench_batches<T>(
     group.finish();
 }
 
-criterion_group!(benches, encode_metrics, encode_vs_crate, apply_events);
+criterion_group!(benches, encode_metrics, encode_gzip, encode_vs_crate, apply_events);
 criterion_main!(benches);

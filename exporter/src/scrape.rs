@@ -61,17 +61,14 @@ pub(crate) async fn metrics(
         if !gzip {
             return encode(&mut |chunk| emit(Bytes::from(chunk)));
         }
-        let mut gz = GzEncoder::new(Vec::new(), Compression::fast());
+        let mut gz = Gzip::new();
         encode(&mut |chunk| {
-            gz.write_all(chunk.as_bytes())
-                .expect("compressing into memory cannot fail");
-            let compressed = std::mem::take(gz.get_mut());
-            if !compressed.is_empty() {
-                emit(Bytes::from(compressed));
+            if let Some(compressed) = gz.push(&chunk) {
+                emit(compressed);
             }
         });
         drop(store);
-        emit(Bytes::from(gz.finish().expect("compressing into memory cannot fail")));
+        emit(gz.finish());
     });
     let mut response = (
         [
@@ -88,6 +85,36 @@ pub(crate) async fn metrics(
             .insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
     }
     response
+}
+
+/// A body compressed piece by piece as it is written, each piece handed on
+/// as soon as the compressor lets go of it.
+pub struct Gzip(GzEncoder<Vec<u8>>);
+
+impl Default for Gzip {
+    fn default() -> Gzip {
+        Gzip::new()
+    }
+}
+
+impl Gzip {
+    pub fn new() -> Gzip {
+        Gzip(GzEncoder::new(Vec::new(), Compression::fast()))
+    }
+
+    /// Compresses `piece`; returns what is ready to send, if anything.
+    pub fn push(&mut self, piece: &str) -> Option<Bytes> {
+        self.0
+            .write_all(piece.as_bytes())
+            .expect("compressing into memory cannot fail");
+        let ready = std::mem::take(self.0.get_mut());
+        (!ready.is_empty()).then(|| Bytes::from(ready))
+    }
+
+    /// The rest of the compressed body and the gzip trailer.
+    pub fn finish(self) -> Bytes {
+        Bytes::from(self.0.finish().expect("compressing into memory cannot fail"))
+    }
 }
 
 /// Whether an `Accept-Encoding` header takes gzip (RFC 9110 12.5.3): `gzip`

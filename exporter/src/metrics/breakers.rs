@@ -4,7 +4,7 @@
 use statescope_model::builtin::CIRCUIT_BREAKER;
 use statescope_model::contract::{self as c, CallOutcome};
 
-use super::writer::{Type, Writer};
+use super::writer::{Type, Writer, extra};
 use super::{Row, Scrape};
 
 fn has_calls(row: &Row<'_>) -> bool {
@@ -17,15 +17,10 @@ pub(super) fn collect(scrape: &Scrape<'_>, out: &mut Writer<'_>) {
         Type::Counter,
         "Calls through the breaker, by outcome",
     );
+    let outcomes = CallOutcome::ALL.map(|o| extra(&[(c::LABEL_OUTCOME, o.as_str())]));
     for row in scrape.machines.iter().filter(|r| has_calls(r)) {
-        for (o, n) in CallOutcome::ALL.iter().zip(row.machine.calls) {
-            out.counter(
-                c::BREAKER_CALLS_TOTAL,
-                &row.labels,
-                &[(c::LABEL_OUTCOME, o.as_str())],
-                n,
-                row.machine.created,
-            );
+        for (o, n) in outcomes.iter().zip(row.machine.calls) {
+            out.counter(c::BREAKER_CALLS_TOTAL, &row.labels, o, n, row.machine.created);
         }
     }
     out.family(
@@ -34,6 +29,6 @@ pub(super) fn collect(scrape: &Scrape<'_>, out: &mut Writer<'_>) {
         "Failures in the breaker's current window",
     );
     for row in scrape.machines.iter().filter(|r| has_calls(r)) {
-        out.sample(c::BREAKER_FAILURES, &row.labels, &[], row.machine.failures as f64);
+        out.sample(c::BREAKER_FAILURES, &row.labels, "", row.machine.failures as f64);
     }
 }

@@ -42,7 +42,7 @@ pub(super) fn collect(scrape: &Scrape<'_>, out: &mut Writer<'_>) {
         "Breaker state: 0 closed, 1 open, 2 half_open, 3 forced_open, 4 disabled",
     );
     for (row, l) in &breakers {
-        out.sample(c::COMPAT_BREAKER_STATE, l, &[], row.machine.state.index() as f64);
+        out.sample(c::COMPAT_BREAKER_STATE, l, "", row.machine.state.index() as f64);
     }
     out.family(c::COMPAT_BREAKER_TRIPS_TOTAL, Type::Counter, "Times the breaker opened");
     if let Some((first, _)) = breakers.first() {
@@ -54,7 +54,7 @@ pub(super) fn collect(scrape: &Scrape<'_>, out: &mut Writer<'_>) {
             out.counter(
                 c::COMPAT_BREAKER_TRIPS_TOTAL,
                 l,
-                &[],
+                "",
                 row.machine.transitions_into(open),
                 row.machine.created,
             );
@@ -67,7 +67,7 @@ pub(super) fn collect(scrape: &Scrape<'_>, out: &mut Writer<'_>) {
             "Failures in the breaker's current window",
         );
         for (row, l) in &breakers {
-            out.sample(c::COMPAT_BREAKER_FAILURE_COUNT, l, &[], row.machine.failures as f64);
+            out.sample(c::COMPAT_BREAKER_FAILURE_COUNT, l, "", row.machine.failures as f64);
         }
     }
 }

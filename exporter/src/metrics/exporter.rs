@@ -19,7 +19,7 @@ pub(super) fn collect(scrape: &Scrape<'_>, out: &mut Writer<'_>) {
         out.sample(
             c::EXPORTER_MACHINES,
             &labels([(c::LABEL_KIND, kind.name())].into_iter()),
-            &[],
+            "",
             n as f64,
         );
     }

@@ -24,7 +24,7 @@ pub(super) fn collect(scrape: &Scrape<'_>, out: &mut Writer<'_>) {
                 ]
                 .into_iter(),
             );
-            out.sample(c::TRANSITION_ALLOWED, &l, &[], 1.0);
+            out.sample(c::TRANSITION_ALLOWED, &l, "", 1.0);
         }
     }
     out.family(
@@ -35,7 +35,7 @@ pub(super) fn collect(scrape: &Scrape<'_>, out: &mut Writer<'_>) {
     for kind in kinds {
         for id in kind.state_ids() {
             let l = labels([(c::LABEL_KIND, kind.name()), (c::LABEL_STATE, kind.state_name(id))].into_iter());
-            out.sample(c::STATE_SEVERITY, &l, &[], f64::from(kind.severity(id).level()));
+            out.sample(c::STATE_SEVERITY, &l, "", f64::from(kind.severity(id).level()));
         }
     }
 }

@@ -5,7 +5,7 @@ use statescope_model::contract as c;
 use statescope_model::{Kind, StateId};
 
 use super::Scrape;
-use super::writer::{Type, Writer, labels};
+use super::writer::{Type, Writer};
 use crate::store::Machine;
 
 pub(super) fn collect(scrape: &Scrape<'_>, out: &mut Writer<'_>) {
@@ -19,7 +19,7 @@ pub(super) fn collect(scrape: &Scrape<'_>, out: &mut Writer<'_>) {
             out.sample(
                 c::STATE,
                 &row.labels,
-                &[(c::LABEL_STATE, row.kind.state_name(id))],
+                row.text.state(id),
                 f64::from(u8::from(id == row.machine.state)),
             );
         }
@@ -30,7 +30,7 @@ pub(super) fn collect(scrape: &Scrape<'_>, out: &mut Writer<'_>) {
         "Unix time the machine entered its current state",
     );
     for row in &scrape.machines {
-        out.sample(c::STATE_SINCE_TIMESTAMP_SECONDS, &row.labels, &[], row.machine.since);
+        out.sample(c::STATE_SINCE_TIMESTAMP_SECONDS, &row.labels, "", row.machine.since);
     }
     out.family(
         c::TRANSITIONS_TOTAL,
@@ -39,11 +39,8 @@ pub(super) fn collect(scrape: &Scrape<'_>, out: &mut Writer<'_>) {
     );
     for row in &scrape.machines {
         for (from, to, n) in transition_counts(row.kind, row.machine) {
-            let extra = [
-                (c::LABEL_FROM, row.kind.state_name(from)),
-                (c::LABEL_TO, row.kind.state_name(to)),
-            ];
-            out.counter(c::TRANSITIONS_TOTAL, &row.labels, &extra, n, row.machine.created);
+            let extra = row.text.pair(from, to);
+            out.counter(c::TRANSITIONS_TOTAL, &row.labels, extra, n, row.machine.created);
         }
     }
     out.family(
@@ -52,17 +49,10 @@ pub(super) fn collect(scrape: &Scrape<'_>, out: &mut Writer<'_>) {
         "Reported transitions the machine's kind does not expect (applied, or refused by a strict kind)",
     );
     for row in &scrape.machines {
-        let l = labels(
-            [
-                (c::LABEL_KIND, row.key.kind.as_str()),
-                (c::LABEL_MACHINE, row.key.machine.as_str()),
-            ]
-            .into_iter(),
-        );
         out.counter(
             c::UNEXPECTED_TRANSITIONS_TOTAL,
-            &l,
-            &[],
+            row.own_labels(),
+            "",
             row.machine.unexpected,
             row.machine.created,
         );

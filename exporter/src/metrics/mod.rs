@@ -22,8 +22,8 @@ mod machines;
 mod workers;
 mod writer;
 
-use statescope_model::Kind;
 use statescope_model::contract as c;
+use statescope_model::{Kind, StateId};
 
 use crate::config::Compat;
 use crate::store::{Machine, MachineKey, Store};
@@ -57,13 +57,57 @@ struct Scrape<'a> {
     machines: Vec<Row<'a>>,
 }
 
+/// A kind's labels that follow a machine's own, rendered once per scrape
+/// rather than once per sample: `,state="x"` by state, `,from="a",to="b"`
+/// by pair of states.
+struct KindText {
+    states: Vec<String>,
+    /// Indexed by `from * states + to`.
+    pairs: Vec<String>,
+}
+
+impl KindText {
+    fn new(kind: &Kind) -> KindText {
+        let name = |id: StateId| kind.state_name(id);
+        KindText {
+            states: kind
+                .state_ids()
+                .map(|id| writer::extra(&[(c::LABEL_STATE, name(id))]))
+                .collect(),
+            pairs: kind
+                .state_ids()
+                .flat_map(|from| kind.state_ids().map(move |to| (from, to)))
+                .map(|(from, to)| writer::extra(&[(c::LABEL_FROM, name(from)), (c::LABEL_TO, name(to))]))
+                .collect(),
+        }
+    }
+
+    fn state(&self, id: StateId) -> &str {
+        &self.states[id.index()]
+    }
+
+    fn pair(&self, from: StateId, to: StateId) -> &str {
+        &self.pairs[from.index() * self.states.len() + to.index()]
+    }
+}
+
 /// A machine, its kind, and its rendered base labels (kind, machine,
 /// identity labels), shared by every family it has samples in.
 struct Row<'a> {
     key: &'a MachineKey,
     machine: &'a Machine,
     kind: &'a Kind,
+    text: &'a KindText,
     labels: String,
+    /// The length of `labels`' `kind="..",machine=".."` part.
+    own_len: usize,
+}
+
+impl Row<'_> {
+    /// `kind` and `machine` alone, for the series that carry no identity labels.
+    fn own_labels(&self) -> &str {
+        &self.labels[..self.own_len]
+    }
 }
 
 /// Writes its families, in order, from what the scrape read.
@@ -103,11 +147,12 @@ pub fn encode_chunked(
     chunk: usize,
     emit: &mut dyn FnMut(String),
 ) {
+    let texts: Vec<KindText> = store.catalog().all().iter().map(KindText::new).collect();
     let scrape = Scrape {
         store,
         telemetry,
         compat,
-        machines: rows(store),
+        machines: rows(store, &texts),
     };
     let mut out = Writer::new(format, chunk, estimated_len(&scrape.machines), emit);
     for collect in COLLECTORS {
@@ -117,10 +162,10 @@ pub fn encode_chunked(
 }
 
 /// The store's machines with their kinds and base labels, in store order.
-fn rows(store: &Store) -> Vec<Row<'_>> {
-    let catalog = store.catalog();
+fn rows<'a>(store: &'a Store, texts: &'a [KindText]) -> Vec<Row<'a>> {
+    let kinds = store.catalog().all();
     // Machines are ordered by kind: look each kind up once, not per machine.
-    let mut last_kind: Option<(&str, Option<&Kind>)> = None;
+    let mut last_kind: Option<(&str, Option<usize>)> = None;
     store
         .machines()
         .iter()
@@ -128,7 +173,7 @@ fn rows(store: &Store) -> Vec<Row<'_>> {
             let kind = match last_kind {
                 Some((name, kind)) if name == key.kind => kind,
                 _ => {
-                    let kind = catalog.get(&key.kind);
+                    let kind = kinds.iter().position(|k| k.name() == key.kind);
                     last_kind = Some((&key.kind, kind));
                     kind
                 }
@@ -138,11 +183,15 @@ fn rows(store: &Store) -> Vec<Row<'_>> {
                 (c::LABEL_MACHINE, key.machine.as_str()),
             ];
             let identity = machine.labels.iter().map(|(k, v)| (k.as_str(), v.as_str()));
+            let labels = writer::labels(own.into_iter().chain(identity));
+            let own_len = writer::labels(own.into_iter()).len();
             Some(Row {
                 key,
                 machine,
-                kind,
-                labels: writer::labels(own.into_iter().chain(identity)),
+                kind: &kinds[kind],
+                text: &texts[kind],
+                labels,
+                own_len,
             })
         })
         .collect()

@@ -6,7 +6,7 @@ use statescope_model::builtin::WORKER;
 use statescope_model::contract::{self as c, JobResult};
 
 use super::Scrape;
-use super::writer::{Type, Writer, labels};
+use super::writer::{Type, Writer, extra, labels};
 use crate::store::{Histogram, JobHistograms};
 
 pub(super) fn collect(scrape: &Scrape<'_>, out: &mut Writer<'_>) {
@@ -15,16 +15,11 @@ pub(super) fn collect(scrape: &Scrape<'_>, out: &mut Writer<'_>) {
         Type::Counter,
         "Jobs the worker finished, by result",
     );
+    let results = JobResult::ALL.map(|r| extra(&[(c::LABEL_RESULT, r.as_str())]));
     for row in &scrape.machines {
         if row.machine.has_jobs() || row.key.kind == WORKER {
-            for (r, n) in JobResult::ALL.iter().zip(row.machine.jobs) {
-                out.counter(
-                    c::WORKER_JOBS_TOTAL,
-                    &row.labels,
-                    &[(c::LABEL_RESULT, r.as_str())],
-                    n,
-                    row.machine.created,
-                );
+            for (r, n) in results.iter().zip(row.machine.jobs) {
+                out.counter(c::WORKER_JOBS_TOTAL, &row.labels, r, n, row.machine.created);
             }
         }
     }
@@ -49,7 +44,7 @@ pub(super) fn collect(scrape: &Scrape<'_>, out: &mut Writer<'_>) {
     );
     for row in &scrape.machines {
         if let Some(t) = row.machine.last_heartbeat {
-            out.sample(c::LAST_HEARTBEAT_TIMESTAMP_SECONDS, &row.labels, &[], t);
+            out.sample(c::LAST_HEARTBEAT_TIMESTAMP_SECONDS, &row.labels, "", t);
         }
     }
 }

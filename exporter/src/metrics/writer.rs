@@ -90,17 +90,17 @@ impl<'e> Writer<'e> {
         self.family_start = self.s.len();
     }
 
-    /// One sample: `labels` is pre-rendered (`a="x",b="y"`), `extra` appended.
-    pub fn sample(&mut self, name: &str, labels: &str, extra: &[(&str, &str)], value: f64) {
+    /// One sample: `labels` is pre-rendered (`a="x",b="y"`), `extra` too
+    /// (`,c="z"`, see [`extra`]: rendered once per scrape, not per sample).
+    pub fn sample(&mut self, name: &str, labels: &str, extra: &str, value: f64) {
         self.s.push_str(name);
         self.s.push('{');
         self.s.push_str(labels);
-        for (i, (k, v)) in extra.iter().enumerate() {
-            if i > 0 || !labels.is_empty() {
-                self.s.push(',');
-            }
-            label(&mut self.s, k, v);
-        }
+        self.s.push_str(if labels.is_empty() {
+            extra.strip_prefix(',').unwrap_or(extra)
+        } else {
+            extra
+        });
         self.s.push_str("} ");
         sample_value(&mut self.s, value);
         self.s.push('\n');
@@ -124,7 +124,7 @@ impl<'e> Writer<'e> {
     /// `contract::COUNTERS_FROM_CREATION`).
     ///
     /// `name` is the current family's (see [`Writer::family`]).
-    pub fn counter(&mut self, name: &str, labels: &str, extra: &[(&str, &str)], value: u64, created: f64) {
+    pub fn counter(&mut self, name: &str, labels: &str, extra: &str, value: u64, created: f64) {
         self.sample(name, labels, extra, value as f64);
         if self.om {
             // Taken out and put back: one name per family, not an allocation per sample.
@@ -135,19 +135,20 @@ impl<'e> Writer<'e> {
     }
 
     pub fn histogram(&mut self, name: &str, labels: &str, h: &Histogram) {
+        let bucket = format!("{name}_bucket");
         let mut cumulative = 0;
         for (i, bound) in JOB_BUCKETS.iter().enumerate() {
             cumulative += h.buckets.get(i).copied().unwrap_or(0);
             self.sample(
-                &format!("{name}_bucket"),
+                &bucket,
                 labels,
-                &[("le", &bound.to_string())],
+                &extra(&[("le", &bound.to_string())]),
                 cumulative as f64,
             );
         }
-        self.sample(&format!("{name}_bucket"), labels, &[("le", "+Inf")], h.count as f64);
-        self.sample(&format!("{name}_sum"), labels, &[], h.sum);
-        self.sample(&format!("{name}_count"), labels, &[], h.count as f64);
+        self.sample(&bucket, labels, &extra(&[("le", "+Inf")]), h.count as f64);
+        self.sample(&format!("{name}_sum"), labels, "", h.sum);
+        self.sample(&format!("{name}_count"), labels, "", h.count as f64);
     }
 
     /// Families another encoder wrote in OpenMetrics (the exporter's own
@@ -261,6 +262,17 @@ fn label(out: &mut String, name: &str, value: &str) {
         }
     }
     out.push('"');
+}
+
+/// `,a="x",b="y"`: labels that follow a sample's own, rendered once for
+/// every sample that shares them.
+pub fn extra(pairs: &[(&str, &str)]) -> String {
+    let mut s = String::new();
+    for (k, v) in pairs {
+        s.push(',');
+        label(&mut s, k, v);
+    }
+    s
 }
 
 /// `a="x",b="y"`, escaped, rendered once for the samples that share it.
