@@ -288,6 +288,17 @@ pub fn rows(r: &Results) -> Vec<Row> {
             None,
         ),
         row(
+            format!(
+                "/metrics body at {} machines, gzip level 1 (text)",
+                size_label(gzip_size)
+            ),
+            Unit::Bytes,
+            Better::Lower,
+            r.get("gzip.ours", "/gzip_bytes"),
+            r.get("gzip.ours", "/identity_bytes"),
+            None,
+        ),
+        row(
             "gzip over identity, encoding as served (time ratio)".into(),
             Unit::Times,
             Better::Lower,
@@ -728,6 +739,12 @@ mod tests {
         );
         assert_eq!(krate.ratio(), Some(7.5));
         assert_eq!(krate.met(), Some(false), "7.5x misses the 10x target");
+        r.push(
+            "gzip.ours",
+            json!({"machines": 10000, "identity_bytes": 2e7, "gzip_bytes": 1e6}),
+        );
+        let rows = super::rows(&r);
+        assert_eq!(find(&rows, "/metrics body at 10k machines, gzip").ratio(), Some(20.0));
         let gzip = find(&rows, "gzip over identity");
         assert!((gzip.ours.unwrap() - 3.5).abs() < 1e-9);
         assert_eq!(find(&rows, "encode 10k machines as served, gzip").ours, Some(35.0));
