@@ -14,11 +14,10 @@ use std::ops::Bound;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::body::Bytes;
 use axum::error_handling::HandleErrorLayer;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Extension, FromRef, MatchedPath, Query, Request, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get, post};
@@ -26,15 +25,16 @@ use axum::{BoxError, Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use statescope_model::contract::{CallOutcome, JobResult};
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::Semaphore;
 use tower::ServiceBuilder;
 use tower::limit::GlobalConcurrencyLimitLayer;
 
 use crate::auth::{WriteToken, require_token};
-use crate::encode::{self, Compat, Format};
+use crate::config::Compat;
 use crate::ingest::{Condition, Ingest, RETRY};
 use crate::push::post_events;
 use crate::refusal::{ApiError, count_rejections, json_refusals};
+use crate::scrape::{self, Scrapes};
 use crate::store::{Machine, MachineKey, Store};
 use crate::telemetry::{Rejection, Telemetry};
 use crate::web::Limits;
@@ -92,7 +92,7 @@ pub fn router_with(api: Arc<Api>, limits: &Limits) -> Router {
         .route("/api/v1/kinds", get(kinds))
         .route(
             "/metrics",
-            get(metrics).layer(Extension(Scrapes(Arc::new(Semaphore::new(limits.max_scrapes))))),
+            get(scrape::metrics).layer(Extension(Scrapes(Arc::new(Semaphore::new(limits.max_scrapes))))),
         )
         .route("/healthz", get(alive))
         .route("/readyz", get(ready))
@@ -169,104 +169,6 @@ async fn ready(State(api): State<Arc<Api>>) -> Response {
         .retry_after(RETRY.as_secs())
         .into_response(),
         Condition::Crashed(why) => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, why).into_response(),
-    }
-}
-
-/// Pieces of a `/metrics` body sent as soon as they are encoded.
-const METRICS_CHUNK_BYTES: usize = 256 * 1024;
-/// Pieces waiting for the scraper, at most, before the encoder keeps them itself.
-const METRICS_QUEUE: usize = 4;
-
-/// The `/metrics` answers that may be in progress at once; one permit is
-/// held by the encoder and by the body until the last byte is sent (or the
-/// scraper goes), so a storm of scrapers that never read holds at most this
-/// many bodies in memory.
-#[derive(Clone)]
-struct Scrapes(Arc<Semaphore>);
-
-/// `/metrics`: encoded on a blocking thread (a 10k-machine body takes
-/// milliseconds of CPU that would otherwise stall this async worker's other
-/// requests) and streamed as it is written, so on a multi-core machine the
-/// body goes out while the rest is still being encoded. The store's read
-/// lock is held only for the encoding, never while waiting on a slow
-/// scraper: pieces the scraper has not taken yet wait with the encoder, and
-/// once the lock is released the encoder waits for the scraper.
-async fn metrics(State(api): State<Arc<Api>>, Extension(scrapes): Extension<Scrapes>, headers: HeaderMap) -> Response {
-    let Ok(permit) = scrapes.0.try_acquire_owned() else {
-        return ApiError::busy("too many /metrics answers in progress; retry after the Retry-After seconds")
-            .into_response();
-    };
-    let permit = Arc::new(permit);
-    let format = Format::from_accept(headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()));
-    let body = stream_blocking(permit, move |emit| {
-        let store = api.ingest.read();
-        encode::encode_chunked(&store, &api.telemetry, api.compat, format, METRICS_CHUNK_BYTES, emit);
-    });
-    (
-        [(header::CONTENT_TYPE, HeaderValue::from_static(format.content_type()))],
-        body,
-    )
-        .into_response()
-}
-
-/// A body that `produce` writes on a blocking thread (the read lock it takes
-/// is released when it returns), streamed as the scraper takes it; `permit`
-/// is held until the last piece is out.
-///
-/// If `produce` panics, the body ends in an error instead of a clean end: the
-/// server then cuts the connection, so a scraper records a failed scrape
-/// rather than accepting a truncated page as the whole truth.
-fn stream_blocking<P: Send + Sync + 'static>(
-    permit: Arc<P>,
-    produce: impl FnOnce(&mut dyn FnMut(String)) + Send + 'static,
-) -> axum::body::Body {
-    let (tx, rx) = mpsc::channel::<Bytes>(METRICS_QUEUE);
-    let encoder_permit = permit.clone();
-    let encoder = tokio::task::spawn_blocking(move || {
-        let _permit = encoder_permit;
-        let mut waiting = std::collections::VecDeque::new();
-        produce(&mut |chunk| {
-            waiting.push_back(Bytes::from(chunk));
-            hand_over(&tx, &mut waiting);
-        });
-        for chunk in waiting {
-            if tx.blocking_send(chunk).is_err() {
-                break;
-            }
-        }
-    });
-    // After the last piece, the encoder's outcome: a panic must end the
-    // body with an error (the connection is cut), not as if it were complete.
-    let pieces = futures_util::stream::unfold((rx, Some(encoder), permit), |(mut rx, encoder, permit)| async move {
-        if let Some(chunk) = rx.recv().await {
-            return Some((Ok(chunk), (rx, encoder, permit)));
-        }
-        match encoder?.await {
-            Ok(()) => None,
-            Err(e) => Some((
-                Err(std::io::Error::other(format!("encoding /metrics failed: {e}"))),
-                (rx, None, permit),
-            )),
-        }
-    });
-    axum::body::Body::from_stream(pieces)
-}
-
-/// Passes the waiting pieces to the scraper as far as its queue has room,
-/// without blocking; drops them all once the scraper has gone.
-fn hand_over(tx: &mpsc::Sender<Bytes>, waiting: &mut std::collections::VecDeque<Bytes>) {
-    while let Some(chunk) = waiting.pop_front() {
-        match tx.try_send(chunk) {
-            Ok(()) => {}
-            Err(mpsc::error::TrySendError::Full(chunk)) => {
-                waiting.push_front(chunk);
-                return;
-            }
-            Err(mpsc::error::TrySendError::Closed(_)) => {
-                waiting.clear();
-                return;
-            }
-        }
     }
 }
 
@@ -462,42 +364,4 @@ async fn kinds(State(api): State<Arc<Api>>) -> Json<Value> {
     let store = api.ingest.read();
     let kinds: Vec<_> = store.catalog().all().iter().map(|k| k.to_spec()).collect();
     Json(json!({ "kinds": kinds }))
-}
-
-#[cfg(test)]
-mod tests {
-    use std::sync::Arc;
-
-    use super::stream_blocking;
-
-    /// A panic while encoding must fail the scrape (a truncated page that
-    /// ends cleanly is accepted by Prometheus as the whole truth). Checked as
-    /// a client sees it, over a socket.
-    #[tokio::test]
-    async fn a_panic_while_streaming_a_body_cuts_the_response_off() {
-        let app = axum::Router::new()
-            .route(
-                "/whole",
-                axum::routing::get(|| async { stream_blocking(Arc::new(()), |emit| emit("all of it\n".into())) }),
-            )
-            .route(
-                "/panics",
-                axum::routing::get(|| async {
-                    stream_blocking(Arc::new(()), |emit| {
-                        emit("# the first families\n".into());
-                        panic!("injected panic while encoding");
-                    })
-                }),
-            );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move { axum::serve(listener, app).await });
-        let client = reqwest::Client::new();
-        let whole = client.get(format!("http://{addr}/whole")).send().await.unwrap();
-        assert_eq!(whole.text().await.unwrap(), "all of it\n");
-        // The status may or may not have gone out before the panic; either
-        // way the client must not end up with a complete-looking page.
-        let cut = async { client.get(format!("http://{addr}/panics")).send().await?.text().await }.await;
-        assert!(cut.is_err(), "the client took a truncated body as complete: {cut:?}");
-    }
 }

@@ -13,9 +13,9 @@ use tokio::task::JoinHandle;
 
 use crate::api::{self, Api};
 use crate::auth::{self, BasicAuth};
+use crate::config::Compat;
 use crate::config::Config;
 use crate::demo::Fleet;
-use crate::encode::Compat;
 use crate::ingest::{Applier, Ingest, SnapshotPolicy, unix_now};
 use crate::poll;
 use crate::store::Store;

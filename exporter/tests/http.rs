@@ -555,6 +555,47 @@ async fn metrics_speak_prometheus_text_or_openmetrics_as_asked() {
     assert!(text.ends_with("# EOF\n"));
 }
 
+/// Prometheus asks for gzip by default: the body comes compressed, says so,
+/// and reads back as the same page; a client that does not ask gets it plain.
+#[tokio::test]
+async fn metrics_are_gzipped_when_the_scraper_asks() {
+    use std::io::Read as _;
+    let app = app();
+    app.post(transition("a", "open").to_string()).await;
+    let get = |encoding: Option<&str>| {
+        let mut req = Request::get("/metrics");
+        if let Some(e) = encoding {
+            req = req.header(header::ACCEPT_ENCODING, e);
+        }
+        app.router.clone().oneshot(req.body(Body::empty()).unwrap())
+    };
+    let res = get(Some("gzip")).await.unwrap();
+    assert_eq!(res.headers()[header::CONTENT_ENCODING], "gzip");
+    assert_eq!(res.headers()[header::VARY], "accept-encoding");
+    let gz = res.into_body().collect().await.unwrap().to_bytes();
+    let mut text = String::new();
+    flate2::read::GzDecoder::new(&gz[..]).read_to_string(&mut text).unwrap();
+    let plain = get(None).await.unwrap();
+    assert!(plain.headers().get(header::CONTENT_ENCODING).is_none());
+    assert_eq!(plain.headers()[header::VARY], "accept-encoding");
+    let plain = String::from_utf8(plain.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap();
+    // The machine series are the same; the exporter's own (requests, CPU) moved on between the two.
+    let machines = |t: &str| -> Vec<String> {
+        t.lines()
+            .filter(|l| !l.contains("statescope_exporter_") && !l.starts_with("process_"))
+            .map(str::to_owned)
+            .collect()
+    };
+    assert!(text.contains(r#"state="open"} 1"#), "{text}");
+    assert_eq!(machines(&text), machines(&plain));
+    assert!(
+        gz.len() * 4 < plain.len(),
+        "gzip {} bytes, plain {}",
+        gz.len(),
+        plain.len()
+    );
+}
+
 #[tokio::test]
 async fn health_and_unknown_paths() {
     let app = app();
