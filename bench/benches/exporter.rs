@@ -7,7 +7,7 @@
 //!
 //! `encode_gzip` times what a scrape asking for gzip costs (Prometheus asks by
 //! default): the 10k fleet encoded as served, in 256 KiB pieces, each piece
-//! compressed as it comes (`scrape::Gzip`), beside the same pieces uncompressed.
+//! compressed as it comes (`api::scrape::Gzip`), beside the same pieces uncompressed.
 //!
 //! `encode_vs_crate` times our encoder beside the prometheus-client crate's
 //! registry and `encode` holding exactly the series we serve for the 10k fleet
@@ -18,9 +18,9 @@ use std::hint::black_box;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use statescope_bench::crate_baseline;
+use statescope_exporter::api::scrape::Gzip;
 use statescope_exporter::config::Compat;
 use statescope_exporter::metrics::{Format, encode, encode_chunked};
-use statescope_exporter::scrape::Gzip;
 use statescope_exporter::store::{Applied, ApplyError, Store};
 use statescope_exporter::telemetry::Telemetry;
 

@@ -30,7 +30,7 @@ use crate::store::{Machine, MachineKey, Store};
 use crate::telemetry::Telemetry;
 use writer::Writer;
 
-/// The exposition format a scraper asked for (see [`crate::scrape`] for how
+/// The exposition format a scraper asked for (see [`crate::api::scrape`] for how
 /// the `Accept` header picks it).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {

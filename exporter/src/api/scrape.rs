@@ -14,7 +14,7 @@ use flate2::Compression;
 use flate2::write::GzEncoder;
 use tokio::sync::{Semaphore, mpsc};
 
-use crate::api::Api;
+use super::state::Api;
 use crate::metrics::{self, Format};
 use crate::refusal::ApiError;
 

@@ -15,7 +15,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::api::{Api, BodyReadTimeout};
+use super::state::{Api, BodyReadTimeout};
 use crate::events::{Body, Event, RawEvent};
 use crate::ingest::{RETRY, SubmitError};
 use crate::refusal::ApiError;

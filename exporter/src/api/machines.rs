@@ -1,183 +1,30 @@
-//! The HTTP API: the push endpoint, JSON reads of machines and kinds,
-//! `/metrics`, and health checks.
-//!
-//! Every refusal is JSON `{"error": "..."}` with a status that says whose
-//! problem it is: 400 malformed, 401 no or wrong token, 408 a body slower
-//! than the body read timeout, 409 a transition a strict kind does not
-//! expect (with the machine's state and where it may go; other kinds apply
-//! it and list it under `unexpected`), 413 too big, 415 not JSON, 422
-//! unknown kind or state, 429 a cardinality cap, 503 the exporter cannot
-//! persist or is busy (with `Retry-After`).
+//! `GET /api/v1/machines` (paged, copied under the store's lock and
+//! serialised off it) and `GET /api/v1/kinds`.
 
 use std::collections::BTreeMap;
 use std::ops::Bound;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
-use axum::error_handling::HandleErrorLayer;
+use axum::Json;
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Extension, FromRef, MatchedPath, Query, Request, State};
+use axum::extract::{Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
-use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{MethodRouter, get, post};
-use axum::{BoxError, Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use statescope_model::contract::{CallOutcome, JobResult};
-use tokio::sync::Semaphore;
-use tower::ServiceBuilder;
-use tower::limit::GlobalConcurrencyLimitLayer;
-
-use crate::auth::{WriteToken, require_token};
-use crate::config::Compat;
-use crate::ingest::{Condition, Ingest, RETRY};
-use crate::push::post_events;
-use crate::refusal::{ApiError, count_rejections, json_refusals};
-use crate::scrape::{self, Scrapes};
-use crate::store::{Machine, MachineKey, Store};
-use crate::telemetry::{Rejection, Telemetry};
-use crate::web::Limits;
 use statescope_model::Kind;
+use statescope_model::contract::{CallOutcome, JobResult};
 
-/// What the handlers share.
-pub struct Api {
-    pub ingest: Ingest,
-    pub telemetry: Arc<Telemetry>,
-    /// Bearer token the write endpoint requires, if any.
-    pub token: Option<String>,
-    pub compat: Compat,
-    pub max_events: usize,
-    pub max_body_bytes: usize,
-}
-
-/// Time a request body may take to arrive, from the end of its headers.
-#[derive(Clone, Copy)]
-pub struct BodyReadTimeout(pub Duration);
-
-/// The router's state: the handlers take the parts they need.
-#[derive(Clone)]
-struct Shared {
-    api: Arc<Api>,
-    body_read_timeout: BodyReadTimeout,
-}
-
-impl FromRef<Shared> for Arc<Api> {
-    fn from_ref(shared: &Shared) -> Arc<Api> {
-        shared.api.clone()
-    }
-}
-
-impl FromRef<Shared> for BodyReadTimeout {
-    fn from_ref(shared: &Shared) -> BodyReadTimeout {
-        shared.body_read_timeout
-    }
-}
-
-/// The API with the default [`Limits`].
-pub fn router(api: Arc<Api>) -> Router {
-    router_with(api, &Limits::default())
-}
-
-/// The API, with the limits that apply per request: writes in progress and
-/// their body read timeout, scrapes in progress.
-pub fn router_with(api: Arc<Api>, limits: &Limits) -> Router {
-    let shared = Shared {
-        api: api.clone(),
-        body_read_timeout: BodyReadTimeout(limits.body_read_timeout),
-    };
-    Router::new()
-        .route("/api/v1/events", writes(&api, limits.max_writes))
-        .route("/api/v1/machines", get(machines))
-        .route("/api/v1/kinds", get(kinds))
-        .route(
-            "/metrics",
-            get(scrape::metrics).layer(Extension(Scrapes(Arc::new(Semaphore::new(limits.max_scrapes))))),
-        )
-        .route("/healthz", get(alive))
-        .route("/readyz", get(ready))
-        .route("/", get(index))
-        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such endpoint; see GET /") })
-        .layer(axum::extract::DefaultBodyLimit::max(api.max_body_bytes))
-        .layer(middleware::from_fn(json_refusals))
-        .layer(middleware::from_fn_with_state(api.telemetry.clone(), count_rejections))
-        .layer(middleware::from_fn_with_state(api.clone(), count_requests))
-        .with_state(shared)
-}
-
-/// `POST /api/v1/events` behind, outermost first: shedding past
-/// `max_writes` (refused at once: a request waiting for a slot would hold
-/// its body), then the token; both answer from the headers, before any of
-/// the body is read.
-fn writes(api: &Api, max_writes: usize) -> MethodRouter<Shared> {
-    let shed = ServiceBuilder::new()
-        .layer(HandleErrorLayer::new(|_: BoxError| async {
-            ApiError::busy("too many writes in progress; retry after the Retry-After seconds")
-                .rejects(Rejection::Overloaded, 1)
-        }))
-        .load_shed()
-        .layer(GlobalConcurrencyLimitLayer::new(max_writes));
-    let token = WriteToken(api.token.as_deref().map(Arc::from));
-    post(post_events)
-        .route_layer(middleware::from_fn_with_state(token, require_token))
-        .route_layer(shed)
-}
-
-async fn count_requests(State(api): State<Arc<Api>>, req: Request, next: Next) -> Response {
-    let started = Instant::now();
-    let method = req.method().clone();
-    // The route template, not the raw path: unknown paths must not create series.
-    let route: &'static str = match req.extensions().get::<MatchedPath>().map(MatchedPath::as_str) {
-        Some("/api/v1/events") => "/api/v1/events",
-        Some("/api/v1/machines") => "/api/v1/machines",
-        Some("/api/v1/kinds") => "/api/v1/kinds",
-        Some("/metrics") => "/metrics",
-        Some("/healthz") => "/healthz",
-        Some("/readyz") => "/readyz",
-        Some("/") => "/",
-        _ => "other",
-    };
-    let response = next.run(req).await;
-    api.telemetry
-        .request(&method, route, response.status().as_u16(), started.elapsed());
-    response
-}
-
-async fn index() -> Json<Value> {
-    Json(json!({
-        "name": "statescope-exporter",
-        "endpoints": ["POST /api/v1/events", "GET /api/v1/machines", "GET /api/v1/kinds", "GET /metrics", "GET /healthz", "GET /readyz"],
-    }))
-}
-
-/// Alive unless the applier crashed (a restart is then the only way out).
-async fn alive(State(api): State<Arc<Api>>) -> Response {
-    match api.ingest.condition() {
-        Condition::Crashed(why) => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, why).into_response(),
-        _ => "ok\n".into_response(),
-    }
-}
-
-/// Ready when writes can be persisted.
-async fn ready(State(api): State<Arc<Api>>) -> Response {
-    match api.ingest.condition() {
-        Condition::Healthy => "ready\n".into_response(),
-        Condition::CannotPersist(why) => ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!("the event log cannot be written ({why}); retried every second"),
-        )
-        .retry_after(RETRY.as_secs())
-        .into_response(),
-        Condition::Crashed(why) => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, why).into_response(),
-    }
-}
+use super::state::Api;
+use crate::refusal::ApiError;
+use crate::store::{Machine, MachineKey, Store};
 
 /// Machines per page of `GET /api/v1/machines` when `limit` is not given, and at most.
 pub const MACHINES_PAGE: usize = 1000;
 pub const MACHINES_PAGE_MAX: usize = 10_000;
 
 #[derive(Deserialize)]
-struct MachineQuery {
+pub(super) struct MachineQuery {
     kind: Option<String>,
     state: Option<String>,
     limit: Option<usize>,
@@ -294,7 +141,7 @@ struct MachinePage {
 /// copied out under the store's read lock and serialised after it is
 /// released, both on a blocking thread: a page of 10,000 machines takes
 /// milliseconds that would stall this async worker's other requests.
-async fn machines(
+pub(super) async fn machines(
     State(api): State<Arc<Api>>,
     query: Result<Query<MachineQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
@@ -360,7 +207,7 @@ fn listed<'a>(
         .filter(|(_, m, kind)| request.state.as_ref().is_none_or(|s| s == kind.state_name(m.state)))
 }
 
-async fn kinds(State(api): State<Arc<Api>>) -> Json<Value> {
+pub(super) async fn kinds(State(api): State<Arc<Api>>) -> Json<Value> {
     let store = api.ingest.read();
     let kinds: Vec<_> = store.catalog().all().iter().map(|k| k.to_spec()).collect();
     Json(json!({ "kinds": kinds }))
