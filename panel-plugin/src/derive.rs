@@ -30,7 +30,7 @@ use crate::mapping::{Decoded, Decoder};
 use crate::series::Series;
 use crate::shape::{Input, Recognised, Shape};
 use crate::timeline::{self, Sample, Timeline};
-use crate::view::{CountSource, Since};
+use crate::view_model::{CountSource, Segment, Since};
 
 /// One transition counter of a machine (one `from`, `to` pair): every series
 /// holding it (the same counter under the labels the machine had before, or
@@ -623,7 +623,7 @@ impl Trips<'_> {
     }
 
     /// Trips seen in the sampled timeline (gaps do not break a run).
-    fn in_segments(&self, segments: &[crate::view::Segment]) -> Vec<(f64, u64)> {
+    fn in_segments(&self, segments: &[Segment]) -> Vec<(f64, u64)> {
         let mut prev = None;
         let mut out = Vec::new();
         for seg in segments {

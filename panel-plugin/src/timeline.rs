@@ -7,7 +7,7 @@
 //! history always covers exactly `[from, to]`, in order, without overlap.
 
 use crate::input::TimeRange;
-use crate::view::Segment;
+use crate::view_model::Segment;
 
 /// A decoded sample: its time (ms) and state index, `None` when no state is
 /// known at that instant (no one-hot series is 1, or an unmappable value).
