@@ -49,7 +49,8 @@ pub struct MachineAux {
     /// `statescope_state_since_timestamp_seconds` series.
     pub since: Vec<usize>,
     /// The earliest sample of any series from the machine's scrape targets
-    /// (same `job` and `instance`), in the whole query.
+    /// (same `job` and `instance`), in the whole query; only looked up for
+    /// a machine with counters.
     pub target_first: Option<f64>,
 }
 
@@ -88,6 +89,11 @@ pub fn attach(rec: &Recognised, series: &[Series]) -> Vec<MachineAux> {
             aux[m].since.push(i);
         }
     }
+    // Only counters read `target_first` (is a counter's start a baseline?);
+    // a query of states alone skips this scan of every series.
+    if aux.iter().all(|a| a.counters.iter().all(|c| c.series.is_empty())) {
+        return aux;
+    }
     fn target<'a>(s: &Series<'a>) -> (Option<&'a str>, Option<&'a str>) {
         (s.label("job"), s.label("instance"))
     }
@@ -99,6 +105,9 @@ pub fn attach(rec: &Recognised, series: &[Series]) -> Vec<MachineAux> {
         }
     }
     for (machine, aux) in rec.machines.iter().zip(&mut aux) {
+        if aux.counters.iter().all(|c| c.series.is_empty()) {
+            continue;
+        }
         aux.target_first = machine
             .inputs
             .iter()

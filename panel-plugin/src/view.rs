@@ -312,22 +312,34 @@ impl Fleet<'_, '_> {
 
     fn sort(&self, shown: &mut [usize], order: SortOrder) {
         let derived = &self.derived;
-        let severity = |m: usize| derived[m].timeline.current.map(|s| self.kind(m).states()[s].severity);
-        let manual = |m: usize| {
-            self.state_name(m)
-                .is_some_and(|s| layout::is_manual(self.kind(m).name(), s))
-        };
         let since = |m: usize| derived[m].since.map_or(f64::INFINITY, |s| s.start_ms);
         let id = |m: usize| self.id(m);
         let of_machine = &self.kinds.of_machine;
         match order {
-            SortOrder::WorstFirst => shown.sort_by(|&a, &b| {
-                rank(severity(b), manual(b))
-                    .cmp(&rank(severity(a), manual(a)))
-                    .then(derived[b].flapping.cmp(&derived[a].flapping))
-                    .then(since(a).total_cmp(&since(b)))
-                    .then_with(|| natural_cmp(id(a), id(b)))
-            }),
+            SortOrder::WorstFirst => {
+                // The rank looks up names (is the state manual?): once per
+                // machine rather than once per comparison.
+                let rank_of = |m: usize| {
+                    let severity = derived[m].timeline.current.map(|s| self.kind(m).states()[s].severity);
+                    let manual = self
+                        .state_name(m)
+                        .is_some_and(|s| layout::is_manual(self.kind(m).name(), s));
+                    rank(severity, manual)
+                };
+                let mut keyed: Vec<(u8, bool, f64, usize)> = shown
+                    .iter()
+                    .map(|&m| (rank_of(m), derived[m].flapping, since(m), m))
+                    .collect();
+                keyed.sort_by(|a, b| {
+                    b.0.cmp(&a.0)
+                        .then(b.1.cmp(&a.1))
+                        .then(a.2.total_cmp(&b.2))
+                        .then_with(|| natural_cmp(id(a.3), id(b.3)))
+                });
+                for (slot, (.., m)) in shown.iter_mut().zip(keyed) {
+                    *slot = m;
+                }
+            }
             SortOrder::Name => {
                 shown.sort_by(|&a, &b| natural_cmp(id(a), id(b)).then(of_machine[a].cmp(&of_machine[b])))
             }
