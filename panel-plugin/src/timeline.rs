@@ -144,11 +144,16 @@ pub fn build(samples: &[Sample], range: TimeRange, step: f64) -> Timeline {
         prev_touches = end >= horizon && next.is_some();
         i = last + 1;
     }
+    finish(tl, cursor, samples, range, step)
+}
+
+/// Fills the range after the last cover with a gap and reads the state at
+/// the end of the range: the last sample's, if it is recent enough to still
+/// hold there (an instant query's sample sits exactly at `to`).
+fn finish(mut tl: Timeline, cursor: f64, samples: &[Sample], range: TimeRange, step: f64) -> Timeline {
     if cursor < range.to {
         extend(&mut tl.segments, cursor, range.to, None);
     }
-    // The state at the end of the range: the last sample's, if it is recent
-    // enough to still hold there (an instant query's sample sits exactly at `to`).
     tl.current = samples
         .iter()
         .rev()
@@ -315,19 +320,7 @@ mod tests {
             }
             prev_touches = end >= horizon && next.is_some();
         }
-        if cursor < range.to {
-            extend(&mut tl.segments, cursor, range.to, None);
-        }
-        tl.current = samples
-            .iter()
-            .rev()
-            .find(|s| s.0 <= range.to)
-            .filter(|s| range.to - s.0 <= step * JITTER)
-            .and_then(|s| s.1);
-        if tl.current.is_none() {
-            tl.run_start = None;
-        }
-        tl
+        finish(tl, cursor, samples, range, step)
     }
 
     proptest! {
