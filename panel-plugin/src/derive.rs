@@ -30,7 +30,7 @@ use crate::mapping::{Decoded, Decoder};
 use crate::series::Series;
 use crate::shape::{Input, Recognised, Shape};
 use crate::timeline::{self, Sample, Timeline};
-use crate::view::{CountSource, Since};
+use crate::view_model::{CountSource, Segment, Since};
 
 /// One transition counter of a machine (one `from`, `to` pair): every series
 /// holding it (the same counter under the labels the machine had before, or
@@ -49,7 +49,8 @@ pub struct MachineAux {
     /// `statescope_state_since_timestamp_seconds` series.
     pub since: Vec<usize>,
     /// The earliest sample of any series from the machine's scrape targets
-    /// (same `job` and `instance`), in the whole query.
+    /// (same `job` and `instance`), in the whole query; only looked up for
+    /// a machine with counters.
     pub target_first: Option<f64>,
 }
 
@@ -88,6 +89,11 @@ pub fn attach(rec: &Recognised, series: &[Series]) -> Vec<MachineAux> {
             aux[m].since.push(i);
         }
     }
+    // Only counters read `target_first` (is a counter's start a baseline?);
+    // a query of states alone skips this scan of every series.
+    if aux.iter().all(|a| a.counters.iter().all(|c| c.series.is_empty())) {
+        return aux;
+    }
     fn target<'a>(s: &Series<'a>) -> (Option<&'a str>, Option<&'a str>) {
         (s.label("job"), s.label("instance"))
     }
@@ -99,6 +105,9 @@ pub fn attach(rec: &Recognised, series: &[Series]) -> Vec<MachineAux> {
         }
     }
     for (machine, aux) in rec.machines.iter().zip(&mut aux) {
+        if aux.counters.iter().all(|c| c.series.is_empty()) {
+            continue;
+        }
         aux.target_first = machine
             .inputs
             .iter()
@@ -369,10 +378,26 @@ fn merge_one_hot(inputs: &[(usize, Input)], series: &[Series], kind: &Kind, buf:
             (&series[*i], state)
         })
         .collect();
-    match members.split_first() {
-        Some(((first, _), rest)) if rest.iter().all(|(s, _)| first.same_times(s)) => merge_aligned(&members, buf),
-        _ => merge_by_time(&members, buf),
+    match aligned(&members) {
+        Some((times, columns)) => merge_aligned(times, &columns, buf),
+        None => merge_by_time(&members, buf),
     }
+}
+
+/// The members' times (shared) and value columns, when every one came as
+/// numbers at the same instants, sample for sample (one range query).
+#[allow(clippy::type_complexity)]
+fn aligned<'a>(members: &[(&Series<'a>, Option<usize>)]) -> Option<(&'a [f64], Vec<(&'a [f64], Option<usize>)>)> {
+    let ((first, _), _) = members.split_first()?;
+    let (times, _) = first.number_slices()?;
+    let columns = members
+        .iter()
+        .map(|(s, state)| {
+            let (t, v) = s.number_slices()?;
+            (std::ptr::eq(t, times) || t == times).then_some((v, *state))
+        })
+        .collect::<Option<Vec<_>>>()?;
+    Some((times, columns))
 }
 
 /// The one state whose series is 1 at an instant, given the previous state.
@@ -384,15 +409,18 @@ fn pick(chosen: &mut Option<usize>, state: Option<usize>, on: bool, prev: Option
 
 /// The common case, and the hot loop of a large panel: every series of the
 /// machine has its samples at the same instants (one range query), so the
-/// merge walks them side by side.
-fn merge_aligned(members: &[(&Series, Option<usize>)], buf: &mut Vec<Sample>) {
-    let Some((first, _)) = members.first() else { return };
+/// merge walks their value columns side by side. A time or value that is not
+/// a finite number counts as missing, as in [`Series::point`].
+fn merge_aligned(times: &[f64], columns: &[(&[f64], Option<usize>)], buf: &mut Vec<Sample>) {
     let mut prev: Option<usize> = None;
-    for i in 0..first.len() {
-        let Some(t) = first.point(i).0 else { continue };
+    for (i, &t) in times.iter().enumerate() {
+        if !t.is_finite() {
+            continue;
+        }
         let mut chosen = None;
-        for (s, state) in members {
-            pick(&mut chosen, *state, s.number(i).is_some_and(|v| v >= 0.5), prev);
+        for (values, state) in columns {
+            let v = values[i];
+            pick(&mut chosen, *state, v.is_finite() && v >= 0.5, prev);
         }
         buf.push((t, chosen));
         if chosen.is_some() {
@@ -624,7 +652,7 @@ impl Trips<'_> {
     }
 
     /// Trips seen in the sampled timeline (gaps do not break a run).
-    fn in_segments(&self, segments: &[crate::view::Segment]) -> Vec<(f64, u64)> {
+    fn in_segments(&self, segments: &[Segment]) -> Vec<(f64, u64)> {
         let mut prev = None;
         let mut out = Vec::new();
         for seg in segments {
@@ -684,7 +712,12 @@ mod tests {
         let members: Vec<(&Series, Option<usize>)> = series.iter().enumerate().map(|(i, s)| (s, Some(i))).collect();
         let mut buf = Vec::new();
         match aligned {
-            Some(true) => merge_aligned(&members, &mut buf),
+            Some(true) => {
+                // Side by side whatever the times hold (NaN times never compare equal).
+                let slices: Vec<_> = series.iter().map(|s| s.number_slices().expect("numbers")).collect();
+                let columns: Vec<_> = slices.iter().enumerate().map(|(i, (_, v))| (*v, Some(i))).collect();
+                merge_aligned(slices[0].0, &columns, &mut buf)
+            }
             Some(false) => merge_by_time(&members, &mut buf),
             None => {
                 let inputs: Vec<(usize, Input)> = (0..series.len())

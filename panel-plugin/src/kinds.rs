@@ -13,7 +13,7 @@ use crate::options::{KindChoice, PanelOptions};
 use crate::problem::DataProblem;
 use crate::series::Series;
 use crate::shape::{Input, Recognised, Shape, UP_KIND};
-use crate::view::KindSource;
+use crate::view_model::KindSource;
 
 #[derive(Clone, Debug)]
 pub struct ResolvedKind {

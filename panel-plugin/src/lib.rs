@@ -14,6 +14,7 @@ pub mod series;
 pub mod shape;
 pub mod timeline;
 pub mod view;
+pub mod view_model;
 
 pub use input::PanelInput;
 pub use problem::DataProblem;

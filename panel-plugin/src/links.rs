@@ -5,7 +5,7 @@
 //! `:percentencode`. Other variables (dashboard variables, `${__from}`) are
 //! left untouched for `module.ts` to pass through Grafana's `replaceVariables`.
 
-use crate::view::LinkView;
+use crate::view_model::LinkView;
 
 /// What a link's variables refer to for one machine.
 pub struct LinkContext<'a> {

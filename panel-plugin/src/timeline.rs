@@ -7,7 +7,7 @@
 //! history always covers exactly `[from, to]`, in order, without overlap.
 
 use crate::input::TimeRange;
-use crate::view::Segment;
+use crate::view_model::Segment;
 
 /// A decoded sample: its time (ms) and state index, `None` when no state is
 /// known at that instant (no one-hot series is 1, or an unmappable value).
@@ -96,16 +96,31 @@ pub fn build(samples: &[Sample], range: TimeRange, step: f64) -> Timeline {
     let mut prev_known: Option<usize> = None;
     // Whether the previous sample's cover reached the current one.
     let mut prev_touches = false;
-    for (i, &(t, state)) in samples.iter().enumerate() {
+    let reach = step * JITTER;
+    let mut i = 0;
+    while i < samples.len() {
+        let (t, state) = samples[i];
         if t > range.to {
             break;
         }
-        let next = samples.get(i + 1).map(|s| s.0).filter(|n| *n <= range.to);
+        // The samples that continue this one (same state, each within reach
+        // of the one before, in range) only lengthen its segment and change
+        // nothing else: jump to the last of them. Most samples are such.
+        let mut last = i;
+        while let Some(&(n, s)) = samples.get(last + 1)
+            && s == state
+            && n <= range.to
+            && n - samples[last].0 <= reach
+        {
+            last += 1;
+        }
+        let t_last = samples[last].0;
+        let next = samples.get(last + 1).map(|s| s.0).filter(|n| *n <= range.to);
         let horizon = next.unwrap_or(range.to);
-        let end = if horizon - t <= step * JITTER {
+        let end = if horizon - t_last <= reach {
             horizon
         } else {
-            t + step
+            t_last + step
         };
         push(&mut tl.segments, t, end, state);
 
@@ -127,12 +142,18 @@ pub fn build(samples: &[Sample], range: TimeRange, step: f64) -> Timeline {
             prev_known = Some(s);
         }
         prev_touches = end >= horizon && next.is_some();
+        i = last + 1;
     }
+    finish(tl, cursor, samples, range, step)
+}
+
+/// Fills the range after the last cover with a gap and reads the state at
+/// the end of the range: the last sample's, if it is recent enough to still
+/// hold there (an instant query's sample sits exactly at `to`).
+fn finish(mut tl: Timeline, cursor: f64, samples: &[Sample], range: TimeRange, step: f64) -> Timeline {
     if cursor < range.to {
         extend(&mut tl.segments, cursor, range.to, None);
     }
-    // The state at the end of the range: the last sample's, if it is recent
-    // enough to still hold there (an instant query's sample sits exactly at `to`).
     tl.current = samples
         .iter()
         .rev()
@@ -257,7 +278,67 @@ mod tests {
         assert_eq!(infer_step(&samples[..1], None, RANGE), 100.0);
     }
 
+    /// The sampling model applied one sample at a time, as `build` did
+    /// before it jumped over runs: the definition `build` must keep.
+    fn build_sample_by_sample(samples: &[Sample], range: TimeRange, step: f64) -> Timeline {
+        let mut tl = Timeline::default();
+        let mut cursor = range.from;
+        let mut prev_known: Option<usize> = None;
+        let mut prev_touches = false;
+        for (i, &(t, state)) in samples.iter().enumerate() {
+            if t > range.to {
+                break;
+            }
+            let next = samples.get(i + 1).map(|s| s.0).filter(|n| *n <= range.to);
+            let horizon = next.unwrap_or(range.to);
+            let end = if horizon - t <= step * JITTER {
+                horizon
+            } else {
+                t + step
+            };
+            let (start, end) = (t.max(range.from), end.min(range.to));
+            if end > start {
+                if start > cursor {
+                    extend(&mut tl.segments, cursor, start, None);
+                }
+                extend(&mut tl.segments, start.max(cursor), end, state);
+                cursor = cursor.max(end);
+            }
+            if let Some(s) = state {
+                if t >= range.from
+                    && let Some(p) = prev_known.filter(|&p| p != s)
+                {
+                    match tl.changes.iter_mut().find(|c| c.0 == p && c.1 == s) {
+                        Some(c) => c.2 += 1,
+                        None => tl.changes.push((p, s, 1)),
+                    }
+                }
+                if !(prev_touches && i > 0 && samples[i - 1].1 == Some(s)) {
+                    tl.run_start = Some((t, !(prev_touches && i > 0 && samples[i - 1].1.is_some())));
+                }
+                prev_known = Some(s);
+            }
+            prev_touches = end >= horizon && next.is_some();
+        }
+        finish(tl, cursor, samples, range, step)
+    }
+
     proptest! {
+        /// Jumping over the samples that continue a run changes nothing:
+        /// regular steps with jitter, missing steps, samples before and after
+        /// the range.
+        #[test]
+        fn build_equals_the_sample_by_sample_definition(
+            gaps in proptest::collection::vec(prop_oneof![8 => 9.0f64..11.0, 1 => 0.0f64..40.0], 0..80),
+            states in proptest::collection::vec(prop_oneof![6 => Just(Some(0)), 3 => (1usize..3).prop_map(Some), 1 => Just(None)], 80),
+            first in -40.0f64..60.0,
+            step in prop_oneof![Just(10.0), 1.0f64..30.0],
+        ) {
+            let mut t = first;
+            let samples: Vec<Sample> = gaps.iter().zip(&states).map(|(g, &s)| { t += g; (t, s) }).collect();
+            prop_assert_eq!(build(&samples, RANGE, step), build_sample_by_sample(&samples, RANGE, step));
+        }
+
         #[test]
         fn history_covers_the_range_in_order_without_overlap(
             mut times in proptest::collection::vec(-50.0f64..150.0, 0..60),
