@@ -48,7 +48,12 @@ fi
 if wants panel; then
   step "panel: clippy for wasm32, npm run build (dist/), typecheck, check dist/, the installable zip"
   cargo clippy -p statescope-panel --target wasm32-unknown-unknown --locked -- -D warnings
-  npm run build && npm run typecheck && node panel-plugin/build/check-dist.mjs && node panel-plugin/build/package.mjs
+  # One command a line: under `set -e` a failure inside an && chain (other
+  # than its last command) does not stop the script.
+  npm run build
+  npm run typecheck
+  node panel-plugin/build/check-dist.mjs
+  node panel-plugin/build/package.mjs
 fi
 
 if wants provisioning; then
