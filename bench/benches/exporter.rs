@@ -1,9 +1,13 @@
 //! The exporter's hot paths in process, on the load test's fleet of breakers
 //! (labels `provider`/`key_id`, tripped open, half of them half-open, a call
-//! each): encoding `/metrics` (Prometheus text, compat series on, as served by
-//! default) for 1k, 10k and 100k machines, and applying batches of 100 events
+//! each): encoding `/metrics` (Prometheus text, compat series on, in the
+//! 256 KiB pieces the server streams) for 1k, 10k and 100k machines, and applying batches of 100 events
 //! of the load test's stream (4 in 5 call outcomes, 1 in 5 transitions) to a
 //! 10k fleet. bench/python/baseline.py times the same work in Python.
+//!
+//! `encode_gzip` times what a scrape asking for gzip costs (Prometheus asks by
+//! default): the 10k fleet encoded as served, in 256 KiB pieces, each piece
+//! compressed as it comes (`scrape::Gzip`), beside the same pieces uncompressed.
 //!
 //! `encode_vs_crate` times our encoder beside the prometheus-client crate's
 //! registry and `encode` holding exactly the series we serve for the 10k fleet
@@ -14,12 +18,23 @@ use std::hint::black_box;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use statescope_bench::crate_baseline;
-use statescope_exporter::encode::{Compat, Format, encode};
+use statescope_exporter::config::Compat;
+use statescope_exporter::metrics::{Format, encode, encode_chunked};
+use statescope_exporter::scrape::Gzip;
 use statescope_exporter::store::{Applied, ApplyError, Store};
 use statescope_exporter::telemetry::Telemetry;
 
 mod common;
 use common::{BATCH, NOW, decode, seeded_store, stream_period};
+
+/// Pieces of a body as `/metrics` streams them.
+const PIECE: usize = 256 * 1024;
+
+/// The body in Prometheus text (what the load test's scraper asks for), as
+/// `/metrics` streams it: in pieces handed to `emit` as they are written.
+fn served(store: &Store, telemetry: &Telemetry, emit: &mut dyn FnMut(String)) {
+    encode_chunked(black_box(store), telemetry, Compat::On, Format::Prometheus, PIECE, emit)
+}
 
 fn encode_metrics(c: &mut Criterion) {
     let mut group = c.benchmark_group("encode_metrics");
@@ -28,8 +43,52 @@ fn encode_metrics(c: &mut Criterion) {
     for machines in statescope_bench::bench_sizes(&[1_000, 10_000, 100_000]) {
         let store = seeded_store(machines);
         assert_eq!(store.machines().len(), machines, "the whole fleet is in the store");
+        // As /metrics serves it: in pieces handed on as they are written. A
+        // whole 100k body (230 MB) in one string would time the kernel
+        // mapping and zeroing fresh pages, which the server never does.
         group.bench_with_input(BenchmarkId::from_parameter(machines), &store, |b, store| {
-            b.iter(|| encode(black_box(store), &telemetry, Compat::On, Format::Prometheus))
+            b.iter(|| {
+                let mut bytes = 0;
+                served(store, &telemetry, &mut |p| bytes += p.len());
+                bytes
+            })
+        });
+    }
+    group.finish();
+}
+
+fn encode_gzip(c: &mut Criterion) {
+    let mut group = c.benchmark_group("encode_gzip");
+    group.sample_size(10);
+    let telemetry = Telemetry::default();
+    for machines in statescope_bench::bench_sizes(&[10_000]) {
+        let store = seeded_store(machines);
+        // The sizes, for the table: bench/run.sh keeps `statescope-record` lines.
+        let (mut identity, mut gz) = (0, Gzip::new());
+        let mut gzip = 0;
+        served(&store, &telemetry, &mut |p| {
+            identity += p.len();
+            gzip += gz.push(&p).map_or(0, |c| c.len());
+        });
+        gzip += gz.finish().len();
+        println!(
+            "statescope-record gzip.ours {}",
+            serde_json::json!({"machines": machines, "identity_bytes": identity, "gzip_bytes": gzip})
+        );
+        group.bench_with_input(BenchmarkId::new("identity", machines), &store, |b, store| {
+            b.iter(|| {
+                let mut bytes = 0;
+                served(store, &telemetry, &mut |p| bytes += p.len());
+                bytes
+            })
+        });
+        group.bench_with_input(BenchmarkId::new("gzip", machines), &store, |b, store| {
+            b.iter(|| {
+                let mut gz = Gzip::new();
+                let mut bytes = 0;
+                served(store, &telemetry, &mut |p| bytes += gz.push(&p).map_or(0, |c| c.len()));
+                bytes + gz.finish().len()
+            })
         });
     }
     group.finish();
@@ -105,5 +164,5 @@ fn bench_batches<T>(
     group.finish();
 }
 
-criterion_group!(benches, encode_metrics, encode_vs_crate, apply_events);
+criterion_group!(benches, encode_metrics, encode_gzip, encode_vs_crate, apply_events);
 criterion_main!(benches);

@@ -261,6 +261,52 @@ pub fn rows(r: &Results) -> Vec<Row> {
             min_ratio: Some(10.0),
         }),
     ));
+    // What a scrape asking for gzip (Prometheus's default) costs over a plain one, encoded as served.
+    let gzip_size = *r.criterion_params("encode_gzip/gzip").last().unwrap_or(&10_000);
+    let served = |how: &str| ms(r.criterion_ns(&format!("encode_gzip/{how}/{gzip_size}")));
+    rows.extend([
+        row(
+            format!(
+                "encode {} machines as served (256 KiB pieces), identity (criterion median)",
+                size_label(gzip_size)
+            ),
+            Unit::Ms,
+            Better::Lower,
+            served("identity"),
+            None,
+            None,
+        ),
+        row(
+            format!(
+                "encode {} machines as served, gzip level 1 (criterion median)",
+                size_label(gzip_size)
+            ),
+            Unit::Ms,
+            Better::Lower,
+            served("gzip"),
+            None,
+            None,
+        ),
+        row(
+            format!(
+                "/metrics body at {} machines, gzip level 1 (text)",
+                size_label(gzip_size)
+            ),
+            Unit::Bytes,
+            Better::Lower,
+            r.get("gzip.ours", "/gzip_bytes"),
+            r.get("gzip.ours", "/identity_bytes"),
+            None,
+        ),
+        row(
+            "gzip over identity, encoding as served (time ratio)".into(),
+            Unit::Times,
+            Better::Lower,
+            served("gzip").zip(served("identity")).map(|(g, i)| g / i),
+            None,
+            None,
+        ),
+    ]);
     rows.extend([
         row(
             format!("decode and apply a batch of 100 events in process, {apply_fleet} machines (criterion median)"),
@@ -675,6 +721,8 @@ mod tests {
                 ("encode_metrics/100000", 280e6),
                 ("encode_vs_crate/ours/10000", 20e6),
                 ("encode_vs_crate/prometheus_client/10000", 150e6),
+                ("encode_gzip/identity/10000", 10e6),
+                ("encode_gzip/gzip/10000", 35e6),
             ],
         );
         let mut r = results();
@@ -691,6 +739,15 @@ mod tests {
         );
         assert_eq!(krate.ratio(), Some(7.5));
         assert_eq!(krate.met(), Some(false), "7.5x misses the 10x target");
+        r.push(
+            "gzip.ours",
+            json!({"machines": 10000, "identity_bytes": 2e7, "gzip_bytes": 1e6}),
+        );
+        let rows = super::rows(&r);
+        assert_eq!(find(&rows, "/metrics body at 10k machines, gzip").ratio(), Some(20.0));
+        let gzip = find(&rows, "gzip over identity");
+        assert!((gzip.ours.unwrap() - 3.5).abs() < 1e-9);
+        assert_eq!(find(&rows, "encode 10k machines as served, gzip").ours, Some(35.0));
         let table = markdown(&rows, "");
         assert!(table.contains("| 10.5× | — | — | < 11.0× | yes |"), "{table}");
         std::fs::remove_dir_all(dir).unwrap();

@@ -8,14 +8,34 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use subtle::ConstantTimeEq;
 use tokio::sync::Semaphore;
 
-use crate::api::{busy, error};
+use crate::refusal::ApiError;
+use crate::telemetry::Rejection;
+
+/// The bearer token writes need, if one is set.
+#[derive(Clone)]
+pub struct WriteToken(pub Option<Arc<str>>);
+
+/// Layer on the write routes: with a token set, a request without it is
+/// refused from its headers, before any of its body is read (nothing of a
+/// token-less upload is buffered).
+pub async fn require_token(State(WriteToken(token)): State<WriteToken>, req: Request, next: Next) -> Response {
+    match token {
+        Some(token) if !bearer_matches(&token, req.headers()) => ApiError::unauthorized(
+            "Bearer",
+            "missing or wrong bearer token (Authorization: Bearer <token>)",
+        )
+        .rejects(Rejection::Unauthorized, 1)
+        .into_response(),
+        _ => next.run(req).await,
+    }
+}
 
 /// Whether `headers` carry `Authorization: Bearer <token>`, compared in
 /// constant time. The SHA-256 digests are compared, not the tokens:
@@ -133,15 +153,9 @@ pub async fn require_basic_auth(State(auth): State<Arc<BasicAuth>>, req: Request
     };
     match check {
         Check::Allowed => next.run(req).await,
-        Check::Busy => busy("too many password checks at once; retry shortly".into()),
+        Check::Busy => ApiError::busy("too many password checks at once; retry shortly").into_response(),
         Check::Denied => {
-            let mut r = error(
-                StatusCode::UNAUTHORIZED,
-                "missing or wrong basic-auth user or password".into(),
-            );
-            r.headers_mut()
-                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic"));
-            r.into_response()
+            ApiError::unauthorized("Basic", "missing or wrong basic-auth user or password").into_response()
         }
     }
 }

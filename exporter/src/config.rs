@@ -33,11 +33,10 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use statescope_model::{DefinitionError, Kind, KindSpec, builtin};
 use thiserror::Error;
 
-use crate::encode::Compat;
 use crate::poll::PollTarget;
 use crate::store::{self, Catalog};
 
@@ -51,6 +50,21 @@ pub enum ConfigError {
     Kind { path: PathBuf, source: DefinitionError },
     #[error("{path}: {message}")]
     Invalid { path: PathBuf, message: String },
+}
+
+/// Which seed-compatible `circuit_breaker_*` series `/metrics` serves
+/// (`--compat-metrics`, `compat_metrics` in the file).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum Compat {
+    /// None.
+    Off,
+    /// `circuit_breaker_state` (0/1/2) and `circuit_breaker_trips_total`.
+    #[default]
+    On,
+    /// Also `circuit_breaker_failure_count`, whose `_count` suffix
+    /// `promtool check metrics` rejects (it is reserved for histograms).
+    Full,
 }
 
 /// Limits on what clients may send (see also [`store::Limits`]).

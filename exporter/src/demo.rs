@@ -349,8 +349,17 @@ impl Worker {
         if state != OFFLINE {
             out.push(self.event(Action::Heartbeat));
         }
+        if let Some(to) = self.next(&state, rng, now, out) {
+            out.push(self.event(Action::Transition { to: to.to_owned() }));
+            self.enter(to, now, rng);
+        }
+    }
+
+    /// The state to move to from `state`, if any, with the events on the way
+    /// (a job that ends, the heartbeat that restarts a crashed worker).
+    fn next(&mut self, state: &str, rng: &mut StdRng, now: f64, out: &mut Vec<Event>) -> Option<&'static str> {
         let job_done = self.job.as_ref().is_some_and(|j| now >= j.ends);
-        let next = match state.as_str() {
+        match state {
             STARTING => (now >= self.until).then_some(IDLE),
             IDLE => {
                 if rng.random_bool(DRAIN_IDLE_P) {
@@ -361,22 +370,7 @@ impl Worker {
                     rng.random_bool(START_JOB_P).then_some(BUSY)
                 }
             }
-            BUSY => {
-                if job_done {
-                    let result = if rng.random_bool(0.9) {
-                        JobResult::Succeeded
-                    } else {
-                        JobResult::Failed
-                    };
-                    self.finish_job(now, result, out);
-                    Some(IDLE)
-                } else if rng.random_bool(CRASH_P) {
-                    self.finish_job(now, JobResult::Failed, out);
-                    Some(OFFLINE)
-                } else {
-                    rng.random_bool(DRAIN_BUSY_P).then_some(DRAINING)
-                }
-            }
+            BUSY => self.work(job_done, rng, now, out),
             DRAINING => {
                 if job_done {
                     self.finish_job(now, JobResult::Succeeded, out);
@@ -390,10 +384,24 @@ impl Worker {
                 Some(STARTING)
             }
             _ => None,
-        };
-        if let Some(to) = next {
-            out.push(self.event(Action::Transition { to: to.to_owned() }));
-            self.enter(to, now, rng);
+        }
+    }
+
+    /// A busy worker's second: its job ends (mostly well), it crashes, or a drain begins.
+    fn work(&mut self, job_done: bool, rng: &mut StdRng, now: f64, out: &mut Vec<Event>) -> Option<&'static str> {
+        if job_done {
+            let result = if rng.random_bool(0.9) {
+                JobResult::Succeeded
+            } else {
+                JobResult::Failed
+            };
+            self.finish_job(now, result, out);
+            Some(IDLE)
+        } else if rng.random_bool(CRASH_P) {
+            self.finish_job(now, JobResult::Failed, out);
+            Some(OFFLINE)
+        } else {
+            rng.random_bool(DRAIN_BUSY_P).then_some(DRAINING)
         }
     }
 }

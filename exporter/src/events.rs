@@ -273,17 +273,37 @@ impl RawEvent {
     }
 
     /// Checks field presence and form; kinds and states are the store's business.
-    pub fn check(self, identity_labels: &[String]) -> Result<Event, EventError> {
-        let ty = self.event_type.as_str();
-        let missing = |field| EventError::Missing { event_type: ty, field };
-        let unexpected = |field| EventError::Unexpected { event_type: ty, field };
-        let kind = self.kind.ok_or_else(|| missing("kind"))?;
-        let machine = self.machine.ok_or_else(|| missing("machine"))?;
+    pub fn check(mut self, identity_labels: &[String]) -> Result<Event, EventError> {
+        let kind = self.kind.take().ok_or_else(|| self.missing("kind"))?;
+        let machine = self.machine.take().ok_or_else(|| self.missing("machine"))?;
         if !printable(&machine, MAX_MACHINE_LEN) {
             return Err(EventError::BadMachine(machine));
         }
-        // Fields that belong to other event types are refused rather than
-        // ignored: a reporter sending `to` on a call event has a bug to see.
+        self.refuse_foreign_fields()?;
+        let action = self.action()?;
+        let labels = self.labels.take().unwrap_or_default();
+        check_labels(&labels, identity_labels)?;
+        self.check_id_and_seq()?;
+        Ok(Event {
+            kind,
+            machine,
+            action,
+            labels,
+            seq: self.seq,
+            id: self.id,
+        })
+    }
+
+    fn missing(&self, field: &'static str) -> EventError {
+        EventError::Missing {
+            event_type: self.event_type.as_str(),
+            field,
+        }
+    }
+
+    /// Fields that belong to other event types are refused rather than
+    /// ignored: a reporter sending `to` on a call event has a bug to see.
+    fn refuse_foreign_fields(&self) -> Result<(), EventError> {
         let present = [
             ("to", self.to.is_some()),
             ("outcome", self.outcome.is_some()),
@@ -298,45 +318,36 @@ impl RawEvent {
             EventType::Heartbeat => &[],
             EventType::Job => &["result", "duration_seconds", "queue_seconds"],
         };
-        if let Some((field, _)) = present.iter().find(|(f, set)| *set && !allowed.contains(f)) {
-            return Err(unexpected(field));
+        match present.iter().find(|(f, set)| *set && !allowed.contains(f)) {
+            Some((field, _)) => Err(EventError::Unexpected {
+                event_type: self.event_type.as_str(),
+                field,
+            }),
+            None => Ok(()),
         }
-        let seconds = |field: &'static str, v: Option<f64>| -> Result<Option<f64>, EventError> {
-            match v {
-                Some(value) if !(0.0..=MAX_JOB_SECONDS).contains(&value) => {
-                    Err(EventError::BadSeconds { field, value })
-                }
-                other => Ok(other),
-            }
-        };
-        let action = match self.event_type {
+    }
+
+    /// What the event says, from the fields of its type.
+    fn action(&mut self) -> Result<Action, EventError> {
+        Ok(match self.event_type {
             EventType::Transition => Action::Transition {
-                to: self.to.ok_or_else(|| missing("to"))?,
+                to: self.to.take().ok_or_else(|| self.missing("to"))?,
             },
             EventType::Call => Action::Call {
-                outcome: self.outcome.ok_or_else(|| missing("outcome"))?,
+                outcome: self.outcome.ok_or_else(|| self.missing("outcome"))?,
                 failure_count: self.failure_count,
             },
             EventType::Heartbeat => Action::Heartbeat,
             EventType::Job => Action::Job {
-                result: self.result.ok_or_else(|| missing("result"))?,
+                result: self.result.ok_or_else(|| self.missing("result"))?,
                 duration_seconds: seconds("duration_seconds", self.duration_seconds)?
-                    .ok_or_else(|| missing("duration_seconds"))?,
+                    .ok_or_else(|| self.missing("duration_seconds"))?,
                 queue_seconds: seconds("queue_seconds", self.queue_seconds)?,
             },
-        };
-        let labels = self.labels.unwrap_or_default();
-        for (name, value) in &labels {
-            if !identity_labels.contains(name) {
-                return Err(EventError::BadLabelName {
-                    name: name.clone(),
-                    allowed: identity_labels.to_vec(),
-                });
-            }
-            if !printable(value, MAX_LABEL_VALUE_LEN) {
-                return Err(EventError::BadLabelValue { name: name.clone() });
-            }
-        }
+        })
+    }
+
+    fn check_id_and_seq(&self) -> Result<(), EventError> {
         if let Some(id) = &self.id
             && !printable(id, MAX_EVENT_ID_LEN)
         {
@@ -345,15 +356,32 @@ impl RawEvent {
         if let Some(seq) = self.seq.filter(|&s| s > MAX_SEQ) {
             return Err(EventError::BadSeq(seq));
         }
-        Ok(Event {
-            kind,
-            machine,
-            action,
-            labels,
-            seq: self.seq,
-            id: self.id,
-        })
+        Ok(())
     }
+}
+
+/// A job's seconds, if given, within 0 to [`MAX_JOB_SECONDS`].
+fn seconds(field: &'static str, v: Option<f64>) -> Result<Option<f64>, EventError> {
+    match v {
+        Some(value) if !(0.0..=MAX_JOB_SECONDS).contains(&value) => Err(EventError::BadSeconds { field, value }),
+        other => Ok(other),
+    }
+}
+
+/// Labels must be identity labels, with printable values.
+fn check_labels(labels: &BTreeMap<String, String>, identity_labels: &[String]) -> Result<(), EventError> {
+    for (name, value) in labels {
+        if !identity_labels.contains(name) {
+            return Err(EventError::BadLabelName {
+                name: name.clone(),
+                allowed: identity_labels.to_vec(),
+            });
+        }
+        if !printable(value, MAX_LABEL_VALUE_LEN) {
+            return Err(EventError::BadLabelValue { name: name.clone() });
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -25,7 +25,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::events::Event;
 use crate::store::{Applied, ApplyError, Store};
 use crate::telemetry::Telemetry;
-use crate::wal::{Disk, RealDisk, Record, Wal, WalError};
+use crate::wal::{Disk, RealDisk, Record, Snapshot, Wal, WalError};
 
 /// Batches waiting for the applier; senders wait (backpressure) beyond it.
 const QUEUE: usize = 1024;
@@ -104,15 +104,47 @@ impl Default for SnapshotPolicy {
     }
 }
 
+/// When the last snapshot was written, and when the next may be tried.
+struct SnapshotClock {
+    last: Instant,
+    /// After a failed snapshot, the next waits [`SNAPSHOT_RETRY`] instead of following every batch.
+    next_try: Instant,
+}
+
+impl SnapshotClock {
+    fn new() -> SnapshotClock {
+        SnapshotClock {
+            last: Instant::now(),
+            next_try: Instant::now(),
+        }
+    }
+
+    /// Whether `policy` calls for a snapshot now, with a log of `log_bytes`.
+    fn due(&self, policy: &SnapshotPolicy, log_bytes: u64) -> bool {
+        Instant::now() >= self.next_try && (self.last.elapsed() >= policy.every || log_bytes >= policy.log_bytes)
+    }
+
+    fn record(&mut self, written: bool) {
+        let now = Instant::now();
+        if written {
+            self.last = now;
+            self.next_try = now;
+        } else {
+            self.next_try = now + SNAPSHOT_RETRY;
+        }
+    }
+}
+
 /// A handle to submit batches and read the store; cheap to clone.
 #[derive(Clone)]
 pub struct Ingest {
-    tx: mpsc::Sender<Job>,
+    tx: mpsc::Sender<Batch>,
     store: Arc<RwLock<Store>>,
     health: Arc<Health>,
 }
 
-struct Job {
+/// A submitted batch and where its answer goes.
+struct Batch {
     events: Vec<Event>,
     reply: oneshot::Sender<Result<Vec<Applied>, SubmitError>>,
 }
@@ -170,7 +202,7 @@ impl Ingest {
         let store = Arc::new(RwLock::new(store));
         let health = Arc::new(Health::default());
         let (tx, rx) = mpsc::channel(QUEUE);
-        let worker = Worker {
+        let committer = GroupCommitter {
             rx,
             wal,
             store: store.clone(),
@@ -184,7 +216,7 @@ impl Ingest {
             .spawn(move || {
                 // Batches in hand when a panic hits are answered by `run`; this
                 // catches one anywhere else (a snapshot) so that it is not lost either.
-                catch_unwind(AssertUnwindSafe(|| worker.run())).map_err(|payload| {
+                catch_unwind(AssertUnwindSafe(|| committer.run())).map_err(|payload| {
                     let why = panic_message(payload.as_ref());
                     crash.set(Condition::Crashed(why.clone()));
                     why
@@ -204,7 +236,7 @@ impl Ingest {
             Condition::Crashed(why) => SubmitError::Crashed(why),
             _ => SubmitError::ShuttingDown,
         };
-        self.tx.send(Job { events, reply }).await.map_err(|_| gone())?;
+        self.tx.send(Batch { events, reply }).await.map_err(|_| gone())?;
         answer.await.map_err(|_| gone())?
     }
 
@@ -229,8 +261,12 @@ impl Ingest {
     }
 }
 
-struct Worker {
-    rx: mpsc::Receiver<Job>,
+/// The applier thread's loop: takes batches off the queue in groups,
+/// applies them to the store, appends them to the log with one sync (group
+/// commit), answers each, and writes snapshots when due. While the log
+/// cannot be written it answers 503 and probes the disk every [`RETRY`].
+struct GroupCommitter {
+    rx: mpsc::Receiver<Batch>,
     wal: Wal,
     store: Arc<RwLock<Store>>,
     health: Arc<Health>,
@@ -238,7 +274,7 @@ struct Worker {
     policy: SnapshotPolicy,
 }
 
-impl Worker {
+impl GroupCommitter {
     /// After a failed append the store holds changes nobody was told were
     /// kept: put back what the disk holds, so reads show what a restart
     /// would, not batches that were answered 503.
@@ -262,47 +298,13 @@ impl Worker {
             .enable_time()
             .build()
             .map_err(|e| format!("cannot start the applier's timer: {e}"))?;
-        let mut last_snapshot = Instant::now();
-        // After a failed snapshot, the next waits SNAPSHOT_RETRY instead of following every batch.
-        let mut snapshot_due = Instant::now();
+        let mut snapshots = SnapshotClock::new();
         let mut last_probe = Instant::now();
-        loop {
-            let first = if self.health.can_persist() {
-                timer.block_on(self.rx.recv())
-            } else {
-                match timer.block_on(async { tokio::time::timeout(RETRY, self.rx.recv()).await }) {
-                    Ok(job) => job,
-                    Err(_) => {
-                        self.probe();
-                        last_probe = Instant::now();
-                        continue;
-                    }
-                }
-            };
-            let Some(first) = first else { break };
-            let mut jobs = vec![first];
-            while jobs.len() < GROUP {
-                match self.rx.try_recv() {
-                    Ok(job) => jobs.push(job),
-                    Err(_) => break,
-                }
-            }
-            if !self.health.can_persist() && last_probe.elapsed() >= RETRY {
-                self.probe();
-                last_probe = Instant::now();
-            }
-            self.apply_group(jobs)?;
-            let now = Instant::now();
-            if self.health.can_persist()
-                && now >= snapshot_due
-                && (last_snapshot.elapsed() >= self.policy.every || self.wal.log_bytes() >= self.policy.log_bytes)
-            {
-                snapshot_due = if self.snapshot() {
-                    last_snapshot = now;
-                    now
-                } else {
-                    now + SNAPSHOT_RETRY
-                };
+        while let Some(group) = self.next_group(&timer, &mut last_probe) {
+            self.apply_group(group)?;
+            if self.health.can_persist() && snapshots.due(&self.policy, self.wal.log_bytes()) {
+                let written = self.snapshot();
+                snapshots.record(written);
             }
         }
         // Every sender is gone: shutting down. A final snapshot makes the next start fast.
@@ -310,6 +312,36 @@ impl Worker {
             self.snapshot();
         }
         Ok(())
+    }
+
+    /// The batches waiting, up to [`GROUP`], once at least one is; `None`
+    /// when every sender is gone. While the log cannot be written, the disk
+    /// is probed every [`RETRY`], whether batches come or not.
+    fn next_group(&mut self, timer: &tokio::runtime::Runtime, last_probe: &mut Instant) -> Option<Vec<Batch>> {
+        let first = loop {
+            if self.health.can_persist() {
+                break timer.block_on(self.rx.recv())?;
+            }
+            match timer.block_on(async { tokio::time::timeout(RETRY, self.rx.recv()).await }) {
+                Ok(batch) => break batch?,
+                Err(_) => {
+                    self.probe();
+                    *last_probe = Instant::now();
+                }
+            }
+        };
+        let mut group = vec![first];
+        while group.len() < GROUP {
+            match self.rx.try_recv() {
+                Ok(batch) => group.push(batch),
+                Err(_) => break,
+            }
+        }
+        if !self.health.can_persist() && last_probe.elapsed() >= RETRY {
+            self.probe();
+            *last_probe = Instant::now();
+        }
+        Some(group)
     }
 
     /// Tries the log again after a failure; writes are taken again if it works.
@@ -325,14 +357,14 @@ impl Worker {
 
     /// Applies, logs and answers a group. A panic while doing it is answered
     /// to every batch of the group (as a 500 with the reason) and ends the applier.
-    fn apply_group(&mut self, jobs: Vec<Job>) -> Result<(), String> {
+    fn apply_group(&mut self, group: Vec<Batch>) -> Result<(), String> {
         if let Condition::CannotPersist(why) = self.health.get() {
-            for job in jobs {
-                let _ = job.reply.send(Err(SubmitError::Persist(why.clone())));
+            for batch in group {
+                let _ = batch.reply.send(Err(SubmitError::Persist(why.clone())));
             }
             return Ok(());
         }
-        let (batches, replies): (Vec<_>, Vec<_>) = jobs.into_iter().map(|j| (j.events, j.reply)).unzip();
+        let (batches, replies): (Vec<_>, Vec<_>) = group.into_iter().map(|b| (b.events, b.reply)).unzip();
         match catch_unwind(AssertUnwindSafe(|| self.commit(batches))) {
             Ok(answers) => {
                 for (reply, answer) in replies.into_iter().zip(answers) {
@@ -403,7 +435,7 @@ impl Worker {
 
     /// Writes a snapshot; false if that failed.
     fn snapshot(&mut self) -> bool {
-        let snapshot = self.store.read().unwrap_or_else(|p| p.into_inner()).snapshot();
+        let snapshot = Snapshot::of(&self.store.read().unwrap_or_else(|p| p.into_inner()));
         let started = Instant::now();
         match self.wal.checkpoint(&snapshot) {
             Ok(bytes) => {

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
+use statescope_exporter::config::Compat;
 use statescope_exporter::config::Config;
-use statescope_exporter::encode::Compat;
 use statescope_exporter::server::{self, Settings};
 use statescope_exporter::web::Limits;
 use statescope_exporter::web_config::WebConfig;

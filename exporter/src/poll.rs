@@ -412,47 +412,76 @@ pub fn extract(target: &PollTarget, body: &Value) -> Result<Vec<Event>, PollErro
             items_pointer,
             machine_field,
             state_field,
-        } => {
-            let items = body
-                .pointer(items_pointer)
-                .ok_or_else(|| target.missing(items_pointer.clone()))?;
-            let entries: Vec<(String, Option<&str>, &Value)> = match items {
-                Value::Array(a) => a.iter().enumerate().map(|(i, v)| (i.to_string(), None, v)).collect(),
-                Value::Object(o) => o.iter().map(|(k, v)| (escape(k), Some(k.as_str()), v)).collect(),
-                _ => {
-                    return Err(PollError::NotAList {
-                        url: target.url.clone(),
-                        pointer: items_pointer.clone(),
-                    });
-                }
-            };
-            let mut events = Vec::with_capacity(entries.len());
-            for (segment, key, item) in entries {
-                let item_pointer = format!("{items_pointer}/{segment}");
-                // Where a field is, as one pointer from the document root.
-                let at = |f: &str| match f {
-                    "" => item_pointer.clone(),
-                    f if f.starts_with('/') => format!("{item_pointer}{f}"),
-                    f => format!("{item_pointer}/{}", escape(f)),
-                };
-                let machine = match (machine_field, key) {
-                    (Some(f), _) => {
-                        let value = field(item, f).ok_or_else(|| target.missing(at(f)))?;
-                        target.machine_name(&at(f), value)?
-                    }
-                    (None, Some(key)) => target.machine_name(&item_pointer, &Value::String(key.to_owned()))?,
-                    (None, None) => {
-                        return Err(PollError::NoMachineField {
-                            url: target.url.clone(),
-                            pointer: items_pointer.clone(),
-                        });
-                    }
-                };
-                let value = field(item, state_field).ok_or_else(|| target.missing(at(state_field)))?;
-                let state = target.state_of(&machine, &at(state_field), value)?;
-                events.push(target.event(&machine, state));
+        } => entries(target, body, items_pointer)?
+            .into_iter()
+            .map(|entry| {
+                let machine = entry.machine(target, machine_field.as_deref())?;
+                let value = field(entry.item, state_field).ok_or_else(|| target.missing(entry.at(state_field)))?;
+                let state = target.state_of(&machine, &entry.at(state_field), value)?;
+                Ok(target.event(&machine, state))
+            })
+            .collect(),
+    }
+}
+
+/// One item of the list (or object) of machines.
+struct Entry<'a> {
+    /// The item's pointer from the document root.
+    pointer: String,
+    /// Its key, when the items are an object's values.
+    key: Option<&'a str>,
+    item: &'a Value,
+    /// The list's pointer (errors about the list name it).
+    items_pointer: &'a str,
+}
+
+/// The items at `items_pointer`: a list's elements or an object's values.
+fn entries<'a>(target: &PollTarget, body: &'a Value, items_pointer: &'a str) -> Result<Vec<Entry<'a>>, PollError> {
+    let items = body
+        .pointer(items_pointer)
+        .ok_or_else(|| target.missing(items_pointer.to_owned()))?;
+    let entry = |segment: String, key, item| Entry {
+        pointer: format!("{items_pointer}/{segment}"),
+        key,
+        item,
+        items_pointer,
+    };
+    match items {
+        Value::Array(a) => Ok(a
+            .iter()
+            .enumerate()
+            .map(|(i, v)| entry(i.to_string(), None, v))
+            .collect()),
+        Value::Object(o) => Ok(o.iter().map(|(k, v)| entry(escape(k), Some(k.as_str()), v)).collect()),
+        _ => Err(PollError::NotAList {
+            url: target.url.clone(),
+            pointer: items_pointer.to_owned(),
+        }),
+    }
+}
+
+impl Entry<'_> {
+    /// Where a field is, as one pointer from the document root.
+    fn at(&self, f: &str) -> String {
+        match f {
+            "" => self.pointer.clone(),
+            f if f.starts_with('/') => format!("{}{f}", self.pointer),
+            f => format!("{}/{}", self.pointer, escape(f)),
+        }
+    }
+
+    /// The machine's name: its `machine_field`, or else the item's key.
+    fn machine(&self, target: &PollTarget, machine_field: Option<&str>) -> Result<String, PollError> {
+        match (machine_field, self.key) {
+            (Some(f), _) => {
+                let value = field(self.item, f).ok_or_else(|| target.missing(self.at(f)))?;
+                target.machine_name(&self.at(f), value)
             }
-            Ok(events)
+            (None, Some(key)) => target.machine_name(&self.pointer, &Value::String(key.to_owned())),
+            (None, None) => Err(PollError::NoMachineField {
+                url: target.url.clone(),
+                pointer: self.items_pointer.to_owned(),
+            }),
         }
     }
 }
@@ -460,27 +489,8 @@ pub fn extract(target: &PollTarget, body: &Value) -> Result<Vec<Event>, PollErro
 /// GETs the target's document: a 2xx answer with a JSON body of at most
 /// [`MAX_BODY_BYTES`], within the target's timeout (connecting included).
 pub async fn fetch(client: &reqwest::Client, target: &PollTarget) -> Result<Value, PollError> {
-    let failed = |e: reqwest::Error| {
-        if e.is_timeout() {
-            PollError::Timeout {
-                url: target.url.clone(),
-                timeout: target.timeout,
-            }
-        } else {
-            // The source chain says why (refused, DNS, TLS), the top error only that it failed.
-            let mut message = e.to_string();
-            let mut source = std::error::Error::source(&e);
-            while let Some(s) = source {
-                message = format!("{message}: {s}");
-                source = s.source();
-            }
-            PollError::Request {
-                url: target.url.clone(),
-                message,
-            }
-        }
-    };
-    let mut res = client
+    let failed = |e| target.request_failed(e);
+    let res = client
         .get(&target.url)
         .timeout(target.timeout)
         .send()
@@ -492,24 +502,52 @@ pub async fn fetch(client: &reqwest::Client, target: &PollTarget) -> Result<Valu
             status: res.status().as_u16(),
         });
     }
+    let body = read_capped(target, res).await?;
+    serde_json::from_slice(&body).map_err(|e| PollError::InvalidJson {
+        url: target.url.clone(),
+        message: e.to_string(),
+    })
+}
+
+/// The body, refused once it is over [`MAX_BODY_BYTES`]: read in chunks, so
+/// a body without a length stops at the cap too.
+async fn read_capped(target: &PollTarget, mut res: reqwest::Response) -> Result<Vec<u8>, PollError> {
     let too_large = || PollError::TooLarge {
         url: target.url.clone(),
     };
     if res.content_length().is_some_and(|n| n > MAX_BODY_BYTES as u64) {
         return Err(too_large());
     }
-    // Read in chunks, so a body without a length stops at the cap too.
     let mut body = Vec::new();
-    while let Some(chunk) = res.chunk().await.map_err(failed)? {
+    while let Some(chunk) = res.chunk().await.map_err(|e| target.request_failed(e))? {
         if body.len() + chunk.len() > MAX_BODY_BYTES {
             return Err(too_large());
         }
         body.extend_from_slice(&chunk);
     }
-    serde_json::from_slice(&body).map_err(|e| PollError::InvalidJson {
-        url: target.url.clone(),
-        message: e.to_string(),
-    })
+    Ok(body)
+}
+
+impl PollTarget {
+    fn request_failed(&self, e: reqwest::Error) -> PollError {
+        if e.is_timeout() {
+            return PollError::Timeout {
+                url: self.url.clone(),
+                timeout: self.timeout,
+            };
+        }
+        // The source chain says why (refused, DNS, TLS), the top error only that it failed.
+        let mut message = e.to_string();
+        let mut source = std::error::Error::source(&e);
+        while let Some(s) = source {
+            message = format!("{message}: {s}");
+            source = s.source();
+        }
+        PollError::Request {
+            url: self.url.clone(),
+            message,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -1,23 +1,33 @@
-//! `POST /api/v1/events`: behind [`crate::api`]'s write guard (token from
-//! the headers, body size and read timeout), the [`Events`] extractor owns
-//! the checks of the request itself (content type, shape, each event's
-//! fields), so the handler only submits and translates the outcome.
+//! `POST /api/v1/events`: behind [`crate::api`]'s layers (writes shed past
+//! their limit, then the token, both from the headers), the [`Events`]
+//! extractor owns the checks of the request itself (size, read timeout,
+//! content type, shape, each event's fields), so the handler only submits
+//! and tells what became of each event.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Json;
-use axum::body::Bytes;
-use axum::extract::{FromRequest, Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::body::{Body as HttpBody, Bytes};
+use axum::extract::{FromRef, FromRequest, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::api::Api;
+use crate::api::{Api, BodyReadTimeout};
 use crate::events::{Body, Event, RawEvent};
 use crate::ingest::{RETRY, SubmitError};
 use crate::refusal::ApiError;
-use crate::store::{Applied, ApplyError};
+use crate::store::{Applied, ApplyError, Store};
 use crate::telemetry::Rejection;
+
+/// Applies the events and answers what became of each.
+pub async fn post_events(State(api): State<Arc<Api>>, Events(events): Events) -> Result<Json<Accepted>, ApiError> {
+    let sent = Sent::of(&events);
+    let applied = api.ingest.submit(events).await.map_err(|e| refusal(e, sent.0.len()))?;
+    Ok(Json(Accepted::new(&applied, &sent, &api.ingest.read())))
+}
 
 /// The answer to a request that was applied: what became of its events.
 #[derive(Serialize)]
@@ -37,95 +47,237 @@ pub struct Accepted {
     labels_ignored: Vec<Value>,
 }
 
+/// What each event of a request named (kept, since the events go to the applier).
+struct Sent(Vec<(String, String, BTreeMap<String, String>)>);
+
+impl Sent {
+    fn of(events: &[Event]) -> Sent {
+        Sent(
+            events
+                .iter()
+                .map(|e| (e.kind.clone(), e.machine.clone(), e.labels.clone()))
+                .collect(),
+        )
+    }
+}
+
+impl Accepted {
+    /// `store` is read after the batch: a machine's labels are fixed when it
+    /// is created, so they are exactly what each event was held to.
+    fn new(applied: &[Applied], sent: &Sent, store: &Store) -> Accepted {
+        let mut answer = Accepted {
+            applied: 0,
+            duplicates: 0,
+            unchanged: 0,
+            unexpected: Vec::new(),
+            stale: Vec::new(),
+            labels_ignored: Vec::new(),
+        };
+        answer.tally(applied, sent);
+        answer.list_labels_ignored(sent, store);
+        answer
+    }
+
+    fn tally(&mut self, applied: &[Applied], sent: &Sent) {
+        for (index, (a, (kind, machine, _))) in applied.iter().zip(&sent.0).enumerate() {
+            match a {
+                Applied::Applied => self.applied += 1,
+                Applied::Duplicate => self.duplicates += 1,
+                Applied::Unchanged => self.unchanged += 1,
+                Applied::Unexpected { from, to } => {
+                    self.applied += 1;
+                    self.unexpected
+                        .push(json!({ "index": index, "kind": kind, "machine": machine, "from": from, "to": to }));
+                }
+                Applied::Stale { seq, last_seq } => self.stale.push(
+                    json!({ "index": index, "kind": kind, "machine": machine, "seq": seq, "last_seq": last_seq }),
+                ),
+            }
+        }
+    }
+
+    fn list_labels_ignored(&mut self, sent: &Sent, store: &Store) {
+        for (index, (kind, machine, labels)) in sent.0.iter().enumerate() {
+            if let Some(m) = store.get(kind, machine)
+                && labels.iter().any(|(k, v)| m.labels.get(k) != Some(v))
+            {
+                self.labels_ignored.push(json!({
+                    "index": index, "kind": kind, "machine": machine, "sent": labels, "kept": m.labels,
+                }));
+            }
+        }
+    }
+}
+
+/// The refusal of a batch the applier did not take; none of its `events` was kept.
+fn refusal(e: SubmitError, events: usize) -> ApiError {
+    let events = events as u64;
+    match e {
+        SubmitError::Refused(e) => refused_by_store(&e).rejects(store_rejection(&e), events),
+        e @ SubmitError::Crashed(_) => {
+            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).rejects(Rejection::Unavailable, events)
+        }
+        e => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string())
+            .retry_after(RETRY.as_secs())
+            .rejects(Rejection::Unavailable, events),
+    }
+}
+
+fn store_rejection(e: &ApplyError) -> Rejection {
+    match e {
+        ApplyError::UnknownKind { .. } => Rejection::UnknownKind,
+        ApplyError::UnknownState { .. } => Rejection::UnknownState,
+        ApplyError::Illegal(_) => Rejection::Illegal,
+        ApplyError::TooManyMachines { .. } | ApplyError::TooManyLabelValues { .. } => Rejection::Limit,
+    }
+}
+
+/// 422 unknown kind or state, 409 an illegal transition (with the way out),
+/// 429 a cardinality cap; each says which event.
+fn refused_by_store(e: &ApplyError) -> ApiError {
+    let status = match e {
+        ApplyError::UnknownKind { .. } | ApplyError::UnknownState { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+        ApplyError::Illegal(_) => StatusCode::CONFLICT,
+        ApplyError::TooManyMachines { .. } | ApplyError::TooManyLabelValues { .. } => StatusCode::TOO_MANY_REQUESTS,
+    };
+    let refusal = ApiError::new(status, e.to_string())
+        .with("index", e.index())
+        .with("applied", 0);
+    match e {
+        ApplyError::Illegal(i) => refusal
+            .with("kind", i.kind.clone())
+            .with("machine", i.machine.clone())
+            .with("current", i.from.clone())
+            .with("to", i.to.clone())
+            .with("allowed", json!(i.allowed)),
+        _ => refusal,
+    }
+}
+
 /// The events of a `POST /api/v1/events`, checked in the order that costs
-/// least: the content type, the size, the JSON shape, then each event's
-/// fields (the token was checked from the headers before the body was read).
+/// least: the declared size, the body (read whole within the body read
+/// timeout and the size limit), the content type, the JSON shape, then each
+/// event's fields. The token was checked from the headers before.
 pub struct Events(Vec<Event>);
 
-impl FromRequest<Arc<Api>> for Events {
+impl<S> FromRequest<S> for Events
+where
+    S: Send + Sync,
+    Arc<Api>: FromRef<S>,
+    BodyReadTimeout: FromRef<S>,
+{
     type Rejection = ApiError;
 
-    async fn from_request(req: Request, api: &Arc<Api>) -> Result<Events, ApiError> {
-        let t = &api.telemetry;
-        let refuse = |reason: Rejection, events: u64, status: StatusCode, message: String| {
-            t.reject(reason, events);
-            ApiError::new(status, message)
-        };
-        if let Err(message) = json_content_type(req.headers().get(header::CONTENT_TYPE)) {
-            return Err(refuse(
-                Rejection::Malformed,
-                1,
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                message,
-            ));
-        }
-        let body = match Bytes::from_request(req, api).await {
-            Ok(b) => b,
-            Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-                return Err(refuse(
-                    Rejection::TooLarge,
-                    1,
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    format!(
-                        "request body over {} bytes; send fewer events per request",
-                        api.max_body_bytes
-                    ),
-                ));
-            }
-            Err(e) => return Err(refuse(Rejection::Malformed, 1, e.status(), e.body_text())),
-        };
-        let values = match serde_json::from_slice::<Body>(&body) {
-            Ok(Body::Batch { events }) => events,
-            Ok(Body::One(value)) => vec![value],
-            // Well-formed JSON of the wrong shape (`{"events": {...}}`): the message says what is wrong.
-            Err(e) if e.is_data() => {
-                return Err(refuse(Rejection::Malformed, 1, StatusCode::BAD_REQUEST, e.to_string()));
-            }
-            Err(e) => {
-                return Err(refuse(
-                    Rejection::Malformed,
-                    1,
-                    StatusCode::BAD_REQUEST,
-                    format!("invalid JSON: {e}"),
-                ));
-            }
-        };
-        let count = values.len() as u64;
-        if values.is_empty() {
-            return Err(refuse(
-                Rejection::Malformed,
-                1,
-                StatusCode::BAD_REQUEST,
-                "no events in the request".into(),
-            ));
-        }
-        if values.len() > api.max_events {
-            return Err(refuse(
-                Rejection::TooLarge,
-                count,
-                StatusCode::PAYLOAD_TOO_LARGE,
-                format!(
-                    "{} events in one request; at most {} are accepted",
-                    values.len(),
-                    api.max_events
-                ),
-            ));
-        }
+    async fn from_request(req: Request, state: &S) -> Result<Events, ApiError> {
+        let api = Arc::<Api>::from_ref(state);
+        let BodyReadTimeout(timeout) = BodyReadTimeout::from_ref(state);
+        check_declared_size(req.headers(), api.max_body_bytes)?;
+        let (parts, body) = req.into_parts();
+        let body = read_body(body, api.max_body_bytes, timeout).await?;
+        json_content_type(parts.headers.get(header::CONTENT_TYPE))
+            .map_err(|message| malformed(StatusCode::UNSUPPORTED_MEDIA_TYPE, 1, message))?;
+        let values = batch(&body, api.max_events)?;
         let identity_labels = api.ingest.read().catalog().identity_labels().to_vec();
-        let mut events = Vec::with_capacity(values.len());
-        for (index, value) in values.into_iter().enumerate() {
-            match RawEvent::parse_with(value, &identity_labels) {
-                Ok(e) => events.push(e),
-                Err(e) => {
-                    let message = format!("event {index}: {e}; nothing in this request was applied");
-                    return Err(
-                        refuse(Rejection::Malformed, count, StatusCode::BAD_REQUEST, message).with("index", index)
-                    );
-                }
-            }
-        }
-        Ok(Events(events))
+        parse_each(values, &identity_labels).map(Events)
     }
+}
+
+fn malformed(status: StatusCode, events: u64, message: impl Into<String>) -> ApiError {
+    ApiError::new(status, message).rejects(Rejection::Malformed, events)
+}
+
+fn too_large(max_body_bytes: usize) -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        format!("request body over {max_body_bytes} bytes; send fewer events per request"),
+    )
+    .rejects(Rejection::TooLarge, 1)
+}
+
+/// A body declared bigger than the limit is refused before any of it is read.
+fn check_declared_size(headers: &HeaderMap, max_body_bytes: usize) -> Result<(), ApiError> {
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    match declared {
+        Some(n) if n > max_body_bytes as u64 => Err(too_large(max_body_bytes)),
+        _ => Ok(()),
+    }
+}
+
+/// The whole body, within `timeout` and `max_body_bytes`.
+async fn read_body(body: HttpBody, max_body_bytes: usize, timeout: Duration) -> Result<Bytes, ApiError> {
+    match tokio::time::timeout(timeout, axum::body::to_bytes(body, max_body_bytes)).await {
+        Ok(Ok(body)) => Ok(body),
+        Ok(Err(e)) if is_length_limit(&e) => Err(too_large(max_body_bytes)),
+        Ok(Err(e)) => Err(malformed(
+            StatusCode::BAD_REQUEST,
+            1,
+            format!("reading the request body failed: {e}"),
+        )),
+        // The rest of the body may still come: this connection is done.
+        Err(_) => Err(ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            format!(
+                "the request body did not arrive within {}",
+                humantime::format_duration(timeout)
+            ),
+        )
+        .close_connection()
+        .rejects(Rejection::Timeout, 1)),
+    }
+}
+
+fn is_length_limit(e: &axum::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(s) = source {
+        if s.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        source = s.source();
+    }
+    false
+}
+
+/// The events' JSON values: one event or `{"events": [...]}`, at least one
+/// and at most `max_events`.
+fn batch(body: &[u8], max_events: usize) -> Result<Vec<Value>, ApiError> {
+    let values = match serde_json::from_slice::<Body>(body) {
+        Ok(Body::Batch { events }) => events,
+        Ok(Body::One(value)) => vec![value],
+        // Well-formed JSON of the wrong shape (`{"events": {...}}`): the message says what is wrong.
+        Err(e) if e.is_data() => return Err(malformed(StatusCode::BAD_REQUEST, 1, e.to_string())),
+        Err(e) => return Err(malformed(StatusCode::BAD_REQUEST, 1, format!("invalid JSON: {e}"))),
+    };
+    if values.is_empty() {
+        return Err(malformed(StatusCode::BAD_REQUEST, 1, "no events in the request"));
+    }
+    if values.len() > max_events {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "{} events in one request; at most {max_events} are accepted",
+                values.len()
+            ),
+        )
+        .rejects(Rejection::TooLarge, values.len() as u64));
+    }
+    Ok(values)
+}
+
+/// Each value as an event; the first that is not refuses the whole request.
+fn parse_each(values: Vec<Value>, identity_labels: &[String]) -> Result<Vec<Event>, ApiError> {
+    let count = values.len() as u64;
+    values
+        .into_iter()
+        .enumerate()
+        .map(|(index, value)| {
+            RawEvent::parse_with(value, identity_labels).map_err(|e| {
+                let message = format!("event {index}: {e}; nothing in this request was applied");
+                malformed(StatusCode::BAD_REQUEST, count, message).with("index", index)
+            })
+        })
+        .collect()
 }
 
 /// `application/json`, in any case, with no parameter but `charset=utf-8`
@@ -149,86 +301,4 @@ fn json_content_type(value: Option<&HeaderValue>) -> Result<(), String> {
         }
     }
     Ok(())
-}
-
-pub async fn post_events(State(api): State<Arc<Api>>, Events(events): Events) -> Result<Json<Accepted>, ApiError> {
-    let count = events.len() as u64;
-    let t = &api.telemetry;
-    let sent: Vec<_> = events
-        .iter()
-        .map(|e| (e.kind.clone(), e.machine.clone(), e.labels.clone()))
-        .collect();
-    match api.ingest.submit(events).await {
-        Ok(applied) => {
-            let mut answer = Accepted {
-                applied: 0,
-                duplicates: 0,
-                unchanged: 0,
-                unexpected: Vec::new(),
-                stale: Vec::new(),
-                labels_ignored: Vec::new(),
-            };
-            for (index, (a, (kind, machine, _))) in applied.iter().zip(&sent).enumerate() {
-                match a {
-                    Applied::Applied => answer.applied += 1,
-                    Applied::Duplicate => answer.duplicates += 1,
-                    Applied::Unchanged => answer.unchanged += 1,
-                    Applied::Unexpected { from, to } => {
-                        answer.applied += 1;
-                        answer
-                            .unexpected
-                            .push(json!({ "index": index, "kind": kind, "machine": machine, "from": from, "to": to }));
-                    }
-                    Applied::Stale { seq, last_seq } => answer.stale.push(
-                        json!({ "index": index, "kind": kind, "machine": machine, "seq": seq, "last_seq": last_seq }),
-                    ),
-                }
-            }
-            // A machine's labels are fixed when it is created, so reading
-            // them after the batch gives exactly what each event was held to.
-            let store = api.ingest.read();
-            for (index, (kind, machine, labels)) in sent.iter().enumerate() {
-                if let Some(m) = store.get(kind, machine)
-                    && labels.iter().any(|(k, v)| m.labels.get(k) != Some(v))
-                {
-                    answer.labels_ignored.push(json!({
-                        "index": index, "kind": kind, "machine": machine, "sent": labels, "kept": m.labels,
-                    }));
-                }
-            }
-            drop(store);
-            Ok(Json(answer))
-        }
-        Err(SubmitError::Refused(e)) => {
-            let (status, reason) = match &e {
-                ApplyError::UnknownKind { .. } => (StatusCode::UNPROCESSABLE_ENTITY, Rejection::UnknownKind),
-                ApplyError::UnknownState { .. } => (StatusCode::UNPROCESSABLE_ENTITY, Rejection::UnknownState),
-                ApplyError::Illegal(_) => (StatusCode::CONFLICT, Rejection::Illegal),
-                ApplyError::TooManyMachines { .. } | ApplyError::TooManyLabelValues { .. } => {
-                    (StatusCode::TOO_MANY_REQUESTS, Rejection::Limit)
-                }
-            };
-            t.reject(reason, count);
-            let mut refusal = ApiError::new(status, e.to_string())
-                .with("index", e.index())
-                .with("applied", 0);
-            if let ApplyError::Illegal(i) = &e {
-                refusal = refusal
-                    .with("kind", i.kind.clone())
-                    .with("machine", i.machine.clone())
-                    .with("current", i.from.clone())
-                    .with("to", i.to.clone())
-                    .with("allowed", json!(i.allowed));
-            }
-            Err(refusal)
-        }
-        Err(e @ SubmitError::Crashed(_)) => {
-            t.reject(Rejection::Unavailable, count);
-            Err(ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
-        }
-        Err(e) => {
-            t.reject(Rejection::Unavailable, count);
-            Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string()).retry_after(RETRY.as_secs()))
-        }
-    }
 }

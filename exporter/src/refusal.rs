@@ -1,20 +1,39 @@
-//! Refusals: one error type, [`ApiError`], that every handler answers with
-//! (status, message and any further fields, always as JSON), and a layer that
-//! gives axum's own refusals (405, a bad query string) the same shape.
+//! Refusals: one error type, [`ApiError`], that every handler, extractor and
+//! layer answers with (status, message and any further fields, always as
+//! JSON, and why the events were refused), a layer that counts those reasons
+//! in the exporter's own metrics, and one that gives axum's own refusals
+//! (405, a bad query string) the same JSON shape.
+
+use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::Request;
+use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 
-/// A refusal: its status and a JSON body `{"error": "...", ...}`.
+use crate::telemetry::{Rejection, Telemetry};
+
+/// A refusal: its status, a JSON body `{"error": "...", ...}`, the headers
+/// that tell the client what to do next, and why its events were refused.
 #[derive(Debug)]
 pub struct ApiError {
     status: StatusCode,
     body: serde_json::Map<String, Value>,
     retry_after: Option<u64>,
+    /// The `WWW-Authenticate` scheme of a 401.
+    challenge: Option<&'static str>,
+    /// The rest of the request may still be arriving: end the connection.
+    close: bool,
+    rejected: Option<Rejected>,
+}
+
+/// Events refused and why, carried on the response to [`count_rejections`].
+#[derive(Clone, Copy, Debug)]
+pub struct Rejected {
+    pub reason: Rejection,
+    pub events: u64,
 }
 
 /// Longest `error` message sent: a refused value is quoted in the message,
@@ -29,7 +48,28 @@ impl ApiError {
             status,
             body,
             retry_after: None,
+            challenge: None,
+            close: false,
+            rejected: None,
         }
+    }
+
+    /// 503 with `Retry-After: 1`: the exporter is at a limit, the client should back off.
+    pub fn busy(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, message).retry_after(1)
+    }
+
+    /// 401 asking for credentials of `scheme` (`Bearer`, `Basic`).
+    pub fn unauthorized(scheme: &'static str, message: impl Into<String>) -> ApiError {
+        let mut refusal = ApiError::new(StatusCode::UNAUTHORIZED, message);
+        refusal.challenge = Some(scheme);
+        refusal
+    }
+
+    /// Counts `events` refused events under `reason`.
+    pub fn rejects(mut self, reason: Rejection, events: u64) -> ApiError {
+        self.rejected = Some(Rejected { reason, events });
+        self
     }
 
     /// Adds a field to the body beside `error`.
@@ -43,20 +83,43 @@ impl ApiError {
         self.retry_after = Some(seconds);
         self
     }
+
+    /// Ends the connection after the answer (the rest of a body may still come).
+    pub fn close_connection(mut self) -> ApiError {
+        self.close = true;
+        self
+    }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut r = (self.status, Json(Value::Object(self.body))).into_response();
+        let headers = r.headers_mut();
         if let Some(s) = self.retry_after {
-            r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(s));
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(s));
         }
-        if self.status == StatusCode::UNAUTHORIZED {
-            r.headers_mut()
-                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        if let Some(scheme) = self.challenge {
+            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(scheme));
+        }
+        if self.close {
+            headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
+        if let Some(rejected) = self.rejected {
+            r.extensions_mut().insert(rejected);
         }
         r
     }
+}
+
+/// Counts the events of every refused request under its reason, wherever
+/// in the stack it was refused (the shedding of writes, the token check, the
+/// body, the applier).
+pub async fn count_rejections(State(telemetry): State<Arc<Telemetry>>, req: Request, next: Next) -> Response {
+    let response = next.run(req).await;
+    if let Some(r) = response.extensions().get::<Rejected>() {
+        telemetry.reject(r.reason, r.events);
+    }
+    response
 }
 
 /// Cuts the middle out of a message too long to send back (it quotes a huge

@@ -8,15 +8,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use axum::middleware;
+use axum::{Router, middleware};
 use tokio::task::JoinHandle;
 
 use crate::api::{self, Api};
 use crate::auth::{self, BasicAuth};
+use crate::config::Compat;
 use crate::config::Config;
 use crate::demo::Fleet;
-use crate::encode::Compat;
-use crate::ingest::{Ingest, SnapshotPolicy, unix_now};
+use crate::ingest::{Applier, Ingest, SnapshotPolicy, unix_now};
 use crate::poll;
 use crate::store::Store;
 use crate::telemetry::Telemetry;
@@ -64,22 +64,32 @@ impl Settings {
 pub async fn run(settings: Settings) -> anyhow::Result<()> {
     settings.check()?;
     let telemetry = Arc::new(Telemetry::default());
+    let (ingest, applier) = recover(&settings, telemetry.clone())?;
+    let tasks = start_sources(&settings, &ingest)?;
+    let app = app(&settings, ingest, telemetry);
+    let result = serve(&settings, app).await;
+    let applier = stop(tasks, applier).await?;
+    tracing::info!("stopped");
+    result?;
+    applier.map_err(anyhow::Error::msg)
+}
+
+/// The store as the data directory holds it, and the applier over it.
+fn recover(settings: &Settings, telemetry: Arc<Telemetry>) -> anyhow::Result<(Ingest, Applier)> {
     let empty = Store::new(settings.config.catalog.clone(), settings.config.limits.store());
-    let (ingest, applier) = Ingest::open(
-        settings.data_dir.clone(),
-        empty,
-        SnapshotPolicy::default(),
-        telemetry.clone(),
-    )
-    .with_context(|| format!("opening data directory {}", settings.data_dir.display()))?;
+    let (ingest, applier) = Ingest::open(settings.data_dir.clone(), empty, SnapshotPolicy::default(), telemetry)
+        .with_context(|| format!("opening data directory {}", settings.data_dir.display()))?;
     tracing::info!(
         data_dir = %settings.data_dir.display(),
         machines = ingest.read().machines().len(),
         "state recovered"
     );
+    Ok((ingest, applier))
+}
 
-    let mut tasks: Vec<JoinHandle<()>> = Vec::new();
-    tasks.push(tokio::spawn(expire_heartbeats(ingest.clone(), settings.heartbeat_ttl)));
+/// The events that do not come over HTTP: heartbeat expiry, the demo fleet, pollers.
+fn start_sources(settings: &Settings, ingest: &Ingest) -> anyhow::Result<Vec<JoinHandle<()>>> {
+    let mut tasks = vec![tokio::spawn(expire_heartbeats(ingest.clone(), settings.heartbeat_ttl))];
     if settings.demo {
         tasks.push(tokio::spawn(run_demo(ingest.clone())));
     }
@@ -89,9 +99,13 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
             tasks.push(tokio::spawn(run_poll(ingest.clone(), client.clone(), target)));
         }
     }
+    Ok(tasks)
+}
 
+/// The API, behind the basic-auth users and the response headers of the web config.
+fn app(settings: &Settings, ingest: Ingest, telemetry: Arc<Telemetry>) -> Router {
     let api = Arc::new(Api {
-        ingest: ingest.clone(),
+        ingest,
         telemetry,
         token: settings.token.clone(),
         compat: settings.compat,
@@ -106,8 +120,11 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     for (name, value) in settings.web.headers.clone() {
         app = app.layer(tower_http::set_header::SetResponseHeaderLayer::overriding(name, value));
     }
-    drop(ingest);
+    app
+}
 
+/// Serves `app` until SIGTERM or Ctrl-C.
+async fn serve(settings: &Settings, app: Router) -> anyhow::Result<()> {
     web::check_open_files(settings.limits.max_connections);
     let listener = tokio::net::TcpListener::bind(settings.listen)
         .await
@@ -119,26 +136,26 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         demo = settings.demo,
         "serving"
     );
-    let result = web::serve(
+    web::serve(
         listener,
         settings.web.tls.clone(),
         app,
         settings.limits,
         shutdown_signal(),
     )
-    .await
-    .map_err(anyhow::Error::from);
-    // Stop the tasks so the last handles to the applier go; it then drains
-    // its queue and writes a final snapshot.
+    .await?;
+    Ok(())
+}
+
+/// Stops the tasks so the last handles to the applier go; it then drains
+/// its queue and writes a final snapshot. Its verdict: a crashed applier
+/// makes the exit status non-zero, not a quiet "stopped".
+async fn stop(tasks: Vec<JoinHandle<()>>, applier: Applier) -> anyhow::Result<Result<(), String>> {
     for task in tasks {
         task.abort();
         let _ = task.await;
     }
-    // A crashed applier makes the exit status non-zero, not a quiet "stopped".
-    let applier = tokio::task::spawn_blocking(move || applier.join()).await?;
-    tracing::info!("stopped");
-    result?;
-    applier.map_err(anyhow::Error::msg)
+    Ok(tokio::task::spawn_blocking(move || applier.join()).await?)
 }
 
 async fn shutdown_signal() {

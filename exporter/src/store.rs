@@ -370,8 +370,11 @@ struct Scratch {
     new_machines: usize,
     new_label_values: HashMap<String, HashSet<String>>,
     new_ids: HashSet<String>,
-    jobs: Vec<(String, String, f64, Option<f64>)>,
+    jobs: Vec<JobObservation>,
 }
+
+/// A job's kind, `worker_type`, duration and queue wait, for the histograms.
+type JobObservation = (String, String, f64, Option<f64>);
 
 impl Store {
     pub fn new(catalog: Catalog, limits: Limits) -> Store {
@@ -480,6 +483,9 @@ impl Store {
         out
     }
 
+    /// One event of a batch, into `scratch`: its kind, a retry by id, the
+    /// machine (created if new, within the caps), a retry or stale report by
+    /// seq, then what the event says.
     fn apply_one(&self, scratch: &mut Scratch, index: usize, event: &Event, now: f64) -> Result<Applied, ApplyError> {
         let kind = self.catalog.get(&event.kind).ok_or_else(|| ApplyError::UnknownKind {
             index,
@@ -495,33 +501,69 @@ impl Store {
             kind: event.kind.clone(),
             machine: event.machine.clone(),
         };
-        // Whether this event creates the machine.
-        let mut created = false;
-        if !scratch.machines.contains_key(&key) {
-            let machine = match self.machines.get(&key) {
-                Some(m) => m.clone(),
-                None => {
-                    if self.machines.len() + scratch.new_machines >= self.limits.max_machines {
-                        return Err(ApplyError::TooManyMachines {
-                            index,
-                            kind: key.kind,
-                            machine: key.machine,
-                            limit: self.limits.max_machines,
-                        });
-                    }
-                    scratch.new_machines += 1;
-                    created = true;
-                    Machine::new(kind, now)
-                }
-            };
-            scratch.machines.insert(key.clone(), machine);
+        let created = self.touch(scratch, index, &key, kind, now)?;
+        if created {
+            self.count_label_values(scratch, index, &event.labels)?;
         }
-        // Identity labels are those of the event that creates the machine
-        // (see `DEFAULT_IDENTITY_LABELS`), so only then do their values count
-        // against the cap. Checked before the machine is touched, so a refused
-        // event changes nothing.
-        let none = BTreeMap::new();
-        let labels = if created { &event.labels } else { &none };
+        let machine = scratch.machines.get_mut(&key).expect("touched above");
+        if let Some(retry) = retry_by_seq(event.seq, machine.last_seq) {
+            return Ok(retry);
+        }
+        let change = Change {
+            kind,
+            event,
+            index,
+            now,
+            created,
+            strict: self.catalog.is_strict(&event.kind),
+        };
+        let result = change.apply(machine, &mut scratch.jobs)?;
+        change.remember(machine, &mut scratch.new_ids);
+        Ok(result)
+    }
+
+    /// Copies the machine into `scratch` on its first touch in the batch, or
+    /// creates it if the machine cap allows; whether it was created.
+    fn touch(
+        &self,
+        scratch: &mut Scratch,
+        index: usize,
+        key: &MachineKey,
+        kind: &Kind,
+        now: f64,
+    ) -> Result<bool, ApplyError> {
+        if scratch.machines.contains_key(key) {
+            return Ok(false);
+        }
+        let (machine, created) = match self.machines.get(key) {
+            Some(m) => (m.clone(), false),
+            None if self.machines.len() + scratch.new_machines >= self.limits.max_machines => {
+                return Err(ApplyError::TooManyMachines {
+                    index,
+                    kind: key.kind.clone(),
+                    machine: key.machine.clone(),
+                    limit: self.limits.max_machines,
+                });
+            }
+            None => {
+                scratch.new_machines += 1;
+                (Machine::new(kind, now), true)
+            }
+        };
+        scratch.machines.insert(key.clone(), machine);
+        Ok(created)
+    }
+
+    /// Identity labels are those of the event that creates the machine (see
+    /// `DEFAULT_IDENTITY_LABELS`), so only then do their values count against
+    /// the cap. Checked before the machine is touched, so a refused event
+    /// changes nothing.
+    fn count_label_values(
+        &self,
+        scratch: &mut Scratch,
+        index: usize,
+        labels: &BTreeMap<String, String>,
+    ) -> Result<(), ApplyError> {
         for (label, value) in labels {
             let known = self.label_values.get(label);
             if known.is_some_and(|v| v.contains(value)) {
@@ -540,116 +582,7 @@ impl Store {
                 fresh.insert(value.clone());
             }
         }
-        let machine = scratch.machines.get_mut(&key).expect("inserted above");
-        if let (Some(seq), Some(last_seq)) = (event.seq, machine.last_seq) {
-            if seq == last_seq {
-                return Ok(Applied::Duplicate);
-            }
-            if seq < last_seq {
-                return Ok(Applied::Stale { seq, last_seq });
-            }
-        }
-        let state_of = |name: &str| {
-            kind.state_id(name).ok_or_else(|| ApplyError::UnknownState {
-                index,
-                kind: event.kind.clone(),
-                state: name.to_owned(),
-                states: kind.states().iter().map(|s| s.name.clone()).collect(),
-            })
-        };
-        let mut result = Applied::Applied;
-        match &event.action {
-            Action::Transition { to } => {
-                let to = state_of(to)?;
-                if to == machine.state {
-                    result = Applied::Unchanged;
-                } else if created && !kind.is_allowed(machine.state, to) {
-                    // First seen in a state its kind cannot reach from the
-                    // initial one: where it came from is unknown, so it is
-                    // created in `to` without a transition.
-                    machine.state = to;
-                } else if !kind.is_allowed(machine.state, to) && self.catalog.is_strict(&event.kind) {
-                    return Err(ApplyError::Illegal(Box::new(Illegal {
-                        index,
-                        kind: event.kind.clone(),
-                        machine: event.machine.clone(),
-                        from: kind.state_name(machine.state).to_owned(),
-                        to: kind.state_name(to).to_owned(),
-                        allowed: kind
-                            .next_states(machine.state)
-                            .map(|s| kind.state_name(s).to_owned())
-                            .collect(),
-                    })));
-                } else {
-                    if !kind.is_allowed(machine.state, to) {
-                        result = Applied::Unexpected {
-                            from: kind.state_name(machine.state).to_owned(),
-                            to: kind.state_name(to).to_owned(),
-                        };
-                        machine.unexpected += 1;
-                    }
-                    enter(machine, to, now);
-                }
-            }
-            Action::Observe { state } => result = observe(machine, kind, state_of(state)?, now),
-            Action::Polled { state, alive_seconds } => {
-                let to = state_of(state)?;
-                if created {
-                    // First seen: it is in `state` already; no move was seen.
-                    machine.state = to;
-                } else {
-                    result = observe(machine, kind, to, now);
-                }
-                // A successful poll is proof of life.
-                machine.last_heartbeat = Some(now);
-                let until = now + alive_seconds;
-                machine.alive_until = Some(machine.alive_until.map_or(until, |u| u.max(until)));
-            }
-            Action::Call { outcome, failure_count } => {
-                let i = CallOutcome::ALL
-                    .iter()
-                    .position(|o| o == outcome)
-                    .expect("ALL lists every outcome");
-                machine.calls[i] += 1;
-                machine.failures = match (failure_count, outcome) {
-                    (Some(n), _) => *n,
-                    (None, CallOutcome::Success) => 0,
-                    (None, o) if o.is_failure() => machine.failures + 1,
-                    (None, _) => machine.failures,
-                };
-            }
-            Action::Heartbeat => machine.last_heartbeat = Some(now),
-            Action::Job {
-                result: job,
-                duration_seconds,
-                queue_seconds,
-            } => {
-                let i = JobResult::ALL
-                    .iter()
-                    .position(|r| r == job)
-                    .expect("ALL lists every result");
-                machine.jobs[i] += 1;
-                let worker_type = event
-                    .labels
-                    .get(c::LABEL_WORKER_TYPE)
-                    .or_else(|| machine.labels.get(c::LABEL_WORKER_TYPE))
-                    .cloned()
-                    .unwrap_or_default();
-                scratch
-                    .jobs
-                    .push((event.kind.clone(), worker_type, *duration_seconds, *queue_seconds));
-            }
-        }
-        if created {
-            machine.labels = event.labels.clone();
-        }
-        if let Some(seq) = event.seq {
-            machine.last_seq = Some(seq);
-        }
-        if let Some(id) = &event.id {
-            scratch.new_ids.insert(id.clone());
-        }
-        Ok(result)
+        Ok(())
     }
 
     fn commit(&mut self, scratch: Scratch) {
@@ -680,68 +613,35 @@ impl Store {
         }
     }
 
-    /// Everything a restart needs, as plain data.
-    pub fn snapshot(&self) -> Snapshot {
-        Snapshot {
-            machines: self
-                .machines
-                .iter()
-                .map(|(key, m)| {
-                    let kind = self
-                        .catalog
-                        .get(&key.kind)
-                        .expect("machines only exist for known kinds");
-                    SavedMachine::save(key, m, kind)
-                })
-                .collect(),
-            recent_ids: self.recent_ids.iter().cloned().collect(),
-            jobs: self
-                .jobs
-                .iter()
-                .map(|((k, w), h)| (k.clone(), w.clone(), h.clone()))
-                .collect(),
-        }
+    /// Event ids remembered for de-duplication, oldest first.
+    pub fn recent_ids(&self) -> impl Iterator<Item = &String> {
+        self.recent_ids.iter()
     }
 
-    /// Rebuilds a store from a snapshot. Fails if the snapshot holds a kind or
-    /// state the catalog no longer has (a config change that would lose data).
-    pub fn restore(catalog: Catalog, limits: Limits, snapshot: Snapshot) -> Result<Store, String> {
+    /// A store holding these machines, remembered ids and job histograms
+    /// (what a snapshot saved), with the label values they use counted
+    /// against the caps.
+    pub fn from_parts(
+        catalog: Catalog,
+        limits: Limits,
+        machines: BTreeMap<MachineKey, Machine>,
+        recent_ids: Vec<String>,
+        jobs: BTreeMap<(String, String), JobHistograms>,
+    ) -> Store {
         let mut store = Store::new(catalog, limits);
-        for saved in snapshot.machines {
-            let kind = store.catalog.get(&saved.kind).ok_or_else(|| {
-                format!(
-                    "saved machine {:?} is of kind {:?}, which the configuration no longer defines",
-                    saved.machine, saved.kind
-                )
-            })?;
-            let (key, machine) = saved.load(kind)?;
-            for (label, value) in &machine.labels {
-                store
-                    .label_values
-                    .entry(label.clone())
-                    .or_default()
-                    .insert(value.clone());
-            }
-            store.machines.insert(key, machine);
+        for (label, value) in machines.values().flat_map(|m| &m.labels) {
+            store
+                .label_values
+                .entry(label.clone())
+                .or_default()
+                .insert(value.clone());
         }
-        for id in snapshot.recent_ids {
+        store.machines = machines;
+        for id in recent_ids {
             store.remember_id(id);
         }
-        for (kind, worker_type, h) in &snapshot.jobs {
-            for (name, histogram) in [("duration", &h.duration), ("queue_wait", &h.queue_wait)] {
-                // Empty until the first observation; otherwise one count per bucket and +Inf.
-                let n = histogram.buckets.len();
-                if n != 0 && n != JOB_BUCKETS.len() + 1 {
-                    return Err(format!(
-                        "saved job {name} histogram of kind {kind:?}, worker_type {worker_type:?} has {n} buckets; \
-                         this version uses {} (the file is damaged or from another version)",
-                        JOB_BUCKETS.len() + 1
-                    ));
-                }
-            }
-        }
-        store.jobs = snapshot.jobs.into_iter().map(|(k, w, h)| ((k, w), h)).collect();
-        Ok(store)
+        store.jobs = jobs;
+        store
     }
 }
 
@@ -764,95 +664,161 @@ fn observe(machine: &mut Machine, kind: &Kind, to: StateId, now: f64) -> Applied
     Applied::Applied
 }
 
-/// The store as saved on disk. States are saved by name, not index, so a
-/// config that reorders a kind's states still restores every machine.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct Snapshot {
-    pub machines: Vec<SavedMachine>,
-    pub recent_ids: Vec<String>,
-    pub jobs: Vec<(String, String, JobHistograms)>,
+/// A seq equal to the newest applied one is a retry; a lower one is stale.
+fn retry_by_seq(seq: Option<u64>, last_seq: Option<u64>) -> Option<Applied> {
+    let (seq, last_seq) = (seq?, last_seq?);
+    match seq.cmp(&last_seq) {
+        std::cmp::Ordering::Equal => Some(Applied::Duplicate),
+        std::cmp::Ordering::Less => Some(Applied::Stale { seq, last_seq }),
+        std::cmp::Ordering::Greater => None,
+    }
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct SavedMachine {
-    pub kind: String,
-    pub machine: String,
-    pub state: String,
-    pub since: f64,
-    pub created: f64,
-    pub last_seq: Option<u64>,
-    pub transitions: Vec<(String, String, u64)>,
-    /// [`Machine::unexpected`], under the name snapshots have always used.
-    pub illegal: u64,
-    pub calls: [u64; CallOutcome::ALL.len()],
-    pub failures: u64,
-    pub jobs: [u64; JobResult::ALL.len()],
-    pub last_heartbeat: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub alive_until: Option<f64>,
-    pub labels: BTreeMap<String, String>,
+/// What one event does to its machine.
+struct Change<'a> {
+    kind: &'a Kind,
+    event: &'a Event,
+    /// The event's position in its batch (errors name it).
+    index: usize,
+    now: f64,
+    /// The event creates its machine.
+    created: bool,
+    /// The kind refuses transitions it does not expect.
+    strict: bool,
 }
 
-impl SavedMachine {
-    fn save(key: &MachineKey, m: &Machine, kind: &Kind) -> SavedMachine {
-        let name = |s| kind.state_name(s).to_owned();
-        SavedMachine {
-            kind: key.kind.clone(),
-            machine: key.machine.clone(),
-            state: name(m.state),
-            since: m.since,
-            created: m.created,
-            last_seq: m.last_seq,
-            transitions: m
-                .transitions
-                .iter()
-                .map(|(&(f, t), &n)| (name(f), name(t), n))
-                .collect(),
-            illegal: m.unexpected,
-            calls: m.calls,
-            failures: m.failures,
-            jobs: m.jobs,
-            last_heartbeat: m.last_heartbeat,
-            alive_until: m.alive_until,
-            labels: m.labels.clone(),
-        }
+impl Change<'_> {
+    fn apply(&self, machine: &mut Machine, jobs: &mut Vec<JobObservation>) -> Result<Applied, ApplyError> {
+        Ok(match &self.event.action {
+            Action::Transition { to } => self.transition(machine, self.state(to)?)?,
+            Action::Observe { state } => observe(machine, self.kind, self.state(state)?, self.now),
+            Action::Polled { state, alive_seconds } => self.polled(machine, self.state(state)?, *alive_seconds),
+            Action::Call { outcome, failure_count } => {
+                count_call(machine, *outcome, *failure_count);
+                Applied::Applied
+            }
+            Action::Heartbeat => {
+                machine.last_heartbeat = Some(self.now);
+                Applied::Applied
+            }
+            Action::Job {
+                result,
+                duration_seconds,
+                queue_seconds,
+            } => {
+                let i = JobResult::ALL
+                    .iter()
+                    .position(|r| r == result)
+                    .expect("ALL lists every result");
+                machine.jobs[i] += 1;
+                jobs.push(self.job_observation(machine, *duration_seconds, *queue_seconds));
+                Applied::Applied
+            }
+        })
     }
 
-    fn load(self, kind: &Kind) -> Result<(MachineKey, Machine), String> {
-        let id = |state: &str| {
-            kind.state_id(state).ok_or_else(|| {
-                format!(
-                    "saved machine {:?} refers to state {state:?}, which kind {:?} no longer has",
-                    self.machine, self.kind
-                )
-            })
-        };
-        let mut transitions = BTreeMap::new();
-        for (from, to, n) in &self.transitions {
-            transitions.insert((id(from)?, id(to)?), *n);
-        }
-        let machine = Machine {
-            state: id(&self.state)?,
-            since: self.since,
-            created: self.created,
-            last_seq: self.last_seq,
-            transitions,
-            unexpected: self.illegal,
-            calls: self.calls,
-            failures: self.failures,
-            jobs: self.jobs,
-            last_heartbeat: self.last_heartbeat,
-            alive_until: self.alive_until,
-            labels: self.labels.clone(),
-        };
-        Ok((
-            MachineKey {
-                kind: self.kind,
-                machine: self.machine,
-            },
-            machine,
-        ))
+    fn state(&self, name: &str) -> Result<StateId, ApplyError> {
+        self.kind.state_id(name).ok_or_else(|| ApplyError::UnknownState {
+            index: self.index,
+            kind: self.event.kind.clone(),
+            state: name.to_owned(),
+            states: self.kind.states().iter().map(|s| s.name.clone()).collect(),
+        })
     }
+
+    /// A reported transition is a fact: applied even when the kind does not
+    /// expect it (counted as unexpected), unless the kind is strict.
+    fn transition(&self, machine: &mut Machine, to: StateId) -> Result<Applied, ApplyError> {
+        let (kind, from) = (self.kind, machine.state);
+        if to == from {
+            return Ok(Applied::Unchanged);
+        }
+        if kind.is_allowed(from, to) {
+            enter(machine, to, self.now);
+            return Ok(Applied::Applied);
+        }
+        if self.created {
+            // First seen in a state its kind cannot reach from the initial
+            // one: where it came from is unknown, so it is created in `to`
+            // without a transition.
+            machine.state = to;
+            return Ok(Applied::Applied);
+        }
+        if self.strict {
+            return Err(ApplyError::Illegal(Box::new(Illegal {
+                index: self.index,
+                kind: self.event.kind.clone(),
+                machine: self.event.machine.clone(),
+                from: kind.state_name(from).to_owned(),
+                to: kind.state_name(to).to_owned(),
+                allowed: kind.next_states(from).map(|s| kind.state_name(s).to_owned()).collect(),
+            })));
+        }
+        machine.unexpected += 1;
+        enter(machine, to, self.now);
+        Ok(Applied::Unexpected {
+            from: kind.state_name(from).to_owned(),
+            to: kind.state_name(to).to_owned(),
+        })
+    }
+
+    /// A successful poll: the state seen, and proof of life until the next is due.
+    fn polled(&self, machine: &mut Machine, to: StateId, alive_seconds: f64) -> Applied {
+        let result = if self.created {
+            // First seen: it is in `state` already; no move was seen.
+            machine.state = to;
+            Applied::Applied
+        } else {
+            observe(machine, self.kind, to, self.now)
+        };
+        machine.last_heartbeat = Some(self.now);
+        let until = self.now + alive_seconds;
+        machine.alive_until = Some(machine.alive_until.map_or(until, |u| u.max(until)));
+        result
+    }
+
+    /// A job's times go to the histograms of its kind and `worker_type`
+    /// (the event's label, else the machine's).
+    fn job_observation(&self, machine: &Machine, duration: f64, queue: Option<f64>) -> JobObservation {
+        let worker_type = self
+            .event
+            .labels
+            .get(c::LABEL_WORKER_TYPE)
+            .or_else(|| machine.labels.get(c::LABEL_WORKER_TYPE))
+            .cloned()
+            .unwrap_or_default();
+        (self.event.kind.clone(), worker_type, duration, queue)
+    }
+
+    /// What later events are checked against: the creating event's labels,
+    /// the newest seq, the id.
+    fn remember(&self, machine: &mut Machine, ids: &mut HashSet<String>) {
+        if self.created {
+            machine.labels = self.event.labels.clone();
+        }
+        if let Some(seq) = self.event.seq {
+            machine.last_seq = Some(seq);
+        }
+        if let Some(id) = &self.event.id {
+            ids.insert(id.clone());
+        }
+    }
+}
+
+/// A call: counted by outcome, and the failure count follows the reporter's
+/// or, without one, counts consecutive failures.
+fn count_call(machine: &mut Machine, outcome: CallOutcome, failure_count: Option<u64>) {
+    let i = CallOutcome::ALL
+        .iter()
+        .position(|o| *o == outcome)
+        .expect("ALL lists every outcome");
+    machine.calls[i] += 1;
+    machine.failures = match (failure_count, outcome) {
+        (Some(n), _) => n,
+        (None, CallOutcome::Success) => 0,
+        (None, o) if o.is_failure() => machine.failures + 1,
+        (None, _) => machine.failures,
+    };
 }
 
 #[cfg(test)]
@@ -1176,21 +1142,6 @@ mod tests {
     }
 
     #[test]
-    fn a_snapshot_with_an_infinite_job_sum_still_loads() {
-        // Written before job durations were bounded: +Inf was saved as null.
-        let text = r#"{"machines":[],"recent_ids":[],"jobs":[["worker","",{
-            "duration":{"buckets":[0,0,0,0,0,0,0,0,0,0,0,0,2],"sum":null,"count":2},
-            "queue_wait":{"buckets":[],"sum":0.0,"count":0}}]]}"#;
-        let back = Store::restore(
-            store().catalog.clone(),
-            Limits::default(),
-            serde_json::from_str(text).unwrap(),
-        )
-        .unwrap();
-        assert_eq!(back.jobs[&("worker".into(), String::new())].duration.sum, f64::INFINITY);
-    }
-
-    #[test]
     fn failures_follow_the_reporter_or_count_consecutive_failures() {
         let mut s = store();
         let call = |o, n| {
@@ -1215,38 +1166,9 @@ mod tests {
         assert_eq!(s.get("circuit_breaker", "a").unwrap().failures, 7);
     }
 
-    #[test]
-    fn a_snapshot_restores_the_same_store() {
-        let mut s = store();
-        let mut job = Event::new(
-            "worker",
-            "w",
-            Action::Job {
-                result: JobResult::Failed,
-                duration_seconds: 3.0,
-                queue_seconds: Some(0.2),
-            },
-        )
-        .with_labels(&[("worker_type", "gpu")]);
-        job.id = Some("j1".into());
-        s.apply(&[to("a", "open"), to("a", "half_open"), job], 5.0).unwrap();
-        let text = serde_json::to_string(&s.snapshot()).unwrap();
-        let back = Store::restore(
-            s.catalog.clone(),
-            Limits::default(),
-            serde_json::from_str(&text).unwrap(),
-        )
-        .unwrap();
-        assert_eq!(back.machines, s.machines);
-        assert_eq!(back.jobs, s.jobs);
-        assert!(back.recent_set.contains("j1"));
-        let worker_only = Catalog::new(vec![builtin::worker()]).unwrap();
-        let err = Store::restore(worker_only, Limits::default(), s.snapshot()).unwrap_err();
-        assert!(err.contains("no longer defines"), "{err}");
-    }
-
     mod props {
         use super::*;
+        use crate::wal::Snapshot;
         use proptest::prelude::*;
 
         const BREAKER_STATES: [&str; 6] = ["closed", "open", "half_open", "forced_open", "disabled", "ajar"];
@@ -1302,7 +1224,7 @@ mod tests {
                         }
                     }
                 }
-                let back = Store::restore(s.catalog.clone(), Limits::default(), s.snapshot()).unwrap();
+                let back = Snapshot::of(&s).into_store(s.catalog.clone(), Limits::default()).unwrap();
                 prop_assert_eq!(back.machines, s.machines);
             }
 

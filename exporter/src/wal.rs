@@ -1,6 +1,6 @@
 //! On-disk durability: a write-ahead log of applied batches (JSON lines,
-//! `events.jsonl`) and a periodic snapshot of the whole store
-//! (`snapshot.json`).
+//! `events.jsonl`) and a periodic [`Snapshot`] of the whole store
+//! (`snapshot.json`), saved as plain data with states by name.
 //!
 //! Each log record carries a number; the snapshot remembers the last record
 //! it includes. Recovery loads the snapshot and replays the newer records, so
@@ -14,16 +14,19 @@
 //! agrees with the answers. The file operations go through [`Disk`], so that
 //! tests can make them fail on demand.
 
+use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
+use statescope_model::Kind;
+use statescope_model::contract::{CallOutcome, JobResult};
 use thiserror::Error;
 
 use crate::events::Event;
-use crate::store::{ApplyError, Snapshot, Store};
+use crate::store::{ApplyError, Catalog, JOB_BUCKETS, JobHistograms, Limits, Machine, MachineKey, Store};
 
 const LOG: &str = "events.jsonl";
 const SNAPSHOT: &str = "snapshot.json";
@@ -129,6 +132,162 @@ struct SnapshotFile {
     /// Records up to this number are in the snapshot.
     last_record: u64,
     store: Snapshot,
+}
+
+/// The store as saved on disk. States are saved by name, not index, so a
+/// config that reorders a kind's states still restores every machine.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Snapshot {
+    pub machines: Vec<SavedMachine>,
+    pub recent_ids: Vec<String>,
+    pub jobs: Vec<(String, String, JobHistograms)>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SavedMachine {
+    pub kind: String,
+    pub machine: String,
+    pub state: String,
+    pub since: f64,
+    pub created: f64,
+    pub last_seq: Option<u64>,
+    pub transitions: Vec<(String, String, u64)>,
+    /// [`Machine::unexpected`], under the name snapshots have always used.
+    pub illegal: u64,
+    pub calls: [u64; CallOutcome::ALL.len()],
+    pub failures: u64,
+    pub jobs: [u64; JobResult::ALL.len()],
+    pub last_heartbeat: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alive_until: Option<f64>,
+    pub labels: BTreeMap<String, String>,
+}
+
+impl SavedMachine {
+    fn save(key: &MachineKey, m: &Machine, kind: &Kind) -> SavedMachine {
+        let name = |s| kind.state_name(s).to_owned();
+        SavedMachine {
+            kind: key.kind.clone(),
+            machine: key.machine.clone(),
+            state: name(m.state),
+            since: m.since,
+            created: m.created,
+            last_seq: m.last_seq,
+            transitions: m
+                .transitions
+                .iter()
+                .map(|(&(f, t), &n)| (name(f), name(t), n))
+                .collect(),
+            illegal: m.unexpected,
+            calls: m.calls,
+            failures: m.failures,
+            jobs: m.jobs,
+            last_heartbeat: m.last_heartbeat,
+            alive_until: m.alive_until,
+            labels: m.labels.clone(),
+        }
+    }
+
+    fn load(self, kind: &Kind) -> Result<(MachineKey, Machine), String> {
+        let id = |state: &str| {
+            kind.state_id(state).ok_or_else(|| {
+                format!(
+                    "saved machine {:?} refers to state {state:?}, which kind {:?} no longer has",
+                    self.machine, self.kind
+                )
+            })
+        };
+        let mut transitions = BTreeMap::new();
+        for (from, to, n) in &self.transitions {
+            transitions.insert((id(from)?, id(to)?), *n);
+        }
+        let machine = Machine {
+            state: id(&self.state)?,
+            since: self.since,
+            created: self.created,
+            last_seq: self.last_seq,
+            transitions,
+            unexpected: self.illegal,
+            calls: self.calls,
+            failures: self.failures,
+            jobs: self.jobs,
+            last_heartbeat: self.last_heartbeat,
+            alive_until: self.alive_until,
+            labels: self.labels.clone(),
+        };
+        Ok((
+            MachineKey {
+                kind: self.kind,
+                machine: self.machine,
+            },
+            machine,
+        ))
+    }
+}
+
+impl Snapshot {
+    /// Everything a restart needs from `store`, copied out as plain data.
+    pub fn of(store: &Store) -> Snapshot {
+        let kind_of = |key: &MachineKey| {
+            store
+                .catalog()
+                .get(&key.kind)
+                .expect("machines only exist for known kinds")
+        };
+        Snapshot {
+            machines: store
+                .machines()
+                .iter()
+                .map(|(key, m)| SavedMachine::save(key, m, kind_of(key)))
+                .collect(),
+            recent_ids: store.recent_ids().cloned().collect(),
+            jobs: store
+                .job_histograms()
+                .iter()
+                .map(|((k, w), h)| (k.clone(), w.clone(), h.clone()))
+                .collect(),
+        }
+    }
+
+    /// Rebuilds the store. Fails if the snapshot holds a kind or state the
+    /// catalog no longer has (a config change that would lose data), or a
+    /// histogram of another shape.
+    pub fn into_store(self, catalog: Catalog, limits: Limits) -> Result<Store, String> {
+        let machines = self
+            .machines
+            .into_iter()
+            .map(|saved| {
+                let kind = catalog.get(&saved.kind).ok_or_else(|| {
+                    format!(
+                        "saved machine {:?} is of kind {:?}, which the configuration no longer defines",
+                        saved.machine, saved.kind
+                    )
+                })?;
+                saved.load(kind)
+            })
+            .collect::<Result<BTreeMap<_, _>, String>>()?;
+        for (kind, worker_type, h) in &self.jobs {
+            check_buckets(kind, worker_type, h)?;
+        }
+        let jobs = self.jobs.into_iter().map(|(k, w, h)| ((k, w), h)).collect();
+        Ok(Store::from_parts(catalog, limits, machines, self.recent_ids, jobs))
+    }
+}
+
+/// A saved histogram is empty until its first observation; otherwise it has
+/// one count per bucket and +Inf.
+fn check_buckets(kind: &str, worker_type: &str, h: &JobHistograms) -> Result<(), String> {
+    for (name, histogram) in [("duration", &h.duration), ("queue_wait", &h.queue_wait)] {
+        let n = histogram.buckets.len();
+        if n != 0 && n != JOB_BUCKETS.len() + 1 {
+            return Err(format!(
+                "saved job {name} histogram of kind {kind:?}, worker_type {worker_type:?} has {n} buckets; \
+                 this version uses {} (the file is damaged or from another version)",
+                JOB_BUCKETS.len() + 1
+            ));
+        }
+    }
+    Ok(())
 }
 
 pub struct Wal {
@@ -314,7 +473,10 @@ fn read_snapshot(dir: &Path, empty: Store) -> Result<(Store, u64), WalError> {
                 reason,
             };
             let file: SnapshotFile = serde_json::from_slice(&bytes).map_err(|e| bad(e.to_string()))?;
-            let store = Store::restore(empty.catalog().clone(), empty.limits(), file.store).map_err(bad)?;
+            let store = file
+                .store
+                .into_store(empty.catalog().clone(), empty.limits())
+                .map_err(bad)?;
             Ok((store, file.last_record))
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok((empty, 0)),
@@ -327,51 +489,70 @@ fn read_snapshot(dir: &Path, empty: Store) -> Result<(Store, u64), WalError> {
 fn replay(path: &Path, text: &[u8], after: u64, store: &mut Store) -> Result<(u64, usize), WalError> {
     let mut next = after + 1;
     let mut offset = 0;
-    let mut line_no = 0;
+    let mut line = 0;
     while offset < text.len() {
-        line_no += 1;
-        let end = text[offset..].iter().position(|&b| b == b'\n').map(|i| offset + i);
-        let corrupt = |reason: String| WalError::Corrupt {
-            path: path.to_owned(),
-            line: line_no,
-            reason,
-        };
-        let Some(end) = end else {
-            // No newline: the write of the last record was cut short.
+        line += 1;
+        let at = Place { path, line };
+        // No newline: the write of the last record was cut short.
+        let Some(end) = text[offset..].iter().position(|&b| b == b'\n').map(|i| offset + i) else {
             return Ok((next, offset));
         };
         let record: Record = match serde_json::from_slice(&text[offset..end]) {
             Ok(r) => r,
             Err(e) if end + 1 == text.len() && e.is_eof() => return Ok((next, offset)),
-            Err(e) => return Err(corrupt(e.to_string())),
+            Err(e) => return Err(at.corrupt(e.to_string())),
         };
         if record.n > after {
-            if let Some((kind, machine)) = &record.illegal {
-                store.count_illegal(kind, machine);
-            }
-            if !record.events.is_empty() {
-                store.apply(&record.events, record.at).map_err(|e| {
-                    let over = |what: String, setting, limit| WalError::OverLimit {
-                        path: path.to_owned(),
-                        line: line_no,
-                        what,
-                        setting,
-                        limit,
-                    };
-                    match e {
-                        ApplyError::TooManyMachines { limit, .. } => over("machines".into(), "max_machines", limit),
-                        ApplyError::TooManyLabelValues { label, limit, .. } => {
-                            over(format!("distinct values of label `{label}`"), "max_label_values", limit)
-                        }
-                        e => corrupt(format!("does not apply: {e}")),
-                    }
-                })?;
-            }
             next = record.n + 1;
+            replay_record(&at, record, store)?;
         }
         offset = end + 1;
     }
     Ok((next, offset))
+}
+
+/// A line of the log, for errors.
+struct Place<'a> {
+    path: &'a Path,
+    line: usize,
+}
+
+impl Place<'_> {
+    fn corrupt(&self, reason: String) -> WalError {
+        WalError::Corrupt {
+            path: self.path.to_owned(),
+            line: self.line,
+            reason,
+        }
+    }
+
+    /// A refusal by a cap says which setting was lowered; any other one is damage.
+    fn refused(&self, e: ApplyError) -> WalError {
+        let over = |what: String, setting, limit| WalError::OverLimit {
+            path: self.path.to_owned(),
+            line: self.line,
+            what,
+            setting,
+            limit,
+        };
+        match e {
+            ApplyError::TooManyMachines { limit, .. } => over("machines".into(), "max_machines", limit),
+            ApplyError::TooManyLabelValues { label, limit, .. } => {
+                over(format!("distinct values of label `{label}`"), "max_label_values", limit)
+            }
+            e => self.corrupt(format!("does not apply: {e}")),
+        }
+    }
+}
+
+fn replay_record(at: &Place, record: Record, store: &mut Store) -> Result<(), WalError> {
+    if let Some((kind, machine)) = &record.illegal {
+        store.count_illegal(kind, machine);
+    }
+    if !record.events.is_empty() {
+        store.apply(&record.events, record.at).map_err(|e| at.refused(e))?;
+    }
+    Ok(())
 }
 
 /// Removes a snapshot that was not finished (a failed write, a crash).
@@ -395,7 +576,6 @@ fn sync_dir(dir: &Path) -> Result<(), WalError> {
 mod tests {
     use super::*;
     use crate::events::Action;
-    use crate::store::{Catalog, Limits};
     use statescope_model::builtin;
 
     fn empty() -> Store {
@@ -413,7 +593,7 @@ mod tests {
             let (mut wal, mut store) = Wal::open(dir.path().into(), empty()).unwrap();
             store.apply(&[to("a", "open")], 1.0).unwrap();
             wal.append(vec![Record::batch(1.0, vec![to("a", "open")])]).unwrap();
-            wal.checkpoint(&store.snapshot()).unwrap();
+            wal.checkpoint(&Snapshot::of(&store)).unwrap();
             store.apply(&[to("a", "half_open")], 2.0).unwrap();
             wal.append(vec![Record::batch(2.0, vec![to("a", "half_open")])])
                 .unwrap();
@@ -435,7 +615,7 @@ mod tests {
                 store.apply(&[to("a", "open")], at).unwrap();
                 wal.append(vec![Record::batch(at, vec![to("a", "open")])]).unwrap();
                 if snapshot {
-                    wal.checkpoint(&store.snapshot()).unwrap();
+                    wal.checkpoint(&Snapshot::of(&store)).unwrap();
                 }
             }
             let (_wal, store) = Wal::open(dir.path().into(), empty()).unwrap();
@@ -461,7 +641,7 @@ mod tests {
             store.apply(std::slice::from_ref(&call), 1.0).unwrap();
             wal.append(vec![Record::batch(1.0, vec![call.clone()])]).unwrap();
             log_copy = fs::read(dir.path().join(LOG)).unwrap();
-            wal.checkpoint(&store.snapshot()).unwrap();
+            wal.checkpoint(&Snapshot::of(&store)).unwrap();
         }
         // A crash after the snapshot's rename but before the log was emptied.
         fs::write(dir.path().join(LOG), log_copy).unwrap();
@@ -522,6 +702,48 @@ mod tests {
         // With the limit back, everything is there.
         let (_wal, store) = Wal::open(dir.path().into(), limited(3, 3)).unwrap();
         assert_eq!(store.machines().len(), 3);
+    }
+
+    #[test]
+    fn a_snapshot_with_an_infinite_job_sum_still_loads() {
+        // Written before job durations were bounded: +Inf was saved as null.
+        let text = r#"{"machines":[],"recent_ids":[],"jobs":[["worker","",{
+            "duration":{"buckets":[0,0,0,0,0,0,0,0,0,0,0,0,2],"sum":null,"count":2},
+            "queue_wait":{"buckets":[],"sum":0.0,"count":0}}]]}"#;
+        let snapshot: Snapshot = serde_json::from_str(text).unwrap();
+        let back = snapshot
+            .into_store(empty().catalog().clone(), Limits::default())
+            .unwrap();
+        assert_eq!(
+            back.job_histograms()[&("worker".into(), String::new())].duration.sum,
+            f64::INFINITY
+        );
+    }
+
+    #[test]
+    fn a_snapshot_restores_the_same_store() {
+        let mut s = empty();
+        let mut job = Event::new(
+            "worker",
+            "w",
+            Action::Job {
+                result: JobResult::Failed,
+                duration_seconds: 3.0,
+                queue_seconds: Some(0.2),
+            },
+        )
+        .with_labels(&[("worker_type", "gpu")]);
+        job.id = Some("j1".into());
+        s.apply(&[to("a", "open"), to("a", "half_open"), job], 5.0).unwrap();
+        let text = serde_json::to_string(&Snapshot::of(&s)).unwrap();
+        let snapshot: Snapshot = serde_json::from_str(&text).unwrap();
+        let back = snapshot.into_store(s.catalog().clone(), Limits::default()).unwrap();
+        assert_eq!(back.machines(), s.machines());
+        assert_eq!(back.job_histograms(), s.job_histograms());
+        assert!(back.recent_ids().any(|id| id == "j1"));
+        let worker_only = Catalog::new(vec![builtin::worker()]).unwrap();
+        let err = Snapshot::of(&s).into_store(worker_only, Limits::default()).unwrap_err();
+        assert!(err.contains("no longer defines"), "{err}");
     }
 
     #[test]

@@ -5,18 +5,21 @@
 //! answer, so it also closes idle keep-alive connections and stalled TLS
 //! handshakes), and a write timeout that drops clients that stop reading.
 //! The limits per request (scrapes and writes at once, the body read
-//! timeout) are layers of the router: see [`crate::api::router_with`].
+//! timeout) are applied by the router: see [`crate::api::router_with`].
 
 use std::future::Future;
 use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
+use hyper::server::conn::http1::Builder;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use hyper_util::service::TowerToHyperService;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tokio_io_timeout::TimeoutStream;
 use tokio_rustls::TlsAcceptor;
@@ -66,10 +69,12 @@ pub async fn serve(
 ) -> io::Result<()> {
     let slots = Arc::new(Semaphore::new(limits.max_connections));
     let graceful = GracefulShutdown::new();
-    let tls = tls.map(TlsAcceptor::from);
-    let mut http = hyper::server::conn::http1::Builder::new();
-    http.timer(TokioTimer::new())
-        .header_read_timeout(limits.header_read_timeout);
+    let connection = Connection {
+        tls: tls.map(TlsAcceptor::from),
+        http: http1(&limits),
+        app,
+        limits,
+    };
     tokio::pin!(shutdown);
     loop {
         let slot = tokio::select! {
@@ -77,55 +82,12 @@ pub async fn serve(
             () = &mut shutdown => break,
         };
         let (stream, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(accepted) => accepted,
-                Err(e) => {
-                    // Out of file descriptors, most likely: wait instead of spinning.
-                    tracing::warn!(error = %e, "accepting a connection failed");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    continue;
-                }
-            },
+            accepted = accept(&listener) => accepted,
             () = &mut shutdown => break,
         };
-        // TCP_NODELAY: a /metrics body ends with a small write that Nagle's
-        // algorithm would hold for the scraper's delayed ACK (40 ms on Linux).
-        if let Err(e) = stream.set_nodelay(true) {
-            tracing::debug!(error = %e, "TCP_NODELAY not set on a connection");
-        }
-        let mut stream = TimeoutStream::new(stream);
-        stream.set_write_timeout(Some(limits.write_timeout));
-        let stream = Box::pin(stream);
-        let (tls, http, app, watcher) = (tls.clone(), http.clone(), app.clone(), graceful.watcher());
+        let (connection, watcher) = (connection.clone(), graceful.watcher());
         tokio::spawn(async move {
-            let service = TowerToHyperService::new(app);
-            let result = match tls {
-                None => {
-                    watcher
-                        .watch(http.serve_connection(TokioIo::new(stream), service))
-                        .await
-                }
-                Some(acceptor) => {
-                    match tokio::time::timeout(limits.header_read_timeout, acceptor.accept(stream)).await {
-                        Ok(Ok(stream)) => {
-                            watcher
-                                .watch(http.serve_connection(TokioIo::new(stream), service))
-                                .await
-                        }
-                        Ok(Err(e)) => {
-                            tracing::debug!(%peer, error = %e, "TLS handshake failed");
-                            Ok(())
-                        }
-                        Err(_) => {
-                            tracing::debug!(%peer, "TLS handshake timed out");
-                            Ok(())
-                        }
-                    }
-                }
-            };
-            if let Err(e) = result {
-                tracing::debug!(%peer, error = %e, "connection closed with an error");
-            }
+            connection.serve(stream, peer, watcher).await;
             drop(slot);
         });
     }
@@ -134,6 +96,81 @@ pub async fn serve(
         tracing::warn!("requests still in flight after {DRAIN:?}; stopping anyway");
     }
     Ok(())
+}
+
+/// HTTP/1 with the header read timeout.
+fn http1(limits: &Limits) -> Builder {
+    let mut http = Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout);
+    http
+}
+
+/// The next connection, with its write timeout set.
+async fn accept(listener: &TcpListener) -> (Pin<Box<TimeoutStream<TcpStream>>>, SocketAddr) {
+    let (stream, peer) = loop {
+        match listener.accept().await {
+            Ok(accepted) => break accepted,
+            Err(e) => {
+                // Out of file descriptors, most likely: wait instead of spinning.
+                tracing::warn!(error = %e, "accepting a connection failed");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    };
+    // TCP_NODELAY: a /metrics body ends with a small write that Nagle's
+    // algorithm would hold for the scraper's delayed ACK (40 ms on Linux).
+    if let Err(e) = stream.set_nodelay(true) {
+        tracing::debug!(error = %e, "TCP_NODELAY not set on a connection");
+    }
+    (Box::pin(TimeoutStream::new(stream)), peer)
+}
+
+/// What each connection is served with.
+#[derive(Clone)]
+struct Connection {
+    tls: Option<TlsAcceptor>,
+    http: Builder,
+    app: Router,
+    limits: Limits,
+}
+
+impl Connection {
+    /// Serves one connection (after its TLS handshake, within the header
+    /// read timeout) until it closes or the shutdown drain ends it.
+    async fn serve(self, mut stream: Pin<Box<TimeoutStream<TcpStream>>>, peer: SocketAddr, watcher: Watcher) {
+        stream
+            .as_mut()
+            .set_write_timeout_pinned(Some(self.limits.write_timeout));
+        let service = TowerToHyperService::new(self.app);
+        let result = match self.tls {
+            None => {
+                watcher
+                    .watch(self.http.serve_connection(TokioIo::new(stream), service))
+                    .await
+            }
+            Some(acceptor) => {
+                match tokio::time::timeout(self.limits.header_read_timeout, acceptor.accept(stream)).await {
+                    Ok(Ok(stream)) => {
+                        watcher
+                            .watch(self.http.serve_connection(TokioIo::new(stream), service))
+                            .await
+                    }
+                    Ok(Err(e)) => {
+                        tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                        Ok(())
+                    }
+                    Err(_) => {
+                        tracing::debug!(%peer, "TLS handshake timed out");
+                        Ok(())
+                    }
+                }
+            }
+        };
+        if let Err(e) = result {
+            tracing::debug!(%peer, error = %e, "connection closed with an error");
+        }
+    }
 }
 
 /// Warns when `max_connections` would leave too few file descriptors for

@@ -4,7 +4,8 @@
 //! not arrive in time gets 408, and `/api/v1/machines` comes in pages
 //! produced off the async runtime.
 
-use std::sync::Arc;
+mod support;
+
 use std::time::Duration;
 
 use axum::Router;
@@ -12,17 +13,14 @@ use axum::body::{Body, Bytes};
 use axum::http::{Request, Response, StatusCode, header};
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
-use statescope_exporter::api::{self, Api};
+use statescope_exporter::api;
 use statescope_exporter::config::Config;
-use statescope_exporter::encode::Compat;
-use statescope_exporter::ingest::{Applier, Ingest, SnapshotPolicy};
-use statescope_exporter::store::Store;
-use statescope_exporter::telemetry::Telemetry;
+use statescope_exporter::ingest::Applier;
 use statescope_exporter::web::Limits;
+use support::{TOKEN, transition};
 use tokio::sync::{mpsc, oneshot};
 use tower::ServiceExt;
 
-const TOKEN: &str = "0123456789abcdef-test-token";
 /// Long enough for anything here to answer; a hang fails the test instead of stalling it.
 const PATIENCE: Duration = Duration::from_secs(10);
 
@@ -34,24 +32,7 @@ struct App {
 
 fn app(limits: Limits, token: Option<&str>) -> App {
     let dir = tempfile::tempdir().unwrap();
-    let config = Config::default();
-    let telemetry = Arc::new(Telemetry::default());
-    let store = Store::new(config.catalog.clone(), config.limits.store());
-    let (ingest, applier) = Ingest::open(
-        dir.path().to_owned(),
-        store,
-        SnapshotPolicy::default(),
-        telemetry.clone(),
-    )
-    .unwrap();
-    let api = Arc::new(Api {
-        ingest,
-        telemetry,
-        token: token.map(str::to_owned),
-        compat: Compat::On,
-        max_events: config.limits.max_events_per_request,
-        max_body_bytes: config.limits.max_body_bytes,
-    });
+    let (api, applier) = support::api_in(dir.path(), &Config::default(), token).unwrap();
     App {
         router: api::router_with(api, &limits),
         _dir: dir,
@@ -115,10 +96,6 @@ fn events_request(body: Body) -> Request<Body> {
         .header(header::CONTENT_TYPE, "application/json")
         .body(body)
         .unwrap()
-}
-
-fn transition(machine: &str, to: &str) -> Value {
-    json!({"type": "transition", "kind": "circuit_breaker", "machine": machine, "to": to})
 }
 
 #[tokio::test]
@@ -209,6 +186,71 @@ async fn a_body_slower_than_the_body_read_timeout_gets_408_and_nothing_is_applie
     drop(more);
     let (_, machines) = app.get("/api/v1/machines").await;
     assert_eq!(serde_json::from_str::<Value>(&machines).unwrap()["machines"], json!([]));
+}
+
+/// Past `max_writes` a write is shed before its token is looked at, so an
+/// overloaded exporter spends nothing on a flood, with or without tokens.
+#[tokio::test]
+async fn writes_are_shed_before_the_token_is_checked() {
+    let limits = Limits {
+        max_writes: 1,
+        ..Limits::default()
+    };
+    let app = app(limits, Some(TOKEN));
+    let (body, reading, more) = trickled(r#"{"events": ["#);
+    let mut held = events_request(body);
+    held.headers_mut()
+        .insert(header::AUTHORIZATION, format!("Bearer {TOKEN}").parse().unwrap());
+    let call = tokio::spawn(app.router.clone().oneshot(held));
+    tokio::time::timeout(PATIENCE, reading)
+        .await
+        .expect("the held write was not read")
+        .unwrap();
+    let (status, text) = app.post(transition("c", "open")).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{text}");
+    drop(more);
+    tokio::time::timeout(PATIENCE, call).await.unwrap().unwrap().unwrap();
+    assert_eq!(app.post(transition("c", "open")).await.0, StatusCode::UNAUTHORIZED);
+}
+
+/// Refusals made before the handler runs (by the token layer, by the body's
+/// extractor) count their events under their reason, as the applier's do.
+#[tokio::test]
+async fn refusals_before_the_handler_are_counted_under_their_reason() {
+    let limits = Limits {
+        body_read_timeout: Duration::from_millis(300),
+        ..Limits::default()
+    };
+    let app = app(limits, Some(TOKEN));
+    let with_token = |body: Body, content_type: &str| {
+        Request::post("/api/v1/events")
+            .header(header::CONTENT_TYPE, content_type)
+            .header(header::AUTHORIZATION, format!("Bearer {TOKEN}"))
+            .body(body)
+            .unwrap()
+    };
+    let no_token = events_request(Body::from(transition("a", "open").to_string()));
+    assert_eq!(app.send(no_token).await.status(), StatusCode::UNAUTHORIZED);
+    let (body, _reading, _more) = trickled(r#"{"events": ["#);
+    assert_eq!(
+        app.send(with_token(body, "application/json")).await.status(),
+        StatusCode::REQUEST_TIMEOUT
+    );
+    let text = Body::from(transition("a", "open").to_string());
+    assert_eq!(
+        app.send(with_token(text, "text/plain")).await.status(),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE
+    );
+    let huge = Body::from("x".repeat(Config::default().limits.max_body_bytes + 1));
+    assert_eq!(
+        app.send(with_token(huge, "application/json")).await.status(),
+        StatusCode::PAYLOAD_TOO_LARGE
+    );
+    let (_, metrics) = app.get("/metrics").await;
+    for reason in ["unauthorized", "timeout", "malformed", "too_large"] {
+        let line = format!(r#"statescope_exporter_events_rejected_total{{reason="{reason}"}} 1"#);
+        assert!(metrics.lines().any(|l| l == line), "no {line:?} in\n{metrics}");
+    }
 }
 
 #[tokio::test]

@@ -5,15 +5,16 @@
 //! `--web.max-connections` wait until one closes, and a scraper that stops
 //! reading loses its `/metrics` slot after `--web.write-timeout`.
 
+mod support;
+
 use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-const BIN: &str = env!("CARGO_BIN_EXE_statescope-exporter");
 /// Far beyond the timeouts under test (1 s): a connection still open then was not bounded.
 const PATIENCE: Duration = Duration::from_secs(10);
 
@@ -26,21 +27,8 @@ impl Exporter {
     /// Starts the exporter on a free loopback port and waits until it
     /// listens (a connection then waits for the accept loop, if need be).
     fn start(data_dir: &Path, args: &[&str]) -> Exporter {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let addr = format!("127.0.0.1:{port}");
-        let child = Command::new(BIN)
-            .args(["--web.listen-address", &addr, "--data-dir"])
-            .arg(data_dir)
-            .args(args)
-            .env_remove("STATESCOPE_TOKEN")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
+        let addr = format!("127.0.0.1:{}", support::free_port());
+        let child = support::exporter_command(&addr, data_dir).args(args).spawn().unwrap();
         let mut exporter = Exporter { child, addr };
         let deadline = Instant::now() + Duration::from_secs(30);
         while TcpStream::connect(&exporter.addr).is_err() {

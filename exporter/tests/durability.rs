@@ -14,7 +14,7 @@ use serde_json::json;
 use statescope_exporter::config::Config;
 use statescope_exporter::events::{Action, Event};
 use statescope_exporter::store::Store;
-use statescope_exporter::wal::{PROBE_BYTES, Record, Wal};
+use statescope_exporter::wal::{PROBE_BYTES, Record, Snapshot, Wal};
 use support::{FlakyDisk, app_on, transition};
 
 fn empty() -> Store {
@@ -63,7 +63,7 @@ fn a_failed_snapshot_removes_its_partial_file_and_the_log_keeps_everything() {
     store.apply(std::slice::from_ref(&e), 1.0).unwrap();
     wal.append(vec![Record::batch(1.0, vec![e])]).unwrap();
     disk.fill_after(20);
-    assert!(wal.checkpoint(&store.snapshot()).is_err());
+    assert!(wal.checkpoint(&Snapshot::of(&store)).is_err());
     assert!(
         !dir.path().join("snapshot.json.tmp").exists(),
         "a partial snapshot was left to hold the disk's space"

@@ -3,14 +3,14 @@
 //! node_exporter: TLS, client certificates, bcrypt basic-auth users), and
 //! `statescope_build_info`.
 
+mod support;
+
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-
-const BIN: &str = env!("CARGO_BIN_EXE_statescope-exporter");
-const TOKEN: &str = "0123456789abcdef-test-token";
+use support::{BIN, TOKEN, free_port};
 
 struct Exporter(Child);
 
@@ -21,27 +21,14 @@ impl Drop for Exporter {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// Starts the exporter with `args` and waits (30 s at most) until `ready` answers.
 async fn start(dir: &Path, port: u16, args: &[&str], ready: reqwest::RequestBuilder) -> Exporter {
     let token_file = dir.join("token");
     std::fs::write(&token_file, TOKEN).unwrap();
-    let mut child = Command::new(BIN)
-        .args(["--web.listen-address", &format!("127.0.0.1:{port}"), "--data-dir"])
-        .arg(dir.join("data"))
+    let mut child = support::exporter_command(&format!("127.0.0.1:{port}"), &dir.join("data"))
         .arg("--token-file")
         .arg(&token_file)
         .args(args)
-        .env_remove("STATESCOPE_TOKEN")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
         .spawn()
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);

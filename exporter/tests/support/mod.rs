@@ -1,11 +1,13 @@
-//! What the fault and refusal tests share: an in-process app whose log can be
-//! made to fail on demand.
+//! What the tests share: the API over a data directory (on a log that can be
+//! made to fail on demand) and a client for it, in process; the real binary
+//! on a free loopback port.
 
 #![allow(dead_code)] // each test file uses its own part
 
 use std::fs::File;
 use std::io::{self, Write};
 use std::path::Path;
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -15,12 +17,12 @@ use axum::http::{Request, StatusCode, header};
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use statescope_exporter::api::{self, Api};
+use statescope_exporter::config::Compat;
 use statescope_exporter::config::Config;
-use statescope_exporter::encode::Compat;
 use statescope_exporter::ingest::{Applier, Ingest, SnapshotPolicy};
 use statescope_exporter::store::Store;
 use statescope_exporter::telemetry::Telemetry;
-use statescope_exporter::wal::Disk;
+use statescope_exporter::wal::{Disk, RealDisk, WalError};
 use tower::ServiceExt;
 
 /// A disk that fills up, or panics, when a test says so. Writes past the room
@@ -97,9 +99,14 @@ impl std::ops::Deref for App {
     }
 }
 
-/// An app on the data directory `dir`, writing through `disk`.
-pub fn app_on(disk: Arc<dyn Disk>, dir: &Path, token: Option<&str>) -> App {
-    let config = Config::default();
+/// The API's state over the data directory `dir` (recovered from it, as at
+/// a start), writing through `disk`, and its applier.
+pub fn api_on(
+    disk: Arc<dyn Disk>,
+    dir: &Path,
+    config: &Config,
+    token: Option<&str>,
+) -> Result<(Arc<Api>, Applier), WalError> {
     let telemetry = Arc::new(Telemetry::default());
     let store = Store::new(config.catalog.clone(), config.limits.store());
     let (ingest, applier) = Ingest::open_on(
@@ -108,19 +115,29 @@ pub fn app_on(disk: Arc<dyn Disk>, dir: &Path, token: Option<&str>) -> App {
         store,
         SnapshotPolicy::default(),
         telemetry.clone(),
-    )
-    .unwrap();
+    )?;
     let api = Arc::new(Api {
-        ingest: ingest.clone(),
+        ingest,
         telemetry,
         token: token.map(str::to_owned),
         compat: Compat::On,
         max_events: config.limits.max_events_per_request,
         max_body_bytes: config.limits.max_body_bytes,
     });
+    Ok((api, applier))
+}
+
+/// [`api_on`] on the real disk.
+pub fn api_in(dir: &Path, config: &Config, token: Option<&str>) -> Result<(Arc<Api>, Applier), WalError> {
+    api_on(Arc::new(RealDisk), dir, config, token)
+}
+
+/// An app on the data directory `dir`, writing through `disk`.
+pub fn app_on(disk: Arc<dyn Disk>, dir: &Path, token: Option<&str>) -> App {
+    let (api, applier) = api_on(disk, dir, &Config::default(), token).unwrap();
     App {
+        ingest: api.ingest.clone(),
         client: Client(api::router(api)),
-        ingest,
         applier: Some(applier),
     }
 }
@@ -196,4 +213,27 @@ impl App {
 
 pub fn transition(machine: &str, to: &str) -> Value {
     json!({"type": "transition", "kind": "circuit_breaker", "machine": machine, "to": to})
+}
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_statescope-exporter");
+
+/// A port no one listens on now (bind port 0, see what the kernel gave).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The real binary listening on `addr` over `data_dir`, quiet, with no token
+/// from the environment of whoever runs the tests; add the test's flags.
+pub fn exporter_command(addr: &str, data_dir: &Path) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.args(["--web.listen-address", addr, "--data-dir"])
+        .arg(data_dir)
+        .env_remove("STATESCOPE_TOKEN")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    cmd
 }

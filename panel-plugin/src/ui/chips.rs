@@ -5,6 +5,7 @@
 //! sideways when the counts change, and the header's height is known before
 //! it renders.
 
+use crate::ui::safe_color;
 use crate::view::PanelView;
 
 /// Width of a 12 px character in the header, taken generously so the text
@@ -17,7 +18,7 @@ pub const CHIP_HEIGHT: f64 = 22.0;
 pub const LINE_HEIGHT: f64 = 28.0;
 pub const SEARCH_WIDTH: f64 = 150.0;
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum ChipRole {
     /// Clears the state filter.
     All,
@@ -39,6 +40,37 @@ pub struct Chip {
     pub x: f64,
     pub y: f64,
     pub w: f64,
+}
+
+impl Chip {
+    /// Whether the chip shows as pressed under the state `filter`.
+    pub fn pressed(&self, filter: Option<&str>) -> bool {
+        match &self.role {
+            ChipRole::All => filter.is_none(),
+            ChipRole::State(s) => filter == Some(s.as_str()),
+            ChipRole::Note => false,
+        }
+    }
+
+    pub fn class(&self, pressed: bool) -> &'static str {
+        match (&self.role, pressed) {
+            (ChipRole::Note, _) => "ss-chip ss-note",
+            (_, true) => "ss-chip ss-pressed",
+            _ => "ss-chip",
+        }
+    }
+
+    /// The `style` attribute: its place, and its state's colours when it has one.
+    pub fn style(&self) -> String {
+        let mut style = format!("left:{}px;top:{}px;width:{}px;", self.x, self.y, self.w);
+        if let Some(color) = &self.color {
+            style.push_str(&format!("--ss-state:{};", safe_color(color)));
+        }
+        if let Some(color) = &self.text_color {
+            style.push_str(&format!("--ss-state-text:{};", safe_color(color)));
+        }
+        style
+    }
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -215,5 +247,17 @@ mod tests {
             assert!(c.x + c.w <= 400.0, "{c:?}");
             assert!(c.y + CHIP_HEIGHT <= h.height);
         }
+    }
+
+    #[test]
+    fn the_chip_of_the_filtered_state_is_pressed() {
+        let h = header(&view(&[("closed", 9), ("open", 1)], 10), 2000.0);
+        let pressed = |filter: Option<&str>| h.chips.iter().map(|c| c.pressed(filter)).collect::<Vec<_>>();
+        // all, closed, open, flapping (a note, never pressed)
+        assert_eq!(pressed(None), [true, false, false, false]);
+        assert_eq!(pressed(Some("open")), [false, false, true, false]);
+        assert_eq!(h.chips[2].class(true), "ss-chip ss-pressed");
+        assert_eq!(h.chips[3].class(false), "ss-chip ss-note");
+        assert!(h.chips[1].style().contains("--ss-state:#f00;--ss-state-text:#e00;"));
     }
 }

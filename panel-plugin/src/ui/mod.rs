@@ -9,13 +9,18 @@ pub mod grid;
 pub mod panes;
 pub mod strip;
 pub mod style;
+pub mod tile;
 
 #[cfg(target_arch = "wasm32")]
 pub mod app;
 #[cfg(target_arch = "wasm32")]
 mod diagram;
 #[cfg(target_arch = "wasm32")]
+mod header;
+#[cfg(target_arch = "wasm32")]
 mod machines;
+#[cfg(target_arch = "wasm32")]
+pub mod state;
 #[cfg(target_arch = "wasm32")]
 mod tooltip;
 

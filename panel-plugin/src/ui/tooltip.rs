@@ -5,21 +5,10 @@
 
 use leptos::prelude::*;
 
-use crate::ui::app::{Ctx, Screen};
 use crate::ui::format;
 use crate::ui::safe_color;
+use crate::ui::state::Ctx;
 use crate::ui::strip;
-
-/// What the pointer is over, in panel coordinates.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Hover {
-    pub generation: u64,
-    pub index: usize,
-    pub x: f64,
-    pub y: f64,
-    /// Time under the pointer on the history strip.
-    pub at_ms: Option<f64>,
-}
 
 const WIDTH: f64 = 340.0;
 const OFFSET: f64 = 14.0;
@@ -60,12 +49,7 @@ fn position(x: f64, y: f64, w: f64, h: f64, pw: f64, ph: f64) -> (f64, f64) {
 pub fn Tooltip(ctx: Ctx) -> impl IntoView {
     move || {
         let hover = ctx.hover.get()?;
-        let Screen::Ready { view, generation } = ctx.screen.get_untracked() else {
-            return None;
-        };
-        if generation != hover.generation {
-            return None;
-        }
+        let view = ctx.ready_untracked().filter(|r| r.generation == hover.generation)?.view;
         let m = view.machines.get(hover.index)?;
         let kind = view.kinds.get(m.kind_index);
         let node = |i: usize| kind.and_then(|k| k.nodes.get(i));

@@ -12,8 +12,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use statescope_exporter::api::{self, Api};
+use statescope_exporter::config::Compat;
 use statescope_exporter::config::Config;
-use statescope_exporter::encode::Compat;
 use statescope_exporter::ingest::{Applier, Ingest, SnapshotPolicy};
 use statescope_exporter::store::Store;
 use statescope_exporter::telemetry::Telemetry;

@@ -1,0 +1,74 @@
+//! Jobs workers finished, by result; job duration and queue wait histograms
+//! per kind and worker type; and machines' last heartbeats (what expires a
+//! silent worker).
+
+use statescope_model::builtin::WORKER;
+use statescope_model::contract::{self as c, JobResult};
+
+use super::Scrape;
+use super::writer::{Type, Writer, extra, labels};
+use crate::store::{Histogram, JobHistograms};
+
+pub(super) fn collect(scrape: &Scrape<'_>, out: &mut Writer<'_>) {
+    out.family(
+        c::WORKER_JOBS_TOTAL,
+        Type::Counter,
+        "Jobs the worker finished, by result",
+    );
+    let results = JobResult::ALL.map(|r| extra(&[(c::LABEL_RESULT, r.as_str())]));
+    for row in &scrape.machines {
+        if row.machine.has_jobs() || row.key.kind == WORKER {
+            for (r, n) in results.iter().zip(row.machine.jobs) {
+                out.counter(c::WORKER_JOBS_TOTAL, &row.labels, r, n, row.machine.created);
+            }
+        }
+    }
+    histograms(
+        scrape,
+        out,
+        c::WORKER_JOB_DURATION_SECONDS,
+        "How long jobs ran, by kind and worker type",
+        |h| &h.duration,
+    );
+    histograms(
+        scrape,
+        out,
+        c::WORKER_QUEUE_WAIT_SECONDS,
+        "How long jobs waited before starting, by kind and worker type",
+        |h| &h.queue_wait,
+    );
+    out.family(
+        c::LAST_HEARTBEAT_TIMESTAMP_SECONDS,
+        Type::Gauge,
+        "Unix time of the machine's last heartbeat",
+    );
+    for row in &scrape.machines {
+        if let Some(t) = row.machine.last_heartbeat {
+            out.sample(c::LAST_HEARTBEAT_TIMESTAMP_SECONDS, &row.labels, "", t);
+        }
+    }
+}
+
+/// One histogram family over the store's (kind, worker type) pairs that observed something.
+fn histograms(
+    scrape: &Scrape<'_>,
+    out: &mut Writer<'_>,
+    name: &str,
+    help: &str,
+    which: fn(&JobHistograms) -> &Histogram,
+) {
+    out.family(name, Type::Histogram, help);
+    for ((kind, worker_type), h) in scrape.store.job_histograms() {
+        let h = which(h);
+        if h.count > 0 {
+            let l = labels(
+                [
+                    (c::LABEL_KIND, kind.as_str()),
+                    (c::LABEL_WORKER_TYPE, worker_type.as_str()),
+                ]
+                .into_iter(),
+            );
+            out.histogram(name, &l, h);
+        }
+    }
+}

@@ -1,0 +1,336 @@
+//! The one place that knows the two text formats: family headers, sample
+//! lines, counters' `_created` samples (OpenMetrics), histograms, values and
+//! label escaping. Collectors say what to write; this says how.
+
+use std::fmt::Write as _;
+
+use statescope_model::contract as c;
+
+use super::Format;
+use crate::store::{Histogram, JOB_BUCKETS};
+use crate::telemetry::fmt_value;
+
+/// A family's metric type, as its `# TYPE` line names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Type {
+    Gauge,
+    Counter,
+    Histogram,
+}
+
+impl Type {
+    fn as_str(self) -> &'static str {
+        match self {
+            Type::Gauge => "gauge",
+            Type::Counter => "counter",
+            Type::Histogram => "histogram",
+        }
+    }
+}
+
+/// Writes a body family by family, handing it on in pieces of about `chunk` bytes.
+pub struct Writer<'e> {
+    s: String,
+    om: bool,
+    /// Where the current family's header starts, and whether it has samples.
+    family_start: usize,
+    family_samples: usize,
+    /// Hand `s` to `emit` once it holds this many bytes.
+    chunk: usize,
+    /// The current counter family's `_created` sample name (OpenMetrics).
+    created_name: String,
+    emit: &'e mut dyn FnMut(String),
+}
+
+impl<'e> Writer<'e> {
+    /// `capacity`: about the size of the body, so it is not grown by doubling.
+    pub fn new(format: Format, chunk: usize, capacity: usize, emit: &'e mut dyn FnMut(String)) -> Writer<'e> {
+        Writer {
+            s: String::with_capacity(capacity.min(chunk.saturating_add(4096))),
+            om: format == Format::OpenMetrics,
+            family_start: 0,
+            family_samples: 0,
+            chunk,
+            created_name: String::new(),
+            emit,
+        }
+    }
+
+    /// Passes on what is written so far. Only called once the current family
+    /// has a sample, so its header is never one `end_family` must take back.
+    fn flush(&mut self) {
+        let full = std::mem::replace(&mut self.s, String::with_capacity(self.chunk.saturating_add(4096)));
+        (self.emit)(full);
+        self.family_start = 0;
+    }
+
+    /// Starts a family; its header is dropped again if it gets no samples.
+    pub fn family(&mut self, name: &str, ty: Type, help: &str) {
+        self.end_family();
+        self.family_start = self.s.len();
+        let family = if self.om && ty == Type::Counter {
+            name.strip_suffix("_total").unwrap_or(name)
+        } else {
+            name
+        };
+        let _ = writeln!(self.s, "# HELP {family} {help}\n# TYPE {family} {}", ty.as_str());
+        if ty == Type::Counter {
+            self.created_name.clear();
+            self.created_name.push_str(name.strip_suffix("_total").unwrap_or(name));
+            self.created_name.push_str(c::CREATED_SUFFIX);
+        }
+    }
+
+    /// Drops the header of a family that got no samples.
+    fn end_family(&mut self) {
+        if self.family_samples == 0 {
+            self.s.truncate(self.family_start);
+        }
+        self.family_samples = 0;
+        self.family_start = self.s.len();
+    }
+
+    /// One sample: `labels` is pre-rendered (`a="x",b="y"`), `extra` too
+    /// (`,c="z"`, see [`extra`]: rendered once per scrape, not per sample).
+    pub fn sample(&mut self, name: &str, labels: &str, extra: &str, value: f64) {
+        self.s.push_str(name);
+        self.s.push('{');
+        self.s.push_str(labels);
+        self.s.push_str(if labels.is_empty() {
+            extra.strip_prefix(',').unwrap_or(extra)
+        } else {
+            extra
+        });
+        self.s.push_str("} ");
+        sample_value(&mut self.s, value);
+        self.s.push('\n');
+        self.family_samples += 1;
+        if self.s.len() >= self.chunk {
+            self.flush();
+        }
+    }
+
+    /// A sample without labels (`name value`), its value as Prometheus text writes floats.
+    pub fn unlabelled(&mut self, name: &str, value: f64) {
+        self.s.push_str(name);
+        self.s.push(' ');
+        fmt_value(&mut self.s, value);
+        self.s.push('\n');
+        self.family_samples += 1;
+    }
+
+    /// A machine counter's sample, and in OpenMetrics its `_created` sample:
+    /// the time its machine was created, when the counter was 0 (see
+    /// `contract::COUNTERS_FROM_CREATION`).
+    ///
+    /// `name` is the current family's (see [`Writer::family`]).
+    pub fn counter(&mut self, name: &str, labels: &str, extra: &str, value: u64, created: f64) {
+        self.sample(name, labels, extra, value as f64);
+        if self.om {
+            // Taken out and put back: one name per family, not an allocation per sample.
+            let created_name = std::mem::take(&mut self.created_name);
+            self.sample(&created_name, labels, extra, created);
+            self.created_name = created_name;
+        }
+    }
+
+    pub fn histogram(&mut self, name: &str, labels: &str, h: &Histogram) {
+        let bucket = format!("{name}_bucket");
+        let mut cumulative = 0;
+        for (i, bound) in JOB_BUCKETS.iter().enumerate() {
+            cumulative += h.buckets.get(i).copied().unwrap_or(0);
+            self.sample(
+                &bucket,
+                labels,
+                &extra(&[("le", &bound.to_string())]),
+                cumulative as f64,
+            );
+        }
+        self.sample(&bucket, labels, &extra(&[("le", "+Inf")]), h.count as f64);
+        self.sample(&format!("{name}_sum"), labels, "", h.sum);
+        self.sample(&format!("{name}_count"), labels, "", h.count as f64);
+    }
+
+    /// Families another encoder wrote in OpenMetrics (the exporter's own
+    /// prometheus-client registry, without `# EOF`), in this body's format.
+    pub fn openmetrics_families(&mut self, openmetrics: &str) {
+        self.end_family();
+        if self.om {
+            self.s.push_str(openmetrics);
+        } else {
+            to_prometheus_text(openmetrics, &mut self.s);
+        }
+        self.family_start = self.s.len();
+    }
+
+    /// Ends the body (OpenMetrics with `# EOF`) and hands on the rest.
+    pub fn finish(mut self) {
+        self.end_family();
+        if self.om {
+            self.s.push_str("# EOF\n");
+        }
+        (self.emit)(std::mem::take(&mut self.s));
+    }
+}
+
+/// prometheus-client writes OpenMetrics; the 0.0.4 text format differs in
+/// naming a counter's family with its `_total` suffix, and has no `# UNIT`
+/// or `# EOF`.
+fn to_prometheus_text(om: &str, out: &mut String) {
+    let counters: Vec<&str> = om
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE ")?.strip_suffix(" counter"))
+        .collect();
+    for line in om.lines() {
+        if line.starts_with("# UNIT ") || line == "# EOF" {
+            continue;
+        }
+        let meta = line
+            .strip_prefix("# HELP ")
+            .map(|r| ("# HELP ", r))
+            .or_else(|| line.strip_prefix("# TYPE ").map(|r| ("# TYPE ", r)));
+        match meta {
+            Some((prefix, rest)) => {
+                let (name, tail) = rest.split_once(' ').unwrap_or((rest, ""));
+                let suffix = if counters.contains(&name) { "_total" } else { "" };
+                let _ = writeln!(out, "{prefix}{name}{suffix} {tail}");
+            }
+            None => {
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+    }
+}
+
+/// Appends a sample's value. Most machine series are counters and one-hot
+/// gauges, whole numbers: written without going through `fmt`, which takes
+/// a fair share of a 10k-machine scrape's time (one value per line).
+fn sample_value(out: &mut String, v: f64) {
+    if v.fract() == 0.0 && (0.0..1e15).contains(&v) {
+        push_digits(out, v as u64);
+        return;
+    }
+    // Timestamps (state since, last heartbeat) are whole milliseconds in
+    // seconds: `ms / 1000.0` is the f64 nearest to the decimal `s.mmm`, so
+    // writing that decimal reads back as the same value, without the
+    // shortest-representation search `fmt` does for every float.
+    let ms = (v * 1000.0).round();
+    if (0.0..1e15).contains(&ms) && ms / 1000.0 == v {
+        let ms = ms as u64;
+        push_digits(out, ms / 1000);
+        out.push('.');
+        let frac = ms % 1000;
+        for d in [frac / 100, frac / 10 % 10, frac % 10] {
+            out.push(char::from(b'0' + d as u8));
+        }
+        return;
+    }
+    fmt_value(out, v);
+}
+
+fn push_digits(out: &mut String, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.push_str(std::str::from_utf8(&digits[i..]).expect("ASCII digits"));
+}
+
+/// Appends `name="value"` with the value escaped as the text formats require.
+fn label(out: &mut String, name: &str, value: &str) {
+    out.push_str(name);
+    out.push_str("=\"");
+    // Nearly every value needs no escaping: copy it whole.
+    if !value.bytes().any(|b| matches!(b, b'\\' | b'"' | b'\n')) {
+        out.push_str(value);
+        out.push('"');
+        return;
+    }
+    for ch in value.chars() {
+        match ch {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+/// `,a="x",b="y"`: labels that follow a sample's own, rendered once for
+/// every sample that shares them.
+pub fn extra(pairs: &[(&str, &str)]) -> String {
+    let mut s = String::new();
+    for (k, v) in pairs {
+        s.push(',');
+        label(&mut s, k, v);
+    }
+    s
+}
+
+/// `a="x",b="y"`, escaped, rendered once for the samples that share it.
+/// Sized up front: with one label set per machine per scrape, growth showed
+/// in profiles.
+pub fn labels<'p>(pairs: impl Iterator<Item = (&'p str, &'p str)> + Clone) -> String {
+    let mut s = String::with_capacity(pairs.clone().map(|(k, v)| k.len() + v.len() + 8).sum());
+    for (i, (k, v)) in pairs.enumerate() {
+        if i > 0 {
+            s.push(',');
+        }
+        label(&mut s, k, v);
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_and_labels_read_the_same_through_the_fast_paths() {
+        for v in [
+            0.0,
+            1.0,
+            7.0,
+            1_234_567_890.0,
+            999_999_999_999_999.0,
+            1e15,
+            1.5,
+            -3.0,
+            1.8e9 + 0.25,
+            f64::NAN,
+        ] {
+            let mut fast = String::new();
+            sample_value(&mut fast, v);
+            let back: f64 = fast.parse().unwrap();
+            assert!(back == v || (back.is_nan() && v.is_nan()), "{v} written as {fast}");
+        }
+        let mut text = String::new();
+        sample_value(&mut text, 1_763_892_000.05);
+        assert_eq!(text, "1763892000.050", "a timestamp in ms keeps its three decimals");
+        let mut out = String::new();
+        label(&mut out, "machine", "plain/key-1");
+        label(&mut out, "machine", "a\\b\"c\nd");
+        assert_eq!(out, r#"machine="plain/key-1"machine="a\\b\"c\nd""#);
+    }
+
+    proptest::proptest! {
+        /// Every value a scraper parses is the one the store holds.
+        #[test]
+        fn written_values_parse_back_exactly(ms in 0u64..4_000_000_000_000, any in proptest::num::f64::ANY) {
+            for v in [ms as f64 / 1000.0, ms as f64, any] {
+                let mut text = String::new();
+                sample_value(&mut text, v);
+                let back: f64 = text.parse().unwrap();
+                proptest::prop_assert!(back == v || (back.is_nan() && v.is_nan()), "{} written as {}", v, text);
+            }
+        }
+    }
+}
