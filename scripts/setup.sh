@@ -48,24 +48,28 @@ fi
 # Python venv for the client library's tests (pytest, jsonschema, mypy, and the
 # libraries its adapters are tested with: pybreaker, aiobreaker, Celery), from
 # PyPI; the bench adds prometheus_client to the same venv. Reinstalled when
-# the requirements change.
+# the requirements change (their hash, not their mtime: a checkout touches
+# every file).
 venv="${STATESCOPE_VENV:-$HOME/.cache/statescope/venv}"
-if [ ! -x "$venv/bin/python" ] || [ clients/python/requirements-test.txt -nt "$venv/.statescope-client-tests" ]; then
+req_hash=$(sha256sum clients/python/requirements-test.txt | cut -d' ' -f1)
+if [ ! -x "$venv/bin/python" ] || [ "$(cat "$venv/.statescope-client-tests" 2>/dev/null)" != "$req_hash" ]; then
   log "python venv for the client tests at $venv"
   python3 -m venv "$venv"
   "$venv/bin/pip" install -q -r clients/python/requirements-test.txt
-  touch "$venv/.statescope-client-tests"
+  echo "$req_hash" >"$venv/.statescope-client-tests"
 fi
 
-# npm packages, as each package-lock.json has them (the locks name every
-# platform's optional binaries, so `npm install` leaves them unchanged): the
-# build and the browser tests (newest Grafana packages, React 19), and the
-# oldest Grafana's packages the browser tests also run the panel in
-# (e2e/grafana-12/, React 18).
+# npm packages, exactly as each package-lock.json has them (`npm ci` never
+# writes the lock): the build and the browser tests (newest Grafana packages,
+# React 19), and the oldest Grafana's packages the browser tests also run the
+# panel in (e2e/grafana-12/, React 18). Installed again when the lock changes
+# (its hash is kept in node_modules).
 for dir in . e2e/grafana-12; do
-  if [ ! -d "$dir/node_modules" ] || [ "$dir/package-lock.json" -nt "$dir/node_modules/.package-lock.json" ]; then
-    log "npm install in $dir (versions from its package-lock.json)"
-    npm install --no-audit --no-fund --prefix "$dir"
+  lock_hash=$(sha256sum "$dir/package-lock.json" | cut -d' ' -f1)
+  if [ "$(cat "$dir/node_modules/.statescope-lock" 2>/dev/null)" != "$lock_hash" ]; then
+    log "npm ci in $dir (versions from its package-lock.json)"
+    npm ci --no-audit --no-fund --prefix "$dir"
+    echo "$lock_hash" >"$dir/node_modules/.statescope-lock"
   fi
 done
 log "done"

@@ -9,15 +9,20 @@
 #
 # Parts: rust, panel, provisioning, clients, bench, e2e. `e2e` needs the
 # plugin built (`panel`, or `npm run build`) and `bench` the dev build
-# (`rust`). Exits non-zero on the first failure.
+# (`rust`). One crate's fmt, clippy and tests, the quick loop while working
+# on it: model, exporter, panel-core (the panel's Rust, natively),
+# rust-client. Exits non-zero on the first failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 all_parts=(rust panel provisioning clients bench e2e)
+declare -A crate_of=([model]=statescope-model [exporter]=statescope-exporter [panel-core]=statescope-panel
+  [rust-client]=statescope-client)
 if (($#)); then
   parts=("$@")
   for p in "${parts[@]}"; do
-    [[ " ${all_parts[*]} " == *" $p "* ]] || { echo "unknown part '$p'; parts: ${all_parts[*]}" >&2; exit 2; }
+    [[ " ${all_parts[*]} " == *" $p "* || -n "${crate_of[$p]:-}" ]] ||
+      { echo "unknown part '$p'; parts: ${all_parts[*]}; crates: model exporter panel-core rust-client" >&2; exit 2; }
   done
 else
   parts=("${all_parts[@]}")
@@ -45,10 +50,24 @@ if wants rust; then
   cargo test --workspace --locked
 fi
 
+for p in "${parts[@]}"; do
+  crate=${crate_of[$p]:-}
+  [ -n "$crate" ] || continue
+  step "$p: cargo fmt, clippy and test of $crate"
+  cargo fmt -p "$crate" -- --check
+  cargo clippy -p "$crate" --all-targets --locked -- -D warnings
+  cargo test -p "$crate" --locked
+done
+
 if wants panel; then
   step "panel: clippy for wasm32, npm run build (dist/), typecheck, check dist/, the installable zip"
   cargo clippy -p statescope-panel --target wasm32-unknown-unknown --locked -- -D warnings
-  npm run build && npm run typecheck && node panel-plugin/build/check-dist.mjs && node panel-plugin/build/package.mjs
+  # One command a line: under `set -e` a failure inside an && chain (other
+  # than its last command) does not stop the script.
+  npm run build
+  npm run typecheck
+  node panel-plugin/build/check-dist.mjs
+  node panel-plugin/build/package.mjs
 fi
 
 if wants provisioning; then

@@ -13,8 +13,9 @@
 //   with a panel component;
 // - plugin.json: screenshots that exist, no placeholder links, the Grafana
 //   versions the browser tests run against;
-// - every option the editor saves is one the Rust side reads (options.rs),
-//   with values it accepts.
+// - the options editor module.js builds is the one options.schema.json
+//   describes (the options as options.rs defines them): the same options in
+//   the same order, with the same names, categories, defaults and values.
 // Exits non-zero with one line per problem.
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
@@ -174,24 +175,31 @@ check(plugin instanceof PanelPlugin, 'module.js\'s AMD factory does not return {
 check(typeof plugin?.panel === 'function', 'the plugin has no panel component');
 check(plugin?.fieldConfig !== undefined, 'the plugin does not use field config (value mappings, colours, links would not apply)');
 
-// 5. The options editor against the Rust options reader.
-const optionsRs = readFileSync(path.join(PLUGIN_DIR, 'src', 'options.rs'), 'utf8');
-const rustKeys = new Set([...optionsRs.matchAll(/reader\s*\.\s*\w+\(\s*"(\w+)"/g)].map((m) => m[1]));
-const rustValues = new Set([...optionsRs.matchAll(/\("(\w+)",\s*\w+::\w+\)/g)].map((m) => m[1]));
-check(rustKeys.size > 5, `could not read the option keys from options.rs (found ${[...rustKeys]})`);
-const paths = (plugin?.options ?? []).map((o) => o.path);
-for (const want of ['view', 'shape', 'stateLabel', 'identityLabels', 'kind', 'flappingThreshold', 'sort']) {
-  check(paths.includes(want), `the options editor has no ${want} option`);
-}
-for (const option of plugin?.options ?? []) {
-  check(rustKeys.has(option.path), `option ${option.path} is not read by options.rs (it reads ${[...rustKeys].join(', ')})`);
-  if (['addRadio', 'addSelect'].includes(option.method) && option.path !== 'kind') {
-    for (const { value } of option.settings?.options ?? []) {
-      check(rustValues.has(value), `option ${option.path} offers ${value}, which options.rs does not accept`);
-    }
-    const values = (option.settings?.options ?? []).map((o) => o.value);
-    check(values.includes(option.defaultValue), `option ${option.path} defaults to ${option.defaultValue}, not one of its choices`);
+// 5. The options editor against the options as options.rs defines them.
+const { options: described } = JSON.parse(readFileSync(path.join(PLUGIN_DIR, 'src', 'panel', 'options.schema.json'), 'utf8'));
+const METHOD = { radio: 'addRadio', select: 'addSelect', text: 'addTextInput', stringArray: 'addStringArray', number: 'addNumberInput' };
+const editable = described.filter((o) => o.type in METHOD);
+check(editable.length > 5, `options.schema.json describes ${editable.length} options with an editor`);
+const built = plugin?.options ?? [];
+check(
+  built.map((o) => o.path).join() === editable.map((o) => o.path).join(),
+  `the options editor has ${built.map((o) => o.path).join(', ')}; options.schema.json: ${editable.map((o) => o.path).join(', ')}`,
+);
+const same = (a, b) => JSON.stringify(a) === JSON.stringify(b);
+for (const [i, want] of editable.entries()) {
+  const have = built[i];
+  if (have?.path !== want.path) continue;
+  const where = `option ${want.path}`;
+  check(have.method === METHOD[want.type], `${where} is made with ${have.method}, not ${METHOD[want.type]} (${want.type})`);
+  check(have.name === want.name, `${where} is named ${have.name}, not ${want.name}`);
+  check(have.description === want.description, `${where}'s description differs from options.schema.json`);
+  check(same(have.category, want.category && [want.category]), `${where} is in category ${have.category}, not ${want.category}`);
+  check(same(have.defaultValue, want.default), `${where} defaults to ${JSON.stringify(have.defaultValue)}, not ${JSON.stringify(want.default)}`);
+  if (want.choices) {
+    check(same(have.settings?.options, want.choices), `${where} offers ${JSON.stringify(have.settings?.options)}, not options.schema.json's choices`);
+    check(Boolean(have.settings?.allowCustomValue) === Boolean(want.allowCustomValue), `${where}: custom values ${want.allowCustomValue ? 'not ' : ''}allowed`);
   }
+  if (want.type === 'number') check(have.settings?.min === want.min, `${where}'s minimum is ${have.settings?.min}, not ${want.min}`);
 }
 
 finish();

@@ -29,10 +29,17 @@ const amdExportsEntry = {
     id.startsWith(PKG_DIR) && code.includes('import.meta.url') ? { code: code.replaceAll('import.meta.url', 'undefined'), map: null } : null,
 };
 
+// options.schema.json (the options as options.rs defines them) as an ES module;
+// @rollup/plugin-json for one file would be a dependency for three lines.
+const jsonModules = {
+  name: 'statescope-json',
+  transform: (code, id) => (id.endsWith('.json') ? { code: `export default ${code};`, map: { mappings: '' } } : null),
+};
+
 export default {
   input: ENTRY,
   external: (id) => GRAFANA_EXTERNALS.some((e) => id === e || id.startsWith(`${e}/`)),
-  plugins: [amdExportsEntry, nodeResolve(), typescript({ tsconfig: path.join(PLUGIN_DIR, 'tsconfig.json'), noEmitOnError: true })],
+  plugins: [amdExportsEntry, jsonModules, nodeResolve(), typescript({ tsconfig: path.join(PLUGIN_DIR, 'tsconfig.json'), noEmitOnError: true })],
   output: {
     file: path.join(DIST, 'module.js'),
     format: 'amd',

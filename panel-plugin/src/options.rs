@@ -5,11 +5,18 @@
 //! [`PanelOptions::problems`], which the view shows as a warning. That way a
 //! typo in one option (or an option saved by a newer version) does not blank
 //! the panel.
+//!
+//! This file is where the options are defined: [`descriptor`] describes each
+//! as the editor shows it and a dashboard saves it, and is written to
+//! `src/panel/options.schema.json`, from which the editor (`options.ts`), the
+//! dashboards generator and `check-dist.mjs` take them.
 
 use std::collections::BTreeMap;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use statescope_model::builtin::{CIRCUIT_BREAKER, WORKER};
+use statescope_model::kind::MAX_NAME_LEN;
 
 /// Which views the panel draws.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -70,6 +77,314 @@ pub enum TileSize {
     Full,
     /// A small square per machine in its state's colour (details on hover).
     Dense,
+}
+
+/// One value of an option with a fixed set of them: as saved, and as the
+/// editor labels it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct Choice {
+    pub value: &'static str,
+    pub label: &'static str,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    pub description: &'static str,
+}
+
+const fn choice(value: &'static str, label: &'static str, description: &'static str) -> Choice {
+    Choice {
+        value,
+        label,
+        description,
+    }
+}
+
+/// An option whose values are a fixed set, each spelled once, here.
+pub trait Choices: Copy + Default + PartialEq + 'static {
+    /// Every value with how it is saved and shown, in the editor's order.
+    const ALL: &'static [(Self, Choice)];
+
+    /// How the value is saved.
+    fn saved(self) -> &'static str {
+        Self::ALL.iter().find(|(v, _)| *v == self).map_or("", |(_, c)| c.value)
+    }
+
+    fn choices() -> Vec<Choice> {
+        Self::ALL.iter().map(|(_, c)| *c).collect()
+    }
+}
+
+impl Choices for ViewMode {
+    const ALL: &'static [(Self, Choice)] = &[
+        (ViewMode::Both, choice("both", "Both", "")),
+        (ViewMode::Diagram, choice("diagram", "Diagram", "")),
+        (ViewMode::Machines, choice("machines", "Machines", "")),
+    ];
+}
+
+impl Choices for ShapeChoice {
+    const ALL: &'static [(Self, Choice)] = &[
+        (
+            ShapeChoice::Auto,
+            choice(
+                "auto",
+                "Auto",
+                "One-hot when the series carry the state label, else enum",
+            ),
+        ),
+        (
+            ShapeChoice::OneHot,
+            choice(
+                "one_hot",
+                "One-hot (state in a label)",
+                "statescope_state, resilience4j_circuitbreaker_state",
+            ),
+        ),
+        (
+            ShapeChoice::Enum,
+            choice(
+                "enum",
+                "Enum (state in the value)",
+                "circuit_breaker_state 0/1/2, or value mappings",
+            ),
+        ),
+    ];
+}
+
+impl Choices for SortOrder {
+    const ALL: &'static [(Self, Choice)] = &[
+        (SortOrder::WorstFirst, choice("worst_first", "Worst first", "")),
+        (SortOrder::Name, choice("name", "Name", "")),
+        (SortOrder::TimeInState, choice("time_in_state", "Longest in state", "")),
+        (SortOrder::Transitions, choice("transitions", "Most transitions", "")),
+    ];
+}
+
+impl Choices for TileSize {
+    const ALL: &'static [(Self, Choice)] = &[
+        (TileSize::Auto, choice("auto", "Auto", "")),
+        (TileSize::Full, choice("full", "Full", "")),
+        (TileSize::Dense, choice("dense", "Dense", "")),
+    ];
+}
+
+const KIND_AUTO: &str = "auto";
+const KIND_FROM_DATA: &str = "from_data";
+
+/// The kinds the editor offers; any other kind name can be typed in.
+const KIND_CHOICES: &[Choice] = &[
+    choice(
+        KIND_AUTO,
+        "Auto",
+        "From the kind label, else circuit_breaker when the states fit, else from the data",
+    ),
+    choice(CIRCUIT_BREAKER, CIRCUIT_BREAKER, ""),
+    choice(WORKER, WORKER, ""),
+    choice(
+        KIND_FROM_DATA,
+        "From the data",
+        "States and transitions seen in the data",
+    ),
+];
+
+/// The largest whole number an option takes.
+const MAX_COUNT: u64 = u32::MAX as u64;
+
+/// One option as Grafana's editor offers it and a dashboard saves it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct OptionSpec {
+    /// The key it is saved under.
+    pub path: &'static str,
+    pub name: &'static str,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    pub description: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub category: Option<&'static str>,
+    #[serde(flatten)]
+    pub value: OptionValue,
+}
+
+/// What an option holds, with the editor that sets it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "camelCase")]
+pub enum OptionValue {
+    /// One of `choices`, as radio buttons.
+    Radio {
+        default: &'static str,
+        choices: Vec<Choice>,
+    },
+    /// One of `choices` from a drop-down, or with `custom_pattern` any text
+    /// matching it.
+    Select {
+        default: &'static str,
+        choices: Vec<Choice>,
+        #[serde(rename = "allowCustomValue", skip_serializing_if = "Option::is_none")]
+        allow_custom_value: Option<bool>,
+        #[serde(rename = "pattern", skip_serializing_if = "Option::is_none")]
+        custom_pattern: Option<String>,
+    },
+    Text {
+        default: String,
+    },
+    /// A list of names.
+    StringArray {
+        default: Vec<String>,
+    },
+    /// A whole number in `min..=max`.
+    Number {
+        default: u64,
+        min: u64,
+        max: u64,
+    },
+    /// State name to colour; no editor (set in the panel's JSON).
+    ColorMap {
+        default: BTreeMap<String, String>,
+    },
+}
+
+/// Every option, in the editor's order.
+pub fn descriptor() -> Vec<OptionSpec> {
+    let d = PanelOptions::default();
+    let spec = |path, name, description, category, value| OptionSpec {
+        path,
+        name,
+        description,
+        category,
+        value,
+    };
+    let data = Some("Data");
+    let machines = Some("Machines");
+    vec![
+        spec(
+            "view",
+            "View",
+            "",
+            None,
+            OptionValue::Radio {
+                default: d.view.saved(),
+                choices: ViewMode::choices(),
+            },
+        ),
+        spec(
+            "shape",
+            "Data shape",
+            "How a state is read: one 1/0 series per state with the state in a label, or one series whose value is the state.",
+            data,
+            OptionValue::Select {
+                default: d.shape.saved(),
+                choices: ShapeChoice::choices(),
+                allow_custom_value: None,
+                custom_pattern: None,
+            },
+        ),
+        spec(
+            "stateLabel",
+            "State label",
+            "Label holding the state name on one-hot series.",
+            data,
+            OptionValue::Text { default: d.state_label },
+        ),
+        spec(
+            "identityLabels",
+            "Identity labels",
+            "Labels that identify a machine, in the order its name shows them (e.g. provider, key_id). Empty: detect them.",
+            data,
+            OptionValue::StringArray {
+                default: d.identity_labels,
+            },
+        ),
+        spec(
+            "kind",
+            "Kind",
+            "Which states and transitions the machines have. Type the name of a custom kind to use it.",
+            data,
+            OptionValue::Select {
+                default: KIND_AUTO,
+                choices: KIND_CHOICES.to_vec(),
+                allow_custom_value: Some(true),
+                custom_pattern: Some(format!("^[a-z][a-z0-9_]{{0,{}}}$", MAX_NAME_LEN - 1)),
+            },
+        ),
+        spec(
+            "flappingThreshold",
+            "Flapping threshold",
+            "A machine that trips (ok -> trouble, e.g. closed -> open) at least this many times within the flapping window is marked flapping.",
+            machines,
+            OptionValue::Number {
+                default: d.flapping_threshold,
+                min: 1,
+                max: MAX_COUNT,
+            },
+        ),
+        spec(
+            "flappingWindowMinutes",
+            "Flapping window (minutes)",
+            "",
+            machines,
+            OptionValue::Number {
+                default: d.flapping_window_minutes,
+                min: 1,
+                max: MAX_COUNT,
+            },
+        ),
+        spec(
+            "tiles",
+            "Tiles",
+            "Auto: small cells when full tiles would take more than 3 screens.",
+            machines,
+            OptionValue::Radio {
+                default: d.tiles.saved(),
+                choices: TileSize::choices(),
+            },
+        ),
+        spec(
+            "sort",
+            "Sort machines",
+            "",
+            machines,
+            OptionValue::Select {
+                default: d.sort.saved(),
+                choices: SortOrder::choices(),
+                allow_custom_value: None,
+                custom_pattern: None,
+            },
+        ),
+        spec(
+            "search",
+            "Search",
+            "Show only machines whose name, kind or labels contain this text. Dashboard variables work.",
+            machines,
+            OptionValue::Text { default: d.search },
+        ),
+        spec(
+            "stateFilter",
+            "State filter",
+            "Show only machines in this state (clicking a state in the diagram does the same).",
+            machines,
+            OptionValue::Text {
+                default: d.state_filter.unwrap_or_default(),
+            },
+        ),
+        spec(
+            "maxTiles",
+            "Max tiles",
+            "Most machine tiles to show; 0 shows all (the grid is virtualised, so all is fine).",
+            machines,
+            // 0 means "no limit", as Grafana's number inputs are often cleared to 0.
+            OptionValue::Number {
+                default: d.max_tiles.map_or(0, |n| n as u64),
+                min: 0,
+                max: MAX_COUNT,
+            },
+        ),
+        spec(
+            "stateColors",
+            "State colours",
+            "State name to colour (a Grafana colour name or CSS), over the kind's colours. Not in the editor: set it in the panel's JSON.",
+            None,
+            OptionValue::ColorMap {
+                default: d.state_colors,
+            },
+        ),
+    ]
 }
 
 /// Decoded, checked panel options.
@@ -136,24 +451,10 @@ impl From<Map<String, Value>> for PanelOptions {
             raw: &raw,
             problems: Vec::new(),
         };
-        if let Some(v) = reader.choice(
-            "view",
-            &[
-                ("diagram", ViewMode::Diagram),
-                ("machines", ViewMode::Machines),
-                ("both", ViewMode::Both),
-            ],
-        ) {
+        if let Some(v) = reader.choice("view") {
             o.view = v;
         }
-        if let Some(v) = reader.choice(
-            "shape",
-            &[
-                ("auto", ShapeChoice::Auto),
-                ("one_hot", ShapeChoice::OneHot),
-                ("enum", ShapeChoice::Enum),
-            ],
-        ) {
+        if let Some(v) = reader.choice("shape") {
             o.shape = v;
         }
         if let Some(v) = reader.text("stateLabel").filter(|s| !s.is_empty()) {
@@ -164,8 +465,8 @@ impl From<Map<String, Value>> for PanelOptions {
         }
         if let Some(v) = reader.text("kind") {
             o.kind = match v.as_str() {
-                "" | "auto" => KindChoice::Auto,
-                "from_data" => KindChoice::FromData,
+                "" | KIND_AUTO => KindChoice::Auto,
+                KIND_FROM_DATA => KindChoice::FromData,
                 name if statescope_model::kind::is_valid_name(name) => KindChoice::Named(name.to_owned()),
                 other => {
                     reader.problems.push(format!(
@@ -185,27 +486,12 @@ impl From<Map<String, Value>> for PanelOptions {
             o.search = v.trim().to_owned();
         }
         o.state_filter = reader.text("stateFilter").filter(|s| !s.is_empty());
-        if let Some(v) = reader.choice(
-            "sort",
-            &[
-                ("worst_first", SortOrder::WorstFirst),
-                ("name", SortOrder::Name),
-                ("time_in_state", SortOrder::TimeInState),
-                ("transitions", SortOrder::Transitions),
-            ],
-        ) {
+        if let Some(v) = reader.choice("sort") {
             o.sort = v;
         }
         // 0 means "no limit", as Grafana's number inputs are often cleared to 0.
         o.max_tiles = reader.count("maxTiles", 0).filter(|&n| n > 0).map(|n| n as usize);
-        if let Some(v) = reader.choice(
-            "tiles",
-            &[
-                ("auto", TileSize::Auto),
-                ("full", TileSize::Full),
-                ("dense", TileSize::Dense),
-            ],
-        ) {
+        if let Some(v) = reader.choice("tiles") {
             o.tiles = v;
         }
         o.state_colors = reader.colors("stateColors");
@@ -243,16 +529,16 @@ impl Reader<'_> {
         }
     }
 
-    fn choice<T: Copy + Default + PartialEq>(&mut self, key: &str, allowed: &[(&str, T)]) -> Option<T> {
+    fn choice<T: Choices>(&mut self, key: &str) -> Option<T> {
         let text = self.text(key)?;
-        let found = allowed.iter().find(|(name, _)| *name == text).map(|(_, v)| *v);
+        let found = T::ALL.iter().find(|(_, c)| c.value == text).map(|(v, _)| *v);
         if found.is_none() {
-            let names: Vec<_> = allowed.iter().map(|(n, _)| *n).collect();
-            let default = allowed.iter().find(|(_, v)| *v == T::default()).map_or("", |(n, _)| *n);
+            let names: Vec<_> = T::ALL.iter().map(|(_, c)| c.value).collect();
             self.problems.push(format!(
-                "Options: {} `{text}` is not one of {}; using {default}.",
+                "Options: {} `{text}` is not one of {}; using {}.",
                 to_snake(key),
                 names.join(", "),
+                T::default().saved(),
             ));
         }
         found
@@ -268,7 +554,7 @@ impl Reader<'_> {
             _ => None,
         };
         match n {
-            Some(n) if n.is_finite() && n.fract() == 0.0 && n >= min as f64 && n <= u32::MAX as f64 => Some(n as u64),
+            Some(n) if n.is_finite() && n.fract() == 0.0 && n >= min as f64 && n <= MAX_COUNT as f64 => Some(n as u64),
             _ => {
                 self.problems.push(format!(
                     "Options: {} should be a whole number of at least {min}, not {v}; using the default.",
@@ -372,6 +658,46 @@ mod tests {
         assert_eq!(o.identity_labels, ["name"]);
         assert_eq!(o.kind, KindChoice::FromData);
         assert_eq!(o.max_tiles, None);
+    }
+
+    /// The descriptor (what the editor offers, dashboards save) and the
+    /// reader agree: each described option is read under its path, its
+    /// default decodes to the default options, and each of its choices is
+    /// accepted and means something different from the others.
+    #[test]
+    fn every_described_option_is_read_with_its_default_and_choices() {
+        let specs = descriptor();
+        let mut paths: Vec<_> = specs.iter().map(|s| s.path).collect();
+        paths.sort_unstable();
+        paths.dedup();
+        assert_eq!(paths.len(), specs.len(), "an option is described twice");
+        for spec in &specs {
+            let one = |v: &Value| PanelOptions::from(Map::from_iter([(spec.path.to_owned(), v.clone())]));
+            let described = serde_json::to_value(spec).unwrap();
+            assert_eq!(
+                one(&described["default"]),
+                PanelOptions::default(),
+                "{}'s default",
+                spec.path
+            );
+            let wrong = one(&Value::Bool(true));
+            assert!(
+                wrong.problems.len() == 1 && wrong.problems[0].contains(&format!(" {} ", to_snake(spec.path))),
+                "{} is not read under its path: {:?}",
+                spec.path,
+                wrong.problems
+            );
+            let decoded: Vec<_> = described["choices"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|c| one(&c["value"]))
+                .collect();
+            for (i, o) in decoded.iter().enumerate() {
+                assert!(o.problems.is_empty(), "{}: {:?}", spec.path, o.problems);
+                assert!(!decoded[..i].contains(o), "{}: two choices decode alike", spec.path);
+            }
+        }
     }
 
     #[test]

@@ -8,11 +8,15 @@ provisioning/test.sh fails when the JSON files differ from what this writes.
 
 Every query uses only series the exporter emits (model/src/contract.rs); the
 test checks each name against a running `statescope-exporter --demo` and runs
-each query on a real Prometheus.
+each query on a real Prometheus. The Statescope panels' options come from, and
+are checked against, the panel's own description of its options
+(panel-plugin/src/panel/options.schema.json, written from options.rs): an
+option it does not know or a value it does not take fails the run.
 """
 
 import json
 import pathlib
+import re
 import sys
 
 PLUGIN = "statescope-statemachine-panel"
@@ -20,6 +24,65 @@ DS = {"type": "prometheus", "uid": "${datasource}"}
 # Every dashboard links to the others by this tag.
 TAG = "statescope"
 RATE = "$__rate_interval"
+REPO = pathlib.Path(__file__).resolve().parents[2]
+# The panel's options by path, as options.rs defines them.
+PANEL_OPTIONS = {o["path"]: o for o in json.loads(
+    (REPO / "panel-plugin" / "src" / "panel" / "options.schema.json").read_text())["options"]}
+# What every Statescope panel here saves, in this order.
+SAVED_OPTIONS = ("view", "shape", "stateLabel", "identityLabels", "kind", "sort", "flappingThreshold",
+                 "flappingWindowMinutes")
+
+
+# --- the Statescope panel's options ------------------------------------------------
+
+
+def panel_options(**chosen):
+    """The saved options: the panel's defaults, except those chosen."""
+    return {path: chosen.get(path, PANEL_OPTIONS[path]["default"]) for path in SAVED_OPTIONS}
+
+
+def option_problems(options):
+    """Why saved options are not what the panel takes (empty when they are)."""
+    problems = []
+    for key, value in options.items():
+        spec = PANEL_OPTIONS.get(key)
+        if spec is None:
+            problems.append(f"unknown option {key!r} (the panel's are {', '.join(PANEL_OPTIONS)})")
+            continue
+        kind = spec["type"]
+        if kind in ("radio", "select"):
+            ok = isinstance(value, str) and (
+                value in [c["value"] for c in spec["choices"]]
+                or bool(spec.get("allowCustomValue") and re.fullmatch(spec["pattern"], value)))
+        elif kind == "text":
+            ok = isinstance(value, str)
+        elif kind == "stringArray":
+            ok = isinstance(value, list) and all(isinstance(v, str) for v in value)
+        elif kind == "number":
+            ok = isinstance(value, int) and not isinstance(value, bool) and spec["min"] <= value <= spec["max"]
+        elif kind == "colorMap":
+            ok = isinstance(value, dict) and all(isinstance(v, str) for v in value.values())
+        else:
+            problems.append(f"option {key!r} has type {kind!r}, which generate.py does not know")
+            continue
+        if not ok:
+            problems.append(f"option {key!r} is {json.dumps(value)}, which the panel does not take "
+                            f"({json.dumps({k: v for k, v in spec.items() if k not in ('name', 'description')})})")
+    return problems
+
+
+def _self_test():
+    """The check is what makes generated panels trustworthy: prove it on known cases."""
+    cases = [
+        (panel_options(), 0),
+        ({"view": "diagram", "kind": "payment_job", "maxTiles": 0, "stateColors": {"open": "red"}}, 0),
+        ({"sortBy": "name"}, 1),
+        ({"view": "tiles", "kind": "Payment Job", "flappingThreshold": 0, "identityLabels": "machine"}, 4),
+    ]
+    for options, want in cases:
+        got = option_problems(options)
+        if len(got) != want:
+            sys.exit(f"generate.py: internal: option_problems({options}) = {got}, expected {want} problem(s)")
 
 
 # --- building blocks ---------------------------------------------------------------
@@ -132,16 +195,7 @@ def state_machine(title, kind, selector, w=24, h=14, description=""):
         w,
         h,
         description,
-        options={
-            "view": "both",
-            "shape": "auto",
-            "stateLabel": "state",
-            "identityLabels": ["kind", "machine"],
-            "kind": kind,
-            "sort": "worst_first",
-            "flappingThreshold": 3,
-            "flappingWindowMinutes": 15,
-        },
+        options=panel_options(identityLabels=["kind", "machine"], kind=kind),
     )
 
 
@@ -491,17 +545,25 @@ DASHBOARDS = {
 }
 
 
-def render(build):
-    return json.dumps(build(), indent=2, ensure_ascii=False) + "\n"
+def render(dash):
+    return json.dumps(dash, indent=2, ensure_ascii=False) + "\n"
 
 
 def main(argv):
+    _self_test()
     out = pathlib.Path(__file__).resolve().parent / "dashboards"
     check = "--check" in argv
     stale = []
     for name, build in DASHBOARDS.items():
         path = out / name
-        text = render(build)
+        dash = build()
+        problems = [f"{name} / {p['title']!r}: {problem}" for p in dash["panels"] if p["type"] == PLUGIN
+                    for problem in option_problems(p["options"])]
+        if problems:
+            print("generate.py: Statescope panel options the panel does not take:\n  " + "\n  ".join(problems),
+                  file=sys.stderr)
+            return 1
+        text = render(dash)
         if check:
             if not path.exists() or path.read_text() != text:
                 stale.append(str(path))

@@ -1,145 +1,64 @@
-// The panel's options: what is saved in the dashboard (read by the Rust side,
-// options.rs, under the same camelCase keys) and the options editor.
+// The panel's options editor, built from options.schema.json: the options as
+// the Rust side (options.rs) defines, reads and checks them, written out by
+// `cargo test -p statescope-panel --test options_schema`. Nothing here spells
+// an option: add or change one in options.rs.
 import { PanelOptionsEditorBuilder } from '@grafana/data';
 
-/** The saved panel options; the Rust side (options.rs) reads the same camelCase keys. */
-export interface StatescopeOptions {
-  view: 'both' | 'diagram' | 'machines';
-  shape: 'auto' | 'one_hot' | 'enum';
-  stateLabel: string;
-  identityLabels: string[];
-  kind: string;
-  flappingThreshold: number;
-  flappingWindowMinutes: number;
-  tiles: 'auto' | 'full' | 'dense';
-  search: string;
-  stateFilter: string;
-  sort: 'worst_first' | 'name' | 'time_in_state' | 'transitions';
-  maxTiles: number;
-  stateColors?: Record<string, string>;
+import schema from './options.schema.json';
+
+/** The saved panel options (camelCase keys); options.rs decodes and checks them. */
+export type StatescopeOptions = Record<string, unknown> & { search?: string };
+
+interface Choice {
+  value: string;
+  label: string;
+  description?: string;
 }
 
+/** One entry of options.schema.json. */
+type OptionSpec = { path: string; name: string; description?: string; category?: string } & (
+  | { type: 'radio' | 'select'; default: string; choices: Choice[]; allowCustomValue?: boolean }
+  | { type: 'text'; default: string }
+  | { type: 'stringArray'; default: string[] }
+  | { type: 'number'; default: number; min: number; max: number }
+  // Not in the editor: set in the panel's JSON.
+  | { type: 'colorMap'; default: Record<string, string> }
+);
+
+const OPTIONS = schema.options as OptionSpec[];
+
 export function optionsEditor(builder: PanelOptionsEditorBuilder<StatescopeOptions>) {
-  return builder
-    .addRadio({
-      path: 'view',
-      name: 'View',
-      defaultValue: 'both',
-      settings: {
-        options: [
-          { value: 'both', label: 'Both' },
-          { value: 'diagram', label: 'Diagram' },
-          { value: 'machines', label: 'Machines' },
-        ],
-      },
-    })
-    .addSelect({
-      path: 'shape',
-      name: 'Data shape',
-      description: 'How a state is read: one 1/0 series per state with the state in a label, or one series whose value is the state.',
-      category: ['Data'],
-      defaultValue: 'auto',
-      settings: {
-        options: [
-          { value: 'auto', label: 'Auto', description: 'One-hot when the series carry the state label, else enum' },
-          { value: 'one_hot', label: 'One-hot (state in a label)', description: 'statescope_state, resilience4j_circuitbreaker_state' },
-          { value: 'enum', label: 'Enum (state in the value)', description: 'circuit_breaker_state 0/1/2, or value mappings' },
-        ],
-      },
-    })
-    .addTextInput({
-      path: 'stateLabel',
-      name: 'State label',
-      description: 'Label holding the state name on one-hot series.',
-      category: ['Data'],
-      defaultValue: 'state',
-    })
-    .addStringArray({
-      path: 'identityLabels',
-      name: 'Identity labels',
-      description: 'Labels that identify a machine, in the order its name shows them (e.g. provider, key_id). Empty: detect them.',
-      category: ['Data'],
-      defaultValue: [],
-    })
-    .addSelect({
-      path: 'kind',
-      name: 'Kind',
-      description: 'Which states and transitions the machines have. Type the name of a custom kind to use it.',
-      category: ['Data'],
-      defaultValue: 'auto',
-      settings: {
-        allowCustomValue: true,
-        options: [
-          { value: 'auto', label: 'Auto', description: 'From the kind label, else circuit_breaker when the states fit, else from the data' },
-          { value: 'circuit_breaker', label: 'circuit_breaker' },
-          { value: 'worker', label: 'worker' },
-          { value: 'from_data', label: 'From the data', description: 'States and transitions seen in the data' },
-        ],
-      },
-    })
-    .addNumberInput({
-      path: 'flappingThreshold',
-      name: 'Flapping threshold',
-      description: 'A machine that trips (ok -> trouble, e.g. closed -> open) at least this many times within the flapping window is marked flapping.',
-      category: ['Machines'],
-      defaultValue: 3,
-      settings: { min: 1, integer: true },
-    })
-    .addNumberInput({
-      path: 'flappingWindowMinutes',
-      name: 'Flapping window (minutes)',
-      category: ['Machines'],
-      defaultValue: 15,
-      settings: { min: 1, integer: true },
-    })
-    .addRadio({
-      path: 'tiles',
-      name: 'Tiles',
-      description: 'Auto: small cells when full tiles would take more than 3 screens.',
-      category: ['Machines'],
-      defaultValue: 'auto',
-      settings: {
-        options: [
-          { value: 'auto', label: 'Auto' },
-          { value: 'full', label: 'Full' },
-          { value: 'dense', label: 'Dense' },
-        ],
-      },
-    })
-    .addSelect({
-      path: 'sort',
-      name: 'Sort machines',
-      category: ['Machines'],
-      defaultValue: 'worst_first',
-      settings: {
-        options: [
-          { value: 'worst_first', label: 'Worst first' },
-          { value: 'name', label: 'Name' },
-          { value: 'time_in_state', label: 'Longest in state' },
-          { value: 'transitions', label: 'Most transitions' },
-        ],
-      },
-    })
-    .addTextInput({
-      path: 'search',
-      name: 'Search',
-      description: 'Show only machines whose name, kind or labels contain this text. Dashboard variables work.',
-      category: ['Machines'],
-      defaultValue: '',
-    })
-    .addTextInput({
-      path: 'stateFilter',
-      name: 'State filter',
-      description: 'Show only machines in this state (clicking a state in the diagram does the same).',
-      category: ['Machines'],
-      defaultValue: '',
-    })
-    .addNumberInput({
-      path: 'maxTiles',
-      name: 'Max tiles',
-      description: 'Most machine tiles to show; 0 shows all (the grid is virtualised, so all is fine).',
-      category: ['Machines'],
-      defaultValue: 0,
-      settings: { min: 0, integer: true },
-    });
+  for (const o of OPTIONS) {
+    // Keys left out rather than undefined, as a hand-written editor has them.
+    const common = {
+      path: o.path,
+      name: o.name,
+      ...(o.description ? { description: o.description } : {}),
+      ...(o.category ? { category: [o.category] } : {}),
+    };
+    switch (o.type) {
+      case 'radio':
+        builder.addRadio({ ...common, defaultValue: o.default, settings: { options: o.choices } });
+        break;
+      case 'select':
+        builder.addSelect({
+          ...common,
+          defaultValue: o.default,
+          settings: { ...(o.allowCustomValue ? { allowCustomValue: true } : {}), options: o.choices },
+        });
+        break;
+      case 'text':
+        builder.addTextInput({ ...common, defaultValue: o.default });
+        break;
+      case 'stringArray':
+        builder.addStringArray({ ...common, defaultValue: o.default });
+        break;
+      case 'number':
+        builder.addNumberInput({ ...common, defaultValue: o.default, settings: { min: o.min, integer: true } });
+        break;
+      case 'colorMap':
+        break;
+    }
+  }
+  return builder;
 }
