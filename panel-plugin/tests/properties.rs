@@ -85,14 +85,13 @@ fn arb_field() -> impl Strategy<Value = Field> {
             Field {
                 name: "Value".into(),
                 field_type,
-                labels: labels.into_iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect(),
-                config: FieldConfig::default(),
+                labels: Arc::new(labels.into_iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect()),
+                config: FieldConfig::default().into(),
                 values: if beside && numeric {
                     numbers_beside(&values)
                 } else {
                     values.into()
                 },
-                numbers: None,
             }
         })
 }
@@ -240,7 +239,7 @@ proptest! {
                     name: None,
                     fields: vec![
                         Field { name: "Time".into(), field_type: FieldType::Time, values: times.clone().into(), ..Field::default() },
-                        Field { name: "Value".into(), field_type: FieldType::Number, labels, values, ..Field::default() },
+                        Field { name: "Value".into(), field_type: FieldType::Number, labels: labels.into(), values, ..Field::default() },
                     ],
                 });
             }

@@ -1,6 +1,6 @@
 //! The panel's root component and the reactive state every part shares.
 //!
-//! Data flows one way: `module.ts` hands a JSON [`PanelInput`] to
+//! Data flows one way: `wasm.rs` hands the decoded [`PanelInput`] to
 //! [`Ctx::set_input`], which keeps it and runs the data core's
 //! [`build_view`]; the components draw the resulting [`PanelView`]. Clicking
 //! a state or typing in the search box only changes the options kept with the
@@ -91,8 +91,8 @@ impl Ctx {
     }
 
     /// A new input from Grafana (data, options, time range, size or theme).
-    pub fn set_input(&self, json: &str, numbers: Vec<f64>) {
-        let input = match PanelInput::from_parts(json, numbers) {
+    pub fn set_input(&self, input: Result<PanelInput, String>) {
+        let input = match input {
             Ok(input) => input,
             Err(message) => {
                 self.input.set_value(None);
