@@ -148,6 +148,10 @@ export function themePalette(theme: GrafanaTheme2): Record<string, string> {
 export class FrameSender {
   private sent = new Map<string, Sent>();
   private nextId = 0;
+  /** The data of the last update. Only while it is the same object may a
+   * column be taken as unchanged because its array is: a streaming
+   * datasource appends to its arrays in place, then hands a new PanelData. */
+  private lastData: unknown;
 
   /** Hands `panel` the props' data, options, time range, size and theme. The
    * stages are timed as performance measures `statescope:marshal`,
@@ -159,6 +163,7 @@ export class FrameSender {
     if (!panel.update(meta, layout, numbers)) {
       // The wasm holds none of our frames (it was reset): describe them all.
       this.sent.clear();
+      this.lastData = undefined;
       [meta, layout, numbers] = this.encode(props, theme);
       performance.mark('statescope:marshalled');
       panel.update(meta, layout, numbers);
@@ -186,15 +191,17 @@ export class FrameSender {
     const { data, options, timeRange, width, height, replaceVariables } = props;
     const out: Out = { numbers: new Numbers(), layout: [], newFrames: [], lastTimes: undefined };
     const sent = new Map<string, Sent>();
+    const sameData = data === this.lastData;
+    this.lastData = data;
     for (const frame of data.series) {
       const configs = frame.fields.map((field) => fieldConfig(field, replaceVariables));
       // A frame with text fields (tables) is described whole every time, under a new id.
       const key = frame.fields.every(numeric) ? frameKey(frame, configs) : undefined;
       const before = key === undefined ? undefined : this.sent.get(key);
-      let done = this.encodeFrame(frame, configs, before, out);
+      let done = this.encodeFrame(frame, configs, before, sameData, out);
       if (done.cells.length && before) {
         // Text in a number field this time: described anew, with those cells.
-        done = this.encodeFrame(frame, configs, undefined, out);
+        done = this.encodeFrame(frame, configs, undefined, false, out);
       }
       if (key !== undefined && !done.cells.length) {
         sent.set(key, done.sent);
@@ -220,6 +227,7 @@ export class FrameSender {
     frame: DataFrame,
     configs: Array<ReturnType<typeof fieldConfig>>,
     before: Sent | undefined,
+    sameData: boolean,
     out: Out,
   ): { sent: Sent; cells: number[] } {
     const start = { layout: out.layout.length, numbers: out.numbers.length, lastTimes: out.lastTimes };
@@ -234,7 +242,7 @@ export class FrameSender {
       const values = field.values as ArrayLike<unknown>;
       const isTime = field.type === 'time';
       columns.push(values);
-      if (before && before.columns[columns.length - 1] === values) {
+      if (sameData && before && before.columns[columns.length - 1] === values) {
         out.layout.push(UNCHANGED);
         if (isTime) {
           // The wasm's "previous times" are now ones not in `numbers`.
