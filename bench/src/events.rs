@@ -7,6 +7,8 @@
 
 use std::fmt::Write as _;
 
+use statescope_model::contract::CallOutcome::{Failure, Success, Timeout};
+
 /// Providers the fleet's breakers are spread over.
 const PROVIDERS: usize = 50;
 
@@ -123,7 +125,7 @@ impl Stream {
                     format_args!(r#"{{"type":"transition","kind":"circuit_breaker","machine":"{name}","to":"{to}"}}"#),
                 );
             } else {
-                let outcome = ["success", "success", "failure", "timeout"][(self.step % 4) as usize];
+                let outcome = [Success, Success, Failure, Timeout][(self.step % 4) as usize].as_str();
                 push_event(
                     &mut events,
                     format_args!(

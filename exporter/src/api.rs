@@ -25,13 +25,13 @@ use axum::routing::{get, post};
 use axum::{BoxError, Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use statescope_model::contract::{CallOutcome, JobResult};
 use tokio::sync::{Semaphore, mpsc};
 use tower::ServiceBuilder;
 use tower::limit::GlobalConcurrencyLimitLayer;
 
 use crate::auth::bearer_matches;
 use crate::encode::{self, Compat, Format};
-use crate::events::{JobResult, Outcome};
 use crate::ingest::{Condition, Ingest, RETRY};
 use crate::push::post_events;
 use crate::refusal::{ApiError, json_refusals};
@@ -474,7 +474,7 @@ fn copy_page(
             unexpected_transitions: m.unexpected,
             calls: m
                 .has_calls()
-                .then(|| Outcome::ALL.iter().map(|o| o.as_str()).zip(m.calls).collect()),
+                .then(|| CallOutcome::ALL.iter().map(|o| o.as_str()).zip(m.calls).collect()),
             failures: (m.has_calls() || key.kind == statescope_model::builtin::CIRCUIT_BREAKER).then_some(m.failures),
             jobs: m
                 .has_jobs()

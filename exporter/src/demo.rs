@@ -27,9 +27,12 @@ use std::ops::Range;
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use statescope_model::builtin::breaker_state::{CLOSED, DISABLED, FORCED_OPEN, HALF_OPEN, OPEN};
+use statescope_model::builtin::worker_state::{BUSY, DRAINING, IDLE, OFFLINE, STARTING};
 use statescope_model::builtin::{CIRCUIT_BREAKER, WORKER};
+use statescope_model::contract::{CallOutcome, JobResult, LABEL_KEY_ID, LABEL_PROVIDER, LABEL_WORKER_TYPE};
 
-use crate::events::{Action, Event, JobResult, Outcome};
+use crate::events::{Action, Event};
 
 const PROVIDERS: [&str; 3] = ["openai", "anthropic", "stripe"];
 const KEYS: [&str; 3] = ["key-1", "key-2", "key-3"];
@@ -186,10 +189,10 @@ impl Fleet {
 impl Breaker {
     fn event(&self, action: Action) -> Event {
         Event::new(CIRCUIT_BREAKER, &self.name, action)
-            .with_labels(&[("provider", self.provider), ("key_id", self.key)])
+            .with_labels(&[(LABEL_PROVIDER, self.provider), (LABEL_KEY_ID, self.key)])
     }
 
-    fn call(&self, outcome: Outcome, failure_count: Option<u64>) -> Event {
+    fn call(&self, outcome: CallOutcome, failure_count: Option<u64>) -> Event {
         self.event(Action::Call { outcome, failure_count })
     }
 
@@ -197,11 +200,11 @@ impl Breaker {
     /// reported by the exporter, by someone else).
     fn enter(&mut self, state: &str, now: f64, rng: &mut StdRng) {
         match state {
-            "closed" => {
+            CLOSED => {
                 self.failures = 0;
                 self.wait = 0.0;
             }
-            "open" => {
+            OPEN => {
                 self.wait = if self.wait == 0.0 {
                     rng.random_range(FIRST_WAIT)
                 } else {
@@ -209,7 +212,7 @@ impl Breaker {
                 };
                 self.until = now + self.wait;
             }
-            "forced_open" | "disabled" => self.until = now + rng.random_range(OPERATOR_HOLD),
+            FORCED_OPEN | DISABLED => self.until = now + rng.random_range(OPERATOR_HOLD),
             _ => {}
         }
         self.seen = Some(state.to_owned());
@@ -223,25 +226,25 @@ impl Breaker {
         current: &dyn Fn(&str, &str) -> Option<String>,
         out: &mut Vec<Event>,
     ) {
-        let state = current(CIRCUIT_BREAKER, &self.name).unwrap_or_else(|| "closed".to_owned());
+        let state = current(CIRCUIT_BREAKER, &self.name).unwrap_or_else(|| CLOSED.to_owned());
         if self.seen.as_deref() != Some(state.as_str()) {
             self.enter(&state, now, rng);
         }
         let next = match state.as_str() {
-            "closed" => self.traffic(rng, now, outage, out),
-            "open" => {
-                out.push(self.call(Outcome::Rejected, None));
-                (now >= self.until).then_some("half_open")
+            CLOSED => self.traffic(rng, now, outage, out),
+            OPEN => {
+                out.push(self.call(CallOutcome::Rejected, None));
+                (now >= self.until).then_some(HALF_OPEN)
             }
-            "half_open" => {
+            HALF_OPEN => {
                 let ok = !outage && now >= self.burst_until && rng.random_bool(0.85);
                 self.failures = if ok { 0 } else { self.failures + 1 };
-                let outcome = if ok { Outcome::Success } else { Outcome::Failure };
+                let outcome = if ok { CallOutcome::Success } else { CallOutcome::Failure };
                 out.push(self.call(outcome, Some(self.failures)));
-                Some(if ok { "closed" } else { "open" })
+                Some(if ok { CLOSED } else { OPEN })
             }
             // forced_open, disabled: the operator hands it back.
-            _ => (now >= self.until).then_some("closed"),
+            _ => (now >= self.until).then_some(CLOSED),
         };
         if let Some(to) = next {
             out.push(self.event(Action::Transition { to: to.to_owned() }));
@@ -252,11 +255,7 @@ impl Breaker {
     /// A closed breaker's calls for one second; the state to move to, if any.
     fn traffic(&mut self, rng: &mut StdRng, now: f64, outage: bool, out: &mut Vec<Event>) -> Option<&'static str> {
         if rng.random_bool(OPERATOR_P) {
-            return Some(if rng.random_bool(0.5) {
-                "forced_open"
-            } else {
-                "disabled"
-            });
+            return Some(if rng.random_bool(0.5) { FORCED_OPEN } else { DISABLED });
         }
         if now >= self.burst_until && rng.random_bool(BURST_P) {
             self.burst_until = now + rng.random_range(BURST_LENGTH);
@@ -270,16 +269,16 @@ impl Breaker {
         };
         for _ in 0..rng.random_range(1..=4) {
             let outcome = if !rng.random_bool(fail_p) {
-                Outcome::Success
+                CallOutcome::Success
             } else if rng.random_bool(0.25) {
-                Outcome::Timeout
+                CallOutcome::Timeout
             } else {
-                Outcome::Failure
+                CallOutcome::Failure
             };
             self.failures = if outcome.is_failure() { self.failures + 1 } else { 0 };
             out.push(self.call(outcome, Some(self.failures)));
             if self.failures >= TRIP_AFTER {
-                return Some("open");
+                return Some(OPEN);
             }
         }
         None
@@ -288,7 +287,7 @@ impl Breaker {
 
 impl Worker {
     fn event(&self, action: Action) -> Event {
-        Event::new(WORKER, &self.name, action).with_labels(&[("worker_type", self.worker_type)])
+        Event::new(WORKER, &self.name, action).with_labels(&[(LABEL_WORKER_TYPE, self.worker_type)])
     }
 
     fn new_job(&self, rng: &mut StdRng, now: f64) -> Job {
@@ -317,12 +316,12 @@ impl Worker {
 
     fn enter(&mut self, state: &str, now: f64, rng: &mut StdRng) {
         match state {
-            "starting" => self.until = now + rng.random_range(2.0..6.0),
-            "idle" => self.job = None,
-            "busy" if self.job.is_none() => self.job = Some(self.new_job(rng, now)),
+            STARTING => self.until = now + rng.random_range(2.0..6.0),
+            IDLE => self.job = None,
+            BUSY if self.job.is_none() => self.job = Some(self.new_job(rng, now)),
             // A drain lets the running job (if any) finish, then settles.
-            "draining" => self.until = now + rng.random_range(3.0..10.0),
-            "offline" => {
+            DRAINING => self.until = now + rng.random_range(3.0..10.0),
+            OFFLINE => {
                 self.job = None;
                 self.until = now + rng.random_range(10.0..30.0);
             }
@@ -341,28 +340,28 @@ impl Worker {
         let Some(state) = current(WORKER, &self.name) else {
             // Unknown to the exporter: the first heartbeat creates it in `starting`.
             out.push(self.event(Action::Heartbeat));
-            self.enter("starting", now, rng);
+            self.enter(STARTING, now, rng);
             return;
         };
         if self.seen.as_deref() != Some(state.as_str()) {
             self.enter(&state, now, rng);
         }
-        if state != "offline" {
+        if state != OFFLINE {
             out.push(self.event(Action::Heartbeat));
         }
         let job_done = self.job.as_ref().is_some_and(|j| now >= j.ends);
         let next = match state.as_str() {
-            "starting" => (now >= self.until).then_some("idle"),
-            "idle" => {
+            STARTING => (now >= self.until).then_some(IDLE),
+            IDLE => {
                 if rng.random_bool(DRAIN_IDLE_P) {
-                    Some("draining")
+                    Some(DRAINING)
                 } else if rng.random_bool(CRASH_P) {
-                    Some("offline")
+                    Some(OFFLINE)
                 } else {
-                    rng.random_bool(START_JOB_P).then_some("busy")
+                    rng.random_bool(START_JOB_P).then_some(BUSY)
                 }
             }
-            "busy" => {
+            BUSY => {
                 if job_done {
                     let result = if rng.random_bool(0.9) {
                         JobResult::Succeeded
@@ -370,25 +369,25 @@ impl Worker {
                         JobResult::Failed
                     };
                     self.finish_job(now, result, out);
-                    Some("idle")
+                    Some(IDLE)
                 } else if rng.random_bool(CRASH_P) {
                     self.finish_job(now, JobResult::Failed, out);
-                    Some("offline")
+                    Some(OFFLINE)
                 } else {
-                    rng.random_bool(DRAIN_BUSY_P).then_some("draining")
+                    rng.random_bool(DRAIN_BUSY_P).then_some(DRAINING)
                 }
             }
-            "draining" => {
+            DRAINING => {
                 if job_done {
                     self.finish_job(now, JobResult::Succeeded, out);
                     self.until = now + rng.random_range(2.0..5.0);
                 }
                 // Drained: back to work, or a restart.
-                (self.job.is_none() && now >= self.until).then(|| if rng.random_bool(0.5) { "idle" } else { "offline" })
+                (self.job.is_none() && now >= self.until).then(|| if rng.random_bool(0.5) { IDLE } else { OFFLINE })
             }
-            "offline" if now >= self.until => {
+            OFFLINE if now >= self.until => {
                 out.push(self.event(Action::Heartbeat));
-                Some("starting")
+                Some(STARTING)
             }
             _ => None,
         };

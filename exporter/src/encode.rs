@@ -10,11 +10,11 @@
 use std::fmt::Write as _;
 
 use serde::{Deserialize, Serialize};
-use statescope_model::builtin::{CIRCUIT_BREAKER, WORKER};
+use statescope_model::builtin::{CIRCUIT_BREAKER, WORKER, breaker_state};
 use statescope_model::contract as c;
 
-use crate::events::{JobResult, Outcome};
 use statescope_model::StateId;
+use statescope_model::contract::{CallOutcome, JobResult};
 
 use crate::store::{Histogram, JOB_BUCKETS, Store};
 use crate::telemetry::{Telemetry, fmt_value, process_metrics};
@@ -477,7 +477,7 @@ pub fn encode_chunked(
     );
     for (key, m, _, base) in &machines {
         if m.has_calls() || key.kind == CIRCUIT_BREAKER {
-            for (o, n) in Outcome::ALL.iter().zip(m.calls) {
+            for (o, n) in CallOutcome::ALL.iter().zip(m.calls) {
                 out.counter(
                     c::BREAKER_CALLS_TOTAL,
                     base,
@@ -508,7 +508,8 @@ pub fn encode_chunked(
             }
         }
     }
-    let job_labels = |kind: &str, worker_type: &str| labels(&[(c::LABEL_KIND, kind), ("worker_type", worker_type)]);
+    let job_labels =
+        |kind: &str, worker_type: &str| labels(&[(c::LABEL_KIND, kind), (c::LABEL_WORKER_TYPE, worker_type)]);
     out.family(
         c::WORKER_JOB_DURATION_SECONDS,
         "histogram",
@@ -641,11 +642,14 @@ fn encode_compat(out: &mut Out, machines: &[MachineRow<'_>], compat: Compat) {
         .iter()
         .filter(|(key, ..)| key.kind == CIRCUIT_BREAKER)
         .map(|(key, m, kind, _)| {
-            let provider = m.labels.get("provider").map_or("", String::as_str);
-            let key_id = m.labels.get("key_id").map_or(key.machine.as_str(), String::as_str);
+            let provider = m.labels.get(c::LABEL_PROVIDER).map_or("", String::as_str);
+            let key_id = m
+                .labels
+                .get(c::LABEL_KEY_ID)
+                .map_or(key.machine.as_str(), String::as_str);
             let l = labels(&[
-                ("provider", provider),
-                ("key_id", key_id),
+                (c::LABEL_PROVIDER, provider),
+                (c::LABEL_KEY_ID, key_id),
                 (c::LABEL_MACHINE, &key.machine),
             ]);
             (m, kind, l)
@@ -660,9 +664,10 @@ fn encode_compat(out: &mut Out, machines: &[MachineRow<'_>], compat: Compat) {
         out.sample(c::COMPAT_BREAKER_STATE, l, &[], m.state.index() as f64);
     }
     out.family(c::COMPAT_BREAKER_TRIPS_TOTAL, "counter", "Times the breaker opened");
-    let open = breakers
-        .first()
-        .map(|(_, kind, _)| kind.state_id("open").expect("the built-in breaker has an open state"));
+    let open = breakers.first().map(|(_, kind, _)| {
+        kind.state_id(breaker_state::OPEN)
+            .expect("the built-in breaker has an open state")
+    });
     for (m, _, l) in &breakers {
         let open = open.expect("there is a first breaker");
         out.counter(
@@ -731,7 +736,7 @@ mod tests {
                 cb(
                     "k1",
                     Action::Call {
-                        outcome: Outcome::Failure,
+                        outcome: CallOutcome::Failure,
                         failure_count: Some(5),
                     },
                 ),

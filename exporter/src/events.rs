@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
-use statescope_model::contract::DEFAULT_IDENTITY_LABELS;
+use statescope_model::contract::{CallOutcome, DEFAULT_IDENTITY_LABELS, JobResult};
 use thiserror::Error;
 
 /// Longest machine id accepted. Ids are label values on every series.
@@ -22,56 +22,6 @@ pub const MAX_EVENT_ID_LEN: usize = 128;
 /// above any real job, and far enough below `f64::MAX` that the histogram
 /// sums they add to stay finite (a sum of +Inf could not be saved).
 pub const MAX_JOB_SECONDS: f64 = 31_536_000.0;
-
-/// Outcome of one call through a circuit breaker.
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Outcome {
-    Success,
-    Failure,
-    Timeout,
-    /// Short-circuited: the breaker refused the call without trying it.
-    Rejected,
-}
-
-impl Outcome {
-    pub const ALL: [Outcome; 4] = [Outcome::Success, Outcome::Failure, Outcome::Timeout, Outcome::Rejected];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Outcome::Success => "success",
-            Outcome::Failure => "failure",
-            Outcome::Timeout => "timeout",
-            Outcome::Rejected => "rejected",
-        }
-    }
-
-    /// Failures and timeouts are what trip a breaker.
-    pub fn is_failure(self) -> bool {
-        matches!(self, Outcome::Failure | Outcome::Timeout)
-    }
-}
-
-/// How a worker's job ended.
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum JobResult {
-    Succeeded,
-    Failed,
-}
-
-impl JobResult {
-    pub const ALL: [JobResult; 2] = [JobResult::Succeeded, JobResult::Failed];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            JobResult::Succeeded => "succeeded",
-            JobResult::Failed => "failed",
-        }
-    }
-}
 
 /// The `type` field of an event.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -111,7 +61,7 @@ pub struct RawEvent {
     pub kind: Option<String>,
     pub machine: Option<String>,
     pub to: Option<String>,
-    pub outcome: Option<Outcome>,
+    pub outcome: Option<CallOutcome>,
     pub failure_count: Option<u64>,
     pub result: Option<JobResult>,
     pub duration_seconds: Option<f64>,
@@ -183,7 +133,7 @@ pub enum Action {
     /// A call through a breaker; `failure_count` is the reporter's own count
     /// of failures in its window, when it has one.
     Call {
-        outcome: Outcome,
+        outcome: CallOutcome,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         failure_count: Option<u64>,
     },

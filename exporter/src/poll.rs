@@ -47,6 +47,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_json::Value;
 use statescope_model::Kind;
+use statescope_model::contract::DEFAULT_IDENTITY_LABELS;
 use thiserror::Error;
 
 use crate::events::{Action, Event, MAX_LABEL_VALUE_LEN, MAX_MACHINE_LEN, printable};
@@ -140,7 +141,8 @@ pub enum TargetError {
     #[error("`{field}` = {value:?} is not a JSON Pointer (one starts with '/', or is \"\" for the whole document)")]
     NotAPointer { field: &'static str, value: String },
     #[error(
-        "label `{0}` is not an identity label (see `identity_labels` in the config; by default provider, key_id, worker_type, service)"
+        "label `{0}` is not an identity label (see `identity_labels` in the config; by default {defaults})",
+        defaults = DEFAULT_IDENTITY_LABELS.join(", ")
     )]
     LabelName(String),
     #[error("label `{0}` value must be 1-{MAX_LABEL_VALUE_LEN} printable characters")]

@@ -19,11 +19,11 @@
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 
 use serde::{Deserialize, Serialize};
-use statescope_model::contract::{self as c, DEFAULT_IDENTITY_LABELS, MAX_IDENTITY_LABELS};
+use statescope_model::contract::{self as c, CallOutcome, DEFAULT_IDENTITY_LABELS, JobResult, MAX_IDENTITY_LABELS};
 use statescope_model::{Kind, StateId};
 use thiserror::Error;
 
-use crate::events::{Action, Event, JobResult, Outcome};
+use crate::events::{Action, Event};
 
 /// Event ids remembered for de-duplication (retries come within seconds; this
 /// bounds the memory the window takes whatever the clients send).
@@ -186,11 +186,11 @@ pub struct Machine {
     /// Reported or observed transitions the kind does not expect, applied or
     /// (for strict kinds) refused.
     pub unexpected: u64,
-    /// Calls by [`Outcome`], in [`Outcome::ALL`] order.
-    pub calls: [u64; 4],
+    /// Calls by [`CallOutcome`], in [`CallOutcome::ALL`] order.
+    pub calls: [u64; CallOutcome::ALL.len()],
     pub failures: u64,
     /// Jobs by [`JobResult`], in [`JobResult::ALL`] order.
-    pub jobs: [u64; 2],
+    pub jobs: [u64; JobResult::ALL.len()],
     pub last_heartbeat: Option<f64>,
     /// Unix seconds until which the last successful poll vouches for the
     /// machine (see [`Action::Polled`]): heartbeat expiry leaves it alone
@@ -209,9 +209,9 @@ impl Machine {
             last_seq: None,
             transitions: BTreeMap::new(),
             unexpected: 0,
-            calls: [0; 4],
+            calls: [0; CallOutcome::ALL.len()],
             failures: 0,
-            jobs: [0; 2],
+            jobs: [0; JobResult::ALL.len()],
             last_heartbeat: None,
             alive_until: None,
             labels: BTreeMap::new(),
@@ -606,14 +606,14 @@ impl Store {
                 machine.alive_until = Some(machine.alive_until.map_or(until, |u| u.max(until)));
             }
             Action::Call { outcome, failure_count } => {
-                let i = Outcome::ALL
+                let i = CallOutcome::ALL
                     .iter()
                     .position(|o| o == outcome)
                     .expect("ALL lists every outcome");
                 machine.calls[i] += 1;
                 machine.failures = match (failure_count, outcome) {
                     (Some(n), _) => *n,
-                    (None, Outcome::Success) => 0,
+                    (None, CallOutcome::Success) => 0,
                     (None, o) if o.is_failure() => machine.failures + 1,
                     (None, _) => machine.failures,
                 };
@@ -631,8 +631,8 @@ impl Store {
                 machine.jobs[i] += 1;
                 let worker_type = event
                     .labels
-                    .get("worker_type")
-                    .or_else(|| machine.labels.get("worker_type"))
+                    .get(c::LABEL_WORKER_TYPE)
+                    .or_else(|| machine.labels.get(c::LABEL_WORKER_TYPE))
                     .cloned()
                     .unwrap_or_default();
                 scratch
@@ -784,9 +784,9 @@ pub struct SavedMachine {
     pub transitions: Vec<(String, String, u64)>,
     /// [`Machine::unexpected`], under the name snapshots have always used.
     pub illegal: u64,
-    pub calls: [u64; 4],
+    pub calls: [u64; CallOutcome::ALL.len()],
     pub failures: u64,
-    pub jobs: [u64; 2],
+    pub jobs: [u64; JobResult::ALL.len()],
     pub last_heartbeat: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub alive_until: Option<f64>,
@@ -974,7 +974,7 @@ mod tests {
             "circuit_breaker",
             "a",
             Action::Call {
-                outcome: Outcome::Success,
+                outcome: CallOutcome::Success,
                 failure_count: None,
             },
         );
@@ -996,7 +996,7 @@ mod tests {
                 "circuit_breaker",
                 "b",
                 Action::Call {
-                    outcome: Outcome::Failure,
+                    outcome: CallOutcome::Failure,
                     failure_count: None,
                 },
             ),
@@ -1014,7 +1014,7 @@ mod tests {
             "circuit_breaker",
             "a",
             Action::Call {
-                outcome: Outcome::Failure,
+                outcome: CallOutcome::Failure,
                 failure_count: None,
             },
         );
@@ -1203,12 +1203,15 @@ mod tests {
                 },
             )
         };
-        s.apply(&[call(Outcome::Failure, None), call(Outcome::Timeout, None)], 1.0)
-            .unwrap();
+        s.apply(
+            &[call(CallOutcome::Failure, None), call(CallOutcome::Timeout, None)],
+            1.0,
+        )
+        .unwrap();
         assert_eq!(s.get("circuit_breaker", "a").unwrap().failures, 2);
-        s.apply(&[call(Outcome::Success, None)], 1.0).unwrap();
+        s.apply(&[call(CallOutcome::Success, None)], 1.0).unwrap();
         assert_eq!(s.get("circuit_breaker", "a").unwrap().failures, 0);
-        s.apply(&[call(Outcome::Rejected, Some(7))], 1.0).unwrap();
+        s.apply(&[call(CallOutcome::Rejected, Some(7))], 1.0).unwrap();
         assert_eq!(s.get("circuit_breaker", "a").unwrap().failures, 7);
     }
 
@@ -1255,7 +1258,7 @@ mod tests {
                 1 => prop::sample::select(BREAKER_STATES[..5].to_vec()).prop_map(|s| Action::Observe { state: s.into() }),
                 1 => prop::sample::select(BREAKER_STATES[..5].to_vec()).prop_map(|s| Action::Polled { state: s.into(), alive_seconds: 15.0 }),
                 2 => (0..4usize, prop::option::of(0..10u64))
-                    .prop_map(|(o, n)| Action::Call { outcome: Outcome::ALL[o], failure_count: n }),
+                    .prop_map(|(o, n)| Action::Call { outcome: CallOutcome::ALL[o], failure_count: n }),
                 1 => Just(Action::Heartbeat),
             ];
             (machine, action, prop::option::of(0..20u64)).prop_map(|(m, a, seq)| {

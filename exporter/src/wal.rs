@@ -451,7 +451,7 @@ mod tests {
             "circuit_breaker",
             "a",
             Action::Call {
-                outcome: crate::events::Outcome::Success,
+                outcome: statescope_model::contract::CallOutcome::Success,
                 failure_count: None,
             },
         );

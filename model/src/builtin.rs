@@ -5,6 +5,25 @@ use crate::kind::{Kind, KindSpec, Severity, StateSpec};
 pub const CIRCUIT_BREAKER: &str = "circuit_breaker";
 pub const WORKER: &str = "worker";
 
+/// The states of [`circuit_breaker`], by name, for code that acts on one.
+pub mod breaker_state {
+    pub const CLOSED: &str = "closed";
+    pub const OPEN: &str = "open";
+    pub const HALF_OPEN: &str = "half_open";
+    pub const FORCED_OPEN: &str = "forced_open";
+    pub const DISABLED: &str = "disabled";
+    pub const METRICS_ONLY: &str = "metrics_only";
+}
+
+/// The states of [`worker`], by name, for code that acts on one.
+pub mod worker_state {
+    pub const STARTING: &str = "starting";
+    pub const IDLE: &str = "idle";
+    pub const BUSY: &str = "busy";
+    pub const DRAINING: &str = "draining";
+    pub const OFFLINE: &str = "offline";
+}
+
 /// A circuit breaker as Resilience4j, pybreaker and most libraries model it.
 ///
 /// The order of states gives the enum values used by `circuit_breaker_state`
@@ -18,31 +37,32 @@ pub const WORKER: &str = "worker";
 /// Polly's `Isolate()` and `Reset()`), so every other move is manual: allowed,
 /// and drawn and counted apart.
 pub fn circuit_breaker() -> Kind {
+    use breaker_state::*;
     let spec = KindSpec {
         name: CIRCUIT_BREAKER.into(),
         states: vec![
-            StateSpec::new("closed", Severity::Ok, Some("green")),
-            StateSpec::new("open", Severity::Critical, Some("red")),
-            StateSpec::new("half_open", Severity::Warning, Some("orange")),
-            StateSpec::new("forced_open", Severity::Critical, Some("purple")),
-            StateSpec::new("disabled", Severity::Info, Some("text")),
+            StateSpec::new(CLOSED, Severity::Ok, Some("green")),
+            StateSpec::new(OPEN, Severity::Critical, Some("red")),
+            StateSpec::new(HALF_OPEN, Severity::Warning, Some("orange")),
+            StateSpec::new(FORCED_OPEN, Severity::Critical, Some("purple")),
+            StateSpec::new(DISABLED, Severity::Info, Some("text")),
             // Resilience4j: calls always pass, metrics are still recorded.
-            StateSpec::new("metrics_only", Severity::Info, Some("blue")),
+            StateSpec::new(METRICS_ONLY, Severity::Info, Some("blue")),
         ],
-        initial: "closed".into(),
+        initial: CLOSED.into(),
         transitions: pairs(&[
-            ("closed", "open"),
-            ("open", "half_open"),
-            ("half_open", "closed"),
-            ("half_open", "open"),
+            (CLOSED, OPEN),
+            (OPEN, HALF_OPEN),
+            (HALF_OPEN, CLOSED),
+            (HALF_OPEN, OPEN),
         ]),
         manual_transitions: pairs(&[
-            ("*", "closed"),
-            ("*", "open"),
-            ("*", "half_open"),
-            ("*", "forced_open"),
-            ("*", "disabled"),
-            ("*", "metrics_only"),
+            ("*", CLOSED),
+            ("*", OPEN),
+            ("*", HALF_OPEN),
+            ("*", FORCED_OPEN),
+            ("*", DISABLED),
+            ("*", METRICS_ONLY),
         ]),
         heartbeat_lost_state: None,
     };
@@ -52,30 +72,31 @@ pub fn circuit_breaker() -> Kind {
 /// A worker in a pool: it starts, takes jobs, may be drained, and goes offline
 /// (by itself, or because the exporter stopped hearing its heartbeat).
 pub fn worker() -> Kind {
+    use worker_state::*;
     let spec = KindSpec {
         name: WORKER.into(),
         states: vec![
-            StateSpec::new("starting", Severity::Info, Some("blue")),
-            StateSpec::new("idle", Severity::Ok, Some("green")),
-            StateSpec::new("busy", Severity::Ok, Some("dark-green")),
-            StateSpec::new("draining", Severity::Warning, Some("orange")),
-            StateSpec::new("offline", Severity::Critical, Some("red")),
+            StateSpec::new(STARTING, Severity::Info, Some("blue")),
+            StateSpec::new(IDLE, Severity::Ok, Some("green")),
+            StateSpec::new(BUSY, Severity::Ok, Some("dark-green")),
+            StateSpec::new(DRAINING, Severity::Warning, Some("orange")),
+            StateSpec::new(OFFLINE, Severity::Critical, Some("red")),
         ],
-        initial: "starting".into(),
+        initial: STARTING.into(),
         transitions: pairs(&[
-            ("starting", "idle"),
-            ("idle", "busy"),
-            ("busy", "idle"),
-            ("idle", "draining"),
-            ("busy", "draining"),
-            ("draining", "idle"),
-            ("*", "offline"),
-            ("offline", "starting"),
+            (STARTING, IDLE),
+            (IDLE, BUSY),
+            (BUSY, IDLE),
+            (IDLE, DRAINING),
+            (BUSY, DRAINING),
+            (DRAINING, IDLE),
+            ("*", OFFLINE),
+            (OFFLINE, STARTING),
         ]),
         // Worker frameworks have no API that forces a worker's state; a move
         // outside this flow (starting -> busy) is unexpected, and counted so.
         manual_transitions: Vec::new(),
-        heartbeat_lost_state: Some("offline".into()),
+        heartbeat_lost_state: Some(OFFLINE.into()),
     };
     Kind::from_spec(spec).expect("built-in worker kind is valid")
 }

@@ -2,6 +2,12 @@
 //! dashboards and alert rules read. Changing a name here is a breaking change
 //! for every user's dashboards; add, don't rename.
 
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
 /// Label: the machine's kind (`circuit_breaker`, `worker`, or a custom kind).
 pub const LABEL_KIND: &str = "kind";
 /// Label: the machine's id, unique within its kind (`openai/key-3`, `worker-07`).
@@ -25,7 +31,17 @@ pub const LABEL_FLOW: &str = "flow";
 /// event that created it and never change afterwards (later events that carry
 /// other values are applied without them, and the answer says so), so one
 /// machine never has two series histories.
-pub const DEFAULT_IDENTITY_LABELS: [&str; 4] = ["provider", "key_id", "worker_type", "service"];
+pub const DEFAULT_IDENTITY_LABELS: [&str; 4] = [LABEL_PROVIDER, LABEL_KEY_ID, LABEL_WORKER_TYPE, LABEL_SERVICE];
+/// Identity label: the upstream a breaker guards (`openai`); with
+/// [`LABEL_KEY_ID`], what the compatibility series are labelled by.
+pub const LABEL_PROVIDER: &str = "provider";
+/// Identity label: the credential or endpoint a breaker guards (`key-3`).
+pub const LABEL_KEY_ID: &str = "key_id";
+/// Identity label: a worker's pool; the job histograms are kept per kind and
+/// worker_type.
+pub const LABEL_WORKER_TYPE: &str = "worker_type";
+/// Identity label: the service that reports the machine.
+pub const LABEL_SERVICE: &str = "service";
 /// Most identity label names a config may declare: each one is a label on
 /// every per-machine series.
 pub const MAX_IDENTITY_LABELS: usize = 8;
@@ -54,8 +70,7 @@ pub const UNEXPECTED_TRANSITIONS_TOTAL: &str = "statescope_unexpected_transition
 
 /// Counter of calls through a breaker. Labels: kind, machine, outcome, identity labels.
 pub const BREAKER_CALLS_TOTAL: &str = "statescope_breaker_calls_total";
-/// Values of the `outcome` label.
-pub const OUTCOMES: [&str; 4] = ["success", "failure", "timeout", "rejected"];
+/// Label of [`BREAKER_CALLS_TOTAL`], a [`CallOutcome`].
 pub const LABEL_OUTCOME: &str = "outcome";
 /// Gauge: failures in the breaker's current window, as last reported (or
 /// consecutive failures counted by the exporter when the reporter sends none).
@@ -65,8 +80,7 @@ pub const BREAKER_FAILURES: &str = "statescope_breaker_failures";
 
 /// Counter of jobs a worker finished. Labels: kind, machine, result, identity labels.
 pub const WORKER_JOBS_TOTAL: &str = "statescope_worker_jobs_total";
-/// Values of the `result` label.
-pub const JOB_RESULTS: [&str; 2] = ["succeeded", "failed"];
+/// Label of [`WORKER_JOBS_TOTAL`], a [`JobResult`].
 pub const LABEL_RESULT: &str = "result";
 /// Histograms per kind and worker_type (not per machine, to bound series):
 /// how long jobs ran, and how long they waited in the queue before starting.
@@ -128,3 +142,151 @@ pub const EXPORTER_HTTP_REQUEST_DURATION_SECONDS: &str = "statescope_exporter_ht
 /// Names of one-hot state series in other exporters the panel recognises
 /// without configuration (labels `name`/`state` for Resilience4j).
 pub const RESILIENCE4J_STATE: &str = "resilience4j_circuitbreaker_state";
+
+/// Outcome of one call through a circuit breaker.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CallOutcome {
+    Success,
+    Failure,
+    Timeout,
+    /// Short-circuited: the breaker refused the call without trying it.
+    Rejected,
+}
+
+impl CallOutcome {
+    /// Every outcome: the values of a call event's `outcome` and of the
+    /// [`LABEL_OUTCOME`] label, in the order the exporter counts and serves them.
+    pub const ALL: [CallOutcome; 4] = [
+        CallOutcome::Success,
+        CallOutcome::Failure,
+        CallOutcome::Timeout,
+        CallOutcome::Rejected,
+    ];
+
+    /// The name on the wire and in the label, as serde writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CallOutcome::Success => "success",
+            CallOutcome::Failure => "failure",
+            CallOutcome::Timeout => "timeout",
+            CallOutcome::Rejected => "rejected",
+        }
+    }
+
+    /// Failures and timeouts are what trip a breaker.
+    pub fn is_failure(self) -> bool {
+        matches!(self, CallOutcome::Failure | CallOutcome::Timeout)
+    }
+}
+
+/// How a worker's job ended.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobResult {
+    Succeeded,
+    Failed,
+}
+
+impl JobResult {
+    /// Every result: the values of a job event's `result` and of the
+    /// [`LABEL_RESULT`] label, in the order the exporter counts and serves them.
+    pub const ALL: [JobResult; 2] = [JobResult::Succeeded, JobResult::Failed];
+
+    /// The name on the wire and in the label, as serde writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobResult::Succeeded => "succeeded",
+            JobResult::Failed => "failed",
+        }
+    }
+}
+
+/// A label value that is not one of its label's values.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("unknown {label} `{value}`, expected one of {}", quoted(allowed))]
+pub struct UnknownValue {
+    /// The label (`outcome`, `result`).
+    pub label: &'static str,
+    pub value: String,
+    pub allowed: Vec<&'static str>,
+}
+
+/// `a`, `b`, `c`: as serde lists the variants it expected.
+fn quoted(values: &[&str]) -> String {
+    values.iter().map(|v| format!("`{v}`")).collect::<Vec<_>>().join(", ")
+}
+
+macro_rules! label_value {
+    ($ty:ty, $label:expr) => {
+        impl fmt::Display for $ty {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl FromStr for $ty {
+            type Err = UnknownValue;
+
+            fn from_str(s: &str) -> Result<Self, UnknownValue> {
+                <$ty>::ALL
+                    .into_iter()
+                    .find(|v| v.as_str() == s)
+                    .ok_or_else(|| UnknownValue {
+                        label: $label,
+                        value: s.to_owned(),
+                        allowed: <$ty>::ALL.iter().map(|v| v.as_str()).collect(),
+                    })
+            }
+        }
+    };
+}
+
+label_value!(CallOutcome, LABEL_OUTCOME);
+label_value!(JobResult, LABEL_RESULT);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The names `as_str` gives are the ones serde reads and writes, so the
+    /// label values, the API's counts and the push API agree.
+    #[test]
+    fn label_values_are_the_wire_names() {
+        let wire = |v: serde_json::Value| v.as_str().unwrap().to_owned();
+        for o in CallOutcome::ALL {
+            assert_eq!(wire(serde_json::to_value(o).unwrap()), o.as_str());
+            assert_eq!(o.as_str().parse::<CallOutcome>(), Ok(o));
+            assert_eq!(o.to_string(), o.as_str());
+        }
+        for r in JobResult::ALL {
+            assert_eq!(wire(serde_json::to_value(r).unwrap()), r.as_str());
+            assert_eq!(r.as_str().parse::<JobResult>(), Ok(r));
+        }
+        let names: Vec<_> = CallOutcome::ALL.iter().map(|o| o.as_str()).collect();
+        assert_eq!(names, ["success", "failure", "timeout", "rejected"]);
+        let names: Vec<_> = JobResult::ALL.iter().map(|r| r.as_str()).collect();
+        assert_eq!(names, ["succeeded", "failed"]);
+    }
+
+    #[test]
+    fn an_unknown_value_names_its_label_and_every_allowed_value() {
+        let err = "boom".parse::<CallOutcome>().unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "unknown outcome `boom`, expected one of `success`, `failure`, `timeout`, `rejected`"
+        );
+        let err = "Succeeded".parse::<JobResult>().unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "unknown result `Succeeded`, expected one of `succeeded`, `failed`"
+        );
+        // serde's own refusal, which the push API answers with, says as much.
+        let err = serde_json::from_str::<CallOutcome>(r#""boom""#)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("`success`, `failure`, `timeout`, `rejected`"), "{err}");
+    }
+}

@@ -522,7 +522,8 @@ fn collapse_instants(buf: &mut Vec<Sample>) {
 /// a liveness sample is a gap.
 fn merge_up_active(inputs: &[(usize, Input)], series: &[Series], kind: &Kind, buf: &mut Vec<Sample>) {
     let state = |name| kind.state_id(name).map(|s| s.index());
-    let (offline, idle, busy) = (state("offline"), state("idle"), state("busy"));
+    use statescope_model::builtin::worker_state::{BUSY, IDLE, OFFLINE};
+    let (offline, idle, busy) = (state(OFFLINE), state(IDLE), state(BUSY));
     let values = |which: &Input| {
         let mut out: Vec<(f64, f64)> = Vec::new();
         for (i, _) in inputs.iter().filter(|(_, input)| input == which) {

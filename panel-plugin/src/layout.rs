@@ -66,20 +66,22 @@ pub struct Grid {
 /// `...MetricsOnlyState`; pybreaker's and Polly's isolate). They can be
 /// entered from any state, so their edges are drawn as one, apart.
 pub fn is_manual(kind: &str, state: &str) -> bool {
-    kind == builtin::CIRCUIT_BREAKER && matches!(state, "forced_open" | "disabled" | "metrics_only")
+    use builtin::breaker_state::{DISABLED, FORCED_OPEN, METRICS_ONLY};
+    kind == builtin::CIRCUIT_BREAKER && matches!(state, FORCED_OPEN | DISABLED | METRICS_ONLY)
 }
 
 /// Hand-placed cells of the built-in kinds' ordinary states.
 fn hand_placed(kind: &str, state: &str) -> Option<Cell> {
+    use builtin::{breaker_state, worker_state};
     let (col, row) = match (kind, state) {
-        (builtin::CIRCUIT_BREAKER, "closed") => (0, 0),
-        (builtin::CIRCUIT_BREAKER, "open") => (2, 0),
-        (builtin::CIRCUIT_BREAKER, "half_open") => (1, 1),
-        (builtin::WORKER, "starting") => (0, 0),
-        (builtin::WORKER, "idle") => (1, 0),
-        (builtin::WORKER, "busy") => (2, 0),
-        (builtin::WORKER, "draining") => (2, 1),
-        (builtin::WORKER, "offline") => (1, 1),
+        (builtin::CIRCUIT_BREAKER, breaker_state::CLOSED) => (0, 0),
+        (builtin::CIRCUIT_BREAKER, breaker_state::OPEN) => (2, 0),
+        (builtin::CIRCUIT_BREAKER, breaker_state::HALF_OPEN) => (1, 1),
+        (builtin::WORKER, worker_state::STARTING) => (0, 0),
+        (builtin::WORKER, worker_state::IDLE) => (1, 0),
+        (builtin::WORKER, worker_state::BUSY) => (2, 0),
+        (builtin::WORKER, worker_state::DRAINING) => (2, 1),
+        (builtin::WORKER, worker_state::OFFLINE) => (1, 1),
         _ => return None,
     };
     Some(Cell { col, row })
