@@ -79,8 +79,8 @@ fn arb_field() -> impl Strategy<Value = Field> {
     )
         .prop_map(|(field_type, labels, values, times, beside)| {
             let values = if field_type == FieldType::Time { times } else { values };
-            // Time and number fields come either as JSON cells or, as module.ts
-            // sends them, as a run of the numbers beside the JSON.
+            // Time and number fields come either as JSON cells or, as frames.ts
+            // sends them, as a run of numbers (a Float64Array).
             let numeric = matches!(field_type, FieldType::Time | FieldType::Number);
             Field {
                 name: "Value".into(),
