@@ -63,18 +63,9 @@ interface Sent {
 
 const numeric = (field: Field) => field.type === 'time' || field.type === 'number';
 
-/** JSON of config parts that are objects, by identity: Grafana shares them between fields. */
-const objectKeys = new WeakMap<object, string>();
+/** JSON of a config part that may be an object (small: a colour, mappings). */
 function objectKey(value: unknown): string {
-  if (value === null || typeof value !== 'object') {
-    return String(value ?? '');
-  }
-  let key = objectKeys.get(value);
-  if (key === undefined) {
-    key = JSON.stringify(value);
-    objectKeys.set(value, key);
-  }
-  return key;
+  return value === null || typeof value !== 'object' ? String(value ?? '') : JSON.stringify(value);
 }
 
 /** The config the Rust side reads (input.rs's FieldConfig), variables filled in. */
