@@ -1,38 +1,61 @@
-//! The panel's data core, natively: decoding the input `module.ts` sends and
+//! The panel's data core, natively: decoding the input `frames.ts` sends (the
+//! first update, and a refresh slid by a step, timed with the update back) and
 //! `build_view`, for 1k and 10k breakers with an hour of 15 s samples (one
 //! `statescope_state` frame per machine and state). The browser figures
 //! (decode + render + layout/paint in Chromium) come from bench/panel/.
 
 use std::hint::black_box;
 
-use criterion::{BatchSize, BenchmarkId, Criterion, criterion_group, criterion_main};
-use statescope_bench::frames::{Fleet, split_numbers};
-use statescope_panel::{PanelInput, build_view};
+use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use statescope_bench::frames::{Fleet, Sender};
+use statescope_panel::build_view;
+use statescope_panel::store::FrameStore;
 
 const END_MS: u64 = 1_800_000_000_000;
 
 fn panel(c: &mut Criterion) {
     let mut decode = c.benchmark_group("decode_input");
     decode.sample_size(10);
+    let mut refresh = Vec::new();
     let mut inputs = Vec::new();
     for machines in statescope_bench::bench_sizes(&[1_000, 10_000]) {
-        // As module.ts sends it: labels and options as JSON, samples as numbers.
-        let (json, numbers) = split_numbers(&Fleet::hour(machines, END_MS).panel_input_json());
-        let parts = (json, numbers);
-        decode.bench_with_input(BenchmarkId::from_parameter(machines), &parts, |b, (json, numbers)| {
-            // The numbers arrive owned (wasm-bindgen's copy into wasm memory): cloning them is setup.
-            b.iter_batched(
-                || numbers.clone(),
-                |numbers| PanelInput::from_parts(black_box(json), numbers).expect("the benchmark input decodes"),
-                BatchSize::LargeInput,
-            )
-        });
-        inputs.push((
-            machines,
-            PanelInput::from_parts(&parts.0, parts.1).expect("the benchmark input decodes"),
-        ));
+        // As frames.ts sends it: descriptions as JSON once, samples as numbers.
+        let fleet = Fleet::hour(machines, END_MS);
+        let mut sender = Sender::default();
+        let first = sender.update(&fleet.panel_input_json());
+        let next = sender.update(&fleet.next_refresh().panel_input_json());
+        decode.bench_with_input(
+            BenchmarkId::from_parameter(machines),
+            &first,
+            |b, (meta, layout, numbers)| {
+                b.iter(|| {
+                    FrameStore::default()
+                        .update(black_box(meta), layout, numbers)
+                        .expect("the benchmark input decodes")
+                })
+            },
+        );
+        let mut store = FrameStore::default();
+        let (input, _) = store
+            .update(&first.0, &first.1, &first.2)
+            .expect("the benchmark input decodes");
+        inputs.push((machines, input));
+        refresh.push((machines, store, first, next));
     }
     decode.finish();
+
+    // A refresh whose range slid by one step, on a store holding the range before.
+    let mut group = c.benchmark_group("refresh_input");
+    group.sample_size(10);
+    for (machines, store, first, next) in &mut refresh {
+        group.bench_function(BenchmarkId::from_parameter(*machines), |b| {
+            b.iter(|| {
+                store.update(&first.0, &first.1, &first.2).expect("decodes");
+                store.update(black_box(&next.0), &next.1, &next.2).expect("decodes")
+            })
+        });
+    }
+    group.finish();
 
     let mut view = c.benchmark_group("build_view");
     view.sample_size(10);

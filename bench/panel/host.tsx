@@ -44,7 +44,17 @@ export interface Timing {
   frame: number;
   /** Elements under the panel afterwards: a check that it drew something. */
   elements: number;
+  /** The update's stages as the panel measured them (frames.ts's performance
+   * measures; NaN when it did not run one): building the update in JS, the
+   * wasm applying it, then the view model built and handed to Leptos. */
+  stages: { marshal: number; decode: number; view: number };
 }
+
+/** The last performance measure called `name`, in ms. */
+const measured = (name: string) => {
+  const entries = performance.getEntriesByName(name, 'measure');
+  return entries.length ? entries[entries.length - 1].duration : NaN;
+};
 
 export interface BenchApi {
   /** Fetches a generated frames file (under the bench-data plugin path) and converts it to DataFrames. */
@@ -161,6 +171,7 @@ async function main() {
     let lastScript = 0;
     let lastLayout = 0;
     let lastFrame = 0;
+    performance.clearMeasures();
     const t0 = performance.now();
     const observer = new MutationObserver(() => {
       const seq = ++batches;
@@ -197,6 +208,11 @@ async function main() {
       layout: lastLayout - t0,
       frame: lastFrame - t0,
       elements: container.getElementsByTagName('*').length,
+      stages: {
+        marshal: measured('statescope:marshal'),
+        decode: measured('statescope:decode'),
+        view: measured('statescope:view'),
+      },
     };
   };
 

@@ -117,6 +117,24 @@ async function main() {
     const update: Record<string, number> = {};
     const updateFrame: Record<string, number> = {};
     const elements: Record<string, number> = {};
+    // Medians of each stage: where a first render's or an update's time went.
+    // `dom` is the rest of the time to layout: React, Leptos patching the DOM,
+    // style and layout.
+    const stages: Record<'first' | 'update', Record<string, Record<string, number>>> = { first: {}, update: {} };
+    const addStages = (which: 'first' | 'update', n: string, ts: Timing[]) => {
+      const parts = {
+        marshal: ts.map((t) => t.stages.marshal),
+        decode: ts.map((t) => t.stages.decode),
+        view: ts.map((t) => t.stages.view),
+        dom: ts.map((t) => t.layout - t.stages.marshal - t.stages.decode - t.stages.view),
+      };
+      for (const [stage, xs] of Object.entries(parts)) {
+        const m = median(xs.filter((x) => Number.isFinite(x)));
+        if (Number.isFinite(m)) {
+          (stages[which][stage] ??= {})[n] = round(m);
+        }
+      }
+    };
     for (const fleet of fleets) {
       await load(fleet.first, fleet.from, fleet.to);
       await load(fleet.next, fleet.next_from, fleet.next_to);
@@ -139,6 +157,8 @@ async function main() {
       update[n] = round(median(updatesT.map((t) => t.layout)));
       updateFrame[n] = round(median(updatesT.map((t) => t.frame)));
       elements[n] = firsts[firsts.length - 1].elements;
+      addStages('first', n, firsts);
+      addStages('update', n, updatesT);
       if (elements[n] < 3) {
         const text = await page.evaluate(() => window.statescopeBench.text());
         throw new Error(`the panel drew nothing for ${n} machines: ${JSON.stringify(text)}`);
@@ -156,6 +176,7 @@ async function main() {
       first_render_frame_ms: firstFrame,
       update_ms: update,
       update_frame_ms: updateFrame,
+      stages_ms: stages,
       elements,
       repeat,
       updates,

@@ -8,6 +8,7 @@
 //! breaker walks closed -> open -> half_open -> closed, at a pace set by its
 //! index, so the panel sees transitions, flapping and every state.
 
+use std::collections::HashMap;
 use std::fmt::Write as _;
 
 /// States of the built-in `circuit_breaker` kind, in enum order.
@@ -111,32 +112,60 @@ impl Fleet {
     }
 }
 
-/// Splits a `PanelInput` document the way `module.ts` sends it: every time
-/// and number field's `values` moved into one list of numbers (NaN for null)
-/// and replaced by `"numbers": [offset, len]`.
-pub fn split_numbers(json: &str) -> (String, Vec<f64>) {
-    let mut doc: serde_json::Value = serde_json::from_str(json).expect("a PanelInput document");
-    let mut numbers = Vec::new();
-    let frames = doc["frames"].as_array_mut().into_iter().flatten();
-    for field in frames.flat_map(|f| f["fields"].as_array_mut().into_iter().flatten()) {
-        if !matches!(field["type"].as_str(), Some("time" | "number")) {
-            continue;
+/// The panel's side of the frames it sends (as `frames.ts` does): an id per
+/// frame description, descriptions sent once, samples as numbers.
+#[derive(Default)]
+pub struct Sender {
+    ids: HashMap<String, u32>,
+    next: u32,
+}
+
+/// One update as the panel's wasm takes it: the meta JSON (options, time
+/// range, new frames' descriptions), the layout and the numbers.
+pub type Update = (String, Vec<u32>, Vec<f64>);
+
+impl Sender {
+    /// The update carrying the `PanelInput` document `json`, against what this
+    /// sender sent before: frames seen then are named by id only.
+    pub fn update(&mut self, json: &str) -> Update {
+        let mut doc: serde_json::Value = serde_json::from_str(json).expect("a PanelInput document");
+        let frames = doc.as_object_mut().and_then(|d| d.remove("frames")).unwrap_or_default();
+        let (mut layout, mut numbers, mut described) = (Vec::new(), Vec::new(), Vec::new());
+        let mut ids = HashMap::new();
+        for mut frame in frames.as_array().cloned().unwrap_or_default() {
+            let mut columns = Vec::new();
+            for field in frame["fields"].as_array_mut().into_iter().flatten() {
+                if matches!(field["type"].as_str(), Some("time" | "number")) {
+                    columns.push(
+                        field
+                            .as_object_mut()
+                            .and_then(|f| f.remove("values"))
+                            .unwrap_or_default(),
+                    );
+                }
+            }
+            let key = frame.to_string();
+            let id = match self.ids.get(&key) {
+                Some(&id) => id,
+                None => {
+                    self.next += 1;
+                    frame["id"] = self.next.into();
+                    described.push(frame);
+                    self.next
+                }
+            };
+            ids.insert(key, id);
+            layout.push(id);
+            for column in columns {
+                let values = column.as_array().cloned().unwrap_or_default();
+                layout.push(values.len() as u32);
+                numbers.extend(values.iter().map(|v| v.as_f64().unwrap_or(f64::NAN)));
+            }
         }
-        let Some(values) = field.get_mut("values").map(serde_json::Value::take) else {
-            continue;
-        };
-        let at = numbers.len();
-        numbers.extend(
-            values
-                .as_array()
-                .into_iter()
-                .flatten()
-                .map(|v| v.as_f64().unwrap_or(f64::NAN)),
-        );
-        field["numbers"] = serde_json::json!([at, numbers.len() - at]);
-        field.as_object_mut().expect("a field object").remove("values");
+        self.ids = ids;
+        doc["newFrames"] = described.into();
+        (doc.to_string(), layout, numbers)
     }
-    (doc.to_string(), numbers)
 }
 
 #[cfg(test)]
@@ -184,14 +213,26 @@ mod tests {
     }
 
     #[test]
-    fn split_moves_every_sample_into_the_numbers() {
+    fn frames_are_described_once_and_named_by_id_after() {
         let fleet = Fleet::hour(2, 1_800_000_000_000);
-        let (json, numbers) = split_numbers(&fleet.panel_input_json());
+        let mut sender = Sender::default();
+        let (meta, layout, numbers) = sender.update(&fleet.panel_input_json());
         assert_eq!(numbers.len(), 2 * 5 * 2 * 240, "time and value of every frame");
-        let doc: Value = serde_json::from_str(&json).unwrap();
-        let value = &doc["frames"][3]["fields"][1];
-        assert!(value.get("values").is_none());
-        assert_eq!(value["numbers"], serde_json::json!([3 * 480 + 240, 240]));
+        assert_eq!(layout.len(), 2 * 5 * 3, "id, time length, value length per frame");
+        assert_eq!(&layout[3..6], [2, 240, 240]);
         assert_eq!(numbers[239], 1_800_000_000_000.0);
+        let doc: Value = serde_json::from_str(&meta).unwrap();
+        let value = &doc["newFrames"][2]["fields"][1];
+        assert!(value.get("values").is_none());
+        assert_eq!(value["labels"]["state"], "half_open");
+        let (meta, layout, numbers) = sender.update(&fleet.next_refresh().panel_input_json());
+        let doc: Value = serde_json::from_str(&meta).unwrap();
+        assert_eq!(
+            doc["newFrames"],
+            serde_json::json!([]),
+            "the same frames slid by a step"
+        );
+        assert_eq!(&layout[..3], [1, 240, 240]);
+        assert_eq!(numbers[239], 1_800_000_015_000.0);
     }
 }

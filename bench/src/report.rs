@@ -451,7 +451,25 @@ pub fn rows(r: &Results) -> Vec<Row> {
             browser("update on refresh", "update_ms", targets.and_then(|t| limit(t.1))),
             browser("update on refresh to painted frame", "update_frame_ms", None),
         ]);
-        for (group, what) in [("decode_input", "decode input"), ("build_view", "build_view")] {
+        // Where the time went (frames.ts's performance measures): a miss is
+        // explained by the stage that holds it.
+        for (which, pointer) in [("first render", "first"), ("update on refresh", "update")] {
+            for (stage, what) in PANEL_STAGES {
+                rows.push(row(
+                    format!("panel {which}, {size} machines, stage: {what}"),
+                    Unit::Ms,
+                    Better::Lower,
+                    r.get("panel", &format!("/stages_ms/{pointer}/{stage}/{n}")),
+                    None,
+                    None,
+                ));
+            }
+        }
+        for (group, what) in [
+            ("decode_input", "decode input"),
+            ("refresh_input", "decode a refresh slid by a step (and the step back)"),
+            ("build_view", "build_view"),
+        ] {
             rows.push(row(
                 format!("panel {what} natively, {size} machines (criterion median)"),
                 Unit::Ms,
@@ -482,6 +500,14 @@ pub fn rows(r: &Results) -> Vec<Row> {
     ]);
     rows
 }
+
+/// The stages of a panel update, as bench/panel/measure.ts reports them.
+const PANEL_STAGES: [(&str, &str); 4] = [
+    ("marshal", "marshal (frames.ts builds the update)"),
+    ("decode", "decode (the wasm applies it to the frames it keeps)"),
+    ("view", "view (build_view, handed to Leptos)"),
+    ("dom", "DOM (React, Leptos patching, style and layout)"),
+];
 
 /// `1k`, `10k`, or the number when it is not whole thousands.
 fn size_label(n: usize) -> String {
@@ -697,6 +723,38 @@ mod tests {
             "{table}"
         );
         assert!(!table.contains("1k machines (Chromium)"));
+    }
+
+    #[test]
+    fn panel_stages_are_rows_that_explain_a_miss() {
+        let mut r = results();
+        r.push(
+            "panel",
+            json!({"first_render_ms": {"1000": 60.0}, "update_ms": {"1000": 20.0},
+                   "stages_ms": {"update": {"marshal": {"1000": 2.5}, "decode": {"1000": 1.0},
+                                            "view": {"1000": 12.0}, "dom": {"1000": 4.5}}}}),
+        );
+        let rows = rows(&r);
+        assert_eq!(
+            find(&rows, "panel update on refresh, 1k machines (Chromium)").met(),
+            Some(false)
+        );
+        let stage = |s: &str| find(&rows, &format!("panel update on refresh, 1k machines, stage: {s}")).ours;
+        assert_eq!(
+            (stage("marshal"), stage("decode"), stage("view"), stage("DOM")),
+            (Some(2.5), Some(1.0), Some(12.0), Some(4.5))
+        );
+        let table = markdown(&rows, "");
+        assert!(
+            table.contains(
+                "| panel update on refresh, 1k machines, stage: view (build_view, handed to Leptos) | 12.0 ms |"
+            ),
+            "{table}"
+        );
+        assert!(
+            table.contains("| panel first render, 1k machines, stage: marshal (frames.ts builds the update) | — |"),
+            "a stage not measured shows as such: {table}"
+        );
     }
 
     /// A criterion output directory holding `(id, median ns)` estimates.

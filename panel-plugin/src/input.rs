@@ -1,5 +1,6 @@
-//! What `module.ts` hands to Rust: Grafana's data frames, the panel options,
-//! the time range and the theme, as one JSON document (camelCase keys).
+//! What `frames.ts` hands to Rust: Grafana's data frames, the panel options,
+//! the time range and the theme (camelCase keys; how they travel between
+//! refreshes is `store.rs`'s).
 //!
 //! Decoding is lenient on purpose: a panel must show a one-line message, not
 //! break, when a datasource sends something unusual. Unknown keys are ignored,
@@ -15,7 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::options::PanelOptions;
 
-/// Everything `build_view` needs, decoded from the JSON `module.ts` sends.
+/// Everything `build_view` needs.
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct PanelInput {
@@ -32,37 +33,12 @@ pub struct PanelInput {
 }
 
 impl PanelInput {
-    /// Decodes the JSON document `module.ts` sends. The error message is one
-    /// line, fit for the panel's message area.
+    /// Decodes a whole input from one JSON document, samples as JSON cells:
+    /// the from-scratch form the tests and fixtures use (the panel itself
+    /// gets updates of the frames it keeps, see `store.rs`). The error
+    /// message is one line, fit for the panel's message area.
     pub fn from_json(json: &str) -> Result<PanelInput, String> {
-        PanelInput::from_parts(json, Vec::new())
-    }
-
-    /// Decodes the JSON document plus the numbers `module.ts` sends beside
-    /// it: time and number fields arrive as `"numbers": [offset, len]` into
-    /// one `Float64Array` (NaN for a null), because parsing millions of
-    /// samples out of JSON text took most of a render. The fields share the
-    /// numbers rather than each copying its run of them.
-    pub fn from_parts(json: &str, numbers: Vec<f64>) -> Result<PanelInput, String> {
-        let mut input: PanelInput =
-            serde_json::from_str(json).map_err(|e| format!("The panel could not read its input: {e}"))?;
-        let all = Arc::new(numbers);
-        for field in input.frames.iter_mut().flat_map(|f| f.fields.iter_mut()) {
-            if let Some((at, len)) = field.numbers.take() {
-                if at.checked_add(len).is_none_or(|end| end > all.len()) {
-                    return Err(format!(
-                        "The panel could not read its input: field {:?} points past its numbers",
-                        field.name
-                    ));
-                }
-                field.values = Values::Numbers {
-                    all: Arc::clone(&all),
-                    at,
-                    len,
-                };
-            }
-        }
-        Ok(input)
+        serde_json::from_str(json).map_err(|e| format!("The panel could not read its input: {e}"))
     }
 }
 
@@ -107,15 +83,13 @@ pub struct Field {
     pub name: String,
     #[serde(rename = "type")]
     pub field_type: FieldType,
-    /// Grafana sends `null` for a field without labels.
+    /// Grafana sends `null` for a field without labels. Shared: the frames
+    /// kept between refreshes (`store.rs`) hand out copies every refresh.
     #[serde(deserialize_with = "null_as_default")]
-    pub labels: BTreeMap<String, String>,
+    pub labels: Arc<BTreeMap<String, String>>,
     #[serde(deserialize_with = "null_as_default")]
-    pub config: FieldConfig,
+    pub config: Arc<FieldConfig>,
     pub values: Values,
-    /// `[offset, len]` of the values in the numbers sent beside the JSON
-    /// (see [`PanelInput::from_parts`]); replaces `values` when present.
-    pub numbers: Option<(usize, usize)>,
 }
 
 impl Field {
@@ -139,8 +113,8 @@ pub enum FieldType {
     Other,
 }
 
-/// A field's samples: cells decoded from the JSON, or a run of the numbers
-/// sent beside it (NaN for a null).
+/// A field's samples: cells decoded from JSON, or a run of numbers sent as a
+/// `Float64Array` (NaN for a null).
 #[derive(Clone, Debug)]
 pub enum Values {
     Cells(Vec<Value>),
@@ -199,7 +173,7 @@ impl Values {
         }
     }
 
-    /// The numbers, when the field came as a run of the numbers beside the JSON.
+    /// The numbers, when the field came as a run of numbers.
     pub fn as_numbers(&self) -> Option<&[f64]> {
         match self {
             Values::Numbers { all, at, len } => Some(&all[*at..at + len]),
@@ -467,28 +441,5 @@ mod tests {
         let err = PanelInput::from_json("{\"frames\": 3}").unwrap_err();
         assert!(err.starts_with("The panel could not read its input:"), "{err}");
         assert!(!err.contains('\n'));
-    }
-
-    #[test]
-    fn numbers_beside_the_json_fill_time_and_number_fields() {
-        let json = r#"{"frames":[{"fields":[
-            {"name":"Time","type":"time","numbers":[0,2]},
-            {"name":"Value","type":"number","numbers":[2,2]},
-            {"name":"state","type":"string","values":["open","closed"]}]}]}"#;
-        let input = PanelInput::from_parts(json, vec![1000.0, 2000.0, 1.0, f64::NAN]).unwrap();
-        let fields = &input.frames[0].fields;
-        fn cells(f: &Field) -> Vec<Cell<'_>> {
-            f.values.cells().collect()
-        }
-        assert_eq!(cells(&fields[0]), [Cell::Number(1000.0), Cell::Number(2000.0)]);
-        assert_eq!(cells(&fields[1]), [Cell::Number(1.0), Cell::Null]);
-        assert_eq!(
-            fields[1].values.get(2),
-            None,
-            "a field ends where its run of numbers ends"
-        );
-        assert_eq!(cells(&fields[2]), [Cell::Text("open"), Cell::Text("closed")]);
-        let err = PanelInput::from_parts(json, vec![1.0, 2.0, 3.0]).unwrap_err();
-        assert!(err.contains("field \"Value\" points past its numbers"), "{err}");
     }
 }

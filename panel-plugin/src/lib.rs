@@ -12,6 +12,7 @@ pub mod options;
 pub mod problem;
 pub mod series;
 pub mod shape;
+pub mod store;
 pub mod timeline;
 pub mod view;
 pub mod view_model;

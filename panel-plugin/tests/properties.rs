@@ -79,20 +79,19 @@ fn arb_field() -> impl Strategy<Value = Field> {
     )
         .prop_map(|(field_type, labels, values, times, beside)| {
             let values = if field_type == FieldType::Time { times } else { values };
-            // Time and number fields come either as JSON cells or, as module.ts
-            // sends them, as a run of the numbers beside the JSON.
+            // Time and number fields come either as JSON cells or, as frames.ts
+            // sends them, as a run of numbers (a Float64Array).
             let numeric = matches!(field_type, FieldType::Time | FieldType::Number);
             Field {
                 name: "Value".into(),
                 field_type,
-                labels: labels.into_iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect(),
-                config: FieldConfig::default(),
+                labels: Arc::new(labels.into_iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect()),
+                config: FieldConfig::default().into(),
                 values: if beside && numeric {
                     numbers_beside(&values)
                 } else {
                     values.into()
                 },
-                numbers: None,
             }
         })
 }
@@ -240,7 +239,7 @@ proptest! {
                     name: None,
                     fields: vec![
                         Field { name: "Time".into(), field_type: FieldType::Time, values: times.clone().into(), ..Field::default() },
-                        Field { name: "Value".into(), field_type: FieldType::Number, labels, values, ..Field::default() },
+                        Field { name: "Value".into(), field_type: FieldType::Number, labels: labels.into(), values, ..Field::default() },
                     ],
                 });
             }

@@ -41,7 +41,8 @@ fn ten_thousand_machines_of_240_samples_are_all_drawn() {
                     ]
                     .into_iter()
                     .map(|(k, v)| (k.to_owned(), v))
-                    .collect(),
+                    .collect::<std::collections::BTreeMap<_, _>>()
+                    .into(),
                     values: (0..SAMPLES)
                         .map(|j| Value::Number(value(i, j)))
                         .collect::<Vec<_>>()

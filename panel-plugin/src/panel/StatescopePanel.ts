@@ -6,7 +6,7 @@ import { LoadingState, PanelProps } from '@grafana/data';
 import { useTheme2 } from '@grafana/ui';
 
 import { Panel as WasmPanel } from '../../pkg/statescope_panel.js';
-import { panelInput } from './frames';
+import { FrameSender } from './frames';
 import type { StatescopeOptions } from './options';
 import { crashedWith, crashMessage, loadFailureMessage, loadWasm, onCrash } from './wasm';
 
@@ -14,6 +14,8 @@ export function StatescopePanel(props: PanelProps<StatescopeOptions>) {
   const theme = useTheme2();
   const host = useRef<HTMLDivElement>(null);
   const panel = useRef<WasmPanel | null>(null);
+  // What this panel's wasm side keeps of the frames; a new panel starts empty.
+  const sender = useRef(new FrameSender());
   const [ready, setReady] = useState(false);
   const [failure, setFailure] = useState<string | null>(() => {
     const crashed = crashedWith();
@@ -44,6 +46,7 @@ export function StatescopePanel(props: PanelProps<StatescopeOptions>) {
         }
         try {
           panel.current = new WasmPanel(host.current);
+          sender.current = new FrameSender();
           setReady(true);
         } catch (e) {
           setFailure(crashMessage(crashedWith() ?? (e instanceof Error ? e.message : String(e))));
@@ -77,8 +80,7 @@ export function StatescopePanel(props: PanelProps<StatescopeOptions>) {
     if (!ready || (data.state === LoadingState.Loading && data.series.length === 0)) {
       return;
     }
-    const [json, numbers] = panelInput(props, theme);
-    call((p) => p.update(json, numbers));
+    call((p) => sender.current.update(p, props, theme));
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [ready, data, options, timeRange, replaceVariables, theme, call]);
 

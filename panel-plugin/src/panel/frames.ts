@@ -1,26 +1,28 @@
-// Grafana's data, theme and options as the JSON `PanelInput` the Rust side
-// decodes (input.rs), plus the number cells beside it.
-import { DataFrame, GrafanaTheme2, InterpolateFunction, PanelProps } from '@grafana/data';
+// Grafana's data, theme and options as the update the Rust side applies
+// (store.rs): frame descriptions once, samples as typed arrays, every refresh
+// naming the frames it holds. Kept thin: deciding what changed is Rust's.
+import { DataFrame, Field, GrafanaTheme2, InterpolateFunction, PanelProps } from '@grafana/data';
 
 import type { StatescopeOptions } from './options';
 
-/** Number cells of every time and number field, sent beside the JSON as one
- * Float64Array (NaN for null): parsing millions of samples out of JSON text
- * took most of a render. A field holds `numbers: [offset, len]` into it.
- * Written into one growing buffer (no array per field), and a time field
- * equal to the one before it (every frame of a range query has its own copy
- * of the same instants) points at the same run instead of adding its own. */
-class Numbers {
-  private buffer = new Float64Array(1 << 16);
-  private length = 0;
-  private lastTime: [number, number] | undefined;
+// Markers in the layout (store.rs's SAME_TIMES and UNCHANGED).
+const SAME_TIMES = 0xffffffff;
+const UNCHANGED = 0xfffffffe;
 
-  /** Adds a field's values, or returns undefined if any is not a number or null. */
-  add(values: ArrayLike<unknown>, isTime: boolean): [number, number] | undefined {
+/** The wasm panel's update entry (wasm.rs): false when it no longer holds
+ * the frames this update names, and wants them all described again. */
+export interface Updatable {
+  update(meta: string, layout: Uint32Array, numbers: Float64Array): boolean;
+}
+
+/** Samples of time and number fields, one growing Float64Array (NaN for null). */
+class Numbers {
+  buffer = new Float64Array(1 << 16);
+  length = 0;
+
+  /** Appends a field's values; false (nothing kept) if one is neither a number nor null. */
+  add(values: ArrayLike<unknown>): boolean {
     const n = values.length;
-    if (isTime && this.lastTime && this.lastTime[1] === n && this.equals(this.lastTime[0], values)) {
-      return this.lastTime;
-    }
     if (this.length + n > this.buffer.length) {
       const grown = new Float64Array(Math.max(this.buffer.length * 2, this.length + n));
       grown.set(this.buffer.subarray(0, this.length));
@@ -35,75 +37,74 @@ class Numbers {
       } else if (v === null || v === undefined) {
         out[at + i] = NaN;
       } else {
-        return undefined;
+        return false;
       }
     }
     this.length += n;
-    if (isTime) {
-      this.lastTime = [at, n];
-    }
-    return [at, n];
+    return true;
   }
 
-  private equals(at: number, values: ArrayLike<unknown>): boolean {
+  equals(at: number, values: ArrayLike<unknown>): boolean {
     const b = this.buffer;
     for (let i = 0; i < values.length; i++) {
-      if (b[at + i] !== values[i]) {
+      if (b[at + i] !== values[i] && !(Number.isNaN(b[at + i]) && values[i] == null)) {
         return false;
       }
     }
     return true;
   }
-
-  array(): Float64Array {
-    return this.buffer.subarray(0, this.length);
-  }
 }
 
-function frameJson(frame: DataFrame, replaceVariables: InterpolateFunction, numbers: Numbers) {
-  // Empty and unset members are left out (the Rust side defaults them): a
-  // refresh of 1k machines is 5k frames, and every byte is written here and
-  // parsed again in the wasm.
+/** What was sent of a frame: its id and the value arrays its numeric fields had. */
+interface Sent {
+  id: number;
+  columns: unknown[];
+}
+
+const numeric = (field: Field) => field.type === 'time' || field.type === 'number';
+
+/** JSON of a config part that may be an object (small: a colour, mappings). */
+function objectKey(value: unknown): string {
+  return value === null || typeof value !== 'object' ? String(value ?? '') : JSON.stringify(value);
+}
+
+/** The config the Rust side reads (input.rs's FieldConfig), variables filled in. */
+function fieldConfig(field: Field, replaceVariables: InterpolateFunction) {
+  const c = field.config ?? {};
   return {
-    refId: frame.refId,
-    name: frame.name,
-    fields: frame.fields.map((field) => {
-      const c = field.config ?? {};
-      const links = c.links?.length
-        ? // Dashboard variables are filled in here; per-machine placeholders
-          // (${__field.labels.x}) are left for the Rust side.
-          c.links.map((link) => ({
-            title: replaceVariables(link.title ?? ''),
-            url: replaceVariables(link.url ?? ''),
-            targetBlank: Boolean(link.targetBlank),
-          }))
-        : undefined;
-      return {
-        name: field.name,
-        type: field.type,
-        labels: field.labels,
-        config: {
-          // A display name may be a template (`${__field.labels.key_id}`):
-          // resolved as Grafana's own panels do, through the panel's
-          // replaceVariables with the field's scoped variables (its data
-          // context), so the wasm gets the text a user sees elsewhere.
-          displayName: c.displayName ? replaceVariables(c.displayName, field.state?.scopedVars) : undefined,
-          displayNameFromDS: c.displayNameFromDS || undefined,
-          unit: c.unit,
-          mappings: c.mappings?.length ? c.mappings : undefined,
-          color: c.color,
-          links,
-          interval: c.interval ?? undefined,
-        },
-        ...numericValues(field.type, field.values as ArrayLike<unknown>, numbers),
-      };
-    }),
+    // A display name may be a template (`${__field.labels.key_id}`), resolved
+    // as Grafana's own panels do, with the field's scoped variables.
+    displayName: c.displayName ? replaceVariables(c.displayName, field.state?.scopedVars) : undefined,
+    displayNameFromDS: c.displayNameFromDS || undefined,
+    unit: c.unit,
+    mappings: c.mappings?.length ? c.mappings : undefined,
+    color: c.color,
+    // Dashboard variables are filled in here; per-machine placeholders
+    // (${__field.labels.x}) are left for the Rust side.
+    links: c.links?.length
+      ? c.links.map((link) => ({
+          title: replaceVariables(link.title ?? ''),
+          url: replaceVariables(link.url ?? ''),
+          targetBlank: Boolean(link.targetBlank),
+        }))
+      : undefined,
+    interval: c.interval ?? undefined,
   };
 }
 
-function numericValues(type: string, values: ArrayLike<unknown>, numbers: Numbers) {
-  const at = type === 'time' || type === 'number' ? numbers.add(values, type === 'time') : undefined;
-  return at ? { numbers: at } : { values: Array.isArray(values) ? values : Array.from(values) };
+/** A frame's identity: everything of its description but the samples. */
+function frameKey(frame: DataFrame, configs: Array<ReturnType<typeof fieldConfig>>): string {
+  let key = `${frame.refId ?? ''}\u001d${frame.name ?? ''}`;
+  frame.fields.forEach((field, i) => {
+    key += `\u001d${field.name}\u001e${field.type}\u001e`;
+    for (const name in field.labels) {
+      key += `${name}\u001f${field.labels[name]}\u001f`;
+    }
+    const c = configs[i];
+    key += `\u001e${c.displayName ?? ''}\u001e${c.displayNameFromDS ?? ''}\u001e${c.unit ?? ''}\u001e${c.interval ?? ''}`;
+    key += `\u001e${objectKey(c.mappings)}\u001e${objectKey(c.color)}\u001e${c.links ? JSON.stringify(c.links) : ''}`;
+  });
+  return key;
 }
 
 /** Grafana colour names (all hue shades and aliases) and theme roles to CSS colours. */
@@ -133,17 +134,153 @@ export function themePalette(theme: GrafanaTheme2): Record<string, string> {
   return palette;
 }
 
-export function panelInput(props: PanelProps<StatescopeOptions>, theme: GrafanaTheme2): [string, Float64Array] {
-  const { data, options, timeRange, width, height, replaceVariables } = props;
-  const numbers = new Numbers();
-  const json = JSON.stringify({
-    frames: data.series.map((frame) => frameJson(frame, replaceVariables, numbers)),
-    options: { ...options, search: replaceVariables(options.search ?? '') },
-    timeRange: { from: timeRange.from.valueOf(), to: timeRange.to.valueOf() },
-    width,
-    height,
-    theme: { isDark: theme.isDark, palette: themePalette(theme) },
-    now: Date.now(),
-  });
-  return [json, numbers.array()];
+/** One panel's side of the frames the wasm keeps (store.rs): an id per frame
+ * description, so labels and config cross once, not on every refresh. */
+export class FrameSender {
+  private sent = new Map<string, Sent>();
+  private nextId = 0;
+  /** The data of the last update. Only while it is the same object may a
+   * column be taken as unchanged because its array is: a streaming
+   * datasource appends to its arrays in place, then hands a new PanelData. */
+  private lastData: unknown;
+
+  /** Hands `panel` the props' data, options, time range, size and theme. The
+   * stages are timed as performance measures `statescope:marshal`,
+   * `statescope:decode` (marked by the wasm) and `statescope:view`. */
+  update(panel: Updatable, props: PanelProps<StatescopeOptions>, theme: GrafanaTheme2) {
+    performance.mark('statescope:start');
+    let [meta, layout, numbers] = this.encode(props, theme);
+    performance.mark('statescope:marshalled');
+    if (!panel.update(meta, layout, numbers)) {
+      // The wasm holds none of our frames (it was reset): describe them all.
+      this.sent.clear();
+      this.lastData = undefined;
+      [meta, layout, numbers] = this.encode(props, theme);
+      performance.mark('statescope:marshalled');
+      panel.update(meta, layout, numbers);
+    }
+    performance.mark('statescope:updated');
+    for (const [name, from, to] of [
+      ['statescope:marshal', 'statescope:start', 'statescope:marshalled'],
+      ['statescope:decode', 'statescope:marshalled', 'statescope:decoded'],
+      ['statescope:view', 'statescope:decoded', 'statescope:updated'],
+    ]) {
+      // Only the last update's: a dashboard left open must not grow the timeline.
+      performance.clearMeasures(name);
+      try {
+        performance.measure(name, from, to);
+      } catch {
+        // No decode mark: the update failed before it.
+      }
+    }
+    for (const mark of ['statescope:start', 'statescope:marshalled', 'statescope:decoded', 'statescope:updated']) {
+      performance.clearMarks(mark);
+    }
+  }
+
+  private encode(props: PanelProps<StatescopeOptions>, theme: GrafanaTheme2): [string, Uint32Array, Float64Array] {
+    const { data, options, timeRange, width, height, replaceVariables } = props;
+    const out: Out = { numbers: new Numbers(), layout: [], newFrames: [], lastTimes: undefined };
+    const sent = new Map<string, Sent>();
+    const sameData = data === this.lastData;
+    this.lastData = data;
+    for (const frame of data.series) {
+      const configs = frame.fields.map((field) => fieldConfig(field, replaceVariables));
+      // A frame with text fields (tables) is described whole every time, under a new id.
+      const key = frame.fields.every(numeric) ? frameKey(frame, configs) : undefined;
+      const before = key === undefined ? undefined : this.sent.get(key);
+      let done = this.encodeFrame(frame, configs, before, sameData, out);
+      if (done.cells.length && before) {
+        // Text in a number field this time: described anew, with those cells.
+        done = this.encodeFrame(frame, configs, undefined, false, out);
+      }
+      if (key !== undefined && !done.cells.length) {
+        sent.set(key, done.sent);
+      }
+    }
+    this.sent = sent;
+    const meta = JSON.stringify({
+      newFrames: out.newFrames,
+      options: { ...options, search: replaceVariables(options.search ?? '') },
+      timeRange: { from: timeRange.from.valueOf(), to: timeRange.to.valueOf() },
+      width,
+      height,
+      theme: { isDark: theme.isDark, palette: themePalette(theme) },
+      now: Date.now(),
+    });
+    return [meta, Uint32Array.from(out.layout), out.numbers.buffer.subarray(0, out.numbers.length)];
+  }
+
+  /** Adds one frame to the update: its id, its samples (or markers) and,
+   * when the wasm has not seen it, its description. Undone when a number
+   * field holds text (`cells`) and the frame was seen before. */
+  private encodeFrame(
+    frame: DataFrame,
+    configs: Array<ReturnType<typeof fieldConfig>>,
+    before: Sent | undefined,
+    sameData: boolean,
+    out: Out,
+  ): { sent: Sent; cells: number[] } {
+    const start = { layout: out.layout.length, numbers: out.numbers.length, lastTimes: out.lastTimes };
+    const id = before?.id ?? ++this.nextId;
+    const columns: unknown[] = [];
+    const cells: number[] = [];
+    out.layout.push(id);
+    frame.fields.forEach((field, i) => {
+      if (!numeric(field)) {
+        return;
+      }
+      const values = field.values as ArrayLike<unknown>;
+      const isTime = field.type === 'time';
+      columns.push(values);
+      if (sameData && before && before.columns[columns.length - 1] === values) {
+        out.layout.push(UNCHANGED);
+        if (isTime) {
+          // The wasm's "previous times" are now ones not in `numbers`.
+          out.lastTimes = undefined;
+        }
+      } else if (isTime && out.lastTimes && out.lastTimes[1] === values.length && out.numbers.equals(out.lastTimes[0], values)) {
+        out.layout.push(SAME_TIMES);
+      } else {
+        const at = out.numbers.length;
+        if (out.numbers.add(values)) {
+          out.layout.push(values.length);
+          if (isTime) {
+            out.lastTimes = [at, values.length];
+          }
+        } else {
+          cells.push(i);
+        }
+      }
+    });
+    if (cells.length && before) {
+      out.layout.length = start.layout;
+      out.numbers.length = start.numbers;
+      out.lastTimes = start.lastTimes;
+    } else if (!before) {
+      out.newFrames.push({
+        id,
+        refId: frame.refId,
+        name: frame.name,
+        cells: cells.length ? cells : undefined,
+        fields: frame.fields.map((field, i) => ({
+          name: field.name,
+          type: field.type,
+          labels: field.labels,
+          config: configs[i],
+          values: !numeric(field) || cells.includes(i) ? Array.from(field.values as ArrayLike<unknown>) : undefined,
+        })),
+      });
+    }
+    return { sent: { id, columns }, cells };
+  }
+}
+
+/** The update being written. */
+interface Out {
+  numbers: Numbers;
+  layout: number[];
+  newFrames: object[];
+  /** Where the last time field's samples are in `numbers`, while the wasm's last time field is that one. */
+  lastTimes: [number, number] | undefined;
 }

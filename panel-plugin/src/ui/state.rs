@@ -3,8 +3,8 @@
 //! over. Components read it through [`Ctx`]; none of them define state that
 //! another imports, so the UI's modules form a tree (app -> parts -> state).
 //!
-//! Data flows one way: `module.ts` hands a JSON [`PanelInput`] to
-//! [`Ctx::set_input`], which keeps it and runs the data core's
+//! Data flows one way: `wasm.rs` hands the decoded [`PanelInput`] (frames kept
+//! between refreshes by `store.rs`) to [`Ctx::set_input`], which keeps it and runs the data core's
 //! [`build_view`]; the components draw the resulting [`PanelView`]. Clicking
 //! a state or typing in the search box only changes the options kept with the
 //! input and runs `build_view` again, so search, filter and counts always
@@ -147,8 +147,8 @@ impl Ctx {
     }
 
     /// A new input from Grafana (data, options, time range, size or theme).
-    pub fn set_input(&self, json: &str, numbers: Vec<f64>) {
-        let input = match PanelInput::from_parts(json, numbers) {
+    pub fn set_input(&self, input: Result<PanelInput, String>) {
+        let input = match input {
             Ok(input) => input,
             Err(message) => {
                 self.input.set_value(None);
