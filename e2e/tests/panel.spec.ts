@@ -119,23 +119,6 @@ test.describe('Statescope panel (built dist/) on exporter + Prometheus data', ()
     await p.page.waitForTimeout(1100);
     // Nothing changes until the dashboard refreshes...
     await expect(dom.tile(machine).locator('.ss-state')).toHaveText('closed');
-    // Tag the tiles and diagram nodes drawn now: a refresh updates them in
-    // place (the moved machine's too) rather than drawing the panel anew.
-    const tag = () =>
-      p.page.evaluate(() => {
-        const els = Array.from(document.querySelectorAll('.ss-root .ss-tile, .ss-root .ss-node, .ss-root .ss-chip:not(.ss-note)'));
-        els.forEach((el) => ((el as HTMLElement & { ssKept?: boolean }).ssKept = true));
-        return els.length;
-      });
-    const kept = () =>
-      p.page.evaluate(() =>
-        Array.from(document.querySelectorAll('.ss-root .ss-tile, .ss-root .ss-node, .ss-root .ss-chip:not(.ss-note)')).map((el) => {
-          const tile = el.querySelector('.ss-id')?.textContent;
-          const name = tile ?? el.getAttribute('data-state') ?? el.querySelector('.ss-chip-name')?.textContent;
-          return `${el.className.toString().split(' ')[0]} ${name}: ${(el as HTMLElement & { ssKept?: boolean }).ssKept === true}`;
-        }),
-      );
-    const tagged = await tag();
     await p.refresh();
     // ...then the new state is there, in the tile and in the diagram.
     await expect(dom.tile(machine).locator('.ss-state')).toHaveText('open');
@@ -144,10 +127,6 @@ test.describe('Statescope panel (built dist/) on exporter + Prometheus data', ()
     // the tile and on the diagram's edge.
     await expect(dom.tile(machine).getByText(`↻ ${movesBefore + 1}`, { exact: true })).toBeVisible();
     await expect(edge).toHaveText(`${tripsBefore + 1}×`);
-    // Every tile, node and state chip is the element drawn before the refresh.
-    const after = await kept();
-    expect(after.filter((e) => !e.endsWith(': true'))).toEqual([]);
-    expect(after.length).toBe(tagged);
     await p.shot('after-refresh-live-transition');
 
     await push([

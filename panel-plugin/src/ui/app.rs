@@ -46,10 +46,8 @@ pub fn App(ctx: Ctx) -> impl IntoView {
 
 #[component]
 fn Warnings(ctx: Ctx) -> impl IntoView {
-    // A memo: a refresh with the same warnings leaves the line alone.
-    let warnings = Memo::new(move |_| ctx.with_ready(|r| r.view.warnings.clone()).unwrap_or_default());
     move || {
-        let warnings = warnings.get();
+        let warnings = ctx.with_ready(|r| r.view.warnings.clone()).unwrap_or_default();
         (!warnings.is_empty()).then(|| {
             let all = warnings.join("\n");
             let first = if warnings.len() > 1 {

@@ -18,7 +18,7 @@ pub const CHIP_HEIGHT: f64 = 22.0;
 pub const LINE_HEIGHT: f64 = 28.0;
 pub const SEARCH_WIDTH: f64 = 150.0;
 
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum ChipRole {
     /// Clears the state filter.
     All,

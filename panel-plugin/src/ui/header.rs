@@ -37,48 +37,41 @@ fn SearchBox(ctx: Ctx) -> impl IntoView {
     }
 }
 
-/// One button per chip: all, each state, then the notes. A refresh keeps the
-/// buttons and writes only the counts and titles that changed.
+/// One button per chip: all, each state, then the notes.
 #[component]
 fn Chips(ctx: Ctx) -> impl IntoView {
-    let keys = move || {
-        ctx.header.with(|h| {
-            h.iter()
-                .flat_map(|h| h.chips.iter())
-                .enumerate()
-                .map(|(i, c)| (i, c.role.clone(), c.name.clone()))
-                .collect::<Vec<_>>()
-        })
-    };
-    view! { <For each=keys key=|k| k.clone() children=move |(i, role, name)| chip_button(ctx, i, role, name)/> }
+    move || {
+        let header = ctx.header.get()?;
+        let filter = ctx.filter.get();
+        Some(
+            header
+                .chips
+                .into_iter()
+                .map(|chip| chip_button(ctx, chip, filter.as_deref()))
+                .collect_view(),
+        )
+    }
 }
 
 /// A chip: a click on a state filters to it (or stops filtering), on "all"
 /// clears the filter; notes only inform.
-fn chip_button(ctx: Ctx, index: usize, role: ChipRole, name: String) -> impl IntoView {
-    let chip: Memo<Option<Chip>> = Memo::new(move |_| {
-        ctx.header
-            .with(|h| h.as_ref().and_then(|h| h.chips.get(index).cloned()))
-    });
-    let pressed = Memo::new(move |_| {
-        let filter = ctx.filter.get();
-        chip.with(|c| c.as_ref().is_some_and(|c| c.pressed(filter.as_deref())))
-    });
-    let field = move |f: fn(&Chip) -> String| move || chip.with(|c| c.as_ref().map(f));
-    let dot = chip.with_untracked(|c| c.as_ref().is_some_and(|c| c.color.is_some()));
-    let state = match &role {
+fn chip_button(ctx: Ctx, chip: Chip, filter: Option<&str>) -> impl IntoView + use<> {
+    let pressed = chip.pressed(filter);
+    let dot = chip.color.is_some().then(|| view! { <span class="ss-dot"></span> });
+    let state = match &chip.role {
         ChipRole::State(s) => Some(s.clone()),
         _ => None,
     };
-    let note = matches!(role, ChipRole::Note);
+    let role = chip.role.clone();
+    let (class, style) = (chip.class(pressed), chip.style());
     view! {
         <button
-            class=move || chip.with(|c| c.as_ref().map_or("ss-chip", |c| c.class(pressed.get())))
-            style=field(Chip::style)
-            title=field(|c| c.title.clone())
+            class=class
+            style=style
+            title=chip.title
             data-state=state
-            aria-pressed=move || if pressed.get() { "true" } else { "false" }
-            disabled=note
+            aria-pressed={if pressed { "true" } else { "false" }}
+            disabled=matches!(role, ChipRole::Note)
             on:click=move |_| {
                 match &role {
                     ChipRole::All => ctx.set_filter(None),
@@ -87,9 +80,9 @@ fn chip_button(ctx: Ctx, index: usize, role: ChipRole, name: String) -> impl Int
                 }
             }
         >
-            {dot.then(|| view! { <span class="ss-dot"></span> })}
-            <span class="ss-chip-name">{name}</span>
-            <span class="ss-chip-count">{field(|c| c.count.to_string())}</span>
+            {dot}
+            <span class="ss-chip-name">{chip.name}</span>
+            <span class="ss-chip-count">{chip.count.to_string()}</span>
         </button>
     }
 }

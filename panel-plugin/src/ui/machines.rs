@@ -1,14 +1,6 @@
 //! The machine grid: a tile per machine, worst first (the data core sorts),
 //! VIRTUALISED: only the rows in the scrolled-to window plus a little
 //! overscan exist in the DOM, so 10,000 machines cost what 40 do.
-//!
-//! Tiles are keyed by their place in the grid, not by view: a refresh keeps
-//! every tile element still in the window and writes only the attributes and
-//! text whose values changed (see [`crate::ui::tile`]). Places, not machines:
-//! worst first, a machine that changes state moves and shifts every tile
-//! between its old and new place, which keyed by machine would rewrite all
-//! their positions; by place, a run of tiles in one state stays as it was.
-//! "For 2 min" counts up from the clock without rebuilding the tile.
 
 use leptos::prelude::*;
 use wasm_bindgen::JsCast;
@@ -18,9 +10,13 @@ use crate::ui::geometry::Area;
 use crate::ui::grid::Grid;
 use crate::ui::panes::{Panes, SCROLLBAR};
 use crate::ui::state::{Ctx, Hover};
-use crate::ui::strip::STRIP_UNITS;
-use crate::ui::tile::{self, Tile};
-use crate::view::LinkView;
+use crate::ui::strip::{self, STRIP_UNITS};
+use crate::ui::{safe_color, safe_href};
+use crate::view::{CountSource, MachineView, PanelView};
+
+/// Identifies a rendered tile: a new view, column count or tile width makes
+/// every tile stale.
+type TileKey = (u64, usize, u32, usize);
 
 #[component]
 pub fn Machines(ctx: Ctx, panes: Memo<Panes>) -> impl IntoView {
@@ -34,16 +30,16 @@ pub fn Machines(ctx: Ctx, panes: Memo<Panes>) -> impl IntoView {
         })
     };
     let count = move || ctx.with_ready(|r| r.view.machines.len()).unwrap_or(0);
+    let generation = move || ctx.with_ready(|r| r.generation).unwrap_or(0);
     let grid = Memo::new(move |_| {
         let a = area();
         Grid::for_pane(ctx.tiles.get(), count(), a.w - SCROLLBAR, a.h)
     });
-    // The places in view, and whether they are cells or full tiles.
-    let window = move || {
+    let visible = move || -> Vec<TileKey> {
         let g = grid.get();
-        let dense = g.is_dense();
-        g.visible(count(), scroll_top.get(), area().h)
-            .map(move |index| (dense, index))
+        let range = g.visible(count(), scroll_top.get(), area().h);
+        let (current, width) = (generation(), g.tile_width.round() as u32);
+        range.map(|i| (current, g.cols, width, i)).collect()
     };
     let style = move || {
         let a = area();
@@ -73,10 +69,12 @@ pub fn Machines(ctx: Ctx, panes: Memo<Panes>) -> impl IntoView {
             {empty}
             <div class="ss-tiles" style=content_height>
                 <For
-                    each=window
+                    each=visible
                     key=|k| *k
-                    children=move |(dense, index)| {
-                        if dense { cell(ctx, index, grid).into_any() } else { full_tile(ctx, index, grid).into_any() }
+                    children=move |(tile_generation, _, _, index)| {
+                        let ready = ctx.ready_untracked().filter(|r| r.generation == tile_generation)?;
+                        let view = ready.view;
+                        view.machines.get(index).map(|_| tile(ctx, &view, index, tile_generation, grid.get_untracked()))
                     }
                 />
             </div>
@@ -106,144 +104,128 @@ fn time_under(ev: &web_sys::MouseEvent, from: f64, to: f64) -> Option<f64> {
     Some(from + f * (to - from))
 }
 
-/// Points the tooltip at the machine now at `index` (and the strip's time
-/// under the pointer).
-fn hover(ctx: Ctx, index: usize, ev: &web_sys::MouseEvent, at_ms: Option<f64>) {
-    let Some(ready) = ctx.ready_untracked() else {
-        return;
+fn tile(ctx: Ctx, view: &PanelView, index: usize, generation: u64, grid: Grid) -> AnyView {
+    let m: &MachineView = &view.machines[index];
+    let kind = view.kinds.get(m.kind_index);
+    let node = m.state_index.and_then(|i| kind.and_then(|k| k.nodes.get(i)));
+    let (x, y) = grid.position(index);
+    let style = format!(
+        "left:{x}px;top:{y}px;width:{}px;height:{}px;--ss-state:{};--ss-state-text:{}",
+        grid.tile_width,
+        grid.tile_height,
+        safe_color(&m.color),
+        node.map_or("var(--ss-text)", |n| safe_color(&n.text_color)),
+    );
+    let hover = move |ev: web_sys::MouseEvent, at_ms: Option<f64>| {
+        if let Some((x, y)) = pointer(&ev) {
+            ctx.hover.set(Some(Hover {
+                generation,
+                index,
+                x,
+                y,
+                at_ms,
+            }));
+        }
     };
-    if let Some((x, y)) = pointer(ev) {
-        ctx.hover.set(Some(Hover {
-            generation: ready.generation,
-            index,
-            x,
-            y,
-            at_ms,
-        }));
+    if grid.is_dense() {
+        let class = if m.flapping { "ss-cell ss-flapping" } else { "ss-cell" };
+        let label = format!("{}: {}", m.id, m.state.as_deref().unwrap_or("unknown"));
+        return view! {
+            <div
+                class=class
+                style=style
+                role="img"
+                aria-label=label
+                on:mouseenter=move |ev| hover(ev, None)
+                on:mouseleave=move |_| ctx.hover.set(None)
+            ></div>
+        }
+        .into_any();
     }
-}
+    let state_color = |i: usize| {
+        kind.and_then(|k| k.nodes.get(i))
+            .map_or("var(--ss-text-weak)", |n| safe_color(&n.color))
+            .to_owned()
+    };
+    let class = if m.flapping { "ss-tile ss-flapping" } else { "ss-tile" };
 
-/// A dense cell: one square in the state's colour.
-fn cell(ctx: Ctx, index: usize, grid: Memo<Grid>) -> impl IntoView {
-    let cell = Memo::new(move |_| {
-        let g = grid.get();
-        ctx.with_ready(|r| tile::cell(&r.view, index, &g)).flatten()
-    });
-    view! {
-        <div
-            class=move || cell.with(|c| c.as_ref().map_or("ss-cell", |c| c.class))
-            style=move || cell.with(|c| c.as_ref().map(|c| c.style.clone()))
-            role="img"
-            aria-label=move || cell.with(|c| c.as_ref().map(|c| c.label.clone()))
-            on:mouseenter=move |ev| hover(ctx, index, &ev, None)
-            on:mouseleave=move |_| ctx.hover.set(None)
-        ></div>
-    }
-}
-
-/// A memo of one part of a tile, so the DOM that shows it is only touched
-/// when that part changed.
-fn part<T>(tile: Memo<Option<Tile>>, f: impl Fn(&Tile) -> T + Send + Sync + 'static) -> Memo<Option<T>>
-where
-    T: Clone + PartialEq + Send + Sync + 'static,
-{
-    Memo::new(move |_| tile.with(|t| t.as_ref().map(&f)))
-}
-
-/// A full tile: id, state and for how long, flapping mark, transitions,
-/// links, and the history strip.
-fn full_tile(ctx: Ctx, index: usize, grid: Memo<Grid>) -> impl IntoView {
-    let tile = Memo::new(move |_| {
-        let g = grid.get();
-        ctx.with_ready(|r| tile::tile(&r.view, index, &g)).flatten()
-    });
-    let id = part(tile, |t| t.id.clone());
-    let since = part(tile, |t| t.since);
+    let since = m.since;
     let in_state = move || {
-        since.get().flatten().map(|s| {
+        since.map(|s| {
             format!(
                 "for {}",
                 format::time_in_state(ctx.now.get(), s.start_ms, s.lower_bound)
             )
         })
     };
-    let flapping = part(tile, |t| t.flapping);
-    let links = part(tile, |t| t.links.clone());
-    let range = part(tile, |t| t.range);
-    // The strip's paths, one per state, each keeping its element while its `d` changes.
-    let states = part(tile, |t| {
-        t.strip.iter().map(|p| (p.state, p.color.clone())).collect::<Vec<_>>()
-    });
-    let strip = move || states.get().unwrap_or_default();
-    let path = move |(state, color): (usize, String)| {
-        let d = move || {
-            tile.with(|t| {
-                t.as_ref()
-                    .and_then(|t| t.strip.iter().find(|p| p.state == state))
-                    .map(|p| p.d.clone())
-            })
-        };
-        view! { <path d=d fill=color></path> }
-    };
+    let transitions_title = format!(
+        "{} transition{} in the time range ({})",
+        m.transitions_in_range,
+        if m.transitions_in_range == 1 { "" } else { "s" },
+        match m.transitions_source {
+            CountSource::Counter => "counted by the exporter",
+            CountSource::Samples => "seen between samples; flaps between samples are missed",
+        }
+    );
+    let (from, to) = (view.time_range.from, view.time_range.to);
+    let paths = strip::paths(&m.history, from, to)
+        .into_iter()
+        .map(|(i, d)| view! { <path d=d fill=state_color(i)></path> })
+        .collect_view();
     // Where the pointer is on this tile's strip, as a line across it.
     let cursor = move || {
-        let h = ctx.hover.get()?;
-        let generation = ctx.with_ready(|r| r.generation)?;
-        if h.index != index || h.generation != generation {
-            return None;
-        }
-        let (from, to) = range.get()?;
+        let h = ctx
+            .hover
+            .get()
+            .filter(|h| h.index == index && h.generation == generation)?;
         let x = (h.at_ms? - from) / (to - from) * STRIP_UNITS;
         Some(view! { <line class="ss-strip-cursor" x1=x y1="0" x2=x y2="1"></line> })
     };
-    let on_strip = move |ev: web_sys::MouseEvent| {
-        let at = range.get_untracked().and_then(|(from, to)| time_under(&ev, from, to));
-        hover(ctx, index, &ev, at)
-    };
+    let links = m
+        .links
+        .iter()
+        .filter(|l| safe_href(&l.url))
+        .map(|l| {
+            let target = l.target_blank.then_some("_blank");
+            view! {
+                <a href=l.url.clone() target=target rel="noopener noreferrer" title=l.url.clone()>
+                    {if l.title.is_empty() { "link".to_owned() } else { l.title.clone() }}
+                </a>
+            }
+        })
+        .collect_view();
+
     view! {
         <div
-            class=move || tile.with(|t| t.as_ref().map_or("ss-tile", |t| t.class))
-            style=move || tile.with(|t| t.as_ref().map(|t| t.style.clone()))
-            on:mouseenter=move |ev| hover(ctx, index, &ev, None)
+            class=class
+            style=style
+            on:mouseenter=move |ev| hover(ev, None)
             on:mouseleave=move |_| ctx.hover.set(None)
         >
             <div class="ss-row">
-                <span class="ss-id" title=move || id.get()>{move || id.get()}</span>
+                <span class="ss-id" title=m.id.clone()>{m.id.clone()}</span>
             </div>
             <div class="ss-row">
-                <span class="ss-state">{move || tile.with(|t| t.as_ref().map(|t| t.state.clone()))}</span>
+                <span class="ss-state">{m.state.clone().unwrap_or_else(|| "unknown".to_owned())}</span>
                 <span class="ss-weak">{in_state}</span>
-                {move || {
-                    (flapping.get() == Some(true)).then(|| view! {
-                        <span class="ss-flap" title="Flapping: it keeps tripping (see the flapping options)">"⚡"</span>
-                    })
-                }}
-                <span class="ss-weak" title=move || tile.with(|t| t.as_ref().map(|t| t.transitions_title.clone()))>
-                    {move || tile.with(|t| t.as_ref().map(|t| t.transitions.clone()))}
-                </span>
-                <span class="ss-links">{move || links.get().map(|l| l.into_iter().map(link).collect_view())}</span>
+                {m.flapping.then(|| view! { <span class="ss-flap" title="Flapping: it keeps tripping (see the flapping options)">"⚡"</span> })}
+                <span class="ss-weak" title=transitions_title>{format!("↻ {}", format::count(m.transitions_in_range))}</span>
+                <span class="ss-links">{links}</span>
             </div>
             <svg
                 class="ss-strip"
                 viewBox=format!("0 0 {STRIP_UNITS} 1")
                 preserveAspectRatio="none"
-                on:mousemove=on_strip
-                on:mouseleave=move |ev| hover(ctx, index, &ev, None)
+                on:mousemove=move |ev| {
+                    let at = time_under(&ev, from, to);
+                    hover(ev, at)
+                }
+                on:mouseleave=move |ev| hover(ev, None)
             >
-                <For each=strip key=|p| p.clone() children=path/>
+                {paths}
                 {cursor}
             </svg>
         </div>
     }
-}
-
-fn link(l: LinkView) -> impl IntoView {
-    let target = l.target_blank.then_some("_blank");
-    let text = if l.title.is_empty() { "link".to_owned() } else { l.title };
-    let href = l.url.clone();
-    view! {
-        <a href=href target=target rel="noopener noreferrer" title=l.url>
-            {text}
-        </a>
-    }
+    .into_any()
 }

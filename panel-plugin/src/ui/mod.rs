@@ -9,7 +9,6 @@ pub mod grid;
 pub mod panes;
 pub mod strip;
 pub mod style;
-pub mod tile;
 
 #[cfg(target_arch = "wasm32")]
 pub mod app;
