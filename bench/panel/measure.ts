@@ -6,7 +6,7 @@
 //
 // Reuses e2e's host server (e2e/support/hostServer.ts) to serve the plugin as
 // Grafana does; bench/panel/host.tsx is the page's script.
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 
@@ -45,6 +45,9 @@ const { values: args } = parseArgs({
     build: { type: 'string' },
     repeat: { type: 'string', default: '5' },
     updates: { type: 'string', default: '4' },
+    // Writes a Chromium CPU profile of each fleet's updates (and of its first
+    // renders) to DIR, for chrome://inspect or any .cpuprofile viewer.
+    profile: { type: 'string' },
   },
 });
 if (!args.dist || !args.data || !args.manifest || !args.build) {
@@ -112,6 +115,25 @@ async function main() {
     const load = (name: string, from: number, to: number) =>
       page.evaluate(([name, from, to]) => window.statescopeBench.load(name, from, to), [name, from, to] as const);
 
+    const cdp = args.profile ? await page.context().newCDPSession(page) : undefined;
+    if (cdp) {
+      mkdirSync(args.profile!, { recursive: true });
+      await cdp.send('Profiler.enable');
+      await cdp.send('Profiler.setSamplingInterval', { interval: 100 });
+    }
+    /** Runs `f` under the CPU profiler when profiling, writing the profile to `name`. */
+    const profiled = async <T>(name: string, f: () => Promise<T>): Promise<T> => {
+      if (!cdp) {
+        return f();
+      }
+      await cdp.send('Profiler.start');
+      try {
+        return await f();
+      } finally {
+        const { profile } = await cdp.send('Profiler.stop');
+        writeFileSync(path.join(args.profile!, `${name}.cpuprofile`), JSON.stringify(profile));
+      }
+    };
     const first: Record<string, number> = {};
     const firstFrame: Record<string, number> = {};
     const update: Record<string, number> = {};
@@ -141,15 +163,18 @@ async function main() {
       const firsts: Timing[] = [];
       const updatesT: Timing[] = [];
       for (let r = 0; r < repeat; r++) {
-        const t = await render('first', fleet.first);
+        const t = await (r === repeat - 1 ? profiled(`first-${fleet.machines}`, () => render('first', fleet.first)) : render('first', fleet.first));
         if (result.cold_first_render_ms === undefined) {
           // The very first mount: whatever the plugin initialises lazily is in it.
           result.cold_first_render_ms = round(t.layout);
         }
         firsts.push(t);
-        for (let u = 0; u < updates; u++) {
-          updatesT.push(await render('update', u % 2 === 0 ? fleet.next : fleet.first));
-        }
+        const refresh = async () => {
+          for (let u = 0; u < updates; u++) {
+            updatesT.push(await render('update', u % 2 === 0 ? fleet.next : fleet.first));
+          }
+        };
+        await (r === repeat - 1 ? profiled(`update-${fleet.machines}`, refresh) : refresh());
       }
       const n = String(fleet.machines);
       first[n] = round(median(firsts.map((t) => t.layout)));

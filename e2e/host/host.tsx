@@ -30,6 +30,8 @@ import * as emotionReact from '@emotion/react';
 import * as grafanaData from '@grafana/data';
 import {
   applyFieldOverrides,
+  compareArrayValues,
+  compareDataFrameStructures,
   CoreApp,
   createTheme,
   dateTime,
@@ -276,6 +278,9 @@ async function main() {
   const eventBus = new EventBusSrv();
   const root = ReactDOMClient.createRoot(document.getElementById('panel-root')!);
   let last: PanelData = { state: LoadingState.Loading, series: [], timeRange: getDefaultTimeRange() };
+  // As scenes' VizPanel.applyFieldConfig: a revision counted up when the
+  // frames' names, fields, labels or config differ from the last query's.
+  let structureRev = 0;
 
   const render = (data: PanelData) => {
     root.render(
@@ -316,7 +321,11 @@ async function main() {
   const refresh = async (): Promise<number> => {
     setStatus('loading', 'querying');
     const range = timeRangeNow();
-    last = await runQueries(range, theme, plugin, fieldConfig);
+    const data = await runQueries(range, theme, plugin, fieldConfig);
+    if (!compareArrayValues(data.series, last.series, compareDataFrameStructures)) {
+      structureRev += 1;
+    }
+    last = { ...data, structureRev };
     renders += 1;
     render(last);
     // Let React commit (and the plugin's own effects run) before saying done.

@@ -1,7 +1,7 @@
 // Grafana's data, theme and options as the update the Rust side applies
 // (store.rs): frame descriptions once, samples as typed arrays, every refresh
 // naming the frames it holds. Kept thin: deciding what changed is Rust's.
-import { DataFrame, Field, GrafanaTheme2, InterpolateFunction, PanelProps } from '@grafana/data';
+import { DataFrame, Field, GrafanaTheme2, InterpolateFunction, Labels, PanelProps } from '@grafana/data';
 
 import type { StatescopeOptions } from './options';
 
@@ -19,6 +19,11 @@ export interface Updatable {
 class Numbers {
   buffer = new Float64Array(1 << 16);
   length = 0;
+
+  /** Empties it, keeping the buffer: a refresh needs about as much as the last one. */
+  clear() {
+    this.length = 0;
+  }
 
   /** Appends a field's values; false (nothing kept) if one is neither a number nor null. */
   add(values: ArrayLike<unknown>): boolean {
@@ -92,8 +97,46 @@ function fieldConfig(field: Field, replaceVariables: InterpolateFunction) {
   };
 }
 
+/** The part of a frame's identity that Grafana's `structureRev` does not
+ * cover (compareDataFrameStructures): the refId, the fields' `interval` and
+ * the config after variables are filled in. Small unless a field has a
+ * display name, links or an interval. */
+function unversioned(frame: DataFrame, replaceVariables: InterpolateFunction): string {
+  let part = frame.refId ?? '';
+  for (const field of frame.fields) {
+    const c = field.config;
+    part += '\u001d';
+    if (c?.displayName || c?.links?.length || c?.interval != null) {
+      const f = fieldConfig(field, replaceVariables);
+      part += `${f.displayName ?? ''}\u001e${f.interval ?? ''}\u001e${f.links ? JSON.stringify(f.links) : ''}`;
+    }
+  }
+  return part;
+}
+
+/** Whether two label sets are equal (same names, same values). */
+function sameLabels(a: Labels | undefined, b: Labels | undefined): boolean {
+  if (a === b) {
+    return true;
+  }
+  if (!a || !b) {
+    return false;
+  }
+  let names = 0;
+  for (const name in a) {
+    if (a[name] !== b[name]) {
+      return false;
+    }
+    names++;
+  }
+  for (const _ in b) {
+    names--;
+  }
+  return names === 0;
+}
+
 /** A frame's identity: everything of its description but the samples. */
-function frameKey(frame: DataFrame, configs: Array<ReturnType<typeof fieldConfig>>): string {
+function frameKey(frame: DataFrame, configs: FieldConfigs): string {
   let key = `${frame.refId ?? ''}\u001d${frame.name ?? ''}`;
   frame.fields.forEach((field, i) => {
     key += `\u001d${field.name}\u001e${field.type}\u001e`;
@@ -139,6 +182,18 @@ export function themePalette(theme: GrafanaTheme2): Record<string, string> {
 export class FrameSender {
   private sent = new Map<string, Sent>();
   private nextId = 0;
+  /** Reused from update to update (the wasm copies what it is handed). */
+  private numbers = new Numbers();
+  /** The last update's `structureRev`, and per frame (in order) its key and
+   * its `unversioned` part: while Grafana says the structure is the same and
+   * that part is too, a frame's key is the one it had, without building it. */
+  private structureRev: number | undefined;
+  private keys: Array<string | undefined> = [];
+  private unversioned: string[] = [];
+  /** Every field's labels, frame after frame: compared too, so that a
+   * structureRev that restarted (a new query subscription) cannot pass one
+   * machine's frame for another's. */
+  private labels: Array<Labels | undefined> = [];
   /** The data of the last update. Only while it is the same object may a
    * column be taken as unchanged because its array is: a streaming
    * datasource appends to its arrays in place, then hands a new PanelData. */
@@ -180,25 +235,51 @@ export class FrameSender {
 
   private encode(props: PanelProps<StatescopeOptions>, theme: GrafanaTheme2): [string, Uint32Array, Float64Array] {
     const { data, options, timeRange, width, height, replaceVariables } = props;
-    const out: Out = { numbers: new Numbers(), layout: [], newFrames: [], lastTimes: undefined };
+    this.numbers.clear();
+    const out: Out = { numbers: this.numbers, layout: [], newFrames: [], lastTimes: undefined };
     const sent = new Map<string, Sent>();
     const sameData = data === this.lastData;
     this.lastData = data;
-    for (const frame of data.series) {
-      const configs = frame.fields.map((field) => fieldConfig(field, replaceVariables));
+    // Grafana counts up `structureRev` when the frames' names, fields, labels
+    // or config change (PanelQueryRunner / VizPanel.applyFieldConfig).
+    const sameStructure =
+      data.structureRev !== undefined && data.structureRev === this.structureRev && data.series.length === this.keys.length;
+    const keys: Array<string | undefined> = [];
+    const unversionedParts: string[] = [];
+    const labels: Array<Labels | undefined> = [];
+    data.series.forEach((frame, f) => {
+      const slot = labels.length;
+      let sameFields = sameStructure;
+      for (const field of frame.fields) {
+        sameFields &&= sameLabels(field.labels, this.labels[labels.length]);
+        labels.push(field.labels);
+      }
+      let configs: FieldConfigs | undefined;
+      const config = () => (configs ??= frame.fields.map((field) => fieldConfig(field, replaceVariables)));
+      const part = unversioned(frame, replaceVariables);
+      unversionedParts.push(part);
       // A frame with text fields (tables) is described whole every time, under a new id.
-      const key = frame.fields.every(numeric) ? frameKey(frame, configs) : undefined;
+      let key: string | undefined;
+      if (frame.fields.every(numeric)) {
+        const same = sameFields && part === this.unversioned[f] && slot + frame.fields.length <= this.labels.length;
+        key = same ? this.keys[f] : frameKey(frame, config());
+      }
+      keys.push(key);
       const before = key === undefined ? undefined : this.sent.get(key);
-      let done = this.encodeFrame(frame, configs, before, sameData, out);
+      let done = this.encodeFrame(frame, config, before, sameData, out);
       if (done.cells.length && before) {
         // Text in a number field this time: described anew, with those cells.
-        done = this.encodeFrame(frame, configs, undefined, false, out);
+        done = this.encodeFrame(frame, config, undefined, false, out);
       }
       if (key !== undefined && !done.cells.length) {
         sent.set(key, done.sent);
       }
-    }
+    });
     this.sent = sent;
+    this.structureRev = data.structureRev;
+    this.keys = keys;
+    this.unversioned = unversionedParts;
+    this.labels = labels;
     const meta = JSON.stringify({
       newFrames: out.newFrames,
       options: { ...options, search: replaceVariables(options.search ?? '') },
@@ -216,7 +297,7 @@ export class FrameSender {
    * field holds text (`cells`) and the frame was seen before. */
   private encodeFrame(
     frame: DataFrame,
-    configs: Array<ReturnType<typeof fieldConfig>>,
+    configs: () => FieldConfigs,
     before: Sent | undefined,
     sameData: boolean,
     out: Out,
@@ -267,7 +348,7 @@ export class FrameSender {
           name: field.name,
           type: field.type,
           labels: field.labels,
-          config: configs[i],
+          config: configs()[i],
           values: !numeric(field) || cells.includes(i) ? Array.from(field.values as ArrayLike<unknown>) : undefined,
         })),
       });
@@ -275,6 +356,8 @@ export class FrameSender {
     return { sent: { id, columns }, cells };
   }
 }
+
+type FieldConfigs = Array<ReturnType<typeof fieldConfig>>;
 
 /** The update being written. */
 interface Out {
