@@ -135,6 +135,33 @@ test.describe('Statescope panel (built dist/) on exporter + Prometheus data', ()
     ]);
   });
 
+  test('dense cells: a refresh rewrites the cell of the machine that moved, keeping the cells', async ({ openPanel, push, waitForProm }) => {
+    const machine = LIVE_BREAKERS[2];
+    const p = await openPanel({ ...breakerQueries('provider="live"'), options: { view: 'machines', tiles: 'dense' } });
+    const cells = panelDom(p.page).root.locator('.ss-cell');
+    const cell = panelDom(p.page).root.locator(`.ss-cell[aria-label^="${machine}: "]`);
+    await expect(cell).toHaveAttribute('aria-label', `${machine}: closed`);
+    await expect(cells).toHaveCount(LIVE_BREAKERS.length);
+    // Tag the elements drawn now: a refresh must update them, not build new ones
+    // (a cell under the pointer keeps its outline and tooltip through a refresh).
+    await cells.evaluateAll((els) => els.forEach((e) => e.setAttribute('data-drawn-before', '')));
+
+    await push([{ type: 'transition', kind: CB, machine, to: 'open' }]);
+    await waitForProm(`statescope_state{machine="${machine}", state="open"}`, (r) => r[0]?.value[1] === '1');
+    await p.page.waitForTimeout(1100);
+    await p.refresh();
+    await expect(cell).toHaveAttribute('aria-label', `${machine}: open`);
+    // Worst first: the open breaker's cell leads.
+    await expect(cells.first()).toHaveAttribute('aria-label', `${machine}: open`);
+    await expect(cells).toHaveCount(LIVE_BREAKERS.length);
+    expect(await cells.evaluateAll((els) => els.filter((e) => !e.hasAttribute('data-drawn-before')).length)).toBe(0);
+
+    await push([
+      { type: 'transition', kind: CB, machine, to: 'half_open' },
+      { type: 'transition', kind: CB, machine, to: 'closed' },
+    ]);
+  });
+
   test('enum gauge 0/1/2 (circuit_breaker_state) renders the same breakers', async ({ openPanel }) => {
     const p = await openPanel({ expr: ['circuit_breaker_state{provider="e2e"}'], options: { view: 'both' } });
     const dom = panelDom(p.page);

@@ -1,6 +1,14 @@
 //! The machine grid: a tile per machine, worst first (the data core sorts),
 //! VIRTUALISED: only the rows in the scrolled-to window plus a little
 //! overscan exist in the DOM, so 10,000 machines cost what 40 do.
+//!
+//! A large fleet gets dense cells, over a thousand in view. Those are plain
+//! elements kept from view to view ([`sync_cells`]): a refresh writes only
+//! the attributes that changed, where building every cell again (as the
+//! keyed list does for full tiles) took most of the DOM stage. One pair of
+//! listeners on their container serves all of them.
+
+use std::ops::Range;
 
 use leptos::prelude::*;
 use wasm_bindgen::JsCast;
@@ -46,6 +54,46 @@ pub fn Machines(ctx: Ctx, panes: Memo<Panes>) -> impl IntoView {
         format!("flex:none;width:{}px;height:{}px;scrollbar-gutter:stable", a.w, a.h)
     };
     let content_height = move || format!("height:{}px", grid.get().content_height(count()));
+    // Full tiles go through the keyed list, dense cells through `sync_cells`.
+    let full_tiles = move || if grid.get().is_dense() { Vec::new() } else { visible() };
+    let cells_box = NodeRef::<leptos::html::Div>::new();
+    let cells = StoredValue::new_local(Vec::<Cell>::new());
+    Effect::new(move |_| {
+        let Some(container) = cells_box.get() else { return };
+        let g = grid.get();
+        let range = if g.is_dense() {
+            g.visible(count(), scroll_top.get(), area().h)
+        } else {
+            0..0
+        };
+        let view = ctx.with_ready(|r| r.view.clone());
+        cells.update_value(|cells| sync_cells(&container, cells, view.as_deref(), range, g));
+    });
+    // The cell under the pointer, from its place in the grid.
+    let over_cell = move |ev: web_sys::MouseEvent| {
+        let cell = ev
+            .target()
+            .and_then(|t| t.dyn_into::<web_sys::HtmlElement>().ok())
+            .filter(|el| el.class_list().contains("ss-cell"));
+        let (Some(cell), Some(ready)) = (cell, ctx.ready_untracked()) else {
+            ctx.hover.set(None);
+            return;
+        };
+        let g = grid.get_untracked();
+        let col = (f64::from(cell.offset_left()) / (g.tile_width + g.gap)).round() as usize;
+        let row = (f64::from(cell.offset_top()) / g.row_pitch).round() as usize;
+        let index = row * g.cols + col;
+        match pointer(&ev) {
+            Some((x, y)) if index < ready.view.machines.len() => ctx.hover.set(Some(Hover {
+                generation: ready.generation,
+                index,
+                x,
+                y,
+                at_ms: None,
+            })),
+            _ => ctx.hover.set(None),
+        }
+    };
     let empty = move || {
         (count() == 0).then(|| {
             let filtered = !ctx.search.get().trim().is_empty() || ctx.filter.get().is_some();
@@ -68,8 +116,14 @@ pub fn Machines(ctx: Ctx, panes: Memo<Panes>) -> impl IntoView {
         >
             {empty}
             <div class="ss-tiles" style=content_height>
+                <div
+                    class="ss-cells"
+                    node_ref=cells_box
+                    on:mouseover=over_cell
+                    on:mouseleave=move |_| ctx.hover.set(None)
+                ></div>
                 <For
-                    each=visible
+                    each=full_tiles
                     key=|k| *k
                     children=move |(tile_generation, _, _, index)| {
                         let ready = ctx.ready_untracked().filter(|r| r.generation == tile_generation)?;
@@ -104,18 +158,88 @@ fn time_under(ev: &web_sys::MouseEvent, from: f64, to: f64) -> Option<f64> {
     Some(from + f * (to - from))
 }
 
-fn tile(ctx: Ctx, view: &PanelView, index: usize, generation: u64, grid: Grid) -> AnyView {
-    let m: &MachineView = &view.machines[index];
+/// Place, size and state colours of tile or cell `index`.
+fn tile_style(view: &PanelView, index: usize, grid: Grid) -> String {
+    let m = &view.machines[index];
     let kind = view.kinds.get(m.kind_index);
     let node = m.state_index.and_then(|i| kind.and_then(|k| k.nodes.get(i)));
     let (x, y) = grid.position(index);
-    let style = format!(
+    format!(
         "left:{x}px;top:{y}px;width:{}px;height:{}px;--ss-state:{};--ss-state-text:{}",
         grid.tile_width,
         grid.tile_height,
         safe_color(&m.color),
         node.map_or("var(--ss-text)", |n| safe_color(&n.text_color)),
-    );
+    )
+}
+
+/// A dense cell as last written, so a refresh writes only what differs.
+struct Cell {
+    element: web_sys::Element,
+    class: &'static str,
+    style: String,
+    label: String,
+}
+
+/// Makes `container` hold one cell per machine of `range` (none without a
+/// view), reusing the cells it has and writing only changed attributes.
+fn sync_cells(
+    container: &web_sys::Element,
+    cells: &mut Vec<Cell>,
+    view: Option<&PanelView>,
+    range: Range<usize>,
+    grid: Grid,
+) {
+    let range = match view {
+        Some(v) => range.start.min(v.machines.len())..range.end.min(v.machines.len()),
+        None => 0..0,
+    };
+    for stale in cells.drain(range.len().min(cells.len())..) {
+        stale.element.remove();
+    }
+    let (Some(view), Some(document)) = (view, container.owner_document()) else {
+        return;
+    };
+    for (slot, index) in range.enumerate() {
+        let m = &view.machines[index];
+        if slot == cells.len() {
+            let Ok(element) = document.create_element("div") else {
+                return;
+            };
+            let _ = element.set_attribute("role", "img");
+            if container.append_child(&element).is_err() {
+                return;
+            }
+            cells.push(Cell {
+                element,
+                class: "",
+                style: String::new(),
+                label: String::new(),
+            });
+        }
+        let cell = &mut cells[slot];
+        let class = if m.flapping { "ss-cell ss-flapping" } else { "ss-cell" };
+        if cell.class != class {
+            let _ = cell.element.set_attribute("class", class);
+            cell.class = class;
+        }
+        let style = tile_style(view, index, grid);
+        if cell.style != style {
+            let _ = cell.element.set_attribute("style", &style);
+            cell.style = style;
+        }
+        let label = format!("{}: {}", m.id, m.state.as_deref().unwrap_or("unknown"));
+        if cell.label != label {
+            let _ = cell.element.set_attribute("aria-label", &label);
+            cell.label = label;
+        }
+    }
+}
+
+fn tile(ctx: Ctx, view: &PanelView, index: usize, generation: u64, grid: Grid) -> AnyView {
+    let m: &MachineView = &view.machines[index];
+    let kind = view.kinds.get(m.kind_index);
+    let style = tile_style(view, index, grid);
     let hover = move |ev: web_sys::MouseEvent, at_ms: Option<f64>| {
         if let Some((x, y)) = pointer(&ev) {
             ctx.hover.set(Some(Hover {
@@ -127,21 +251,6 @@ fn tile(ctx: Ctx, view: &PanelView, index: usize, generation: u64, grid: Grid) -
             }));
         }
     };
-    if grid.is_dense() {
-        let class = if m.flapping { "ss-cell ss-flapping" } else { "ss-cell" };
-        let label = format!("{}: {}", m.id, m.state.as_deref().unwrap_or("unknown"));
-        return view! {
-            <div
-                class=class
-                style=style
-                role="img"
-                aria-label=label
-                on:mouseenter=move |ev| hover(ev, None)
-                on:mouseleave=move |_| ctx.hover.set(None)
-            ></div>
-        }
-        .into_any();
-    }
     let state_color = |i: usize| {
         kind.and_then(|k| k.nodes.get(i))
             .map_or("var(--ss-text-weak)", |n| safe_color(&n.color))

@@ -105,6 +105,7 @@ pub const CSS: &str = r#"
 .ss-band-label{font-size:10px;fill:var(--ss-text-weak)}
 .ss-machines{flex:1 1 auto;min-width:0;min-height:0;position:relative;overflow-y:auto;overflow-x:hidden}
 .ss-tiles{position:relative;width:100%}
+.ss-cells{position:absolute;left:0;top:0;right:0;bottom:0}
 .ss-tile{position:absolute;display:flex;flex-direction:column;gap:3px;padding:5px 8px 5px 10px;overflow:hidden;
   border:1px solid var(--ss-border-weak);border-radius:3px;background:var(--ss-bg-2)}
 .ss-tile::before{content:"";position:absolute;left:0;top:0;bottom:0;width:4px;background:var(--ss-state)}
