@@ -20,9 +20,14 @@ class Numbers {
   buffer = new Float64Array(1 << 16);
   length = 0;
 
-  /** Empties it, keeping the buffer: a refresh needs about as much as the last one. */
-  clear() {
+  /** Empties it for an update of about `size` numbers: the buffer is kept
+   * when it fits (a refresh needs as much as the last one), else made that
+   * size at once rather than doubled up to it, copying as it grows. */
+  clear(size: number) {
     this.length = 0;
+    if (this.buffer.length < size || this.buffer.length > 2 * size + (1 << 16)) {
+      this.buffer = new Float64Array(Math.max(size, 1 << 16));
+    }
   }
 
   /** Appends a field's values; false (nothing kept) if one is neither a number nor null. */
@@ -235,7 +240,13 @@ export class FrameSender {
 
   private encode(props: PanelProps<StatescopeOptions>, theme: GrafanaTheme2): [string, Uint32Array, Float64Array] {
     const { data, options, timeRange, width, height, replaceVariables } = props;
-    this.numbers.clear();
+    let size = 0;
+    for (const frame of data.series) {
+      for (const field of frame.fields) {
+        size += numeric(field) ? field.values.length : 0;
+      }
+    }
+    this.numbers.clear(size);
     const out: Out = { numbers: this.numbers, layout: [], newFrames: [], lastTimes: undefined };
     const sent = new Map<string, Sent>();
     const sameData = data === this.lastData;
