@@ -244,7 +244,7 @@ fn push_digits(out: &mut String, mut n: u64) {
 }
 
 /// Appends `name="value"` with the value escaped as the text formats require.
-fn label(out: &mut String, name: &str, value: &str) {
+pub fn push_label(out: &mut String, name: &str, value: &str) {
     out.push_str(name);
     out.push_str("=\"");
     // Nearly every value needs no escaping: copy it whole.
@@ -270,7 +270,7 @@ pub fn extra(pairs: &[(&str, &str)]) -> String {
     let mut s = String::new();
     for (k, v) in pairs {
         s.push(',');
-        label(&mut s, k, v);
+        push_label(&mut s, k, v);
     }
     s
 }
@@ -280,13 +280,18 @@ pub fn extra(pairs: &[(&str, &str)]) -> String {
 /// in profiles.
 pub fn labels<'p>(pairs: impl Iterator<Item = (&'p str, &'p str)> + Clone) -> String {
     let mut s = String::with_capacity(pairs.clone().map(|(k, v)| k.len() + v.len() + 8).sum());
-    for (i, (k, v)) in pairs.enumerate() {
-        if i > 0 {
-            s.push(',');
-        }
-        label(&mut s, k, v);
-    }
+    push_labels(&mut s, pairs);
     s
+}
+
+/// Appends `a="x",b="y"`, escaped.
+pub fn push_labels<'p>(out: &mut String, pairs: impl IntoIterator<Item = (&'p str, &'p str)>) {
+    for (i, (k, v)) in pairs.into_iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        push_label(out, k, v);
+    }
 }
 
 #[cfg(test)]
@@ -316,8 +321,8 @@ mod tests {
         sample_value(&mut text, 1_763_892_000.05);
         assert_eq!(text, "1763892000.050", "a timestamp in ms keeps its three decimals");
         let mut out = String::new();
-        label(&mut out, "machine", "plain/key-1");
-        label(&mut out, "machine", "a\\b\"c\nd");
+        push_label(&mut out, "machine", "plain/key-1");
+        push_label(&mut out, "machine", "a\\b\"c\nd");
         assert_eq!(out, r#"machine="plain/key-1"machine="a\\b\"c\nd""#);
     }
 
