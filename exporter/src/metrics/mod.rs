@@ -70,6 +70,8 @@ pub struct Snapshot {
     taken: Vec<((StateId, StateId), u64)>,
     /// Machines by kind, in catalog order.
     per_kind: Vec<usize>,
+    /// About the size of the body, a little over.
+    estimated_len: usize,
     jobs: Vec<((String, String), JobHistograms)>,
 }
 
@@ -149,6 +151,11 @@ impl Snapshot {
         let mut labels = String::with_capacity(machines.len() * 96);
         let mut taken = Vec::with_capacity(machines.len() * 2);
         let mut per_kind = vec![0; kinds.len()];
+        // About the size of the body, a little over: growing a 10k-machine body
+        // (17 MB) by doubling would copy it twice over and touch a third more memory.
+        // Per sample: the series name, the extra labels and the value, besides the base labels.
+        const LINE: usize = 80;
+        let mut estimated_len = 64 * 1024;
         // Machines are ordered by kind: look each kind up once, not per machine.
         let mut last_kind: Option<(&str, Option<usize>)> = None;
         for (key, m) in machines {
@@ -171,22 +178,26 @@ impl Snapshot {
                 ],
             );
             let own_len = labels.len() - text;
+            let (mut provider, mut key_id) = ("", key.machine.as_str());
             for (k, v) in &m.labels {
                 labels.push(',');
                 writer::push_label(&mut labels, k, v);
+                match k.as_str() {
+                    c::LABEL_PROVIDER => provider = v,
+                    c::LABEL_KEY_ID => key_id = v,
+                    _ => {}
+                }
             }
             let labels_len = labels.len() - text;
             let compat_series = compat != Compat::Off && Some(kind) == breaker;
             if compat_series {
                 // provider/key_id as the seed dashboards use them, plus `machine` so two
                 // breakers with the same provider and key id never collide into one series.
-                let provider = m.labels.get(c::LABEL_PROVIDER).map_or("", String::as_str);
-                let key_id = m.labels.get(c::LABEL_KEY_ID).unwrap_or(&key.machine);
                 writer::push_labels(
                     &mut labels,
                     [
                         (c::LABEL_PROVIDER, provider),
-                        (c::LABEL_KEY_ID, key_id.as_str()),
+                        (c::LABEL_KEY_ID, key_id),
                         (c::LABEL_MACHINE, key.machine.as_str()),
                     ],
                 );
@@ -194,6 +205,9 @@ impl Snapshot {
             let compat_len = labels.len() - text - labels_len;
             let first_taken = taken.len();
             taken.extend(m.transitions.iter().map(|(&pair, &n)| (pair, n)));
+            // Normal-flow counters exist from creation: about one per state.
+            let samples = 2 * texts[kind].states.len() + m.transitions.len() + 16;
+            estimated_len += samples * (labels_len + LINE);
             rows.push(Row {
                 kind,
                 state: m.state,
@@ -227,6 +241,7 @@ impl Snapshot {
             labels,
             taken,
             per_kind,
+            estimated_len,
             jobs: store
                 .job_histograms()
                 .iter()
@@ -239,7 +254,7 @@ impl Snapshot {
     /// `chunk` bytes as they are written, so a server can send the start of a
     /// large body while the rest is still being encoded.
     pub fn encode_chunked(&self, telemetry: &Telemetry, format: Format, chunk: usize, emit: &mut dyn FnMut(String)) {
-        let mut out = Writer::new(format, chunk, self.estimated_len(), emit);
+        let mut out = Writer::new(format, chunk, self.estimated_len, emit);
         for collect in COLLECTORS {
             collect(self, telemetry, &mut out);
         }
@@ -264,23 +279,6 @@ impl Snapshot {
 
     fn taken(&self, row: &Row) -> &[((StateId, StateId), u64)] {
         &self.taken[row.taken..row.taken + row.taken_len as usize]
-    }
-
-    /// About the size of the body, a little over: growing a 10k-machine body
-    /// (17 MB) by doubling would copy it twice over and touch a third more memory.
-    fn estimated_len(&self) -> usize {
-        // Per sample: the series name, the extra labels and the value, besides the base labels.
-        const LINE: usize = 80;
-        let machine_series: usize = self
-            .rows
-            .iter()
-            .map(|row| {
-                // Normal-flow counters exist from creation: about one per state.
-                let samples = 2 * self.texts[row.kind].states.len() + row.taken_len as usize + 16;
-                samples * (usize::from(row.labels_len) + LINE)
-            })
-            .sum();
-        machine_series + 64 * 1024
     }
 }
 
