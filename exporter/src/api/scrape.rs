@@ -34,9 +34,10 @@ pub(crate) struct Scrapes(pub(crate) Arc<Semaphore>);
 /// milliseconds of CPU that would otherwise stall this async worker's other
 /// requests) and streamed as it is written, so on a multi-core machine the
 /// body goes out while the rest is still being encoded. The store's read
-/// lock is held only for the encoding, never while waiting on a slow
-/// scraper: pieces the scraper has not taken yet wait with the encoder, and
-/// once the lock is released the encoder waits for the scraper.
+/// lock is held only while the scrape copies what it writes
+/// ([`metrics::Snapshot`], a few percent of the encoding's time), never
+/// while encoding nor while waiting on a slow scraper: pieces the scraper
+/// has not taken yet wait with the encoder.
 ///
 /// Gzip, when asked for, is done on the same thread, piece by piece as the
 /// encoder writes (level 1: the body is repetitive text, which the fastest
@@ -56,10 +57,10 @@ pub(crate) async fn metrics(
     let format = format_from_accept(header(header::ACCEPT));
     let gzip = gzip_accepted(header(header::ACCEPT_ENCODING));
     let body = stream_blocking(permit, move |emit| {
-        let store = api.ingest.read();
-        let encode = |emit: &mut dyn FnMut(String)| {
-            metrics::encode_chunked(&store, &api.telemetry, api.compat, format, METRICS_CHUNK_BYTES, emit)
-        };
+        // The read lock is held for the copy only: ingest waits for that, not for the encoding.
+        let snapshot = metrics::Snapshot::take(&api.ingest.read(), api.compat);
+        let encode =
+            |emit: &mut dyn FnMut(String)| snapshot.encode_chunked(&api.telemetry, format, METRICS_CHUNK_BYTES, emit);
         if !gzip {
             return encode(&mut |chunk| emit(Bytes::from(chunk)));
         }
@@ -69,7 +70,6 @@ pub(crate) async fn metrics(
                 emit(compressed);
             }
         });
-        drop(store);
         emit(gz.finish());
     });
     let mut response = (

@@ -4,23 +4,22 @@
 
 use statescope_model::contract as c;
 
-use super::Scrape;
+use super::Snapshot;
 use super::writer::{Type, Writer, labels};
-use crate::telemetry::process_metrics;
+use crate::telemetry::{Telemetry, process_metrics};
 
-pub(super) fn collect(scrape: &Scrape<'_>, out: &mut Writer<'_>) {
+pub(super) fn collect(scrape: &Snapshot, telemetry: &Telemetry, out: &mut Writer<'_>) {
     out.family(
         c::EXPORTER_MACHINES,
         Type::Gauge,
         "Machines the exporter keeps, by kind",
     );
-    for kind in scrape.store.catalog().all() {
-        let n = scrape.machines.iter().filter(|row| row.key.kind == kind.name()).count();
+    for (kind, n) in scrape.kinds.iter().zip(&scrape.per_kind) {
         out.sample(
             c::EXPORTER_MACHINES,
             &labels([(c::LABEL_KIND, kind.name())].into_iter()),
             "",
-            n as f64,
+            *n as f64,
         );
     }
     for (name, help, counter, value) in process_metrics() {
@@ -28,6 +27,6 @@ pub(super) fn collect(scrape: &Scrape<'_>, out: &mut Writer<'_>) {
         out.unlabelled(name, value);
     }
     let mut own = String::new();
-    scrape.telemetry.encode_openmetrics(&mut own);
+    telemetry.encode_openmetrics(&mut own);
     out.openmetrics_families(&own);
 }

@@ -3,11 +3,12 @@
 
 use statescope_model::contract as c;
 
-use super::Scrape;
+use super::Snapshot;
 use super::writer::{Type, Writer, labels};
+use crate::telemetry::Telemetry;
 
-pub(super) fn collect(scrape: &Scrape<'_>, out: &mut Writer<'_>) {
-    let kinds = scrape.store.catalog().all();
+pub(super) fn collect(scrape: &Snapshot, _: &Telemetry, out: &mut Writer<'_>) {
+    let kinds = &scrape.kinds;
     out.family(
         c::TRANSITION_ALLOWED,
         Type::Gauge,

@@ -1,27 +1,23 @@
 //! Every machine's state (one-hot), when it entered it, and the transitions
 //! it took: the families every kind has.
 
+use statescope_model::StateId;
 use statescope_model::contract as c;
-use statescope_model::{Kind, StateId};
 
-use super::Scrape;
+use super::Snapshot;
 use super::writer::{Type, Writer};
-use crate::store::Machine;
+use crate::telemetry::Telemetry;
 
-pub(super) fn collect(scrape: &Scrape<'_>, out: &mut Writer<'_>) {
+pub(super) fn collect(scrape: &Snapshot, _: &Telemetry, out: &mut Writer<'_>) {
     out.family(
         c::STATE,
         Type::Gauge,
         "1 for the state the machine is in, 0 for its kind's other states",
     );
-    for row in &scrape.machines {
-        for id in row.kind.state_ids() {
-            out.sample(
-                c::STATE,
-                &row.labels,
-                row.text.state(id),
-                f64::from(u8::from(id == row.machine.state)),
-            );
+    for row in &scrape.rows {
+        let labels = scrape.labels(row);
+        for (i, state) in scrape.texts[row.kind].states.iter().enumerate() {
+            out.sample(c::STATE, labels, state, f64::from(u8::from(i == row.state.index())));
         }
     }
     out.family(
@@ -29,18 +25,19 @@ pub(super) fn collect(scrape: &Scrape<'_>, out: &mut Writer<'_>) {
         Type::Gauge,
         "Unix time the machine entered its current state",
     );
-    for row in &scrape.machines {
-        out.sample(c::STATE_SINCE_TIMESTAMP_SECONDS, &row.labels, "", row.machine.since);
+    for row in &scrape.rows {
+        out.sample(c::STATE_SINCE_TIMESTAMP_SECONDS, scrape.labels(row), "", row.since);
     }
     out.family(
         c::TRANSITIONS_TOTAL,
         Type::Counter,
         "Transitions taken, counted where they happened",
     );
-    for row in &scrape.machines {
-        for (from, to, n) in transition_counts(row.kind, row.machine) {
-            let extra = row.text.pair(from, to);
-            out.counter(c::TRANSITIONS_TOTAL, &row.labels, extra, n, row.machine.created);
+    for row in &scrape.rows {
+        let text = &scrape.texts[row.kind];
+        let labels = scrape.labels(row);
+        for (from, to, n) in transition_counts(&text.normal, scrape.taken(row)) {
+            out.counter(c::TRANSITIONS_TOTAL, labels, text.pair(from, to), n, row.created);
         }
     }
     out.family(
@@ -48,13 +45,13 @@ pub(super) fn collect(scrape: &Scrape<'_>, out: &mut Writer<'_>) {
         Type::Counter,
         "Reported transitions the machine's kind does not expect (applied, or refused by a strict kind)",
     );
-    for row in &scrape.machines {
+    for row in &scrape.rows {
         out.counter(
             c::UNEXPECTED_TRANSITIONS_TOTAL,
-            row.own_labels(),
+            scrape.own_labels(row),
             "",
-            row.machine.unexpected,
-            row.machine.created,
+            row.unexpected,
+            row.created,
         );
     }
 }
@@ -62,9 +59,12 @@ pub(super) fn collect(scrape: &Scrape<'_>, out: &mut Writer<'_>) {
 /// A machine's transition counts: every normal-flow pair of its kind (0 when
 /// not taken yet, so the counter exists before its first increment) and every
 /// other pair it took, ordered by source then target.
-fn transition_counts<'a>(kind: &'a Kind, m: &'a Machine) -> impl Iterator<Item = (StateId, StateId, u64)> + 'a {
-    let mut normal = kind.transitions().peekable();
-    let mut taken = m.transitions.iter().map(|(&pair, &n)| (pair, n)).peekable();
+fn transition_counts<'a>(
+    normal: &'a [(StateId, StateId)],
+    taken: &'a [((StateId, StateId), u64)],
+) -> impl Iterator<Item = (StateId, StateId, u64)> + 'a {
+    let mut normal = normal.iter().copied().peekable();
+    let mut taken = taken.iter().copied().peekable();
     std::iter::from_fn(move || match (normal.peek().copied(), taken.peek().copied()) {
         (Some(a), Some((b, n))) if a == b => {
             normal.next();

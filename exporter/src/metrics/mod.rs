@@ -8,10 +8,11 @@
 //! [`exporter`] (the exporter's own metrics and the process's), over a
 //! [`Writer`] that knows the two formats.
 //!
-//! Machine series are written directly from the store rather than kept in
-//! prometheus-client metric families: the store already holds every value,
-//! and a second copy of 10k machines' series would double memory and make
-//! every event update two structures. The exporter's own metrics do live in
+//! Machine series are written from a [`Snapshot`] of the store taken for
+//! the scrape rather than kept in prometheus-client metric families: the
+//! store already holds every value, and a second lasting copy of 10k
+//! machines' series would double memory and make every event update two
+//! structures. The exporter's own metrics do live in
 //! a prometheus-client registry (see [`crate::telemetry`]).
 
 mod breakers;
@@ -22,11 +23,12 @@ mod machines;
 mod workers;
 mod writer;
 
-use statescope_model::contract as c;
+use statescope_model::builtin::{CIRCUIT_BREAKER, WORKER, breaker_state};
+use statescope_model::contract::{self as c, CallOutcome, JobResult};
 use statescope_model::{Kind, StateId};
 
 use crate::config::Compat;
-use crate::store::{Machine, MachineKey, Store};
+use crate::store::{JobHistograms, Store};
 use crate::telemetry::Telemetry;
 use writer::Writer;
 
@@ -48,13 +50,29 @@ impl Format {
     }
 }
 
-/// What one scrape reads: the store under its read lock, with each machine's
-/// kind and label set looked up once for every collector.
-struct Scrape<'a> {
-    store: &'a Store,
-    telemetry: &'a Telemetry,
+/// What one scrape reads, copied out of the store in one pass under its
+/// read lock, so the lock is released before the body is written (ingest
+/// waits for the copy, not for the encoding) and every family's pass reads
+/// contiguous memory instead of chasing the machines B-tree's nodes: with
+/// one pass per family over a 100k-machine B-tree, cache misses made the
+/// scrape grow faster than the store.
+///
+/// Nothing of it outlives the scrape: the store keeps no rendered text, so
+/// its memory per machine stays what it was.
+pub struct Snapshot {
+    kinds: Vec<Kind>,
+    texts: Vec<KindText>,
     compat: Compat,
-    machines: Vec<Row<'a>>,
+    rows: Vec<Row>,
+    /// Every machine's rendered labels back to back (see [`Row`]).
+    labels: String,
+    /// Every machine's taken transitions back to back, by source then target.
+    taken: Vec<((StateId, StateId), u64)>,
+    /// Machines by kind, in catalog order.
+    per_kind: Vec<usize>,
+    /// About the size of the body, a little over.
+    estimated_len: usize,
+    jobs: Vec<((String, String), JobHistograms)>,
 }
 
 /// A kind's labels that follow a machine's own, rendered once per scrape
@@ -64,6 +82,8 @@ struct KindText {
     states: Vec<String>,
     /// Indexed by `from * states + to`.
     pairs: Vec<String>,
+    /// The normal-flow pairs, in the kind's order.
+    normal: Vec<(StateId, StateId)>,
 }
 
 impl KindText {
@@ -79,11 +99,8 @@ impl KindText {
                 .flat_map(|from| kind.state_ids().map(move |to| (from, to)))
                 .map(|(from, to)| writer::extra(&[(c::LABEL_FROM, name(from)), (c::LABEL_TO, name(to))]))
                 .collect(),
+            normal: kind.transitions().collect(),
         }
-    }
-
-    fn state(&self, id: StateId) -> &str {
-        &self.states[id.index()]
     }
 
     fn pair(&self, from: StateId, to: StateId) -> &str {
@@ -91,27 +108,188 @@ impl KindText {
     }
 }
 
-/// A machine, its kind, and its rendered base labels (kind, machine,
-/// identity labels), shared by every family it has samples in.
-struct Row<'a> {
-    key: &'a MachineKey,
-    machine: &'a Machine,
-    kind: &'a Kind,
-    text: &'a KindText,
-    labels: String,
-    /// The length of `labels`' `kind="..",machine=".."` part.
-    own_len: usize,
+/// One machine's values a scrape writes, and where its text lies in
+/// [`Snapshot::labels`]: `kind="..",machine=".."` (`own`), then its identity
+/// labels (together `labels`), then for a breaker with compat series on its
+/// `provider=..,key_id=..,machine=..` (`compat`).
+struct Row {
+    kind: usize,
+    state: StateId,
+    /// Has `statescope_breaker_*` series: a breaker, or a machine that reported a call.
+    calls_series: bool,
+    /// Has `statescope_worker_jobs_total`: a worker, or a machine that finished a job.
+    jobs_series: bool,
+    /// A breaker with compat series.
+    compat_series: bool,
+    text: usize,
+    own_len: u16,
+    labels_len: u16,
+    compat_len: u16,
+    taken: usize,
+    taken_len: u32,
+    since: f64,
+    created: f64,
+    last_heartbeat: Option<f64>,
+    unexpected: u64,
+    failures: u64,
+    /// Transitions into the breaker's open state (compat series only).
+    trips: u64,
+    calls: [u64; CallOutcome::ALL.len()],
+    jobs: [u64; JobResult::ALL.len()],
 }
 
-impl Row<'_> {
+impl Snapshot {
+    /// Copies what a scrape writes out of `store`, in store order.
+    pub fn take(store: &Store, compat: Compat) -> Snapshot {
+        let kinds = store.catalog().all().to_vec();
+        let texts: Vec<KindText> = kinds.iter().map(KindText::new).collect();
+        let position = |name: &str| kinds.iter().position(|k| k.name() == name);
+        let (breaker, worker) = (position(CIRCUIT_BREAKER), position(WORKER));
+        let open = breaker.and_then(|b| kinds[b].state_id(breaker_state::OPEN));
+        let machines = store.machines();
+        let mut rows = Vec::with_capacity(machines.len());
+        let mut labels = String::with_capacity(machines.len() * 96);
+        let mut taken = Vec::with_capacity(machines.len() * 2);
+        let mut per_kind = vec![0; kinds.len()];
+        // About the size of the body, a little over: growing a 10k-machine body
+        // (17 MB) by doubling would copy it twice over and touch a third more memory.
+        // Per sample: the series name, the extra labels and the value, besides the base labels.
+        const LINE: usize = 80;
+        let mut estimated_len = 64 * 1024;
+        // Machines are ordered by kind: look each kind up once, not per machine.
+        let mut last_kind: Option<(&str, Option<usize>)> = None;
+        for (key, m) in machines {
+            let kind = match last_kind {
+                Some((name, kind)) if name == key.kind => kind,
+                _ => {
+                    let kind = position(&key.kind);
+                    last_kind = Some((&key.kind, kind));
+                    kind
+                }
+            };
+            let Some(kind) = kind else { continue };
+            per_kind[kind] += 1;
+            let text = labels.len();
+            writer::push_labels(
+                &mut labels,
+                [
+                    (c::LABEL_KIND, key.kind.as_str()),
+                    (c::LABEL_MACHINE, key.machine.as_str()),
+                ],
+            );
+            let own_len = labels.len() - text;
+            let (mut provider, mut key_id) = ("", key.machine.as_str());
+            for (k, v) in &m.labels {
+                labels.push(',');
+                writer::push_label(&mut labels, k, v);
+                match k.as_str() {
+                    c::LABEL_PROVIDER => provider = v,
+                    c::LABEL_KEY_ID => key_id = v,
+                    _ => {}
+                }
+            }
+            let labels_len = labels.len() - text;
+            let compat_series = compat != Compat::Off && Some(kind) == breaker;
+            if compat_series {
+                // provider/key_id as the seed dashboards use them, plus `machine` so two
+                // breakers with the same provider and key id never collide into one series.
+                writer::push_labels(
+                    &mut labels,
+                    [
+                        (c::LABEL_PROVIDER, provider),
+                        (c::LABEL_KEY_ID, key_id),
+                        (c::LABEL_MACHINE, key.machine.as_str()),
+                    ],
+                );
+            }
+            let compat_len = labels.len() - text - labels_len;
+            let first_taken = taken.len();
+            taken.extend(m.transitions.iter().map(|(&pair, &n)| (pair, n)));
+            // Normal-flow counters exist from creation: about one per state.
+            let samples = 2 * texts[kind].states.len() + m.transitions.len() + 16;
+            estimated_len += samples * (labels_len + LINE);
+            rows.push(Row {
+                kind,
+                state: m.state,
+                calls_series: m.has_calls() || Some(kind) == breaker,
+                jobs_series: m.has_jobs() || Some(kind) == worker,
+                compat_series,
+                text,
+                own_len: short(own_len),
+                labels_len: short(labels_len),
+                compat_len: short(compat_len),
+                taken: first_taken,
+                taken_len: u32::try_from(taken.len() - first_taken).expect("a kind has at most 256 states"),
+                since: m.since,
+                created: m.created,
+                last_heartbeat: m.last_heartbeat,
+                unexpected: m.unexpected,
+                failures: m.failures,
+                trips: match open {
+                    Some(open) if compat_series => m.transitions_into(open),
+                    _ => 0,
+                },
+                calls: m.calls,
+                jobs: m.jobs,
+            });
+        }
+        Snapshot {
+            kinds,
+            texts,
+            compat,
+            rows,
+            labels,
+            taken,
+            per_kind,
+            estimated_len,
+            jobs: store
+                .job_histograms()
+                .iter()
+                .map(|(k, h)| (k.clone(), h.clone()))
+                .collect(),
+        }
+    }
+
+    /// Renders every metric, handing the text to `emit` in pieces of about
+    /// `chunk` bytes as they are written, so a server can send the start of a
+    /// large body while the rest is still being encoded.
+    pub fn encode_chunked(&self, telemetry: &Telemetry, format: Format, chunk: usize, emit: &mut dyn FnMut(String)) {
+        let mut out = Writer::new(format, chunk, self.estimated_len, emit);
+        for collect in COLLECTORS {
+            collect(self, telemetry, &mut out);
+        }
+        out.finish();
+    }
+
+    /// `kind="..",machine=".."` and the identity labels.
+    fn labels(&self, row: &Row) -> &str {
+        &self.labels[row.text..row.text + usize::from(row.labels_len)]
+    }
+
     /// `kind` and `machine` alone, for the series that carry no identity labels.
-    fn own_labels(&self) -> &str {
-        &self.labels[..self.own_len]
+    fn own_labels(&self, row: &Row) -> &str {
+        &self.labels[row.text..row.text + usize::from(row.own_len)]
+    }
+
+    /// The compat series' `provider`, `key_id` and `machine`.
+    fn compat_labels(&self, row: &Row) -> &str {
+        let start = row.text + usize::from(row.labels_len);
+        &self.labels[start..start + usize::from(row.compat_len)]
+    }
+
+    fn taken(&self, row: &Row) -> &[((StateId, StateId), u64)] {
+        &self.taken[row.taken..row.taken + row.taken_len as usize]
     }
 }
 
+/// A label text's length: at most a few identity labels of bounded length
+/// ([`crate::events::MAX_LABEL_VALUE_LEN`]), far below `u16::MAX`.
+fn short(len: usize) -> u16 {
+    u16::try_from(len).expect("a machine's labels are bounded in length")
+}
+
 /// Writes its families, in order, from what the scrape read.
-type Collector = fn(&Scrape<'_>, &mut Writer<'_>);
+type Collector = fn(&Snapshot, &Telemetry, &mut Writer<'_>);
 
 /// Every family group, in the order of the body.
 const COLLECTORS: [Collector; 6] = [
@@ -136,9 +314,7 @@ pub fn encode(store: &Store, telemetry: &Telemetry, compat: Compat, format: Form
     body
 }
 
-/// Renders every metric, handing the text to `emit` in pieces of about
-/// `chunk` bytes as they are written, so a server can send the start of a
-/// large body while the rest is still being encoded.
+/// [`Snapshot::take`] then [`Snapshot::encode_chunked`].
 pub fn encode_chunked(
     store: &Store,
     telemetry: &Telemetry,
@@ -147,70 +323,7 @@ pub fn encode_chunked(
     chunk: usize,
     emit: &mut dyn FnMut(String),
 ) {
-    let texts: Vec<KindText> = store.catalog().all().iter().map(KindText::new).collect();
-    let scrape = Scrape {
-        store,
-        telemetry,
-        compat,
-        machines: rows(store, &texts),
-    };
-    let mut out = Writer::new(format, chunk, estimated_len(&scrape.machines), emit);
-    for collect in COLLECTORS {
-        collect(&scrape, &mut out);
-    }
-    out.finish();
-}
-
-/// The store's machines with their kinds and base labels, in store order.
-fn rows<'a>(store: &'a Store, texts: &'a [KindText]) -> Vec<Row<'a>> {
-    let kinds = store.catalog().all();
-    // Machines are ordered by kind: look each kind up once, not per machine.
-    let mut last_kind: Option<(&str, Option<usize>)> = None;
-    store
-        .machines()
-        .iter()
-        .filter_map(|(key, machine)| {
-            let kind = match last_kind {
-                Some((name, kind)) if name == key.kind => kind,
-                _ => {
-                    let kind = kinds.iter().position(|k| k.name() == key.kind);
-                    last_kind = Some((&key.kind, kind));
-                    kind
-                }
-            }?;
-            let own = [
-                (c::LABEL_KIND, key.kind.as_str()),
-                (c::LABEL_MACHINE, key.machine.as_str()),
-            ];
-            let identity = machine.labels.iter().map(|(k, v)| (k.as_str(), v.as_str()));
-            let labels = writer::labels(own.into_iter().chain(identity));
-            let own_len = writer::labels(own.into_iter()).len();
-            Some(Row {
-                key,
-                machine,
-                kind: &kinds[kind],
-                text: &texts[kind],
-                labels,
-                own_len,
-            })
-        })
-        .collect()
-}
-
-/// About the size of the body, a little over: growing a 10k-machine body
-/// (17 MB) by doubling would copy it twice over and touch a third more memory.
-fn estimated_len(machines: &[Row<'_>]) -> usize {
-    // Per sample: the series name, the extra labels and the value, besides the base labels.
-    const LINE: usize = 80;
-    let machine_series: usize = machines
-        .iter()
-        .map(|row| {
-            // Normal-flow counters exist from creation: about one per state.
-            let samples = 2 * row.kind.states().len() + row.machine.transitions.len() + 16;
-            samples * (row.labels.len() + LINE)
-        })
-        .sum();
-    machine_series + 64 * 1024
+    Snapshot::take(store, compat).encode_chunked(telemetry, format, chunk, emit);
 }
 
 #[cfg(test)]

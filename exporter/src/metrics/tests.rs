@@ -140,3 +140,37 @@ fn a_body_in_pieces_is_the_body_whole() {
         assert_eq!(stable(&pieces.concat()), stable(&whole));
     }
 }
+
+#[test]
+fn a_scrape_writes_the_store_as_it_was_when_its_snapshot_was_taken() {
+    // /metrics takes the snapshot under the store's read lock and encodes after
+    // releasing it: events applied meanwhile must not tear the body.
+    let mut store = demo_store();
+    let telemetry = Telemetry::default();
+    let snapshot = Snapshot::take(&store, Compat::On);
+    let body_then = encode(&store, &telemetry, Compat::On, Format::Prometheus);
+    store
+        .apply(
+            &[Event::new(
+                "circuit_breaker",
+                "k1",
+                Action::Transition { to: "half_open".into() },
+            )],
+            200.0,
+        )
+        .unwrap();
+    let mut body = String::new();
+    snapshot.encode_chunked(&telemetry, Format::Prometheus, usize::MAX, &mut |p| body.push_str(&p));
+    let without_process = |text: &str| -> Vec<String> {
+        text.lines()
+            .filter(|l| !l.contains("process_"))
+            .map(str::to_owned)
+            .collect()
+    };
+    assert_eq!(without_process(&body), without_process(&body_then));
+    let k1_open =
+        r#"statescope_state{kind="circuit_breaker",machine="k1",key_id="k1",provider="openai",state="open"} 1"#;
+    assert!(body.lines().any(|l| l == k1_open), "{body}");
+    let now = encode(&store, &telemetry, Compat::On, Format::Prometheus);
+    assert!(!now.lines().any(|l| l == k1_open), "the store itself moved on");
+}

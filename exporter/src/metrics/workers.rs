@@ -2,25 +2,24 @@
 //! per kind and worker type; and machines' last heartbeats (what expires a
 //! silent worker).
 
-use statescope_model::builtin::WORKER;
 use statescope_model::contract::{self as c, JobResult};
 
-use super::Scrape;
+use super::Snapshot;
 use super::writer::{Type, Writer, extra, labels};
 use crate::store::{Histogram, JobHistograms};
+use crate::telemetry::Telemetry;
 
-pub(super) fn collect(scrape: &Scrape<'_>, out: &mut Writer<'_>) {
+pub(super) fn collect(scrape: &Snapshot, _: &Telemetry, out: &mut Writer<'_>) {
     out.family(
         c::WORKER_JOBS_TOTAL,
         Type::Counter,
         "Jobs the worker finished, by result",
     );
     let results = JobResult::ALL.map(|r| extra(&[(c::LABEL_RESULT, r.as_str())]));
-    for row in &scrape.machines {
-        if row.machine.has_jobs() || row.key.kind == WORKER {
-            for (r, n) in results.iter().zip(row.machine.jobs) {
-                out.counter(c::WORKER_JOBS_TOTAL, &row.labels, r, n, row.machine.created);
-            }
+    for row in scrape.rows.iter().filter(|r| r.jobs_series) {
+        let labels = scrape.labels(row);
+        for (r, n) in results.iter().zip(row.jobs) {
+            out.counter(c::WORKER_JOBS_TOTAL, labels, r, n, row.created);
         }
     }
     histograms(
@@ -42,23 +41,23 @@ pub(super) fn collect(scrape: &Scrape<'_>, out: &mut Writer<'_>) {
         Type::Gauge,
         "Unix time of the machine's last heartbeat",
     );
-    for row in &scrape.machines {
-        if let Some(t) = row.machine.last_heartbeat {
-            out.sample(c::LAST_HEARTBEAT_TIMESTAMP_SECONDS, &row.labels, "", t);
+    for row in &scrape.rows {
+        if let Some(t) = row.last_heartbeat {
+            out.sample(c::LAST_HEARTBEAT_TIMESTAMP_SECONDS, scrape.labels(row), "", t);
         }
     }
 }
 
 /// One histogram family over the store's (kind, worker type) pairs that observed something.
 fn histograms(
-    scrape: &Scrape<'_>,
+    scrape: &Snapshot,
     out: &mut Writer<'_>,
     name: &str,
     help: &str,
     which: fn(&JobHistograms) -> &Histogram,
 ) {
     out.family(name, Type::Histogram, help);
-    for ((kind, worker_type), h) in scrape.store.job_histograms() {
+    for ((kind, worker_type), h) in &scrape.jobs {
         let h = which(h);
         if h.count > 0 {
             let l = labels(

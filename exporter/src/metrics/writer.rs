@@ -39,6 +39,9 @@ pub struct Writer<'e> {
     chunk: usize,
     /// The current counter family's `_created` sample name (OpenMetrics).
     created_name: String,
+    /// The last `_created` value written, and its text.
+    created_bits: Option<u64>,
+    created_text: String,
     emit: &'e mut dyn FnMut(String),
 }
 
@@ -52,6 +55,8 @@ impl<'e> Writer<'e> {
             family_samples: 0,
             chunk,
             created_name: String::new(),
+            created_bits: None,
+            created_text: String::new(),
             emit,
         }
     }
@@ -93,6 +98,24 @@ impl<'e> Writer<'e> {
     /// One sample: `labels` is pre-rendered (`a="x",b="y"`), `extra` too
     /// (`,c="z"`, see [`extra`]: rendered once per scrape, not per sample).
     pub fn sample(&mut self, name: &str, labels: &str, extra: &str, value: f64) {
+        self.series(name, labels, extra);
+        sample_value(&mut self.s, value);
+        self.end_sample();
+    }
+
+    /// A sample whose value is a count: written without going through f64.
+    fn count(&mut self, name: &str, labels: &str, extra: &str, value: u64) {
+        self.series(name, labels, extra);
+        if value < WHOLE_LIMIT {
+            push_digits(&mut self.s, value);
+        } else {
+            sample_value(&mut self.s, value as f64);
+        }
+        self.end_sample();
+    }
+
+    /// `name{labels,extra} `: a sample up to its value.
+    fn series(&mut self, name: &str, labels: &str, extra: &str) {
         self.s.push_str(name);
         self.s.push('{');
         self.s.push_str(labels);
@@ -102,7 +125,9 @@ impl<'e> Writer<'e> {
             extra
         });
         self.s.push_str("} ");
-        sample_value(&mut self.s, value);
+    }
+
+    fn end_sample(&mut self) {
         self.s.push('\n');
         self.family_samples += 1;
         if self.s.len() >= self.chunk {
@@ -125,11 +150,19 @@ impl<'e> Writer<'e> {
     ///
     /// `name` is the current family's (see [`Writer::family`]).
     pub fn counter(&mut self, name: &str, labels: &str, extra: &str, value: u64, created: f64) {
-        self.sample(name, labels, extra, value as f64);
+        self.count(name, labels, extra, value);
         if self.om {
+            // A machine's counters share its creation time: written once, copied for the next.
+            if self.created_bits != Some(created.to_bits()) {
+                self.created_text.clear();
+                sample_value(&mut self.created_text, created);
+                self.created_bits = Some(created.to_bits());
+            }
             // Taken out and put back: one name per family, not an allocation per sample.
             let created_name = std::mem::take(&mut self.created_name);
-            self.sample(&created_name, labels, extra, created);
+            self.series(&created_name, labels, extra);
+            self.s.push_str(&self.created_text);
+            self.end_sample();
             self.created_name = created_name;
         }
     }
@@ -207,7 +240,7 @@ fn to_prometheus_text(om: &str, out: &mut String) {
 /// gauges, whole numbers: written without going through `fmt`, which takes
 /// a fair share of a 10k-machine scrape's time (one value per line).
 fn sample_value(out: &mut String, v: f64) {
-    if v.fract() == 0.0 && (0.0..1e15).contains(&v) {
+    if v.fract() == 0.0 && (0.0..WHOLE_LIMIT as f64).contains(&v) {
         push_digits(out, v as u64);
         return;
     }
@@ -229,6 +262,10 @@ fn sample_value(out: &mut String, v: f64) {
     fmt_value(out, v);
 }
 
+/// Whole values below this are written as digits; from it on as `fmt` writes
+/// floats (`1e15`), which the bodies have always done.
+const WHOLE_LIMIT: u64 = 1_000_000_000_000_000;
+
 fn push_digits(out: &mut String, mut n: u64) {
     let mut digits = [0u8; 20];
     let mut i = digits.len();
@@ -244,7 +281,7 @@ fn push_digits(out: &mut String, mut n: u64) {
 }
 
 /// Appends `name="value"` with the value escaped as the text formats require.
-fn label(out: &mut String, name: &str, value: &str) {
+pub fn push_label(out: &mut String, name: &str, value: &str) {
     out.push_str(name);
     out.push_str("=\"");
     // Nearly every value needs no escaping: copy it whole.
@@ -270,7 +307,7 @@ pub fn extra(pairs: &[(&str, &str)]) -> String {
     let mut s = String::new();
     for (k, v) in pairs {
         s.push(',');
-        label(&mut s, k, v);
+        push_label(&mut s, k, v);
     }
     s
 }
@@ -280,13 +317,18 @@ pub fn extra(pairs: &[(&str, &str)]) -> String {
 /// in profiles.
 pub fn labels<'p>(pairs: impl Iterator<Item = (&'p str, &'p str)> + Clone) -> String {
     let mut s = String::with_capacity(pairs.clone().map(|(k, v)| k.len() + v.len() + 8).sum());
-    for (i, (k, v)) in pairs.enumerate() {
-        if i > 0 {
-            s.push(',');
-        }
-        label(&mut s, k, v);
-    }
+    push_labels(&mut s, pairs);
     s
+}
+
+/// Appends `a="x",b="y"`, escaped.
+pub fn push_labels<'p>(out: &mut String, pairs: impl IntoIterator<Item = (&'p str, &'p str)>) {
+    for (i, (k, v)) in pairs.into_iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        push_label(out, k, v);
+    }
 }
 
 #[cfg(test)]
@@ -316,12 +358,40 @@ mod tests {
         sample_value(&mut text, 1_763_892_000.05);
         assert_eq!(text, "1763892000.050", "a timestamp in ms keeps its three decimals");
         let mut out = String::new();
-        label(&mut out, "machine", "plain/key-1");
-        label(&mut out, "machine", "a\\b\"c\nd");
+        push_label(&mut out, "machine", "plain/key-1");
+        push_label(&mut out, "machine", "a\\b\"c\nd");
         assert_eq!(out, r#"machine="plain/key-1"machine="a\\b\"c\nd""#);
     }
 
+    /// What `counter` writes for `n` created at `created`, in OpenMetrics.
+    fn counter_text(n: u64, created: f64) -> String {
+        let mut body = String::new();
+        let mut emit = |p: String| body.push_str(&p);
+        let mut w = Writer::new(Format::OpenMetrics, usize::MAX, 0, &mut emit);
+        w.family("c_total", Type::Counter, "h");
+        w.counter("c_total", "a=\"1\"", "", n, created);
+        w.finish();
+        body
+    }
+
     proptest::proptest! {
+        /// Counts and creation times are written as the f64 path writes them,
+        /// the first of a run of equal creation times as the later ones.
+        #[test]
+        fn counters_read_as_their_values_as_floats(n in proptest::num::u64::ANY, small in 0u64..2_000_000_000_000_000, ms in 0u64..4_000_000_000_000) {
+            let created = ms as f64 / 1000.0;
+            for n in [n, small] {
+                let mut want = String::new();
+                sample_value(&mut want, n as f64);
+                let mut created_text = String::new();
+                sample_value(&mut created_text, created);
+                let body = counter_text(n, created);
+                let lines: Vec<&str> = body.lines().collect();
+                proptest::prop_assert_eq!(lines[2], format!("c_total{{a=\"1\"}} {want}"));
+                proptest::prop_assert_eq!(lines[3], format!("c_created{{a=\"1\"}} {created_text}"));
+            }
+        }
+
         /// Every value a scraper parses is the one the store holds.
         #[test]
         fn written_values_parse_back_exactly(ms in 0u64..4_000_000_000_000, any in proptest::num::f64::ANY) {
