@@ -112,8 +112,14 @@ impl Fleet {
     }
 }
 
+/// In the layout: this time field's samples are the previous time field's
+/// (the panel's `store::SAME_TIMES`; the panel crate is not a dependency of
+/// this library).
+const SAME_TIMES: u32 = u32::MAX;
+
 /// The panel's side of the frames it sends (as `frames.ts` does): an id per
-/// frame description, descriptions sent once, samples as numbers.
+/// frame description, descriptions sent once, samples as numbers, a time
+/// column equal to the one before sent as [`SAME_TIMES`].
 #[derive(Default)]
 pub struct Sender {
     ids: HashMap<String, u32>,
@@ -132,16 +138,16 @@ impl Sender {
         let frames = doc.as_object_mut().and_then(|d| d.remove("frames")).unwrap_or_default();
         let (mut layout, mut numbers, mut described) = (Vec::new(), Vec::new(), Vec::new());
         let mut ids = HashMap::new();
+        let mut last_times: Option<Vec<f64>> = None;
         for mut frame in frames.as_array().cloned().unwrap_or_default() {
             let mut columns = Vec::new();
             for field in frame["fields"].as_array_mut().into_iter().flatten() {
                 if matches!(field["type"].as_str(), Some("time" | "number")) {
-                    columns.push(
-                        field
-                            .as_object_mut()
-                            .and_then(|f| f.remove("values"))
-                            .unwrap_or_default(),
-                    );
+                    let values = field
+                        .as_object_mut()
+                        .and_then(|f| f.remove("values"))
+                        .unwrap_or_default();
+                    columns.push((field["type"] == "time", values));
                 }
             }
             let key = frame.to_string();
@@ -156,10 +162,22 @@ impl Sender {
             };
             ids.insert(key, id);
             layout.push(id);
-            for column in columns {
-                let values = column.as_array().cloned().unwrap_or_default();
+            for (time, column) in columns {
+                let values: Vec<f64> = column
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|v| v.as_f64().unwrap_or(f64::NAN))
+                    .collect();
+                if time && last_times.as_ref() == Some(&values) {
+                    layout.push(SAME_TIMES);
+                    continue;
+                }
                 layout.push(values.len() as u32);
-                numbers.extend(values.iter().map(|v| v.as_f64().unwrap_or(f64::NAN)));
+                numbers.extend_from_slice(&values);
+                if time {
+                    last_times = Some(values);
+                }
             }
         }
         self.ids = ids;
@@ -217,9 +235,17 @@ mod tests {
         let fleet = Fleet::hour(2, 1_800_000_000_000);
         let mut sender = Sender::default();
         let (meta, layout, numbers) = sender.update(&fleet.panel_input_json());
-        assert_eq!(numbers.len(), 2 * 5 * 2 * 240, "time and value of every frame");
+        assert_eq!(
+            numbers.len(),
+            (1 + 2 * 5) * 240,
+            "the times once, the values of every frame"
+        );
         assert_eq!(layout.len(), 2 * 5 * 3, "id, time length, value length per frame");
-        assert_eq!(&layout[3..6], [2, 240, 240]);
+        assert_eq!(
+            &layout[..6],
+            [1, 240, 240, 2, SAME_TIMES, 240],
+            "the same times repeated"
+        );
         assert_eq!(numbers[239], 1_800_000_000_000.0);
         let doc: Value = serde_json::from_str(&meta).unwrap();
         let value = &doc["newFrames"][2]["fields"][1];

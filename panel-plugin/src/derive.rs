@@ -411,7 +411,30 @@ fn pick(chosen: &mut Option<usize>, state: Option<usize>, on: bool, prev: Option
 /// machine has its samples at the same instants (one range query), so the
 /// merge walks their value columns side by side. A time or value that is not
 /// a finite number counts as missing, as in [`Series::point`].
+///
+/// Column by column first (a tight loop over one column at a time), which
+/// is exact while at most one series is 1 at each instant; where two are,
+/// the choice depends on the state before, so the merge is redone sample by
+/// sample.
 fn merge_aligned(times: &[f64], columns: &[(&[f64], Option<usize>)], buf: &mut Vec<Sample>) {
+    let start = buf.len();
+    if times.iter().all(|t| t.is_finite()) {
+        buf.extend(times.iter().map(|&t| (t, None)));
+        let mut contested = false;
+        for (values, state) in columns {
+            let Some(state) = *state else { continue };
+            for (slot, &v) in buf[start..].iter_mut().zip(*values) {
+                if (0.5..f64::INFINITY).contains(&v) {
+                    contested |= slot.1.is_some();
+                    slot.1 = Some(state);
+                }
+            }
+        }
+        if !contested {
+            return;
+        }
+        buf.truncate(start);
+    }
     let mut prev: Option<usize> = None;
     for (i, &t) in times.iter().enumerate() {
         if !t.is_finite() {

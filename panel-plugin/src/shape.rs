@@ -163,8 +163,8 @@ pub struct Recognised<'a> {
     pub allowed: Vec<usize>,
     pub severity: Vec<usize>,
     pub warnings: Vec<String>,
-    /// Machine by group and identity key.
-    index: HashMap<(usize, Vec<&'a str>), usize>,
+    /// Machine by identity key, per group.
+    index: Vec<HashMap<Vec<&'a str>, usize>>,
 }
 
 impl<'a> Recognised<'a> {
@@ -184,7 +184,7 @@ impl<'a> Recognised<'a> {
     fn find(&self, group: usize, key: &[Option<&str>]) -> Option<usize> {
         if key.iter().all(Option::is_some) {
             let full: Vec<&str> = key.iter().map(|v| v.unwrap_or_default()).collect();
-            return self.index.get(&(group, full)).copied();
+            return self.index.get(group)?.get(&full).copied();
         }
         if key.iter().all(Option::is_none) {
             return None;
@@ -491,7 +491,10 @@ fn add_machines<'a>(
             }
             None => {
                 let key: Vec<&'a str> = key.iter().map(|v| v.unwrap_or_default()).collect();
-                rec.index.insert((group_index, key.clone()), rec.machines.len());
+                if rec.index.len() <= group_index {
+                    rec.index.resize_with(group_index + 1, HashMap::new);
+                }
+                rec.index[group_index].insert(key.clone(), rec.machines.len());
                 rec.machines.push(Machine {
                     group: group_index,
                     id: machine_id(identity, &key, group.metric, &series[*i]),

@@ -14,13 +14,15 @@
 //!   the same instants) or [`UNCHANGED`] (Grafana handed the same array as
 //!   last time, so nothing was copied).
 //!
-//! The store keeps each frame's columns. A column equal to the one kept is
-//! kept as it is (same allocation; [`Changes::same`]); a column whose range
-//! slid (dropped samples at its start, new ones at its end, the kept ones
-//! equal) is rebuilt from what it kept plus the new samples
-//! ([`Changes::slid`]); anything else replaces it. Frames a refresh does not
-//! name are forgotten, so a changed query, options or time range leaves no
-//! stale series behind: the result always equals a decode from scratch.
+//! The store keeps each frame's description and columns. An update's
+//! columns are copied once, all into one allocation (the numbers as sent,
+//! then the kept samples of the columns marked unchanged); frames that
+//! repeat the times share one span of it. Comparing a slid column with the
+//! kept one would cost more than that copy: the sender sends whole columns.
+//! What a refresh saves is the descriptions (labels and config parsed once)
+//! and the samples of unchanged columns. Frames a refresh does not name are
+//! forgotten, so a changed query, options or time range leaves no stale
+//! series behind: the result always equals a decode from scratch.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -48,20 +50,16 @@ pub enum UpdateError {
     Bad(String),
 }
 
-/// What a refresh did to the kept columns: the numbers the bench and the
-/// tests read to see that a slid range folds in only its new samples.
+/// What an update did: the numbers the tests read to see that a refresh
+/// describes no frame again and copies each column once.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Changes {
     /// Frames described anew (first seen, or changed labels or config).
     pub new_frames: usize,
-    /// Columns kept as they were.
-    pub same: usize,
-    /// Columns whose range slid: kept samples plus `appended` new ones.
-    pub slid: usize,
-    /// Samples added to slid columns.
-    pub appended: usize,
-    /// Columns replaced whole (new frames' columns included).
-    pub replaced: usize,
+    /// Columns the sender marked unchanged, taken from the kept frames.
+    pub kept: usize,
+    /// Columns read from this update's numbers (repeated times included).
+    pub sent: usize,
 }
 
 /// Everything of a [`PanelInput`] but the frames, plus the frames this
@@ -98,7 +96,16 @@ struct NewFrame {
 #[derive(Debug, Default)]
 pub struct FrameStore {
     frames: HashMap<u32, Frame>,
+    /// The sample buffers of the last updates, reused once nothing else
+    /// holds them (the page dropped that update's input): a refresh then
+    /// copies its numbers into memory already in use instead of asking the
+    /// allocator for a buffer the size of all samples each time.
+    buffers: Vec<Arc<Vec<f64>>>,
 }
+
+/// How many past buffers are kept for reuse: the current input's and the
+/// one before (still held while the page swaps inputs).
+const BUFFERS: usize = 2;
 
 impl FrameStore {
     /// Applies one update and returns the panel's whole input. On an error
@@ -125,6 +132,17 @@ impl FrameStore {
         self.frames.is_empty()
     }
 
+    /// An empty buffer: a past one nobody else holds, or a new one.
+    fn spare_buffer(&mut self) -> Vec<f64> {
+        let free = self.buffers.iter().position(|b| Arc::strong_count(b) == 1);
+        free.and_then(|i| Arc::into_inner(self.buffers.remove(i)))
+            .map(|mut buffer| {
+                buffer.clear();
+                buffer
+            })
+            .unwrap_or_default()
+    }
+
     fn apply(&mut self, meta: &str, layout: &[u32], numbers: &[f64]) -> Result<(PanelInput, Changes), UpdateError> {
         let meta: Meta = serde_json::from_str(meta).map_err(|e| UpdateError::Bad(e.to_string()))?;
         let mut described: HashMap<u32, (Frame, Vec<usize>)> = meta
@@ -143,63 +161,77 @@ impl FrameStore {
             new_frames: described.len(),
             ..Changes::default()
         };
-        let mut kept = HashMap::with_capacity(self.frames.len().max(described.len()));
+        // Every column of this update lives in one allocation: the numbers as
+        // sent, then the samples of the columns marked unchanged. One copy,
+        // whatever the number of frames, and build_view reads one run of
+        // memory instead of a small allocation per column.
+        let mut all = self.spare_buffer();
+        all.extend_from_slice(numbers);
         let mut frames = Vec::new();
+        let mut ids = Vec::new();
+        let mut spans: Vec<(usize, usize, usize, usize)> = Vec::new();
         let mut reader = Reader { layout, numbers, at: 0 };
-        let mut last_times: Option<Arc<Vec<f64>>> = None;
+        let mut last_times: Option<(usize, usize)> = None;
         while let Some(id) = reader.next() {
-            let (mut frame, cells, fresh) = match described.remove(&id) {
+            let (frame, cells, fresh) = match described.remove(&id) {
                 Some((frame, cells)) => (frame, cells, true),
                 None => (self.frames.remove(&id).ok_or(UpdateError::Stale)?, Vec::new(), false),
             };
-            let mut shift = None;
-            for (i, field) in frame.fields.iter_mut().enumerate() {
+            for (i, field) in frame.fields.iter().enumerate() {
                 if !matches!(field.field_type, FieldType::Time | FieldType::Number) || cells.contains(&i) {
                     continue;
                 }
-                let column = match reader.next().ok_or_else(|| bad(&format!("frame {id} ends early")))? {
+                let span = match reader.next().ok_or_else(|| bad(&format!("frame {id} ends early")))? {
                     SAME_TIMES => {
-                        let times = last_times
-                            .clone()
-                            .ok_or_else(|| bad(&format!("field {:?} repeats times before any", field.name)))?;
-                        if !fresh {
-                            let old = field.values.as_numbers().unwrap_or_default();
-                            shift = if same_bits(old, &times) {
-                                Some(0)
-                            } else {
-                                slide(old, &times, None)
-                            };
-                        }
-                        times
+                        changes.sent += 1;
+                        last_times.ok_or_else(|| bad(&format!("field {:?} repeats times before any", field.name)))?
                     }
                     UNCHANGED if !fresh => {
-                        changes.same += 1;
-                        column_of(&field.values)
+                        changes.kept += 1;
+                        let kept = field.values.as_numbers().unwrap_or_default();
+                        all.extend_from_slice(kept);
+                        (all.len() - kept.len(), kept.len())
                     }
                     UNCHANGED => return Err(bad(&format!("new field {:?} has no samples", field.name))),
                     len => {
-                        let new = reader
+                        changes.sent += 1;
+                        let at = reader.at;
+                        reader
                             .take(len as usize)
                             .ok_or_else(|| bad(&format!("field {:?} points past its numbers", field.name)))?;
-                        fold((!fresh).then_some(&field.values), new, &mut shift, &mut changes)
+                        (at, len as usize)
                     }
                 };
                 if field.field_type == FieldType::Time {
-                    last_times = Some(Arc::clone(&column));
+                    last_times = Some(span);
                 }
-                field.values = Values::Numbers {
-                    len: column.len(),
-                    all: column,
-                    at: 0,
-                };
+                spans.push((frames.len(), i, span.0, span.1));
             }
-            if cells.is_empty() && kept.insert(id, frame.clone()).is_some() {
-                return Err(bad(&format!("frame {id} is listed twice")));
-            }
+            ids.push(cells.is_empty().then_some(id));
             frames.push(frame);
         }
         if reader.at != numbers.len() {
             return Err(bad("numbers left over after the last frame"));
+        }
+        let all = Arc::new(all);
+        if self.buffers.len() == BUFFERS {
+            self.buffers.remove(0);
+        }
+        self.buffers.push(Arc::clone(&all));
+        for (f, i, at, len) in spans {
+            frames[f].fields[i].values = Values::Numbers {
+                all: Arc::clone(&all),
+                at,
+                len,
+            };
+        }
+        let mut kept = HashMap::with_capacity(frames.len());
+        for (frame, id) in frames.iter().zip(ids) {
+            if let Some(id) = id
+                && kept.insert(id, frame.clone()).is_some()
+            {
+                return Err(bad(&format!("frame {id} is listed twice")));
+            }
         }
         self.frames = kept;
         let input = PanelInput {
@@ -238,54 +270,6 @@ impl<'a> Reader<'a> {
         self.at += len;
         Some(run)
     }
-}
-
-/// The kept column of a field (a field the store made holds all of it).
-fn column_of(values: &Values) -> Arc<Vec<f64>> {
-    match values {
-        Values::Numbers { all, at: 0, len } if *len == all.len() => Arc::clone(all),
-        other => Arc::new(other.as_numbers().map(<[f64]>::to_vec).unwrap_or_default()),
-    }
-}
-
-/// The new column for a field: the kept one when equal, the kept samples
-/// plus the new tail when the range slid, else the new samples. `shift` is
-/// how far the frame's times slid, the first guess for its other fields.
-fn fold(old: Option<&Values>, new: &[f64], shift: &mut Option<usize>, changes: &mut Changes) -> Arc<Vec<f64>> {
-    let kept = old.and_then(Values::as_numbers).unwrap_or_default();
-    if let Some(old) = old.filter(|_| !kept.is_empty() && same_bits(kept, new)) {
-        changes.same += 1;
-        *shift = Some(0);
-        return column_of(old);
-    }
-    if let Some(dropped) = slide(kept, new, *shift) {
-        *shift = Some(dropped);
-        let still = kept.len() - dropped;
-        changes.slid += 1;
-        changes.appended += new.len() - still;
-        let mut column = Vec::with_capacity(new.len());
-        column.extend_from_slice(&kept[dropped..]);
-        column.extend_from_slice(&new[still..]);
-        return Arc::new(column);
-    }
-    changes.replaced += 1;
-    Arc::new(new.to_vec())
-}
-
-/// How many samples fell off the start when `new` is `old` with its start
-/// dropped and samples appended (at least one kept). Tries `guess`, then the
-/// first place `new` could start: linear, not a search over every shift.
-fn slide(old: &[f64], new: &[f64], guess: Option<usize>) -> Option<usize> {
-    let first = new.first()?.to_bits();
-    let fits = |d: usize| d < old.len() && old.len() - d <= new.len() && same_bits(&old[d..], &new[..old.len() - d]);
-    guess
-        .filter(|&d| fits(d))
-        .or_else(|| old.iter().position(|x| x.to_bits() == first).filter(|&d| fits(d)))
-}
-
-/// Equal sample for sample, NaN (a null) equal to NaN.
-fn same_bits(a: &[f64], b: &[f64]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits())
 }
 
 #[cfg(test)]
@@ -422,15 +406,27 @@ mod tests {
 
     const HISTORY: [f64; 7] = [0.0, 1.0, 1.0, f64::NAN, 2.0, 0.0, 0.0];
 
+    /// The allocation holding a field's samples.
+    fn buffer(input: &PanelInput, frame: usize, field: usize) -> *const Vec<f64> {
+        match &input.frames[frame].fields[field].values {
+            Values::Numbers { all, .. } => Arc::as_ptr(all),
+            Values::Cells(_) => panic!("numbers expected"),
+        }
+    }
+
     #[test]
-    fn a_range_slid_by_one_step_folds_in_one_sample_per_column() {
+    fn a_range_slid_by_one_step_describes_no_frame_again() {
         let (mut store, mut sender) = (FrameStore::default(), Sender::default());
         let machines = ["m1", "m2", "m3"];
         let (_, first) = update(&mut store, &mut sender, &window(&machines, 0, 240, &HISTORY));
         assert_eq!(
-            (first.new_frames, first.replaced, first.slid),
-            (3, 4, 0),
-            "3 value columns, 1 time column"
+            first,
+            Changes {
+                new_frames: 3,
+                kept: 0,
+                sent: 6
+            },
+            "3 value columns, 3 time columns (2 of them repeats)"
         );
         let next = window(&machines, 1, 241, &HISTORY);
         let (input, changes) = update(&mut store, &mut sender, &next);
@@ -439,27 +435,76 @@ mod tests {
             changes,
             Changes {
                 new_frames: 0,
-                same: 0,
-                slid: 4,
-                appended: 4,
-                replaced: 0
+                kept: 0,
+                sent: 6
             }
         );
         assert_eq!(store.len(), 3);
     }
 
     #[test]
-    fn the_same_data_again_keeps_every_column_as_it_was() {
+    fn an_update_copies_its_columns_into_one_allocation_and_repeated_times_share_it() {
+        let (mut store, mut sender) = (FrameStore::default(), Sender::default());
+        let (input, _) = update(&mut store, &mut sender, &window(&["m1", "m2"], 0, 10, &HISTORY));
+        let buffers: Vec<_> = (0..2).flat_map(|f| (0..2).map(move |i| (f, i))).collect();
+        assert!(
+            buffers
+                .iter()
+                .all(|&(f, i)| buffer(&input, f, i) == buffer(&input, 0, 0))
+        );
+        let times = |f: usize| input.frames[f].fields[0].values.as_numbers().unwrap().as_ptr();
+        assert_eq!(times(0), times(1), "the second frame's times are the first's");
+    }
+
+    #[test]
+    fn refreshes_reuse_the_buffer_of_an_input_the_page_dropped() {
+        let (mut store, mut sender) = (FrameStore::default(), Sender::default());
+        let start = |input: &PanelInput| input.frames[0].fields[0].values.as_numbers().unwrap().as_ptr();
+        let (first, _) = update(&mut store, &mut sender, &window(&["m1", "m2"], 0, 10, &HISTORY));
+        let first_start = start(&first);
+        drop(first);
+        let (second, _) = update(&mut store, &mut sender, &window(&["m1", "m2"], 1, 11, &HISTORY));
+        assert_ne!(
+            start(&second),
+            first_start,
+            "the first buffer is the kept frames' until now"
+        );
+        let next = window(&["m1", "m2"], 2, 12, &HISTORY);
+        let (third, _) = update(&mut store, &mut sender, &next);
+        assert_eq!(start(&third), first_start, "the first update's buffer again");
+        assert_eq!(seen(&third), from_scratch(&next));
+        let held = start(&second);
+        let (fourth, _) = update(&mut store, &mut sender, &window(&["m1", "m2"], 3, 13, &HISTORY));
+        assert_ne!(start(&fourth), held, "the page still holds the second input");
+        assert_eq!(seen(&second), from_scratch(&window(&["m1", "m2"], 1, 11, &HISTORY)));
+    }
+
+    #[test]
+    fn unchanged_columns_outlive_the_update_that_sent_them() {
         let (mut store, mut sender) = (FrameStore::default(), Sender::default());
         let data = window(&["m1", "m2"], 0, 10, &HISTORY);
-        let (before, _) = update(&mut store, &mut sender, &data);
-        let (after, changes) = update(&mut store, &mut sender, &data);
-        assert_eq!((changes.same, changes.slid, changes.replaced), (3, 0, 0));
-        let column = |i: &PanelInput| match &i.frames[0].fields[1].values {
-            Values::Numbers { all, .. } => Arc::as_ptr(all),
+        let (first, _) = update(&mut store, &mut sender, &data);
+        let old = Arc::downgrade(match &first.frames[0].fields[1].values {
+            Values::Numbers { all, .. } => all,
             Values::Cells(_) => panic!("numbers expected"),
-        };
-        assert_eq!(column(&before), column(&after), "kept, not copied");
+        });
+        let meta = json!({"newFrames": []}).to_string();
+        // m1 and m2 were sent as frames 1 and 2.
+        let layout = [1, UNCHANGED, UNCHANGED, 2, UNCHANGED, UNCHANGED];
+        let (input, changes) = store.update(&meta, &layout, &[]).unwrap();
+        assert_eq!(seen(&input), from_scratch(&data));
+        assert_eq!((changes.kept, changes.sent), (4, 0));
+        assert_ne!(
+            buffer(&input, 0, 1),
+            buffer(&first, 0, 1),
+            "copied into this update's buffer"
+        );
+        drop(first);
+        assert_eq!(
+            old.strong_count(),
+            1,
+            "only kept for reuse: no frame holds the first buffer"
+        );
     }
 
     #[test]
@@ -480,7 +525,7 @@ mod tests {
         let later = window(&["m1"], 1000, 1240, &HISTORY);
         let (input, changes) = update(&mut store, &mut sender, &later);
         assert_eq!(seen(&input), from_scratch(&later));
-        assert_eq!((changes.slid, changes.replaced), (0, 2));
+        assert_eq!((changes.new_frames, changes.sent), (0, 2));
     }
 
     #[test]
@@ -492,7 +537,7 @@ mod tests {
         let (meta, layout, numbers) = sender.send(&data, json!({"search": "m1", "view": "machines"}));
         let (input, changes) = store.update(&meta, &layout, &numbers).unwrap();
         assert_eq!(input.options.search, "m1");
-        assert_eq!((changes.same, changes.replaced), (2, 0));
+        assert_eq!((changes.new_frames, changes.sent), (0, 2));
         assert_eq!(seen(&input), from_scratch(&data));
     }
 
@@ -506,7 +551,7 @@ mod tests {
         let id = layout[0];
         let (input, changes) = store.update(&meta, &[id, UNCHANGED, UNCHANGED], &[]).unwrap();
         assert_eq!(seen(&input), from_scratch(&data));
-        assert_eq!(changes.same, 2);
+        assert_eq!(changes.kept, 2);
     }
 
     #[test]
@@ -583,9 +628,8 @@ mod tests {
                 let (input, changes) = update(&mut store, &mut sender, &data);
                 prop_assert_eq!(seen(&input), from_scratch(&data));
                 prop_assert_eq!(store.len(), machines.len());
-                let columns = changes.same + changes.slid + changes.replaced;
-                let time_columns = usize::from(!machines.is_empty());
-                prop_assert_eq!(columns, machines.len() + time_columns);
+                let columns = changes.kept + changes.sent;
+                prop_assert_eq!(columns, 2 * machines.len(), "a time and a value column per frame");
             }
         }
     }
