@@ -4,7 +4,7 @@
 use statescope_model::contract::{self as c, CallOutcome};
 
 use super::Snapshot;
-use super::writer::{Type, Writer, extra};
+use super::writer::{Type, Writer, tail};
 use crate::telemetry::Telemetry;
 
 pub(super) fn collect(scrape: &Snapshot, _: &Telemetry, out: &mut Writer<'_>) {
@@ -13,11 +13,11 @@ pub(super) fn collect(scrape: &Snapshot, _: &Telemetry, out: &mut Writer<'_>) {
         Type::Counter,
         "Calls through the breaker, by outcome",
     );
-    let outcomes = CallOutcome::ALL.map(|o| extra(&[(c::LABEL_OUTCOME, o.as_str())]));
+    let outcomes = CallOutcome::ALL.map(|o| tail(&[(c::LABEL_OUTCOME, o.as_str())]));
     for row in scrape.rows.iter().filter(|r| r.calls_series) {
-        let labels = scrape.labels(row);
+        out.group(c::BREAKER_CALLS_TOTAL, scrape.labels(row));
         for (o, n) in outcomes.iter().zip(row.calls) {
-            out.counter(c::BREAKER_CALLS_TOTAL, labels, o, n, row.created);
+            out.group_counter(o, n, row.created);
         }
     }
     out.family(

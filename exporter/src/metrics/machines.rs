@@ -15,9 +15,9 @@ pub(super) fn collect(scrape: &Snapshot, _: &Telemetry, out: &mut Writer<'_>) {
         "1 for the state the machine is in, 0 for its kind's other states",
     );
     for row in &scrape.rows {
-        let labels = scrape.labels(row);
+        out.group(c::STATE, scrape.labels(row));
         for (i, state) in scrape.texts[row.kind].states.iter().enumerate() {
-            out.sample(c::STATE, labels, state, f64::from(u8::from(i == row.state.index())));
+            out.group_count(state, u64::from(i == row.state.index()));
         }
     }
     out.family(
@@ -35,9 +35,9 @@ pub(super) fn collect(scrape: &Snapshot, _: &Telemetry, out: &mut Writer<'_>) {
     );
     for row in &scrape.rows {
         let text = &scrape.texts[row.kind];
-        let labels = scrape.labels(row);
+        out.group(c::TRANSITIONS_TOTAL, scrape.labels(row));
         for (from, to, n) in transition_counts(&text.normal, scrape.taken(row)) {
-            out.counter(c::TRANSITIONS_TOTAL, labels, text.pair(from, to), n, row.created);
+            out.group_counter(text.pair(from, to), n, row.created);
         }
     }
     out.family(

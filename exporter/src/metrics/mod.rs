@@ -76,8 +76,8 @@ pub struct Snapshot {
 }
 
 /// A kind's labels that follow a machine's own, rendered once per scrape
-/// rather than once per sample: `,state="x"` by state, `,from="a",to="b"`
-/// by pair of states.
+/// rather than once per sample, with the closing brace (see [`writer::tail`]):
+/// `,state="x"} ` by state, `,from="a",to="b"} ` by pair of states.
 struct KindText {
     states: Vec<String>,
     /// Indexed by `from * states + to`.
@@ -92,12 +92,12 @@ impl KindText {
         KindText {
             states: kind
                 .state_ids()
-                .map(|id| writer::extra(&[(c::LABEL_STATE, name(id))]))
+                .map(|id| writer::tail(&[(c::LABEL_STATE, name(id))]))
                 .collect(),
             pairs: kind
                 .state_ids()
                 .flat_map(|from| kind.state_ids().map(move |to| (from, to)))
-                .map(|(from, to)| writer::extra(&[(c::LABEL_FROM, name(from)), (c::LABEL_TO, name(to))]))
+                .map(|(from, to)| writer::tail(&[(c::LABEL_FROM, name(from)), (c::LABEL_TO, name(to))]))
                 .collect(),
             normal: kind.transitions().collect(),
         }

@@ -5,7 +5,7 @@
 use statescope_model::contract::{self as c, JobResult};
 
 use super::Snapshot;
-use super::writer::{Type, Writer, extra, labels};
+use super::writer::{Type, Writer, labels, tail};
 use crate::store::{Histogram, JobHistograms};
 use crate::telemetry::Telemetry;
 
@@ -15,11 +15,11 @@ pub(super) fn collect(scrape: &Snapshot, _: &Telemetry, out: &mut Writer<'_>) {
         Type::Counter,
         "Jobs the worker finished, by result",
     );
-    let results = JobResult::ALL.map(|r| extra(&[(c::LABEL_RESULT, r.as_str())]));
+    let results = JobResult::ALL.map(|r| tail(&[(c::LABEL_RESULT, r.as_str())]));
     for row in scrape.rows.iter().filter(|r| r.jobs_series) {
-        let labels = scrape.labels(row);
+        out.group(c::WORKER_JOBS_TOTAL, scrape.labels(row));
         for (r, n) in results.iter().zip(row.jobs) {
-            out.counter(c::WORKER_JOBS_TOTAL, labels, r, n, row.created);
+            out.group_counter(r, n, row.created);
         }
     }
     histograms(

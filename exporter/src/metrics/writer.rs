@@ -39,6 +39,14 @@ pub struct Writer<'e> {
     chunk: usize,
     /// The current counter family's `_created` sample name (OpenMetrics).
     created_name: String,
+    /// The current family is a counter.
+    counter: bool,
+    /// The current group's `name{labels` (see [`Writer::group`]), and for a
+    /// counter in OpenMetrics its `_created` sample's.
+    prefix: String,
+    created_prefix: String,
+    /// The current group has no labels: a tail's leading comma is dropped.
+    bare: bool,
     /// The last `_created` value written, and its text.
     created_bits: Option<u64>,
     created_text: String,
@@ -55,6 +63,10 @@ impl<'e> Writer<'e> {
             family_samples: 0,
             chunk,
             created_name: String::new(),
+            counter: false,
+            prefix: String::new(),
+            created_prefix: String::new(),
+            bare: false,
             created_bits: None,
             created_text: String::new(),
             emit,
@@ -79,7 +91,8 @@ impl<'e> Writer<'e> {
             name
         };
         let _ = writeln!(self.s, "# HELP {family} {help}\n# TYPE {family} {}", ty.as_str());
-        if ty == Type::Counter {
+        self.counter = ty == Type::Counter;
+        if self.counter {
             self.created_name.clear();
             self.created_name.push_str(name.strip_suffix("_total").unwrap_or(name));
             self.created_name.push_str(c::CREATED_SUFFIX);
@@ -106,12 +119,64 @@ impl<'e> Writer<'e> {
     /// A sample whose value is a count: written without going through f64.
     fn count(&mut self, name: &str, labels: &str, extra: &str, value: u64) {
         self.series(name, labels, extra);
-        if value < WHOLE_LIMIT {
-            push_digits(&mut self.s, value);
-        } else {
-            sample_value(&mut self.s, value as f64);
-        }
+        push_count(&mut self.s, value);
         self.end_sample();
+    }
+
+    /// Starts a group of samples of the current family that share `name{labels`
+    /// (a machine's lines in a family): that text is put together once, and
+    /// each sample then copies it whole and adds its [`tail`] and value,
+    /// instead of putting name, braces and labels together line by line.
+    pub fn group(&mut self, name: &str, labels: &str) {
+        self.prefix.clear();
+        self.prefix.push_str(name);
+        self.prefix.push('{');
+        self.prefix.push_str(labels);
+        self.bare = labels.is_empty();
+        if self.om && self.counter {
+            self.created_prefix.clear();
+            self.created_prefix.push_str(&self.created_name);
+            self.created_prefix.push('{');
+            self.created_prefix.push_str(labels);
+        }
+    }
+
+    /// Appends a tail (`,c="z"} `) after a group's prefix.
+    fn push_tail(&mut self, tail: &str) {
+        self.s.push_str(if self.bare {
+            tail.strip_prefix(',').unwrap_or(tail)
+        } else {
+            tail
+        });
+    }
+
+    /// A sample of the current group whose value is a count.
+    pub fn group_count(&mut self, tail: &str, value: u64) {
+        self.s.push_str(&self.prefix);
+        self.push_tail(tail);
+        push_count(&mut self.s, value);
+        self.end_sample();
+    }
+
+    /// A counter's sample in the current group, as [`Writer::counter`] writes it.
+    pub fn group_counter(&mut self, tail: &str, value: u64, created: f64) {
+        self.group_count(tail, value);
+        if self.om {
+            self.set_created(created);
+            self.s.push_str(&self.created_prefix);
+            self.push_tail(tail);
+            self.s.push_str(&self.created_text);
+            self.end_sample();
+        }
+    }
+
+    /// A machine's counters share its creation time: formatted once, copied for the next.
+    fn set_created(&mut self, created: f64) {
+        if self.created_bits != Some(created.to_bits()) {
+            self.created_text.clear();
+            sample_value(&mut self.created_text, created);
+            self.created_bits = Some(created.to_bits());
+        }
     }
 
     /// `name{labels,extra} `: a sample up to its value.
@@ -152,12 +217,7 @@ impl<'e> Writer<'e> {
     pub fn counter(&mut self, name: &str, labels: &str, extra: &str, value: u64, created: f64) {
         self.count(name, labels, extra, value);
         if self.om {
-            // A machine's counters share its creation time: written once, copied for the next.
-            if self.created_bits != Some(created.to_bits()) {
-                self.created_text.clear();
-                sample_value(&mut self.created_text, created);
-                self.created_bits = Some(created.to_bits());
-            }
+            self.set_created(created);
             // Taken out and put back: one name per family, not an allocation per sample.
             let created_name = std::mem::take(&mut self.created_name);
             self.series(&created_name, labels, extra);
@@ -266,7 +326,21 @@ fn sample_value(out: &mut String, v: f64) {
 /// floats (`1e15`), which the bodies have always done.
 const WHOLE_LIMIT: u64 = 1_000_000_000_000_000;
 
+/// Appends a count: as digits, or from [`WHOLE_LIMIT`] on as its f64 is written.
+fn push_count(out: &mut String, value: u64) {
+    if value < WHOLE_LIMIT {
+        push_digits(out, value);
+    } else {
+        sample_value(out, value as f64);
+    }
+}
+
 fn push_digits(out: &mut String, mut n: u64) {
+    // Most machine samples are 0 or 1 (one-hot states, counters not yet incremented).
+    if n < 10 {
+        out.push(char::from(b'0' + n as u8));
+        return;
+    }
     let mut digits = [0u8; 20];
     let mut i = digits.len();
     loop {
@@ -309,6 +383,14 @@ pub fn extra(pairs: &[(&str, &str)]) -> String {
         s.push(',');
         push_label(&mut s, k, v);
     }
+    s
+}
+
+/// `,a="x",b="y"} `: what follows a [`Writer::group`]'s prefix up to the
+/// value, rendered once for every sample that shares it.
+pub fn tail(pairs: &[(&str, &str)]) -> String {
+    let mut s = extra(pairs);
+    s.push_str("} ");
     s
 }
 
