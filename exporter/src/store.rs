@@ -16,6 +16,9 @@
 //! one is not applied, so out-of-order delivery cannot leave a stale state
 //! ([`Applied::Stale`]).
 
+mod labels;
+pub use labels::Labels;
+
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 
 use serde::{Deserialize, Serialize};
@@ -196,8 +199,8 @@ pub struct Machine {
     /// machine (see [`Action::Polled`]): heartbeat expiry leaves it alone
     /// until then, whatever the TTL.
     pub alive_until: Option<f64>,
-    /// Identity labels, by name.
-    pub labels: BTreeMap<String, String>,
+    /// Identity labels.
+    pub labels: Labels,
 }
 
 impl Machine {
@@ -214,7 +217,7 @@ impl Machine {
             jobs: [0; JobResult::ALL.len()],
             last_heartbeat: None,
             alive_until: None,
-            labels: BTreeMap::new(),
+            labels: Labels::default(),
         }
     }
 
@@ -629,12 +632,12 @@ impl Store {
         jobs: BTreeMap<(String, String), JobHistograms>,
     ) -> Store {
         let mut store = Store::new(catalog, limits);
-        for (label, value) in machines.values().flat_map(|m| &m.labels) {
+        for (label, value) in machines.values().flat_map(|m| m.labels.iter()) {
             store
                 .label_values
-                .entry(label.clone())
+                .entry(label.to_owned())
                 .or_default()
-                .insert(value.clone());
+                .insert(value.into_owned());
         }
         store.machines = machines;
         for id in recent_ids {
@@ -780,13 +783,14 @@ impl Change<'_> {
     /// A job's times go to the histograms of its kind and `worker_type`
     /// (the event's label, else the machine's).
     fn job_observation(&self, machine: &Machine, duration: f64, queue: Option<f64>) -> JobObservation {
-        let worker_type = self
-            .event
-            .labels
-            .get(c::LABEL_WORKER_TYPE)
-            .or_else(|| machine.labels.get(c::LABEL_WORKER_TYPE))
-            .cloned()
-            .unwrap_or_default();
+        let worker_type = match self.event.labels.get(c::LABEL_WORKER_TYPE) {
+            Some(t) => t.clone(),
+            None => machine
+                .labels
+                .get(c::LABEL_WORKER_TYPE)
+                .map(|t| t.into_owned())
+                .unwrap_or_default(),
+        };
         (self.event.kind.clone(), worker_type, duration, queue)
     }
 
@@ -794,7 +798,7 @@ impl Change<'_> {
     /// the newest seq, the id.
     fn remember(&self, machine: &mut Machine, ids: &mut HashSet<String>) {
         if self.created {
-            machine.labels = self.event.labels.clone();
+            machine.labels = Labels::from(&self.event.labels);
         }
         if let Some(seq) = self.event.seq {
             machine.last_seq = Some(seq);
@@ -950,7 +954,10 @@ mod tests {
         let beat = |p: &str| Event::new("worker", "w", Action::Heartbeat).with_labels(&[("worker_type", p)]);
         s.apply(&[beat("gpu")], 1.0).unwrap();
         s.apply(&[beat("cpu")], 2.0).unwrap();
-        assert_eq!(s.get("worker", "w").unwrap().labels["worker_type"], "gpu");
+        assert_eq!(
+            s.get("worker", "w").unwrap().labels.get("worker_type").as_deref(),
+            Some("gpu")
+        );
     }
 
     #[test]
@@ -1036,7 +1043,10 @@ mod tests {
         // On an existing machine other labels are not taken (its labels are
         // fixed), so they take no room under the cap either.
         s.apply(&[labelled("b", "y")], 1.0).unwrap();
-        assert_eq!(s.get("circuit_breaker", "b").unwrap().labels["provider"], "x");
+        assert_eq!(
+            s.get("circuit_breaker", "b").unwrap().labels.get("provider").as_deref(),
+            Some("x")
+        );
     }
 
     #[test]

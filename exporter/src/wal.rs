@@ -26,7 +26,7 @@ use statescope_model::contract::{CallOutcome, JobResult};
 use thiserror::Error;
 
 use crate::events::Event;
-use crate::store::{ApplyError, Catalog, JOB_BUCKETS, JobHistograms, Limits, Machine, MachineKey, Store};
+use crate::store::{ApplyError, Catalog, JOB_BUCKETS, JobHistograms, Labels, Limits, Machine, MachineKey, Store};
 
 const LOG: &str = "events.jsonl";
 const SNAPSHOT: &str = "snapshot.json";
@@ -184,7 +184,7 @@ impl SavedMachine {
             jobs: m.jobs,
             last_heartbeat: m.last_heartbeat,
             alive_until: m.alive_until,
-            labels: m.labels.clone(),
+            labels: m.labels.to_map(),
         }
     }
 
@@ -213,7 +213,7 @@ impl SavedMachine {
             jobs: self.jobs,
             last_heartbeat: self.last_heartbeat,
             alive_until: self.alive_until,
-            labels: self.labels.clone(),
+            labels: Labels::from(&self.labels),
         };
         Ok((
             MachineKey {

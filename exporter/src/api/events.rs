@@ -99,7 +99,9 @@ impl Accepted {
     fn list_labels_ignored(&mut self, sent: &Sent, store: &Store) {
         for (index, (kind, machine, labels)) in sent.0.iter().enumerate() {
             if let Some(m) = store.get(kind, machine)
-                && labels.iter().any(|(k, v)| m.labels.get(k) != Some(v))
+                && labels
+                    .iter()
+                    .any(|(k, v)| m.labels.get(k).as_deref() != Some(v.as_str()))
             {
                 self.labels_ignored.push(json!({
                     "index": index, "kind": kind, "machine": machine, "sent": labels, "kept": m.labels,

@@ -114,7 +114,7 @@ impl MachineJson {
             state: kind.state_name(m.state).to_owned(),
             severity: kind.severity(m.state).as_str(),
             since: m.since,
-            labels: m.labels.clone(),
+            labels: m.labels.to_map(),
             transitions: m.transitions.values().sum(),
             unexpected_transitions: m.unexpected,
             calls: m
