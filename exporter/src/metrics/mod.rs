@@ -185,7 +185,9 @@ impl Snapshot {
             per_kind[kind] += 1;
             let text = labels.len();
             labels.push_str(&kind_texts[kind]);
+            let machine_text = labels.len();
             writer::push_label(&mut labels, c::LABEL_MACHINE, &key.machine);
+            let machine_text = machine_text..labels.len();
             let own_len = labels.len() - text;
             if !m.labels.is_empty() {
                 labels.push(',');
@@ -216,10 +218,15 @@ impl Snapshot {
                         labels.push_str(key_id);
                         labels.push('"');
                     }
-                    None => writer::push_label(&mut labels, c::LABEL_KEY_ID, &key.machine),
+                    None => {
+                        // The machine's id, as its `machine` label has it: `"escaped"`.
+                        labels.push_str(c::LABEL_KEY_ID);
+                        labels.push('=');
+                        labels.extend_from_within(machine_text.start + c::LABEL_MACHINE.len() + 1..machine_text.end);
+                    }
                 }
                 labels.push(',');
-                writer::push_label(&mut labels, c::LABEL_MACHINE, &key.machine);
+                labels.extend_from_within(machine_text.clone());
             }
             let compat_len = labels.len() - text - labels_len;
             let first_taken = taken.len();

@@ -35,7 +35,9 @@ impl Labels {
     pub fn escaped(&self) -> impl Iterator<Item = (&str, &str)> {
         let mut rest: &str = &self.0;
         std::iter::from_fn(move || {
-            let (name, after) = rest.split_once("=\"")?;
+            // Names have no `=`; a value starts with a quote.
+            let (name, after) = rest.split_once('=')?;
+            let after = &after[1..];
             // The value ends at the first quote not escaped by a backslash.
             let bytes = after.as_bytes();
             let mut i = 0;
