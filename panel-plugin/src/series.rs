@@ -86,6 +86,13 @@ impl<'a> Series<'a> {
         Some((&times[..n], &values[..n]))
     }
 
+    /// Whether everything but the samples' numbers comes from the field's
+    /// labels and config: no text cells (state names as values) and no table
+    /// rows (labels read from cells).
+    pub fn described_by_labels(&self) -> bool {
+        self.rows.is_none() && self.values.as_numbers().is_some()
+    }
+
     pub fn label(&self, name: &str) -> Option<&'a str> {
         self.labels
             .binary_search_by(|(k, _)| (*k).cmp(name))
