@@ -163,13 +163,7 @@ pub fn collect<'a>(frames: &'a [Frame], fallback_time: f64) -> Vec<Series<'a>> {
         });
         for field in value_fields {
             let mut labels: Vec<(&str, &str)> = Vec::with_capacity(field.labels.len());
-            labels.extend(
-                field
-                    .labels
-                    .iter()
-                    .filter(|(k, _)| k.as_str() != NAME_LABEL)
-                    .map(|(k, v)| (k.as_str(), v.as_str())),
-            );
+            labels.extend(field_labels(field));
             // Already sorted: they come from a BTreeMap.
             let metric = field
                 .metric_name()
@@ -179,6 +173,15 @@ pub fn collect<'a>(frames: &'a [Frame], fallback_time: f64) -> Vec<Series<'a>> {
         }
     }
     out
+}
+
+/// A field's labels but the metric name, sorted by name.
+fn field_labels(field: &Field) -> impl Iterator<Item = (&str, &str)> {
+    field
+        .labels
+        .iter()
+        .filter(|(k, _)| k.as_str() != NAME_LABEL)
+        .map(|(k, v)| (k.as_str(), v.as_str()))
 }
 
 /// Table layout: rows with equal label columns form one series per value field.
@@ -217,13 +220,7 @@ fn table_series<'a>(
                     labels.push((f.name.as_str(), v));
                 }
             }
-            labels.extend(
-                field
-                    .labels
-                    .iter()
-                    .filter(|(k, _)| k.as_str() != NAME_LABEL)
-                    .map(|(k, v)| (k.as_str(), v.as_str())),
-            );
+            labels.extend(field_labels(field));
             labels.sort_unstable();
             labels.dedup_by(|a, b| a.0 == b.0);
             let metric = metric
