@@ -181,3 +181,36 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_kind_defined_by_metrics_follows_their_latest_values() {
+    let t = support::times(2);
+    let allowed = |from: &str, to: &str, value: u8| {
+        support::prom_frame(
+            "B",
+            &[
+                ("__name__", "statescope_transition_allowed"),
+                ("kind", "door"),
+                ("from", from),
+                ("to", to),
+            ],
+            &t,
+            vec![json!(1), json!(value)],
+        )
+    };
+    let door = |shut_allowed: u8| {
+        let mut frames = statescope_machine("door", "front", &["closed", "open"], &["closed", "open"]);
+        frames.push(allowed("closed", "open", 1));
+        frames.push(allowed("open", "closed", shut_allowed));
+        input(frames, json!({}), 2)
+    };
+    let first = decoded(&door(1));
+    let mut cache = ViewCache::default();
+    same(&mut cache, &first);
+    // The exporter's kind changed: open -> closed is no longer allowed.
+    let next = refresh(&first, &decoded(&door(0)));
+    same(&mut cache, &next);
+    assert_eq!(cache.reused(), 0);
+    let edges = |input: &PanelInput| build_view(input).unwrap().kinds[0].edges.len();
+    assert_eq!((edges(&first), edges(&next)), (2, 1));
+}
