@@ -10,6 +10,7 @@ use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use statescope_bench::frames::{Fleet, Sender};
 use statescope_panel::build_view;
 use statescope_panel::store::FrameStore;
+use statescope_panel::view::{ViewCache, build_view_cached};
 
 const END_MS: u64 = 1_800_000_000_000;
 
@@ -18,6 +19,7 @@ fn panel(c: &mut Criterion) {
     decode.sample_size(10);
     let mut refresh = Vec::new();
     let mut inputs = Vec::new();
+    let mut slid_inputs = Vec::new();
     for machines in statescope_bench::bench_sizes(&[1_000, 10_000]) {
         // As frames.ts sends it: descriptions as JSON once, samples as numbers.
         let fleet = Fleet::hour(machines, END_MS);
@@ -42,8 +44,9 @@ fn panel(c: &mut Criterion) {
             .update(&first.0, &first.1, &first.2)
             .expect("the benchmark input decodes");
         inputs.push((machines, input));
-        let (_, changes) = store.update(&next.0, &next.1, &next.2).expect("decodes");
+        let (slid, changes) = store.update(&next.0, &next.1, &next.2).expect("decodes");
         assert_eq!(changes.new_frames, 0, "a refresh describes no frame again");
+        slid_inputs.push((machines, slid));
         refresh.push((machines, store, back, next));
     }
     decode.finish();
@@ -74,6 +77,27 @@ fn panel(c: &mut Criterion) {
                     .expect("the panel draws the fleet")
             })
         });
+    }
+    view.finish();
+
+    // What the panel does on a refresh: the store hands over the frames it
+    // keeps, slid by a step, and the view reuses what the same descriptions
+    // derived in the build before.
+    let mut view = c.benchmark_group("build_view_refresh");
+    view.sample_size(10);
+    for ((machines, first), (_, slid)) in inputs.iter().zip(&slid_inputs) {
+        let mut cache = ViewCache::default();
+        build_view_cached(first, &mut cache)
+            .map_err(|e| e.to_string())
+            .expect("the panel draws the fleet");
+        view.bench_with_input(BenchmarkId::from_parameter(machines), slid, |b, slid| {
+            b.iter(|| {
+                build_view_cached(black_box(slid), &mut cache)
+                    .map_err(|e| e.to_string())
+                    .expect("the panel draws the fleet")
+            })
+        });
+        assert!(cache.reused() > 0, "a refresh reuses what the descriptions derived");
     }
     view.finish();
 }

@@ -469,6 +469,10 @@ pub fn rows(r: &Results) -> Vec<Row> {
             ("decode_input", "decode input"),
             ("refresh_input", "decode a refresh slid by a step (and the step back)"),
             ("build_view", "build_view"),
+            (
+                "build_view_refresh",
+                "build_view on a refresh (same descriptions, what they derive reused)",
+            ),
         ] {
             rows.push(row(
                 format!("panel {what} natively, {size} machines (criterion median)"),

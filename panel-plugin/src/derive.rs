@@ -48,13 +48,16 @@ pub struct MachineAux {
     pub counters: Vec<EdgeCounter>,
     /// `statescope_state_since_timestamp_seconds` series.
     pub since: Vec<usize>,
-    /// The earliest sample of any series from the machine's scrape targets
-    /// (same `job` and `instance`), in the whole query; only looked up for
-    /// a machine with counters.
-    pub target_first: Option<f64>,
 }
 
-/// Matches auxiliary series to machines by the machine's identity labels.
+impl MachineAux {
+    fn has_counters(&self) -> bool {
+        self.counters.iter().any(|c| !c.series.is_empty())
+    }
+}
+
+/// Matches auxiliary series to machines by the machine's identity labels:
+/// labels only, so it holds for as long as the series' descriptions do.
 pub fn attach(rec: &Recognised, series: &[Series]) -> Vec<MachineAux> {
     let mut aux = vec![MachineAux::default(); rec.machines.len()];
     let edge = |i: usize| {
@@ -89,10 +92,18 @@ pub fn attach(rec: &Recognised, series: &[Series]) -> Vec<MachineAux> {
             aux[m].since.push(i);
         }
     }
-    // Only counters read `target_first` (is a counter's start a baseline?);
-    // a query of states alone skips this scan of every series.
-    if aux.iter().all(|a| a.counters.iter().all(|c| c.series.is_empty())) {
-        return aux;
+    aux
+}
+
+/// Per machine, the earliest sample of any series from its scrape targets
+/// (same `job` and `instance`) in the whole query; only looked up for a
+/// machine with counters (is a counter's start a baseline?), so a query of
+/// states alone skips this scan of every series. Samples, not labels: read
+/// on every build.
+pub fn targets_first(rec: &Recognised, aux: &[MachineAux], series: &[Series]) -> Vec<Option<f64>> {
+    let mut out = vec![None; aux.len()];
+    if !aux.iter().any(MachineAux::has_counters) {
+        return out;
     }
     fn target<'a>(s: &Series<'a>) -> (Option<&'a str>, Option<&'a str>) {
         (s.label("job"), s.label("instance"))
@@ -104,17 +115,16 @@ pub fn attach(rec: &Recognised, series: &[Series]) -> Vec<MachineAux> {
             *first = first.min(t);
         }
     }
-    for (machine, aux) in rec.machines.iter().zip(&mut aux) {
-        if aux.counters.iter().all(|c| c.series.is_empty()) {
-            continue;
+    for ((machine, aux), first) in rec.machines.iter().zip(aux).zip(&mut out) {
+        if aux.has_counters() {
+            *first = machine
+                .inputs
+                .iter()
+                .filter_map(|(i, _)| first_of_target.get(&target(&series[*i])).copied())
+                .reduce(f64::min);
         }
-        aux.target_first = machine
-            .inputs
-            .iter()
-            .filter_map(|(i, _)| first_of_target.get(&target(&series[*i])).copied())
-            .reduce(f64::min);
     }
-    aux
+    out
 }
 
 /// What is derived for one machine.
@@ -136,6 +146,8 @@ pub struct MachineInputs<'m> {
     pub shape: Shape,
     pub inputs: &'m [(usize, Input)],
     pub aux: &'m MachineAux,
+    /// See [`targets_first`].
+    pub target_first: Option<f64>,
 }
 
 /// Derives one machine. `buf` is reused between machines so decoding does
@@ -156,14 +168,14 @@ pub fn machine(
         Shape::UpActive => merge_up_active(m.inputs, series, kind, buf),
     }
     if !buf.is_sorted_by(|a, b| a.0 <= b.0) {
-        buf.sort_by(|a, b| a.0.total_cmp(&b.0));
+        sort_by_time(buf);
     }
     let declared = m.inputs.iter().find_map(|(i, _)| series[*i].interval);
     let step = timeline::infer_step(buf, declared, range);
     let timeline = timeline::build(buf, range, step);
 
     let trips = Trips { kind };
-    let (transitions, source, edges, mut trip_times) = if m.aux.counters.iter().all(|c| c.series.is_empty()) {
+    let (transitions, source, edges, mut trip_times) = if !m.aux.has_counters() {
         let trip_times = trips.in_segments(&timeline.segments);
         (
             timeline.transitions(),
@@ -172,7 +184,7 @@ pub fn machine(
             trip_times,
         )
     } else {
-        let c = count_from_counters(m.aux, series, &trips, range, buf, step);
+        let c = count_from_counters(m.aux, m.target_first, series, &trips, range, buf, step);
         (c.total, CountSource::Counter, c.edges, c.trip_times)
     };
     let since = timeline.current.and_then(|_| {
@@ -198,6 +210,16 @@ pub fn machine(
         source,
         edges,
     }
+}
+
+/// Sorts timed values by time, keeping the order of equal times. One
+/// function per type: every `sort_by` closure is a copy of the sort in the wasm.
+pub fn sort_by_time<T>(timed: &mut [(f64, T)]) {
+    timed.sort_by(by_time);
+}
+
+fn by_time<T>(a: &(f64, T), b: &(f64, T)) -> std::cmp::Ordering {
+    a.0.total_cmp(&b.0)
 }
 
 /// A series' samples with a time and a finite number.
@@ -227,6 +249,7 @@ fn earliest(list: &[usize], series: &[Series]) -> Option<f64> {
 /// sorted; `step` their step.
 fn count_from_counters(
     aux: &MachineAux,
+    target_first: Option<f64>,
     series: &[Series],
     trips: &Trips,
     range: TimeRange,
@@ -238,7 +261,7 @@ fn count_from_counters(
     let machine_seen = samples.iter().map(|s| s.0).find(|t| range.contains(*t));
     let created_in_range = machine_first.is_some_and(|first| {
         first > range.from
-            && (aux.target_first.is_some_and(|t| first - t >= step)
+            && (target_first.is_some_and(|t| first - t >= step)
                 || earliest(&aux.since, series).is_some_and(|since| since * 1000.0 >= range.from))
     });
     let mut merged: Vec<(f64, f64)> = Vec::new();
@@ -274,7 +297,7 @@ fn count_from_counters(
         if let (Some(from), Some(to), true) = (id(contract::LABEL_FROM), id(contract::LABEL_TO), n > 0) {
             edges.push((from, to, n));
             if trips.is_trip(from, to) {
-                trip_times.extend(steps.iter().map(|&(t, d)| (t, d.round() as u64)));
+                trip_times.extend(steps.iter().map(|&(t, d)| (t, d.round())));
             }
         }
     }
@@ -290,8 +313,9 @@ struct Counted {
     total: u64,
     /// Transitions per (from, to) state index.
     edges: Vec<(usize, usize, u64)>,
-    /// Trips with their times, for flapping.
-    trip_times: Vec<(f64, u64)>,
+    /// Trips with their times, for flapping (whole counts, as f64 like the
+    /// counter steps they come from).
+    trip_times: Vec<(f64, f64)>,
 }
 
 /// The samples of one counter held by several series, in time order; where
@@ -304,7 +328,7 @@ fn merge_counter(list: &[usize], series: &[Series], out: &mut Vec<(f64, f64)>) {
         out.extend(numbers(s));
     }
     if list.len() > 1 {
-        out.sort_by(|a, b| a.0.total_cmp(&b.0));
+        sort_by_time(out);
         out.dedup_by(|later, kept| {
             let same = later.0 == kept.0;
             if same {
@@ -541,7 +565,7 @@ fn decode_enum(
         }
     }
     if inputs.len() > 1 {
-        buf.sort_by(|a, b| a.0.total_cmp(&b.0));
+        sort_by_time(buf);
         collapse_instants(buf);
     }
 }
@@ -581,7 +605,7 @@ fn merge_up_active(inputs: &[(usize, Input)], series: &[Series], kind: &Kind, bu
             let s = &series[*i];
             out.extend(numbers(s));
         }
-        out.sort_by(|a, b| a.0.total_cmp(&b.0));
+        sort_by_time(&mut out);
         out
     };
     let (up, active) = (values(&Input::Up), values(&Input::Active));
@@ -641,16 +665,16 @@ pub struct FlappingRule {
 impl FlappingRule {
     /// Whether any `window_ms` holds `trips` trips; `times` are (time, trips)
     /// in any order.
-    fn holds(&self, times: &mut [(f64, u64)]) -> bool {
-        times.sort_by(|a, b| a.0.total_cmp(&b.0));
-        let (mut start, mut in_window) = (0, 0);
+    fn holds(&self, times: &mut [(f64, f64)]) -> bool {
+        sort_by_time(times);
+        let (mut start, mut in_window) = (0, 0.0);
         for end in 0..times.len() {
             in_window += times[end].1;
             while times[end].0 - times[start].0 > self.window_ms {
                 in_window -= times[start].1;
                 start += 1;
             }
-            if in_window >= self.trips {
+            if in_window >= self.trips as f64 {
                 return true;
             }
         }
@@ -675,13 +699,13 @@ impl Trips<'_> {
     }
 
     /// Trips seen in the sampled timeline (gaps do not break a run).
-    fn in_segments(&self, segments: &[Segment]) -> Vec<(f64, u64)> {
+    fn in_segments(&self, segments: &[Segment]) -> Vec<(f64, f64)> {
         let mut prev = None;
         let mut out = Vec::new();
         for seg in segments {
             let Some(s) = seg.state_index else { continue };
             if prev.is_some_and(|p| self.is_trip(p, s)) {
-                out.push((seg.start_ms, 1));
+                out.push((seg.start_ms, 1.0));
             }
             prev = Some(s);
         }

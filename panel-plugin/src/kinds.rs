@@ -115,7 +115,7 @@ pub fn resolve(rec: &Recognised, series: &[Series], options: &PanelOptions) -> R
                     let series = first.map(|(m, _)| &series[m.inputs[0].0]);
                     return Err(unmapped(series));
                 }
-                if first.is_some_and(|(m, _)| m.labels.iter().any(|(l, _)| *l == contract::LABEL_KIND)) {
+                if first.is_some_and(|(m, _)| m.labels.iter().any(|(l, _)| l == contract::LABEL_KIND)) {
                     kinds.warnings.push(format!(
                         "Kind `{name}` is drawn from the states seen: add statescope_transition_allowed to the \
                          query to draw its allowed transitions."

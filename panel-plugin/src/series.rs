@@ -86,6 +86,13 @@ impl<'a> Series<'a> {
         Some((&times[..n], &values[..n]))
     }
 
+    /// Whether everything but the samples' numbers comes from the field's
+    /// labels and config: no text cells (state names as values) and no table
+    /// rows (labels read from cells).
+    pub fn described_by_labels(&self) -> bool {
+        self.rows.is_none() && self.values.as_numbers().is_some()
+    }
+
     pub fn label(&self, name: &str) -> Option<&'a str> {
         self.labels
             .binary_search_by(|(k, _)| (*k).cmp(name))
@@ -117,19 +124,19 @@ impl<'a> Series<'a> {
 /// Every series in the frames, in frame and field order. `fallback_time` is
 /// the time given to samples of frames without a time field.
 pub fn collect<'a>(frames: &'a [Frame], fallback_time: f64) -> Vec<Series<'a>> {
-    let mut out = Vec::new();
+    let mut out = Vec::with_capacity(frames.len());
     for frame in frames {
         let time = frame.fields.iter().find(|f| f.field_type == FieldType::Time);
-        let numbers: Vec<&Field> = frame
-            .fields
-            .iter()
-            .filter(|f| matches!(f.field_type, FieldType::Number | FieldType::Boolean))
-            .collect();
-        let strings: Vec<&Field> = frame
-            .fields
-            .iter()
-            .filter(|f| f.field_type == FieldType::String)
-            .collect();
+        // Iterated, not collected: most frames are one series, and two
+        // small allocations per frame were a good part of a build.
+        let numbers = || {
+            frame
+                .fields
+                .iter()
+                .filter(|f| matches!(f.field_type, FieldType::Number | FieldType::Boolean))
+        };
+        let strings = || frame.fields.iter().filter(|f| f.field_type == FieldType::String);
+        let (has_numbers, has_strings) = (numbers().next().is_some(), strings().next().is_some());
         let new = |field: &'a Field, metric, labels, rows| Series {
             ref_id: frame.ref_id.as_deref(),
             metric,
@@ -143,19 +150,20 @@ pub fn collect<'a>(frames: &'a [Frame], fallback_time: f64) -> Vec<Series<'a>> {
             rows,
             fallback_time,
         };
-        if !numbers.is_empty() && !strings.is_empty() {
+        if has_numbers && has_strings {
+            let (numbers, strings): (Vec<&Field>, Vec<&Field>) = (numbers().collect(), strings().collect());
             table_series(frame, &new, &numbers, &strings, &mut out);
             continue;
         }
         // Wide or one-series frames; a frame with only text fields holds state names as values.
-        let value_fields = if numbers.is_empty() { strings } else { numbers };
+        let value_fields = frame.fields.iter().filter(|f| match f.field_type {
+            FieldType::Number | FieldType::Boolean => true,
+            FieldType::String => !has_numbers,
+            _ => false,
+        });
         for field in value_fields {
-            let labels: Vec<(&str, &str)> = field
-                .labels
-                .iter()
-                .filter(|(k, _)| k.as_str() != NAME_LABEL)
-                .map(|(k, v)| (k.as_str(), v.as_str()))
-                .collect();
+            let mut labels: Vec<(&str, &str)> = Vec::with_capacity(field.labels.len());
+            labels.extend(field_labels(field));
             // Already sorted: they come from a BTreeMap.
             let metric = field
                 .metric_name()
@@ -165,6 +173,15 @@ pub fn collect<'a>(frames: &'a [Frame], fallback_time: f64) -> Vec<Series<'a>> {
         }
     }
     out
+}
+
+/// A field's labels but the metric name, sorted by name.
+fn field_labels(field: &Field) -> impl Iterator<Item = (&str, &str)> {
+    field
+        .labels
+        .iter()
+        .filter(|(k, _)| k.as_str() != NAME_LABEL)
+        .map(|(k, v)| (k.as_str(), v.as_str()))
 }
 
 /// Table layout: rows with equal label columns form one series per value field.
@@ -203,13 +220,7 @@ fn table_series<'a>(
                     labels.push((f.name.as_str(), v));
                 }
             }
-            labels.extend(
-                field
-                    .labels
-                    .iter()
-                    .filter(|(k, _)| k.as_str() != NAME_LABEL)
-                    .map(|(k, v)| (k.as_str(), v.as_str())),
-            );
+            labels.extend(field_labels(field));
             labels.sort_unstable();
             labels.dedup_by(|a, b| a.0 == b.0);
             let metric = metric

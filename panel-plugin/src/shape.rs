@@ -125,8 +125,8 @@ pub enum Input {
 
 /// State series of one metric (or of a liveness and an activity metric read together).
 #[derive(Clone, Debug)]
-pub struct Group<'a> {
-    pub metric: Option<&'a str>,
+pub struct Group {
+    pub metric: Option<String>,
     pub shape: Shape,
     pub identity: Vec<String>,
     /// State names the series name, in order of appearance, with a colour
@@ -136,15 +136,15 @@ pub struct Group<'a> {
 
 /// A machine: the state series sharing identity label values.
 #[derive(Clone, Debug)]
-pub struct Machine<'a> {
+pub struct Machine {
     pub group: usize,
     pub id: String,
     /// Identity label values, in the group's identity order ("" where a
     /// series of it lacks the label).
-    pub key: Vec<&'a str>,
+    pub key: Vec<String>,
     /// Labels worth showing: those of all its series (the latest value of
     /// each), without the state label.
-    pub labels: Vec<(&'a str, &'a str)>,
+    pub labels: Vec<(String, String)>,
     /// Kind name, from the options, the `kind` label, or the states seen.
     pub kind: String,
     /// Its series (indices into the series list) and what each says; a
@@ -153,9 +153,9 @@ pub struct Machine<'a> {
 }
 
 #[derive(Clone, Debug, Default)]
-pub struct Recognised<'a> {
-    pub groups: Vec<Group<'a>>,
-    pub machines: Vec<Machine<'a>>,
+pub struct Recognised {
+    pub groups: Vec<Group>,
+    pub machines: Vec<Machine>,
     /// Auxiliary series by role (indices into the series list).
     pub transitions: Vec<usize>,
     pub created: Vec<usize>,
@@ -163,11 +163,30 @@ pub struct Recognised<'a> {
     pub allowed: Vec<usize>,
     pub severity: Vec<usize>,
     pub warnings: Vec<String>,
-    /// Machine by identity key, per group.
-    index: Vec<HashMap<Vec<&'a str>, usize>>,
+    /// Whether what was recognised depends on samples as well as on the
+    /// series' labels and config (two series of one machine compared, labels
+    /// merged by which series is the latest, values quoted in a message):
+    /// then it must not be reused for other samples (see `view::ViewCache`).
+    pub reads_samples: bool,
+    /// Machine by identity key (its values joined by [`KEY_SEPARATOR`]), per group.
+    index: Vec<HashMap<String, usize>>,
 }
 
-impl<'a> Recognised<'a> {
+/// Joins identity values into one map key; no label value holds it.
+const KEY_SEPARATOR: char = '\u{0}';
+
+fn joined_key<S: AsRef<str>>(values: &[S]) -> String {
+    let mut out = String::new();
+    for (i, v) in values.iter().enumerate() {
+        if i > 0 {
+            out.push(KEY_SEPARATOR);
+        }
+        out.push_str(v.as_ref());
+    }
+    out
+}
+
+impl Recognised {
     /// The machine a series (auxiliary or state) belongs to, by the identity
     /// labels of each group in turn. A series lacking some identity labels
     /// belongs to the one machine that agrees on those it has, if only one does.
@@ -184,7 +203,7 @@ impl<'a> Recognised<'a> {
     fn find(&self, group: usize, key: &[Option<&str>]) -> Option<usize> {
         if key.iter().all(Option::is_some) {
             let full: Vec<&str> = key.iter().map(|v| v.unwrap_or_default()).collect();
-            return self.index.get(group)?.get(&full).copied();
+            return self.index.get(group)?.get(&joined_key(&full)).copied();
         }
         if key.iter().all(Option::is_none) {
             return None;
@@ -193,7 +212,7 @@ impl<'a> Recognised<'a> {
             .machines
             .iter()
             .enumerate()
-            .filter(|(_, m)| m.group == group && key.iter().zip(&m.key).all(|(v, k)| v.is_none_or(|v| v == *k)));
+            .filter(|(_, m)| m.group == group && key.iter().zip(&m.key).all(|(v, k)| v.is_none_or(|v| v == k)));
         match (agreeing.next(), agreeing.next()) {
             (Some((m, _)), None) => Some(m),
             _ => None,
@@ -208,7 +227,7 @@ struct Members<'a> {
     list: Vec<(usize, Input)>,
 }
 
-pub fn recognise<'a>(series: &[Series<'a>], options: &PanelOptions) -> Result<Recognised<'a>, DataProblem> {
+pub fn recognise<'a>(series: &[Series<'a>], options: &PanelOptions) -> Result<Recognised, DataProblem> {
     let mut rec = Recognised::default();
     let mut by_metric: Vec<(Option<&'a str>, Vec<usize>)> = Vec::new();
     let mut ignored: Vec<&str> = Vec::new();
@@ -286,12 +305,13 @@ pub fn recognise<'a>(series: &[Series<'a>], options: &PanelOptions) -> Result<Re
             _ => names_seen(&list, series),
         };
         let group = Group {
-            metric,
+            metric: metric.map(str::to_owned),
             shape,
             identity,
             names,
         };
         if let Some(problem) = unreadable_enum(&group, &list, series, options) {
+            rec.reads_samples = true;
             unreadable.get_or_insert(problem);
             continue;
         }
@@ -317,14 +337,12 @@ pub fn recognise<'a>(series: &[Series<'a>], options: &PanelOptions) -> Result<Re
         rec.warnings.push(problem.to_string());
     }
     for m in &mut rec.machines {
-        m.labels = merged_labels(&m.inputs, series, state_label);
+        let (labels, by_time) = merged_labels(&m.inputs, series, state_label);
+        rec.reads_samples |= by_time;
         let group = &rec.groups[m.group];
-        let kind_label = m
-            .labels
-            .iter()
-            .find(|(k, _)| *k == contract::LABEL_KIND)
-            .map(|(_, v)| *v);
+        let kind_label = labels.iter().find(|(k, _)| *k == contract::LABEL_KIND).map(|(_, v)| *v);
         m.kind = kind_name(&options.kind, group, kind_label);
+        m.labels = labels.into_iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect();
     }
     Ok(rec)
 }
@@ -422,8 +440,8 @@ fn unreadable_enum(
         KindChoice::Named(_) => true,
         KindChoice::FromData => false,
         KindChoice::Auto => {
-            is_breaker_metric(group.metric)
-                || is_up_metric(group.metric)
+            is_breaker_metric(group.metric.as_deref())
+                || is_up_metric(group.metric.as_deref())
                 || first
                     .label(contract::LABEL_KIND)
                     .is_some_and(statescope_model::kind::is_valid_name)
@@ -460,9 +478,9 @@ fn unreadable_enum(
 /// Forms the machines of one group; returns how many series were skipped
 /// because they disagree with a machine already read under the same identity.
 fn add_machines<'a>(
-    rec: &mut Recognised<'a>,
+    rec: &mut Recognised,
     group_index: usize,
-    group: &Group<'a>,
+    group: &Group,
     list: &[(usize, Input)],
     series: &[Series<'a>],
 ) -> usize {
@@ -479,10 +497,10 @@ fn add_machines<'a>(
         match rec.find(group_index, &key) {
             Some(m) => {
                 let machine = &mut rec.machines[m];
-                let clash = machine
-                    .inputs
-                    .iter()
-                    .any(|(j, other)| other == input && disagree(&series[*j], &series[*i]));
+                let same_input = machine.inputs.iter().filter(|(_, other)| other == input);
+                let mut same_input = same_input.peekable();
+                rec.reads_samples |= same_input.peek().is_some();
+                let clash = same_input.any(|(j, _)| disagree(&series[*j], &series[*i]));
                 if clash {
                     duplicates += 1;
                 } else {
@@ -494,13 +512,13 @@ fn add_machines<'a>(
                 if rec.index.len() <= group_index {
                     rec.index.resize_with(group_index + 1, HashMap::new);
                 }
-                rec.index[group_index].insert(key.clone(), rec.machines.len());
+                rec.index[group_index].insert(joined_key(&key), rec.machines.len());
                 rec.machines.push(Machine {
                     group: group_index,
-                    id: machine_id(identity, &key, group.metric, &series[*i]),
+                    id: machine_id(identity, &key, group.metric.as_deref(), &series[*i]),
                     labels: Vec::new(),
                     kind: String::new(),
-                    key,
+                    key: key.iter().map(|v| (*v).to_owned()).collect(),
                     inputs: vec![(*i, input.clone())],
                 });
             }
@@ -539,8 +557,23 @@ fn disagree(a: &Series, b: &Series) -> bool {
 }
 
 /// The labels of all of a machine's series, the most recent series' value
-/// winning, without the state label.
-fn merged_labels<'a>(inputs: &[(usize, Input)], series: &[Series<'a>], state_label: &str) -> Vec<(&'a str, &'a str)> {
+/// winning, without the state label; and whether that took reading which
+/// series is the most recent (two of them give a label different values).
+fn merged_labels<'a>(
+    inputs: &[(usize, Input)],
+    series: &[Series<'a>],
+    state_label: &str,
+) -> (Vec<(&'a str, &'a str)>, bool) {
+    let mut labels: BTreeMap<&'a str, &'a str> = BTreeMap::new();
+    let mut conflict = false;
+    for (i, _) in inputs {
+        for &(k, v) in series[*i].labels.iter().filter(|(k, _)| *k != state_label) {
+            conflict |= *labels.entry(k).or_insert(v) != v;
+        }
+    }
+    if !conflict {
+        return (labels.into_iter().collect(), false);
+    }
     let last_time = |i: usize| {
         let s = &series[i];
         (0..s.len())
@@ -548,15 +581,13 @@ fn merged_labels<'a>(inputs: &[(usize, Input)], series: &[Series<'a>], state_lab
             .find_map(|j| s.point(j).0)
             .unwrap_or(f64::NEG_INFINITY)
     };
-    let mut order: Vec<usize> = inputs.iter().map(|(i, _)| *i).collect();
-    if order.len() > 1 {
-        order.sort_by(|a, b| last_time(*a).total_cmp(&last_time(*b)));
-    }
-    let mut labels: BTreeMap<&'a str, &'a str> = BTreeMap::new();
-    for i in order {
+    let mut order: Vec<(f64, usize)> = inputs.iter().map(|(i, _)| (last_time(*i), *i)).collect();
+    crate::derive::sort_by_time(&mut order);
+    labels.clear();
+    for (_, i) in order {
         labels.extend(series[i].labels.iter().copied().filter(|(k, _)| *k != state_label));
     }
-    labels.into_iter().collect()
+    (labels.into_iter().collect(), true)
 }
 
 /// Labels a person reads from the broad to the narrow, for naming a machine
@@ -649,9 +680,9 @@ fn detect_identity(metric: Option<&str>, shape: Shape, state_label: &str, member
 /// take (a label with fewer values is the broader one), the two lists merged
 /// by that count.
 fn reading_order(labels: Vec<&str>, distinct: impl Fn(&str) -> usize) -> Vec<String> {
-    let rank = |l: &str| BROAD_TO_NARROW.iter().position(|k| *k == l);
-    let (mut known, mut other): (Vec<&str>, Vec<&str>) = labels.into_iter().partition(|l| rank(l).is_some());
-    known.sort_by_key(|l| rank(l));
+    // The labels are distinct: the known ones in their table's order.
+    let known: Vec<&str> = BROAD_TO_NARROW.into_iter().filter(|k| labels.contains(k)).collect();
+    let mut other: Vec<&str> = labels.into_iter().filter(|l| !BROAD_TO_NARROW.contains(l)).collect();
     other.sort_by(|a, b| distinct(a).cmp(&distinct(b)).then(a.cmp(b)));
     let mut out = Vec::with_capacity(known.len() + other.len());
     let (mut k, mut o) = (known.into_iter().peekable(), other.into_iter().peekable());
@@ -731,7 +762,7 @@ fn machine_id(identity: &[String], key: &[&str], metric: Option<&str>, first: &S
 fn kind_name(choice: &KindChoice, group: &Group, kind_label: Option<&str>) -> String {
     match choice {
         KindChoice::Named(name) => return name.clone(),
-        KindChoice::FromData => return data_kind_name(group.metric),
+        KindChoice::FromData => return data_kind_name(group.metric.as_deref()),
         KindChoice::Auto => {}
     }
     if let Some(k) = kind_label.filter(|k| statescope_model::kind::is_valid_name(k)) {
@@ -741,7 +772,7 @@ fn kind_name(choice: &KindChoice, group: &Group, kind_label: Option<&str>) -> St
         return builtin::WORKER.to_owned();
     }
     if matches!(
-        group.metric,
+        group.metric.as_deref(),
         Some(contract::RESILIENCE4J_STATE | contract::COMPAT_BREAKER_STATE)
     ) {
         return builtin::CIRCUIT_BREAKER.to_owned();
@@ -750,7 +781,7 @@ fn kind_name(choice: &KindChoice, group: &Group, kind_label: Option<&str>) -> St
         // A bare number per machine (groups that cannot be read so were
         // dropped before): the breaker numbering for a breaker's metric
         // (0 closed, 1 open, 2 half_open), else 0 down, 1 up.
-        return if is_breaker_metric(group.metric) {
+        return if is_breaker_metric(group.metric.as_deref()) {
             builtin::CIRCUIT_BREAKER.to_owned()
         } else {
             UP_KIND.to_owned()
@@ -761,7 +792,7 @@ fn kind_name(choice: &KindChoice, group: &Group, kind_label: Option<&str>) -> St
             return kind.name().to_owned();
         }
     }
-    data_kind_name(group.metric)
+    data_kind_name(group.metric.as_deref())
 }
 
 /// The name of a kind drawn from the data: its metric's name.

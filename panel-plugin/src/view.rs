@@ -2,12 +2,15 @@
 //! pipeline of named stages. The view model's types live in
 //! [`crate::view_model`] and are re-exported here.
 
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
 use statescope_model::{Flow, Severity, contract};
 
-use crate::derive::{self, Derived, FlappingRule};
-use crate::input::{PanelInput, Theme, TimeRange};
+use crate::derive::{self, Derived, FlappingRule, MachineAux};
+use crate::input::{FieldConfig, PanelInput, Theme, TimeRange};
 use crate::kinds::Kinds;
-use crate::options::{PanelOptions, SortOrder};
+use crate::options::{KindChoice, PanelOptions, ShapeChoice, SortOrder};
 use crate::problem::DataProblem;
 use crate::series::{self, Series};
 use crate::shape::Recognised;
@@ -20,27 +23,31 @@ pub use crate::view_model::{
 /// Turns frames and options into the view. Fails only when nothing useful can
 /// be drawn; lesser issues become [`PanelView::warnings`].
 pub fn build_view(input: &PanelInput) -> Result<PanelView, DataProblem> {
+    build_view_cached(input, &mut ViewCache::default())
+}
+
+/// [`build_view`], reusing what `cache` derived from the same frame
+/// descriptions in an earlier build: a refresh hands the panel the frames it
+/// keeps (`store.rs`) with new samples but the same labels and config, and
+/// which machines there are, their kinds and their auxiliary series follow
+/// from those alone. The result always equals [`build_view`]'s.
+pub fn build_view_cached(input: &PanelInput, cache: &mut ViewCache) -> Result<PanelView, DataProblem> {
     let range = checked_range(input.time_range)?;
     let options = &input.options;
     let series = series::collect(&input.frames, range.to);
     if series.iter().all(Series::is_empty) {
         return Err(DataProblem::NoData);
     }
-    let rec = shape::recognise(&series, options)?;
-    let kinds = kinds::resolve(&rec, &series, options)?;
+    let Described { rec, kinds, aux } = cache.described(&series, options)?;
     let mut warnings: Vec<String> = options.problems.clone();
     warnings.extend(rec.warnings.iter().cloned());
     warnings.extend(kinds.warnings.iter().cloned());
 
-    let derived = derive_machines(&rec, &kinds, &series, options, range, &mut warnings)?;
-    let fleet = Fleet {
-        rec: &rec,
-        kinds: &kinds,
-        derived,
-    };
-    let colors = state_colors(&kinds, options, &input.theme);
+    let derived = derive_machines(rec, kinds, aux, &series, options, range, &mut warnings)?;
+    let fleet = Fleet { rec, kinds, derived };
+    let colors = state_colors(kinds, options, &input.theme);
     let searched = fleet.search(&options.search);
-    let mut kind_views = diagrams(&kinds, &colors, &input.theme);
+    let mut kind_views = diagrams(kinds, &colors, &input.theme);
     let mut totals = fleet.count(&searched, &mut kind_views);
     place(&mut kind_views, &mut totals);
     let (shown, machines_hidden) = fleet.tiles(searched, options, &kind_views, &mut warnings);
@@ -71,12 +78,13 @@ fn checked_range(range: TimeRange) -> Result<TimeRange, DataProblem> {
 fn derive_machines(
     rec: &Recognised,
     kinds: &Kinds,
+    aux: &[MachineAux],
     series: &[Series],
     options: &PanelOptions,
     range: TimeRange,
     warnings: &mut Vec<String>,
 ) -> Result<Vec<Derived>, DataProblem> {
-    let aux = derive::attach(rec, series);
+    let targets_first = derive::targets_first(rec, aux, series);
     let flapping = FlappingRule {
         trips: options.flapping_threshold,
         window_ms: options.flapping_window_minutes as f64 * 60_000.0,
@@ -86,13 +94,15 @@ fn derive_machines(
     let derived: Vec<Derived> = rec
         .machines
         .iter()
-        .zip(&aux)
+        .zip(aux)
+        .zip(targets_first)
         .enumerate()
-        .map(|(m, (machine, aux))| {
+        .map(|(m, ((machine, aux), target_first))| {
             let inputs = derive::MachineInputs {
                 shape: rec.groups[machine.group].shape,
                 inputs: &machine.inputs,
                 aux,
+                target_first,
             };
             let kind = &kinds.list[kinds.of_machine[m]].kind;
             derive::machine(&inputs, series, kind, range, flapping, &mut buf, &mut unmapped)
@@ -201,13 +211,13 @@ fn place(kind_views: &mut [KindView], totals: &mut Totals) {
 
 /// The recognised machines with their kinds and what was derived for each,
 /// indexed alike.
-struct Fleet<'f, 'a> {
-    rec: &'f Recognised<'a>,
+struct Fleet<'f> {
+    rec: &'f Recognised,
     kinds: &'f Kinds,
     derived: Vec<Derived>,
 }
 
-impl Fleet<'_, '_> {
+impl Fleet<'_> {
     fn kind(&self, m: usize) -> &statescope_model::Kind {
         &self.kinds.list[self.kinds.of_machine[m]].kind
     }
@@ -310,49 +320,40 @@ impl Fleet<'_, '_> {
         (shown, hidden)
     }
 
+    /// One comparison for every order: each `sort_by` closure is a copy of
+    /// the whole sort in the wasm.
     fn sort(&self, shown: &mut [usize], order: SortOrder) {
+        use std::cmp::Ordering;
         let derived = &self.derived;
         let since = |m: usize| derived[m].since.map_or(f64::INFINITY, |s| s.start_ms);
-        let id = |m: usize| self.id(m);
         let of_machine = &self.kinds.of_machine;
-        match order {
-            SortOrder::WorstFirst => {
-                // The rank looks up names (is the state manual?): once per
-                // machine rather than once per comparison.
-                let rank_of = |m: usize| {
-                    let severity = derived[m].timeline.current.map(|s| self.kind(m).states()[s].severity);
-                    let manual = self
-                        .state_name(m)
-                        .is_some_and(|s| layout::is_manual(self.kind(m).name(), s));
-                    rank(severity, manual)
-                };
-                let mut keyed: Vec<(u8, bool, f64, usize)> = shown
-                    .iter()
-                    .map(|&m| (rank_of(m), derived[m].flapping, since(m), m))
-                    .collect();
-                keyed.sort_by(|a, b| {
-                    b.0.cmp(&a.0)
-                        .then(b.1.cmp(&a.1))
-                        .then(a.2.total_cmp(&b.2))
-                        .then_with(|| natural_cmp(id(a.3), id(b.3)))
-                });
-                for (slot, (.., m)) in shown.iter_mut().zip(keyed) {
-                    *slot = m;
-                }
+        // Worst first ranks by whether the state is manual, a lookup by
+        // name: once per machine rather than once per comparison.
+        let mut ranks = Vec::new();
+        if order == SortOrder::WorstFirst {
+            ranks.resize(self.derived.len(), (0, false));
+            for &m in shown.iter() {
+                let severity = derived[m].timeline.current.map(|s| self.kind(m).states()[s].severity);
+                let manual = self
+                    .state_name(m)
+                    .is_some_and(|s| layout::is_manual(self.kind(m).name(), s));
+                ranks[m] = (rank(severity, manual), derived[m].flapping);
             }
-            SortOrder::Name => {
-                shown.sort_by(|&a, &b| natural_cmp(id(a), id(b)).then(of_machine[a].cmp(&of_machine[b])))
-            }
-            SortOrder::TimeInState => {
-                shown.sort_by(|&a, &b| since(a).total_cmp(&since(b)).then_with(|| natural_cmp(id(a), id(b))))
-            }
-            SortOrder::Transitions => shown.sort_by(|&a, &b| {
-                derived[b]
-                    .transitions
-                    .cmp(&derived[a].transitions)
-                    .then_with(|| natural_cmp(id(a), id(b)))
-            }),
         }
+        shown.sort_by(|&a, &b| {
+            let first = match order {
+                SortOrder::WorstFirst => ranks[b].cmp(&ranks[a]).then(since(a).total_cmp(&since(b))),
+                SortOrder::Name => Ordering::Equal,
+                SortOrder::TimeInState => since(a).total_cmp(&since(b)),
+                SortOrder::Transitions => derived[b].transitions.cmp(&derived[a].transitions),
+            };
+            first
+                .then_with(|| natural_cmp(self.id(a), self.id(b)))
+                .then_with(|| match order {
+                    SortOrder::Name => of_machine[a].cmp(&of_machine[b]),
+                    _ => Ordering::Equal,
+                })
+        });
     }
 
     /// One tile per shown machine, in order.
@@ -410,8 +411,9 @@ fn tile_links(
         .find(|l| !l.is_empty())
         .map(|l| {
             let raw = current.map(|s| s.to_string()).unwrap_or_default();
+            let labels: Vec<(&str, &str)> = machine.labels.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
             let ctx = links::LinkContext {
-                labels: &machine.labels,
+                labels: &labels,
                 field_name: first.field.config.display_name.as_deref().unwrap_or(&first.field.name),
                 value_text: state.unwrap_or(""),
                 value_raw: &raw,
@@ -469,6 +471,138 @@ fn display_labels(machine: &shape::Machine) -> Vec<(String, String)> {
         .filter(|(k, v)| {
             *k != contract::LABEL_KIND && !((*k == contract::LABEL_MACHINE || *k == "name") && *v == machine.id)
         })
-        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
+/// What [`build_view_cached`] keeps between builds.
+#[derive(Default)]
+pub struct ViewCache {
+    entry: Option<Entry>,
+    reused: u64,
+}
+
+/// What follows from the series' descriptions (labels, config, names) and
+/// the options that read them.
+struct Described {
+    rec: Recognised,
+    kinds: Kinds,
+    aux: Vec<MachineAux>,
+}
+
+struct Entry {
+    /// `None`: not to be reused (see [`DescriptionKey::of`]).
+    key: Option<DescriptionKey>,
+    described: Described,
+}
+
+/// What [`Described`] was derived from. Labels and config are compared by
+/// address: the store hands out the same `Arc`s for as long as a frame is
+/// described the same, a new description gets new ones, and the key holds
+/// them so that no other can take their address.
+struct DescriptionKey {
+    series: Vec<SeriesKey>,
+    shape: ShapeChoice,
+    kind: KindChoice,
+    state_label: String,
+    identity_labels: Vec<String>,
+    /// The last value of each `statescope_transition_allowed` and
+    /// `statescope_state_severity` series: samples that define kinds.
+    kind_values: Vec<Option<u64>>,
+}
+
+struct SeriesKey {
+    labels: Arc<BTreeMap<String, String>>,
+    config: Arc<FieldConfig>,
+    metric: Option<String>,
+    field_name: String,
+    empty: bool,
+}
+
+impl ViewCache {
+    /// How many builds reused what an earlier one derived.
+    pub fn reused(&self) -> u64 {
+        self.reused
+    }
+
+    /// The recognised machines, kinds and auxiliary series: the kept ones
+    /// when the series are described as before, else derived again (and
+    /// kept when they depend on descriptions alone).
+    fn described(&mut self, series: &[Series], options: &PanelOptions) -> Result<&Described, DataProblem> {
+        let kept = self.entry.take().filter(|e| {
+            e.key
+                .as_ref()
+                .is_some_and(|key| key.matches(series, options, &e.described.rec))
+        });
+        let entry = match kept {
+            Some(entry) => {
+                self.reused += 1;
+                entry
+            }
+            None => {
+                let rec = shape::recognise(series, options)?;
+                let kinds = kinds::resolve(&rec, series, options)?;
+                let aux = derive::attach(&rec, series);
+                Entry {
+                    key: DescriptionKey::of(series, options, &rec),
+                    described: Described { rec, kinds, aux },
+                }
+            }
+        };
+        Ok(&self.entry.insert(entry).described)
+    }
+}
+
+impl DescriptionKey {
+    /// `None` for series whose recognition reads more than descriptions:
+    /// text or table cells (labels taken from rows), or a `rec` that read
+    /// samples.
+    fn of(series: &[Series], options: &PanelOptions, rec: &Recognised) -> Option<DescriptionKey> {
+        if rec.reads_samples || !series.iter().all(Series::described_by_labels) {
+            return None;
+        }
+        Some(DescriptionKey {
+            series: series
+                .iter()
+                .map(|s| SeriesKey {
+                    labels: Arc::clone(&s.field.labels),
+                    config: Arc::clone(&s.field.config),
+                    metric: s.metric.map(str::to_owned),
+                    field_name: s.field.name.clone(),
+                    empty: s.is_empty(),
+                })
+                .collect(),
+            shape: options.shape,
+            kind: options.kind.clone(),
+            state_label: options.state_label.clone(),
+            identity_labels: options.identity_labels.clone(),
+            kind_values: kind_values(rec, series),
+        })
+    }
+
+    fn matches(&self, series: &[Series], options: &PanelOptions, rec: &Recognised) -> bool {
+        self.shape == options.shape
+            && self.kind == options.kind
+            && self.state_label == options.state_label
+            && self.identity_labels == options.identity_labels
+            && self.series.len() == series.len()
+            && self.series.iter().zip(series).all(|(k, s)| {
+                s.described_by_labels()
+                    && Arc::ptr_eq(&k.labels, &s.field.labels)
+                    && Arc::ptr_eq(&k.config, &s.field.config)
+                    && k.empty == s.is_empty()
+                    && k.metric.as_deref() == s.metric
+                    && k.field_name == s.field.name
+            })
+            && self.kind_values == kind_values(rec, series)
+    }
+}
+
+/// The last values of the series that define kinds from metrics (see `kinds.rs`).
+fn kind_values(rec: &Recognised, series: &[Series]) -> Vec<Option<u64>> {
+    rec.allowed
+        .iter()
+        .chain(&rec.severity)
+        .map(|&i| series[i].last_number().map(f64::to_bits))
         .collect()
 }

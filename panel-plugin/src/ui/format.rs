@@ -72,6 +72,20 @@ fn trim_zero(s: String) -> String {
     s.replace(".0k", "k").replace(".0M", "M")
 }
 
+/// Appends `text` as the value of a double-quoted HTML attribute: a
+/// machine's name is the data's, never markup.
+pub fn html_attribute(out: &mut String, text: &str) {
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '"' => out.push_str("&quot;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            c => out.push(c),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -123,5 +137,15 @@ mod tests {
         assert_eq!(count(1234), "1.2k");
         assert_eq!(count(12_345), "12k");
         assert_eq!(count(1_500_000), "1.5M");
+    }
+
+    #[test]
+    fn attribute_values_cannot_close_the_attribute_or_open_a_tag() {
+        let mut out = String::new();
+        html_attribute(&mut out, r#"m1" onmouseover="x()"><img src=x>&amp;"#);
+        assert_eq!(
+            out,
+            "m1&quot; onmouseover=&quot;x()&quot;&gt;&lt;img src=x&gt;&amp;amp;"
+        );
     }
 }

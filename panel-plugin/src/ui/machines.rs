@@ -3,8 +3,8 @@
 //! overscan exist in the DOM, so 10,000 machines cost what 40 do.
 //!
 //! A large fleet gets dense cells, over a thousand in view. Those are plain
-//! elements kept from view to view ([`sync_cells`]): a refresh writes only
-//! the attributes that changed, where building every cell again (as the
+//! elements, first written as one piece of HTML and kept from view to view
+//! ([`sync_cells`]): a refresh writes only the attributes that changed, where building every cell again (as the
 //! keyed list does for full tiles) took most of the DOM stage. One pair of
 //! listeners on their container serves all of them.
 
@@ -173,9 +173,9 @@ fn tile_style(view: &PanelView, index: usize, grid: Grid) -> String {
     )
 }
 
-/// A dense cell as last written, so a refresh writes only what differs.
+/// A dense cell's attributes as last written, so a refresh writes only what
+/// differs. The cell is the container's child at the same place.
 struct Cell {
-    element: web_sys::Element,
     class: &'static str,
     style: String,
     label: String,
@@ -183,6 +183,9 @@ struct Cell {
 
 /// Makes `container` hold one cell per machine of `range` (none without a
 /// view), reusing the cells it has and writing only changed attributes.
+/// Cells it lacks (all of them on the first view) are written as HTML in one
+/// call: creating each element and attribute from wasm is a call into the
+/// browser each, six per cell, which was most of a first render's DOM time.
 fn sync_cells(
     container: &web_sys::Element,
     cells: &mut Vec<Cell>,
@@ -194,45 +197,52 @@ fn sync_cells(
         Some(v) => range.start.min(v.machines.len())..range.end.min(v.machines.len()),
         None => 0..0,
     };
-    for stale in cells.drain(range.len().min(cells.len())..) {
-        stale.element.remove();
+    let children = container.children();
+    while cells.len() > range.len() {
+        cells.pop();
+        if let Some(stale) = children.item(cells.len() as u32) {
+            stale.remove();
+        }
     }
-    let (Some(view), Some(document)) = (view, container.owner_document()) else {
-        return;
-    };
+    let Some(view) = view else { return };
+    let mut added = String::new();
     for (slot, index) in range.enumerate() {
         let m = &view.machines[index];
-        if slot == cells.len() {
-            let Ok(element) = document.create_element("div") else {
-                return;
-            };
-            let _ = element.set_attribute("role", "img");
-            if container.append_child(&element).is_err() {
-                return;
-            }
-            cells.push(Cell {
-                element,
-                class: "",
-                style: String::new(),
-                label: String::new(),
-            });
-        }
-        let cell = &mut cells[slot];
         let class = if m.flapping { "ss-cell ss-flapping" } else { "ss-cell" };
+        let style = tile_style(view, index, grid);
+        let label = format!("{}: {}", m.id, m.state.as_deref().unwrap_or("unknown"));
+        let Some(cell) = cells.get_mut(slot) else {
+            added.push_str("<div role=\"img\" class=\"");
+            added.push_str(class);
+            added.push_str("\" style=\"");
+            format::html_attribute(&mut added, &style);
+            added.push_str("\" aria-label=\"");
+            format::html_attribute(&mut added, &label);
+            added.push_str("\"></div>");
+            cells.push(Cell { class, style, label });
+            continue;
+        };
+        if cell.class == class && cell.style == style && cell.label == label {
+            continue;
+        }
+        let Some(element) = children.item(slot as u32) else {
+            continue;
+        };
         if cell.class != class {
-            let _ = cell.element.set_attribute("class", class);
+            let _ = element.set_attribute("class", class);
             cell.class = class;
         }
-        let style = tile_style(view, index, grid);
         if cell.style != style {
-            let _ = cell.element.set_attribute("style", &style);
+            let _ = element.set_attribute("style", &style);
             cell.style = style;
         }
-        let label = format!("{}: {}", m.id, m.state.as_deref().unwrap_or("unknown"));
         if cell.label != label {
-            let _ = cell.element.set_attribute("aria-label", &label);
+            let _ = element.set_attribute("aria-label", &label);
             cell.label = label;
         }
+    }
+    if !added.is_empty() {
+        let _ = container.insert_adjacent_html("beforeend", &added);
     }
 }
 

@@ -5,7 +5,7 @@
 //!
 //! Data flows one way: `wasm.rs` hands the decoded [`PanelInput`] (frames kept
 //! between refreshes by `store.rs`) to [`Ctx::set_input`], which keeps it and runs the data core's
-//! [`build_view`]; the components draw the resulting [`PanelView`]. Clicking
+//! [`build_view_cached`] (reusing what earlier builds derived from the same frame descriptions); the components draw the resulting [`PanelView`]. Clicking
 //! a state or typing in the search box only changes the options kept with the
 //! input and runs `build_view` again, so search, filter and counts always
 //! agree with what the data core computes.
@@ -19,7 +19,7 @@ use crate::input::{PanelInput, Theme};
 use crate::options::{TileSize, ViewMode};
 use crate::ui::chips::{self, Header};
 use crate::ui::panes::{self, Panes};
-use crate::view::{PanelView, build_view};
+use crate::view::{PanelView, ViewCache, build_view_cached};
 
 /// How long typing in the search box waits before filtering again.
 const SEARCH_DEBOUNCE: Duration = Duration::from_millis(150);
@@ -83,6 +83,9 @@ pub struct Ctx {
     /// Where the panes go for the current size, mode, header and warnings.
     pub panes: Memo<Panes>,
     input: StoredValue<Option<PanelInput>>,
+    /// What the last builds derived from the frames' descriptions, reused
+    /// while a refresh only brings new samples.
+    cache: StoredValue<ViewCache>,
     /// The saved options' search and filter last seen, so a data refresh does
     /// not undo what the user typed, but editing the saved options does.
     saved: StoredValue<(String, Option<String>)>,
@@ -130,6 +133,7 @@ impl Ctx {
             header,
             panes,
             input: StoredValue::new(None),
+            cache: StoredValue::new(ViewCache::default()),
             saved: StoredValue::new((String::new(), None)),
             generation: StoredValue::new(0),
             search_typed: StoredValue::new(0),
@@ -180,7 +184,9 @@ impl Ctx {
             input.as_mut().map(|input| {
                 input.options.search = search.trim().to_owned();
                 input.options.state_filter = filter;
-                build_view(input)
+                self.cache
+                    .try_update_value(|cache| build_view_cached(input, cache))
+                    .expect("the cache lives as long as the input")
             })
         });
         let screen = match built {
