@@ -64,22 +64,20 @@ class Numbers {
 
 }
 
-/** Whether the wasm holds the same sample for `a` as for `b`: equal numbers
- * (0 and -0 apart), or both null, undefined or NaN (all sent as NaN). */
-function same(a: unknown, b: unknown): boolean {
-  return a === b ? a !== 0 || Object.is(a, b) : (a == null || a !== a) && (b == null || b !== b);
-}
-
 /** Whether `values` starts with `kept` from `k` on (`kept.length - k`
  * samples, at least one), read in full: a sample Prometheus corrected
- * late must reach the wasm, so any difference sends the whole column. */
+ * late must reach the wasm, so any difference sends the whole column.
+ * Samples are the same when the wasm would hold the same number: equal
+ * numbers (0 and -0 apart), or both null, undefined or NaN (sent as NaN). */
 function slidBy(kept: ArrayLike<unknown>, values: ArrayLike<unknown>, k: number): boolean {
   const overlap = kept.length - k;
   if (k < 0 || overlap <= 0 || overlap > values.length) {
     return false;
   }
   for (let i = 0; i < overlap; i++) {
-    if (!same(kept[k + i], values[i])) {
+    const a = kept[k + i];
+    const b = values[i];
+    if (a !== b ? !((a == null || a !== a) && (b == null || b !== b)) : a === 0 && 1 / a !== 1 / (b as number)) {
       return false;
     }
   }
