@@ -135,3 +135,19 @@ test('strings and configs cross once; a store that was reset gets them all again
   assert.deepEqual(again.meta.strings, ['A', 'Time', 'Value', '__name__', 'statescope_state', 'machine', 'm1']);
   assert.equal(again.describe[0], again.layout[0], 'described again under the id the layout names');
 });
+
+test('the tables start over once they outgrow what the frames name (machines that came and went)', () => {
+  const [sender, panel] = [new FrameSender(), new Recorder()];
+  let resets = 0;
+  for (let i = 0; i < 3000; i++) {
+    // One machine at a time, a new one each refresh: a new name, a new label set.
+    const sent = send(sender, panel, [frame(`m${i}`, 0, 2, history)], false);
+    resets += sent.meta.reset ? 1 : 0;
+    if (i > 0 && sent.meta.reset) {
+      assert.equal(sent.meta.strings.length, 7, 'every string the frame names, again');
+    }
+  }
+  // 3 new entries a refresh (a string, two fields' label sets) against 12 named: past 2 x 12 + 4096
+  // entries, a start over every ~1,370 refreshes.
+  assert.equal(resets, 3, 'the first update, then twice');
+});
