@@ -60,12 +60,13 @@ for p in "${parts[@]}"; do
 done
 
 if wants panel; then
-  step "panel: clippy for wasm32, npm run build (dist/), typecheck, check dist/, the installable zip"
+  step "panel: clippy for wasm32, npm run build (dist/), typecheck, frames.ts tests, check dist/, the installable zip"
   cargo clippy -p statescope-panel --target wasm32-unknown-unknown --locked -- -D warnings
   # One command a line: under `set -e` a failure inside an && chain (other
   # than its last command) does not stop the script.
   npm run build
   npm run typecheck
+  npm run test:frames
   node panel-plugin/build/check-dist.mjs
   node panel-plugin/build/package.mjs
 fi

@@ -31,20 +31,20 @@ fn panel(c: &mut Criterion) {
         decode.bench_with_input(
             BenchmarkId::from_parameter(machines),
             &first,
-            |b, (meta, layout, numbers)| {
+            |b, (meta, describe, layout, numbers)| {
                 b.iter(|| {
                     FrameStore::default()
-                        .update(black_box(meta), layout, numbers)
+                        .update(black_box(meta), describe, layout, numbers)
                         .expect("the benchmark input decodes")
                 })
             },
         );
         let mut store = FrameStore::default();
         let (input, _) = store
-            .update(&first.0, &first.1, &first.2)
+            .update(&first.0, &first.1, &first.2, &first.3)
             .expect("the benchmark input decodes");
         inputs.push((machines, input));
-        let (slid, changes) = store.update(&next.0, &next.1, &next.2).expect("decodes");
+        let (slid, changes) = store.update(&next.0, &next.1, &next.2, &next.3).expect("decodes");
         assert_eq!(changes.new_frames, 0, "a refresh describes no frame again");
         slid_inputs.push((machines, slid));
         refresh.push((machines, store, back, next));
@@ -59,8 +59,10 @@ fn panel(c: &mut Criterion) {
     for (machines, store, back, next) in &mut refresh {
         group.bench_function(BenchmarkId::from_parameter(*machines), |b| {
             b.iter(|| {
-                store.update(&back.0, &back.1, &back.2).expect("decodes");
-                store.update(black_box(&next.0), &next.1, &next.2).expect("decodes")
+                store.update(&back.0, &back.1, &back.2, &back.3).expect("decodes");
+                store
+                    .update(black_box(&next.0), &next.1, &next.2, &next.3)
+                    .expect("decodes")
             })
         });
     }

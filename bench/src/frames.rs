@@ -116,19 +116,55 @@ impl Fleet {
 /// (the panel's `store::SAME_TIMES`; the panel crate is not a dependency of
 /// this library).
 const SAME_TIMES: u32 = u32::MAX;
+/// In the layout, then `k` and `m`: the kept samples without the first `k`,
+/// then `m` new ones (the panel's `store::SLID`).
+const SLID: u32 = u32::MAX - 2;
+/// In a description: no refId or name (the panel's `store::NONE`).
+const NONE: u32 = u32::MAX;
 
 /// The panel's side of the frames it sends (as `frames.ts` does): an id per
-/// frame description, descriptions sent once, samples as numbers, a time
-/// column equal to the one before sent as [`SAME_TIMES`].
+/// frame description, descriptions sent once as numbers naming strings and
+/// configs sent once, samples as numbers, a time column equal to the one
+/// before sent as [`SAME_TIMES`], a column that is the one sent before slid
+/// by `k` steps sent as its new samples ([`SLID`]).
 #[derive(Default)]
 pub struct Sender {
     ids: HashMap<String, u32>,
     next: u32,
+    strings: HashMap<String, u32>,
+    configs: HashMap<String, u32>,
+    /// Per frame key, the columns last sent.
+    sent: HashMap<String, Vec<Vec<f64>>>,
 }
 
 /// One update as the panel's wasm takes it: the meta JSON (options, time
-/// range, new frames' descriptions), the layout and the numbers.
-pub type Update = (String, Vec<u32>, Vec<f64>);
+/// range, new strings and configs), the new frames' descriptions, the layout
+/// and the numbers.
+pub type Update = (String, Vec<u32>, Vec<u32>, Vec<f64>);
+
+/// Whether `new` starts with `kept` from `k` on (equal bits, or both NaN).
+fn slid_by(kept: &[f64], new: &[f64], k: usize) -> bool {
+    let overlap = kept.len().saturating_sub(k);
+    overlap > 0
+        && overlap <= new.len()
+        && kept[k..]
+            .iter()
+            .zip(new)
+            .all(|(a, b)| a.to_bits() == b.to_bits() || a.is_nan() && b.is_nan())
+}
+
+fn intern(
+    table: &mut HashMap<String, u32>,
+    fresh: &mut Vec<serde_json::Value>,
+    key: String,
+    value: serde_json::Value,
+) -> u32 {
+    let next = table.len() as u32;
+    *table.entry(key).or_insert_with(|| {
+        fresh.push(value);
+        next
+    })
+}
 
 impl Sender {
     /// The update carrying the `PanelInput` document `json`, against what this
@@ -136,8 +172,9 @@ impl Sender {
     pub fn update(&mut self, json: &str) -> Update {
         let mut doc: serde_json::Value = serde_json::from_str(json).expect("a PanelInput document");
         let frames = doc.as_object_mut().and_then(|d| d.remove("frames")).unwrap_or_default();
-        let (mut layout, mut numbers, mut described) = (Vec::new(), Vec::new(), Vec::new());
-        let mut ids = HashMap::new();
+        let (mut layout, mut numbers, mut describe) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut strings, mut configs) = (Vec::new(), Vec::new());
+        let (mut ids, mut sent) = (HashMap::new(), HashMap::new());
         let mut last_times: Option<Vec<f64>> = None;
         for mut frame in frames.as_array().cloned().unwrap_or_default() {
             let mut columns = Vec::new();
@@ -147,6 +184,12 @@ impl Sender {
                         .as_object_mut()
                         .and_then(|f| f.remove("values"))
                         .unwrap_or_default();
+                    let values: Vec<f64> = values
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .map(|v| v.as_f64().unwrap_or(f64::NAN))
+                        .collect();
                     columns.push((field["type"] == "time", values));
                 }
             }
@@ -155,34 +198,71 @@ impl Sender {
                 Some(&id) => id,
                 None => {
                     self.next += 1;
-                    frame["id"] = self.next.into();
-                    described.push(frame);
+                    let mut string = |s: &serde_json::Value| match s.as_str() {
+                        Some(s) => intern(&mut self.strings, &mut strings, s.to_owned(), s.into()),
+                        None => NONE,
+                    };
+                    let fields = frame["fields"].as_array().cloned().unwrap_or_default();
+                    describe.extend([
+                        self.next,
+                        string(&frame["refId"]),
+                        string(&frame["name"]),
+                        fields.len() as u32,
+                    ]);
+                    for field in &fields {
+                        let code = match field["type"].as_str() {
+                            Some("time") => 0,
+                            Some("number") => 1,
+                            Some("string") => 2,
+                            Some("boolean") => 3,
+                            _ => 4,
+                        };
+                        let (name, labels) = (
+                            string(&field["name"]),
+                            field["labels"].as_object().cloned().unwrap_or_default(),
+                        );
+                        let pairs: Vec<u32> = labels
+                            .iter()
+                            .flat_map(|(k, v)| [string(&k.as_str().into()), string(v)])
+                            .collect();
+                        let config = field.get("config").cloned().unwrap_or_else(|| serde_json::json!({}));
+                        let config = intern(&mut self.configs, &mut configs, config.to_string(), config);
+                        describe.extend([name, code, config, labels.len() as u32]);
+                        describe.extend(pairs);
+                    }
                     self.next
                 }
             };
-            ids.insert(key, id);
+            ids.insert(key.clone(), id);
             layout.push(id);
-            for (time, column) in columns {
-                let values: Vec<f64> = column
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .map(|v| v.as_f64().unwrap_or(f64::NAN))
-                    .collect();
-                if time && last_times.as_ref() == Some(&values) {
-                    layout.push(SAME_TIMES);
-                    continue;
+            let kept = self.sent.get(&key);
+            let mut slide = 0;
+            for (i, (time, values)) in columns.iter().enumerate() {
+                let kept = kept.and_then(|k| k.get(i));
+                if *time && let (Some(kept), Some(first)) = (kept, values.first()) {
+                    slide = kept.iter().position(|t| t == first).unwrap_or(kept.len());
                 }
-                layout.push(values.len() as u32);
-                numbers.extend_from_slice(&values);
-                if time {
-                    last_times = Some(values);
+                if *time && last_times.as_ref() == Some(values) {
+                    layout.push(SAME_TIMES);
+                } else if let Some(kept) = kept.filter(|kept| slid_by(kept, values, slide)) {
+                    let from = kept.len() - slide;
+                    layout.extend([SLID, slide as u32, (values.len() - from) as u32]);
+                    numbers.extend_from_slice(&values[from..]);
+                } else {
+                    layout.push(values.len() as u32);
+                    numbers.extend_from_slice(values);
+                }
+                if *time {
+                    last_times = Some(values.clone());
                 }
             }
+            sent.insert(key, columns.into_iter().map(|(_, v)| v).collect());
         }
         self.ids = ids;
-        doc["newFrames"] = described.into();
-        (doc.to_string(), layout, numbers)
+        self.sent = sent;
+        doc["strings"] = strings.into();
+        doc["configs"] = configs.into();
+        (doc.to_string(), describe, layout, numbers)
     }
 }
 
@@ -231,10 +311,10 @@ mod tests {
     }
 
     #[test]
-    fn frames_are_described_once_and_named_by_id_after() {
+    fn frames_are_described_once_and_named_by_id_after_and_a_refresh_sends_only_new_samples() {
         let fleet = Fleet::hour(2, 1_800_000_000_000);
         let mut sender = Sender::default();
-        let (meta, layout, numbers) = sender.update(&fleet.panel_input_json());
+        let (meta, describe, layout, numbers) = sender.update(&fleet.panel_input_json());
         assert_eq!(
             numbers.len(),
             (1 + 2 * 5) * 240,
@@ -248,17 +328,22 @@ mod tests {
         );
         assert_eq!(numbers[239], 1_800_000_000_000.0);
         let doc: Value = serde_json::from_str(&meta).unwrap();
-        let value = &doc["newFrames"][2]["fields"][1];
-        assert!(value.get("values").is_none());
-        assert_eq!(value["labels"]["state"], "half_open");
-        let (meta, layout, numbers) = sender.update(&fleet.next_refresh().panel_input_json());
+        assert_eq!(doc["configs"], serde_json::json!([{}]), "one config for every field");
+        let strings = doc["strings"].as_array().unwrap();
+        assert!(strings.len() < 40, "labels shared by the fleet cross once: {strings:?}");
+        // Frame 1: refId, no name, 2 fields, then "Time", type time, config 0, no labels.
+        assert_eq!(&describe[..8], [1, 0, NONE, 2, 1, 0, 0, 0]);
+        assert_eq!(strings[1], "Time");
+        let (meta, describe, layout, numbers) = sender.update(&fleet.next_refresh().panel_input_json());
         let doc: Value = serde_json::from_str(&meta).unwrap();
+        assert!(describe.is_empty(), "the same frames slid by a step");
+        assert_eq!(doc["strings"], serde_json::json!([]));
+        assert_eq!(&layout[..7], [1, SLID, 1, 1, SLID, 1, 1]);
+        assert_eq!(numbers[0], 1_800_000_015_000.0);
         assert_eq!(
-            doc["newFrames"],
-            serde_json::json!([]),
-            "the same frames slid by a step"
+            numbers.len(),
+            1 + 2 * 5,
+            "one new instant (every frame repeats the first times), a new value per frame"
         );
-        assert_eq!(&layout[..3], [1, 240, 240]);
-        assert_eq!(numbers[239], 1_800_000_015_000.0);
     }
 }

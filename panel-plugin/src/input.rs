@@ -113,6 +113,21 @@ pub enum FieldType {
     Other,
 }
 
+impl FieldType {
+    /// The type from its number in a frame description (`store.rs`; the
+    /// order of `frames.ts`'s `TYPES`): time, number, string, boolean, and
+    /// anything else is `Other`.
+    pub fn from_code(code: u32) -> FieldType {
+        match code {
+            0 => FieldType::Time,
+            1 => FieldType::Number,
+            2 => FieldType::String,
+            3 => FieldType::Boolean,
+            _ => FieldType::Other,
+        }
+    }
+}
+
 /// A field's samples: cells decoded from JSON, or a run of numbers sent as a
 /// `Float64Array` (NaN for a null).
 #[derive(Clone, Debug)]

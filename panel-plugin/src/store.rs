@@ -3,46 +3,64 @@
 //! A dashboard refresh hands the panel every frame again, though the range
 //! only slid by a step. So the wire is split by how often a part changes:
 //!
-//! - a frame's description (names, labels, field config) is sent once, as
-//!   JSON under an id `frames.ts` chose; later refreshes name the id only;
+//! - strings (field names, label names and values, refIds) cross once: the
+//!   meta JSON's `strings` are appended to a table both sides keep across
+//!   updates, and descriptions name them by index; distinct field configs
+//!   cross once the same way (`configs`). `reset` starts both tables over
+//!   (the sender does when they outgrow what its frames use);
+//! - a frame's description is sent once, under an id `frames.ts` chose, as
+//!   numbers in `describe` (a `Uint32Array`): per frame its id, refId, name
+//!   (string indices, [`NONE`] for none) and field count, then per field its
+//!   name, type ([`FieldType::code`]), config index, label count and the
+//!   labels' name/value string indices. Later refreshes name the id only.
+//!   Equal label sets become one shared `Arc`, equal configs too;
 //! - the samples of time and number fields come as one `Float64Array`
 //!   (NaN for a null), never as JSON text;
 //! - `layout` (a `Uint32Array`) says which frames this refresh holds, in
 //!   order, and where each numeric field's samples are: per frame its id,
 //!   then per time/number field a length, [`SAME_TIMES`] (the previous time
 //!   field's samples again: every frame of a range query has its own copy of
-//!   the same instants) or [`UNCHANGED`] (Grafana handed the same array as
-//!   last time, so nothing was copied).
+//!   the same instants), [`UNCHANGED`] (Grafana handed the same array as
+//!   last time, so nothing was copied) or [`SLID`] followed by `k` and `m`:
+//!   the kept samples but the first `k`, then `m` new ones from the numbers
+//!   (the range slid; the sender checked that the overlap is what it sent,
+//!   so a corrected sample goes as a whole column);
+//! - text cells (a table's string column, a number field holding text) come
+//!   in the meta JSON's `cells` as `[frame id, field index, values]`; such a
+//!   frame is not kept.
 //!
 //! The store keeps each frame's description and columns. An update's
 //! columns are copied once, all into one allocation (the numbers as sent,
-//! then the kept samples of the columns marked unchanged); frames that
-//! repeat the times share one span of it. Comparing a slid column with the
-//! kept one would cost more than that copy: the sender sends whole columns.
-//! What a refresh saves is the descriptions (labels and config parsed once)
-//! and the samples of unchanged columns. Frames a refresh does not name are
-//! forgotten, so a changed query, options or time range leaves no stale
-//! series behind: the result always equals a decode from scratch.
+//! then the kept samples of the columns marked unchanged or slid); frames
+//! that repeat the times share one span of it. Frames a refresh does not
+//! name are forgotten, so a changed query, options or time range leaves no
+//! stale series behind: the result always equals a decode from scratch.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use serde::Deserialize;
 use thiserror::Error;
 
-use crate::input::{Field, FieldType, Frame, PanelInput, Theme, TimeRange, Values};
+use crate::input::{Field, FieldConfig, FieldType, Frame, PanelInput, Theme, TimeRange, Value, Values};
 use crate::options::PanelOptions;
 
 /// In `layout`: this field's samples are those of the previous time field.
 pub const SAME_TIMES: u32 = u32::MAX;
 /// In `layout`: this field's samples are the ones the store kept.
 pub const UNCHANGED: u32 = u32::MAX - 1;
+/// In `layout`, followed by `k` and `m`: the kept samples without the first
+/// `k`, then `m` samples from the numbers.
+pub const SLID: u32 = u32::MAX - 2;
+/// In `describe`: no refId, no frame name.
+pub const NONE: u32 = u32::MAX;
 
 /// Why an update could not be applied.
 #[derive(Clone, Debug, PartialEq, Error)]
 pub enum UpdateError {
-    /// The update names a frame the store does not hold (it was reset, or
-    /// the panel was remounted): the sender must start again from scratch.
+    /// The update names a frame, string or config the store does not hold
+    /// (it was reset, or the panel was remounted): the sender must start
+    /// again from scratch.
     #[error("the panel's kept frames are out of step with the page")]
     Stale,
     /// The input is malformed; the message is one line for the panel.
@@ -60,14 +78,19 @@ pub struct Changes {
     pub kept: usize,
     /// Columns read from this update's numbers (repeated times included).
     pub sent: usize,
+    /// Columns slid: the kept samples' tail, then new ones.
+    pub slid: usize,
 }
 
-/// Everything of a [`PanelInput`] but the frames, plus the frames this
-/// update describes for the first time.
+/// Everything of a [`PanelInput`] but the frames, plus the strings, configs
+/// and text cells this update adds.
 #[derive(Default, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 struct Meta {
-    new_frames: Vec<NewFrame>,
+    reset: bool,
+    strings: Vec<String>,
+    configs: Vec<FieldConfig>,
+    cells: Vec<(u32, usize, Vec<Value>)>,
     options: PanelOptions,
     time_range: TimeRange,
     width: f64,
@@ -76,26 +99,16 @@ struct Meta {
     now: f64,
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct NewFrame {
-    id: u32,
-    #[serde(default)]
-    ref_id: Option<String>,
-    #[serde(default)]
-    name: Option<String>,
-    #[serde(default)]
-    fields: Vec<Field>,
-    /// Time/number fields whose cells came in the description (one was
-    /// text): not in the layout, and the frame is not kept.
-    #[serde(default)]
-    cells: Vec<usize>,
-}
-
-/// The frames kept between updates, by the id `frames.ts` gave them.
+/// The frames kept between updates, by the id `frames.ts` gave them, and
+/// the tables descriptions refer to.
 #[derive(Debug, Default)]
 pub struct FrameStore {
     frames: HashMap<u32, Frame>,
+    strings: Vec<String>,
+    configs: Vec<Arc<FieldConfig>>,
+    /// Label sets by their string indices: equal sets share one map, so
+    /// the frames of one machine (and every refresh) hold the same `Arc`.
+    label_sets: HashMap<Box<[u32]>, Arc<BTreeMap<String, String>>>,
     /// The sample buffers of the last updates, reused once nothing else
     /// holds them (the page dropped that update's input): a refresh then
     /// copies its numbers into memory already in use instead of asking the
@@ -113,12 +126,14 @@ impl FrameStore {
     pub fn update(
         &mut self,
         meta: &str,
+        describe: &[u32],
         layout: &[u32],
         numbers: &[f64],
     ) -> Result<(PanelInput, Changes), UpdateError> {
-        let result = self.apply(meta, layout, numbers);
+        let result = self.apply(meta, describe, layout, numbers);
         if result.is_err() {
             self.frames.clear();
+            self.clear_tables();
         }
         result
     }
@@ -132,6 +147,13 @@ impl FrameStore {
         self.frames.is_empty()
     }
 
+    /// Forgets the strings and configs sent (kept frames own their copies).
+    fn clear_tables(&mut self) {
+        self.strings.clear();
+        self.configs.clear();
+        self.label_sets.clear();
+    }
+
     /// An empty buffer: a past one nobody else holds, or a new one.
     fn spare_buffer(&mut self) -> Vec<f64> {
         let free = self.buffers.iter().position(|b| Arc::strong_count(b) == 1);
@@ -143,28 +165,97 @@ impl FrameStore {
             .unwrap_or_default()
     }
 
-    fn apply(&mut self, meta: &str, layout: &[u32], numbers: &[f64]) -> Result<(PanelInput, Changes), UpdateError> {
+    /// Frame `id`'s description, read from `d`. An index past the tables
+    /// is [`UpdateError::Stale`] (the store was emptied since the sender
+    /// added it), unless this update started the tables over.
+    fn describe(&mut self, id: u32, d: &mut Reader, reset: bool) -> Result<Frame, UpdateError> {
+        let ends = || bad(&format!("the description of frame {id} ends early"));
+        let missing = || {
+            if reset {
+                bad(&format!("frame {id} names a string or config not sent"))
+            } else {
+                UpdateError::Stale
+            }
+        };
+        let string = |strings: &[String], i: u32| strings.get(i as usize).cloned().ok_or_else(missing);
+        let optional = |strings: &[String], i: u32| (i != NONE).then(|| string(strings, i)).transpose();
+        let ref_id = optional(&self.strings, d.next().ok_or_else(ends)?)?;
+        let name = optional(&self.strings, d.next().ok_or_else(ends)?)?;
+        let count = d.next().ok_or_else(ends)?;
+        let mut fields = Vec::new();
+        for _ in 0..count {
+            let (field_name, code, config, labels) = (d.next(), d.next(), d.next(), d.next().ok_or_else(ends)?);
+            let (Some(field_name), Some(code), Some(config)) = (field_name, code, config) else {
+                return Err(ends());
+            };
+            let pairs = d.words(labels as usize * 2).ok_or_else(ends)?;
+            let labels = match self.label_sets.get(pairs) {
+                Some(labels) => Arc::clone(labels),
+                None => {
+                    let mut set = BTreeMap::new();
+                    for pair in pairs.chunks_exact(2) {
+                        set.insert(string(&self.strings, pair[0])?, string(&self.strings, pair[1])?);
+                    }
+                    let set = Arc::new(set);
+                    self.label_sets.insert(pairs.into(), Arc::clone(&set));
+                    set
+                }
+            };
+            fields.push(Field {
+                name: string(&self.strings, field_name)?,
+                field_type: FieldType::from_code(code),
+                labels,
+                config: self.configs.get(config as usize).cloned().ok_or_else(missing)?,
+                values: Values::default(),
+            });
+        }
+        Ok(Frame { ref_id, name, fields })
+    }
+
+    fn apply(
+        &mut self,
+        meta: &str,
+        describe: &[u32],
+        layout: &[u32],
+        numbers: &[f64],
+    ) -> Result<(PanelInput, Changes), UpdateError> {
         let meta: Meta = serde_json::from_str(meta).map_err(|e| UpdateError::Bad(e.to_string()))?;
-        let mut described: HashMap<u32, (Frame, Vec<usize>)> = meta
-            .new_frames
-            .into_iter()
-            .map(|f| {
-                let frame = Frame {
-                    ref_id: f.ref_id,
-                    name: f.name,
-                    fields: f.fields,
-                };
-                (f.id, (frame, f.cells))
-            })
-            .collect();
+        if meta.reset {
+            self.clear_tables();
+        }
+        self.strings.extend(meta.strings);
+        self.configs.extend(meta.configs.into_iter().map(Arc::new));
+        let mut described: HashMap<u32, (Frame, Vec<usize>)> = HashMap::new();
+        let mut d = Reader {
+            layout: describe,
+            numbers: &[],
+            at: 0,
+        };
+        while let Some(id) = d.next() {
+            let frame = self.describe(id, &mut d, meta.reset)?;
+            if described.insert(id, (frame, Vec::new())).is_some() {
+                return Err(bad(&format!("frame {id} is described twice")));
+            }
+        }
+        for (id, i, values) in meta.cells {
+            let (frame, cells) = described
+                .get_mut(&id)
+                .ok_or_else(|| bad(&format!("cells for frame {id}, which is not described")))?;
+            let field = frame
+                .fields
+                .get_mut(i)
+                .ok_or_else(|| bad(&format!("cells for field {i} of frame {id}, which has no such field")))?;
+            field.values = Values::Cells(values);
+            cells.push(i);
+        }
         let mut changes = Changes {
             new_frames: described.len(),
             ..Changes::default()
         };
         // Every column of this update lives in one allocation: the numbers as
-        // sent, then the samples of the columns marked unchanged. One copy,
-        // whatever the number of frames, and build_view reads one run of
-        // memory instead of a small allocation per column.
+        // sent, then the samples of the columns marked unchanged or slid. One
+        // copy, whatever the number of frames, and build_view reads one run
+        // of memory instead of a small allocation per column.
         let mut all = self.spare_buffer();
         all.extend_from_slice(numbers);
         let mut frames = Vec::new();
@@ -181,18 +272,36 @@ impl FrameStore {
                 if !matches!(field.field_type, FieldType::Time | FieldType::Number) || cells.contains(&i) {
                     continue;
                 }
-                let span = match reader.next().ok_or_else(|| bad(&format!("frame {id} ends early")))? {
+                let ends = || bad(&format!("frame {id} ends early"));
+                let span = match reader.next().ok_or_else(ends)? {
                     SAME_TIMES => {
                         changes.sent += 1;
                         last_times.ok_or_else(|| bad(&format!("field {:?} repeats times before any", field.name)))?
                     }
-                    UNCHANGED if !fresh => {
+                    UNCHANGED | SLID if fresh => {
+                        return Err(bad(&format!("new field {:?} has no samples", field.name)));
+                    }
+                    UNCHANGED => {
                         changes.kept += 1;
                         let kept = field.values.as_numbers().unwrap_or_default();
                         all.extend_from_slice(kept);
                         (all.len() - kept.len(), kept.len())
                     }
-                    UNCHANGED => return Err(bad(&format!("new field {:?} has no samples", field.name))),
+                    SLID => {
+                        changes.slid += 1;
+                        let (k, m) = (reader.next().ok_or_else(ends)?, reader.next().ok_or_else(ends)?);
+                        let kept = field.values.as_numbers().unwrap_or_default();
+                        let tail = kept
+                            .get(k as usize..)
+                            .ok_or_else(|| bad(&format!("field {:?} slid past its samples", field.name)))?;
+                        let new = reader
+                            .take(m as usize)
+                            .ok_or_else(|| bad(&format!("field {:?} points past its numbers", field.name)))?;
+                        let at = all.len();
+                        all.extend_from_slice(tail);
+                        all.extend_from_slice(new);
+                        (at, all.len() - at)
+                    }
                     len => {
                         changes.sent += 1;
                         let at = reader.at;
@@ -212,6 +321,9 @@ impl FrameStore {
         }
         if reader.at != numbers.len() {
             return Err(bad("numbers left over after the last frame"));
+        }
+        if let Some(id) = described.keys().next() {
+            return Err(bad(&format!("frame {id} is described but not in the layout")));
         }
         let all = Arc::new(all);
         if self.buffers.len() == BUFFERS {
@@ -265,6 +377,13 @@ impl<'a> Reader<'a> {
         Some(*first)
     }
 
+    /// The next `n` words of the layout.
+    fn words(&mut self, n: usize) -> Option<&'a [u32]> {
+        let (words, rest) = self.layout.split_at_checked(n)?;
+        self.layout = rest;
+        Some(words)
+    }
+
     fn take(&mut self, len: usize) -> Option<&'a [f64]> {
         let run = self.numbers.get(self.at..self.at.checked_add(len)?)?;
         self.at += len;
@@ -292,19 +411,57 @@ mod tests {
     }
 
     /// What `frames.ts` does: an id per frame description, descriptions sent
-    /// once, ids of frames no longer sent forgotten.
+    /// once (strings and configs interned), ids of frames no longer sent
+    /// forgotten, and a column that is the one sent before slid by `k`
+    /// steps sent as its `k` new samples, once the overlap is checked.
     #[derive(Default)]
     struct Sender {
         ids: HashMap<String, u32>,
         next: u32,
+        strings: HashMap<String, u32>,
+        configs_sent: bool,
+        /// The columns last sent per frame key: what the overlap is checked against.
+        sent: HashMap<String, [Vec<f64>; 2]>,
+        /// Sends whole columns, as the sender before slides did.
+        whole: bool,
+    }
+
+    /// One update: meta JSON, description, layout and numbers.
+    type Update = (String, Vec<u32>, Vec<u32>, Vec<f64>);
+
+    /// Whether the store holds the same sample for `a` as for `b` (NaN for a null).
+    fn same(a: &[f64], b: &[f64]) -> bool {
+        a.len() == b.len()
+            && a.iter()
+                .zip(b)
+                .all(|(x, y)| x.to_bits() == y.to_bits() || x.is_nan() && y.is_nan())
+    }
+
+    /// `k` when `new` is `kept` without its first `k` samples, then new ones.
+    fn slid_by(kept: &[f64], new: &[f64], k: usize) -> Option<usize> {
+        let overlap = kept.len().checked_sub(k).filter(|&o| o > 0 && o <= new.len())?;
+        same(&kept[k..], &new[..overlap]).then_some(k)
     }
 
     impl Sender {
-        fn send(&mut self, series: &[Series], options: serde_json::Value) -> (String, Vec<u32>, Vec<f64>) {
-            let mut described = Vec::new();
-            let mut layout = Vec::new();
-            let mut numbers = Vec::new();
+        fn string(&mut self, s: &str, fresh: &mut Vec<String>) -> u32 {
+            let next = self.strings.len() as u32;
+            *self.strings.entry(s.to_owned()).or_insert_with(|| {
+                fresh.push(s.to_owned());
+                next
+            })
+        }
+
+        fn send(&mut self, series: &[Series], options: serde_json::Value) -> Update {
+            let (mut describe, mut layout, mut numbers, mut strings) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+            let configs = if self.configs_sent {
+                json!([])
+            } else {
+                json!([{"interval": 15000}, {}])
+            };
+            self.configs_sent = true;
             let mut ids = HashMap::new();
+            let mut sent = HashMap::new();
             let mut last_times: Option<&[f64]> = None;
             for s in series {
                 let key = format!("{}\u{1f}{}", s.ref_id, s.machine);
@@ -312,28 +469,51 @@ mod tests {
                     Some(&id) => id,
                     None => {
                         self.next += 1;
-                        described.push(json!({"id": self.next, "refId": s.ref_id, "fields": [
-                            {"name": "Time", "type": "time", "config": {"interval": 15000}},
-                            {"name": "Value", "type": "number",
-                             "labels": {"__name__": "statescope_state", "machine": s.machine}}]}));
+                        let words = [
+                            &s.ref_id,
+                            "Time",
+                            "Value",
+                            "__name__",
+                            "statescope_state",
+                            "machine",
+                            &s.machine,
+                        ]
+                        .map(|w| self.string(w, &mut strings));
+                        let [ref_id, time, value, name, metric, machine, m] = words;
+                        describe.extend([
+                            self.next, ref_id, NONE, 2, time, 0, 0, 0, value, 1, 1, 2, name, metric, machine, m,
+                        ]);
                         self.next
                     }
                 };
-                ids.insert(key, id);
+                ids.insert(key.clone(), id);
                 layout.push(id);
-                if last_times == Some(&s.times[..]) {
-                    layout.push(SAME_TIMES);
-                } else {
-                    layout.push(s.times.len() as u32);
-                    numbers.extend_from_slice(&s.times);
-                    last_times = Some(&s.times);
+                let before = self.sent.get(&key).filter(|_| !self.whole);
+                // The slide the times show: where the new first instant is in the kept times.
+                let k = before.and_then(|[t, _]| t.iter().position(|&x| Some(&x) == s.times.first()));
+                for (column, time) in [(&s.times, true), (&s.values, false)] {
+                    let kept = before.map(|b| &b[usize::from(!time)][..]);
+                    if time && last_times.is_some_and(|t| same(t, column)) {
+                        layout.push(SAME_TIMES);
+                    } else if let Some(k) = kept.zip(k).and_then(|(kept, k)| slid_by(kept, column, k)) {
+                        let overlap = kept.unwrap().len() - k;
+                        layout.extend([SLID, k as u32, (column.len() - overlap) as u32]);
+                        numbers.extend_from_slice(&column[overlap..]);
+                    } else {
+                        layout.push(column.len() as u32);
+                        numbers.extend_from_slice(column);
+                    }
+                    if time {
+                        last_times = Some(column);
+                    }
                 }
-                layout.push(s.values.len() as u32);
-                numbers.extend_from_slice(&s.values);
+                sent.insert(key, [s.times.clone(), s.values.clone()]);
             }
             self.ids = ids;
-            let meta = json!({"newFrames": described, "options": options, "timeRange": {"from": 0, "to": 1}});
-            (meta.to_string(), layout, numbers)
+            self.sent = sent;
+            let meta =
+                json!({"strings": strings, "configs": configs, "options": options, "timeRange": {"from": 0, "to": 1}});
+            (meta.to_string(), describe, layout, numbers)
         }
     }
 
@@ -400,8 +580,8 @@ mod tests {
     }
 
     fn update(store: &mut FrameStore, sender: &mut Sender, series: &[Series]) -> (PanelInput, Changes) {
-        let (meta, layout, numbers) = sender.send(series, json!({}));
-        store.update(&meta, &layout, &numbers).unwrap()
+        let (meta, describe, layout, numbers) = sender.send(series, json!({}));
+        store.update(&meta, &describe, &layout, &numbers).unwrap()
     }
 
     const HISTORY: [f64; 7] = [0.0, 1.0, 1.0, f64::NAN, 2.0, 0.0, 0.0];
@@ -415,7 +595,7 @@ mod tests {
     }
 
     #[test]
-    fn a_range_slid_by_one_step_describes_no_frame_again() {
+    fn a_range_slid_by_one_step_describes_no_frame_again_and_sends_only_the_new_samples() {
         let (mut store, mut sender) = (FrameStore::default(), Sender::default());
         let machines = ["m1", "m2", "m3"];
         let (_, first) = update(&mut store, &mut sender, &window(&machines, 0, 240, &HISTORY));
@@ -423,23 +603,127 @@ mod tests {
             first,
             Changes {
                 new_frames: 3,
-                kept: 0,
-                sent: 6
+                sent: 6,
+                ..Changes::default()
             },
             "3 value columns, 3 time columns (2 of them repeats)"
         );
         let next = window(&machines, 1, 241, &HISTORY);
-        let (input, changes) = update(&mut store, &mut sender, &next);
+        let (meta, describe, layout, numbers) = sender.send(&next, json!({}));
+        assert!(describe.is_empty(), "no frame described again");
+        assert_eq!(numbers.len(), 4, "one new instant and one new value per machine");
+        assert_eq!(&layout[..7], [1, SLID, 1, 1, SLID, 1, 1]);
+        let (input, changes) = store.update(&meta, &describe, &layout, &numbers).unwrap();
         assert_eq!(seen(&input), from_scratch(&next));
         assert_eq!(
             changes,
             Changes {
-                new_frames: 0,
-                kept: 0,
-                sent: 6
-            }
+                sent: 2,
+                slid: 4,
+                ..Changes::default()
+            },
+            "the first times and every value column slid; the other times repeat the first"
         );
         assert_eq!(store.len(), 3);
+    }
+
+    #[test]
+    fn a_late_corrected_sample_in_the_overlap_sends_the_whole_column() {
+        let (mut store, mut sender) = (FrameStore::default(), Sender::default());
+        let mut history = vec![0.0; 40];
+        update(&mut store, &mut sender, &window(&["m1", "m2"], 0, 20, &history));
+        // Prometheus answered the sample at step 5 late: it is 1 now, not 0.
+        history[5] = 1.0;
+        let next = window(&["m1", "m2"], 1, 21, &history);
+        let (meta, describe, layout, numbers) = sender.send(&next, json!({}));
+        let (input, changes) = store.update(&meta, &describe, &layout, &numbers).unwrap();
+        assert_eq!(seen(&input), from_scratch(&next), "the corrected sample is shown");
+        assert_eq!(input.frames[0].fields[1].values.number(4), Some(1.0));
+        assert_eq!(
+            changes,
+            Changes {
+                sent: 3,
+                slid: 1,
+                ..Changes::default()
+            },
+            "m1's times slid; both value columns (m2's sample at 4 moved too) and m2's repeated times went whole"
+        );
+    }
+
+    #[test]
+    fn strings_and_configs_cross_once_and_equal_label_sets_share_one_map() {
+        let (mut store, mut sender) = (FrameStore::default(), Sender::default());
+        let mut data = window(&["m1", "m2"], 0, 10, &HISTORY);
+        // The same machine under another query: the same labels.
+        data.push(Series {
+            ref_id: "B".into(),
+            ..data[0].clone()
+        });
+        let (meta, describe, layout, numbers) = sender.send(&data, json!({}));
+        let strings: Vec<String> = serde_json::from_str::<serde_json::Value>(&meta).unwrap()["strings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s.as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(
+            strings,
+            [
+                "A",
+                "Time",
+                "Value",
+                "__name__",
+                "statescope_state",
+                "machine",
+                "m1",
+                "m2",
+                "B"
+            ]
+        );
+        let (input, changes) = store.update(&meta, &describe, &layout, &numbers).unwrap();
+        assert_eq!(changes.new_frames, 3);
+        assert_eq!(seen(&input), from_scratch(&data));
+        let field = |f: usize| &input.frames[f].fields[1];
+        assert!(
+            Arc::ptr_eq(&field(0).labels, &field(2).labels),
+            "m1's label set, shared"
+        );
+        assert!(!Arc::ptr_eq(&field(0).labels, &field(1).labels));
+        assert!(
+            Arc::ptr_eq(&field(0).config, &field(1).config),
+            "one config for every value field"
+        );
+        assert_eq!(input.frames[0].fields[0].config.interval, Some(15000.0));
+        // A new machine later names the strings sent before: only its name crosses.
+        let more = window(&["m1", "m2", "m3"], 0, 10, &HISTORY);
+        let (meta, describe, layout, numbers) = sender.send(&more, json!({}));
+        assert!(meta.contains(r#""strings":["m3"]"#), "{meta}");
+        let (input, changes) = store.update(&meta, &describe, &layout, &numbers).unwrap();
+        assert_eq!(changes.new_frames, 1);
+        assert_eq!(seen(&input), from_scratch(&more));
+    }
+
+    #[test]
+    fn a_reset_starts_the_tables_over_and_keeps_the_frames() {
+        let (mut store, mut sender) = (FrameStore::default(), Sender::default());
+        let data = window(&["m1"], 0, 10, &HISTORY);
+        update(&mut store, &mut sender, &data);
+        // The sender starts its tables over: string 0 is now "B".
+        let meta = json!({"reset": true, "strings": ["B", "Time"], "configs": [{}]}).to_string();
+        let describe = [7, 0, NONE, 1, 1, 0, 0, 0];
+        let (input, _) = store
+            .update(&meta, &describe, &[1, UNCHANGED, UNCHANGED, 7, 3], &[1.0, 2.0, 3.0])
+            .unwrap();
+        assert_eq!(seen(&input)[..1], from_scratch(&data)[..], "frame 1 is kept whole");
+        assert_eq!(input.frames[1].ref_id.as_deref(), Some("B"));
+        assert_eq!(input.frames[1].fields[0].name, "Time");
+        // A string index past the table after the store was emptied is stale, not malformed.
+        let mut empty = FrameStore::default();
+        let meta = json!({"configs": [{}]}).to_string();
+        assert_eq!(
+            empty.update(&meta, &describe, &[7, 1], &[1.0]).unwrap_err(),
+            UpdateError::Stale
+        );
     }
 
     #[test]
@@ -458,7 +742,14 @@ mod tests {
 
     #[test]
     fn refreshes_reuse_the_buffer_of_an_input_the_page_dropped() {
-        let (mut store, mut sender) = (FrameStore::default(), Sender::default());
+        // Whole columns: each update's buffer holds its numbers from the start.
+        let (mut store, mut sender) = (
+            FrameStore::default(),
+            Sender {
+                whole: true,
+                ..Sender::default()
+            },
+        );
         let start = |input: &PanelInput| input.frames[0].fields[0].values.as_numbers().unwrap().as_ptr();
         let (first, _) = update(&mut store, &mut sender, &window(&["m1", "m2"], 0, 10, &HISTORY));
         let first_start = start(&first);
@@ -491,7 +782,7 @@ mod tests {
         let meta = json!({"newFrames": []}).to_string();
         // m1 and m2 were sent as frames 1 and 2.
         let layout = [1, UNCHANGED, UNCHANGED, 2, UNCHANGED, UNCHANGED];
-        let (input, changes) = store.update(&meta, &layout, &[]).unwrap();
+        let (input, changes) = store.update(&meta, &[], &layout, &[]).unwrap();
         assert_eq!(seen(&input), from_scratch(&data));
         assert_eq!((changes.kept, changes.sent), (4, 0));
         assert_ne!(
@@ -532,12 +823,13 @@ mod tests {
     fn changed_options_leave_the_frames_alone() {
         let (mut store, mut sender) = (FrameStore::default(), Sender::default());
         let data = window(&["m1"], 0, 10, &HISTORY);
-        let (meta, layout, numbers) = sender.send(&data, json!({}));
-        store.update(&meta, &layout, &numbers).unwrap();
-        let (meta, layout, numbers) = sender.send(&data, json!({"search": "m1", "view": "machines"}));
-        let (input, changes) = store.update(&meta, &layout, &numbers).unwrap();
+        let (meta, describe, layout, numbers) = sender.send(&data, json!({}));
+        store.update(&meta, &describe, &layout, &numbers).unwrap();
+        let (meta, describe, layout, numbers) = sender.send(&data, json!({"search": "m1", "view": "machines"}));
+        assert!(numbers.is_empty(), "the same samples: slid by none, nothing new");
+        let (input, changes) = store.update(&meta, &describe, &layout, &numbers).unwrap();
         assert_eq!(input.options.search, "m1");
-        assert_eq!((changes.new_frames, changes.sent), (0, 2));
+        assert_eq!((changes.new_frames, changes.sent, changes.slid), (0, 0, 2));
         assert_eq!(seen(&input), from_scratch(&data));
     }
 
@@ -545,11 +837,11 @@ mod tests {
     fn unchanged_columns_need_no_numbers() {
         let (mut store, mut sender) = (FrameStore::default(), Sender::default());
         let data = window(&["m1"], 0, 10, &HISTORY);
-        let (meta, layout, numbers) = sender.send(&data, json!({}));
-        store.update(&meta, &layout, &numbers).unwrap();
+        let (meta, describe, layout, numbers) = sender.send(&data, json!({}));
+        store.update(&meta, &describe, &layout, &numbers).unwrap();
         let meta = json!({"newFrames": []}).to_string();
         let id = layout[0];
-        let (input, changes) = store.update(&meta, &[id, UNCHANGED, UNCHANGED], &[]).unwrap();
+        let (input, changes) = store.update(&meta, &[], &[id, UNCHANGED, UNCHANGED], &[]).unwrap();
         assert_eq!(seen(&input), from_scratch(&data));
         assert_eq!(changes.kept, 2);
     }
@@ -561,7 +853,7 @@ mod tests {
         update(&mut store, &mut sender, &data);
         let meta = json!({"newFrames": []}).to_string();
         assert_eq!(
-            store.update(&meta, &[999, 1, 1], &[1.0, 2.0]).unwrap_err(),
+            store.update(&meta, &[], &[999, 1, 1], &[1.0, 2.0]).unwrap_err(),
             UpdateError::Stale
         );
         assert!(store.is_empty(), "the next update describes everything again");
@@ -573,12 +865,11 @@ mod tests {
     #[test]
     fn text_cells_come_with_the_description_and_are_not_kept() {
         let mut store = FrameStore::default();
-        let meta = json!({"newFrames": [{"id": 1, "cells": [1], "fields": [
-            {"name": "Time", "type": "time"},
-            {"name": "Value", "type": "number", "values": ["1", null]},
-            {"name": "state", "type": "string", "values": ["open", "closed"]}]}]})
+        let meta = json!({"strings": ["Time", "Value", "state"], "configs": [{}],
+            "cells": [[1, 1, ["1", null]], [1, 2, ["open", "closed"]]]})
         .to_string();
-        let (input, _) = store.update(&meta, &[1, 2], &[1000.0, f64::NAN]).unwrap();
+        let describe = [1, NONE, NONE, 3, 0, 0, 0, 0, 1, 1, 0, 0, 2, 2, 0, 0];
+        let (input, _) = store.update(&meta, &describe, &[1, 2], &[1000.0, f64::NAN]).unwrap();
         let cells = |i: usize| input.frames[0].fields[i].values.cells().collect::<Vec<_>>();
         assert_eq!(cells(0), [Cell::Number(1000.0), Cell::Null], "NaN is a null");
         assert_eq!(cells(1), [Cell::Text("1"), Cell::Null]);
@@ -588,48 +879,79 @@ mod tests {
 
     #[test]
     fn malformed_updates_say_what_is_wrong_in_one_line() {
-        let mut store = FrameStore::default();
-        let meta = json!({"newFrames": [{"id": 1, "fields": [
-            {"name": "Time", "type": "time"}, {"name": "Value", "type": "number"}]}]})
-        .to_string();
-        let err = |layout: &[u32], numbers: &[f64]| store_err(&mut FrameStore::default(), &meta, layout, numbers);
+        let meta = json!({"strings": ["Time", "Value"], "configs": [{}]}).to_string();
+        let describe = [1, NONE, NONE, 2, 0, 0, 0, 0, 1, 1, 0, 0];
+        let err =
+            |layout: &[u32], numbers: &[f64]| store_err(&mut FrameStore::default(), &meta, &describe, layout, numbers);
         assert!(err(&[1, 2, 2], &[1.0, 2.0, 3.0]).contains("field \"Value\" points past its numbers"));
         assert!(err(&[1, 2], &[1.0, 2.0]).contains("frame 1 ends early"));
         assert!(err(&[1, 1, 1], &[1.0, 2.0, 3.0]).contains("numbers left over"));
         assert!(err(&[1, UNCHANGED, 1], &[1.0]).contains("new field \"Time\" has no samples"));
-        let e = store_err(&mut store, "{\"newFrames\": 3}", &[], &[]);
+        assert!(err(&[1, SLID, 0, 1, 1], &[1.0, 2.0]).contains("new field \"Time\" has no samples"));
+        assert!(err(&[], &[]).contains("frame 1 is described but not in the layout"));
+        let short = store_err(
+            &mut FrameStore::default(),
+            &meta,
+            &describe[..9],
+            &[1, 1, 1],
+            &[1.0, 2.0],
+        );
+        assert!(short.contains("the description of frame 1 ends early"), "{short}");
+        // Kept frames slid past their samples.
+        let mut store = FrameStore::default();
+        store.update(&meta, &describe, &[1, 1, 1], &[1.0, 2.0]).unwrap();
+        let e = store_err(&mut store, "{}", &[], &[1, SLID, 2, 0, UNCHANGED], &[]);
+        assert!(e.contains("field \"Time\" slid past its samples"), "{e}");
+        let reset = json!({"reset": true, "strings": ["Time"], "configs": [{}]}).to_string();
+        let e = store_err(&mut FrameStore::default(), &reset, &describe, &[1, 1, 1], &[1.0, 2.0]);
+        assert!(e.contains("frame 1 names a string or config not sent"), "{e}");
+        let e = store_err(&mut store, "{\"strings\": 3}", &[], &[], &[]);
         assert!(
             e.starts_with("The panel could not read its input:") && !e.contains('\n'),
             "{e}"
         );
     }
 
-    fn store_err(store: &mut FrameStore, meta: &str, layout: &[u32], numbers: &[f64]) -> String {
-        store.update(meta, layout, numbers).unwrap_err().to_string()
+    fn store_err(store: &mut FrameStore, meta: &str, describe: &[u32], layout: &[u32], numbers: &[f64]) -> String {
+        store.update(meta, describe, layout, numbers).unwrap_err().to_string()
     }
 
     proptest! {
-        /// Whatever a run of refreshes sends (ranges that slide, jump or
-        /// shrink, series that come and go), the kept frames equal a decode
-        /// from scratch of the last refresh.
+        /// Whatever a run of refreshes sends (ranges that slide by a few
+        /// steps, jump or shrink, series that come and go, samples corrected
+        /// late), the kept frames equal a decode from scratch of the last
+        /// refresh.
         #[test]
         fn incremental_equals_from_scratch(
-            steps in prop::collection::vec((0usize..4, 0usize..30, 0usize..12, prop::bool::ANY), 1..12),
+            steps in prop::collection::vec(
+                (0usize..4, 0usize..30, 0usize..12, 0usize..4, prop::option::of((0usize..40, 0u8..6))),
+                1..12,
+            ),
             // Halves: JSON text (the from-scratch side) holds them exactly.
             history in prop::collection::vec(prop_oneof![Just(f64::NAN), (0u8..6).prop_map(|x| f64::from(x) / 2.0)], 1..20),
+            whole in prop::bool::ANY,
         ) {
             let all = ["m1", "m2", "m3", "m4"];
-            let (mut store, mut sender) = (FrameStore::default(), Sender::default());
-            let mut from = 0;
-            for (drop_machines, jump, len, slide_one) in steps {
-                from = if slide_one { from + 1 } else { jump };
+            let mut history = history;
+            let (mut store, mut sender) = (FrameStore::default(), Sender { whole, ..Sender::default() });
+            let (mut from, mut last) = (0, None);
+            for (drop_machines, jump, len, slide, correct) in steps {
+                from = if slide > 0 { from + slide } else { jump };
+                if let Some((at, value)) = correct {
+                    let n = history.len();
+                    history[at % n] = f64::from(value) / 2.0;
+                }
                 let machines = &all[drop_machines..];
                 let data = window(machines, from, from + len, &history);
                 let (input, changes) = update(&mut store, &mut sender, &data);
                 prop_assert_eq!(seen(&input), from_scratch(&data));
                 prop_assert_eq!(store.len(), machines.len());
-                let columns = changes.kept + changes.sent;
+                let columns = changes.kept + changes.sent + changes.slid;
                 prop_assert_eq!(columns, 2 * machines.len(), "a time and a value column per frame");
+                if !whole && slide > 0 && slide < len && last.is_some_and(|(d, l)| d <= drop_machines && l == len) {
+                    prop_assert!(changes.slid >= 1, "the first machine's times slid");
+                }
+                last = Some((drop_machines, len));
             }
         }
     }

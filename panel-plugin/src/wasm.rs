@@ -1,7 +1,7 @@
 //! The JavaScript API `module.ts` calls (wasm32 only):
 //!
 //! - `new Panel(root: HTMLElement)` mounts the Leptos app into `root`;
-//! - `panel.update(meta: string, layout: Uint32Array, numbers: Float64Array)`
+//! - `panel.update(meta: string, describe: Uint32Array, layout: Uint32Array, numbers: Float64Array)`
 //!   hands it a new [`crate::PanelInput`] (frames, options, time range, size,
 //!   theme, now) as an update of the frames it keeps (see `store.rs`); it
 //!   returns false when it does not hold the frames the update names, and
@@ -100,8 +100,8 @@ impl Panel {
     /// A new input, as an update of the frames kept (see `store.rs`).
     /// False when the update names frames this panel does not hold: nothing
     /// changed, and the caller must send every frame's description again.
-    pub fn update(&self, meta: &str, layout: &[u32], numbers: &[f64]) -> bool {
-        let result = self.frames.borrow_mut().update(meta, layout, numbers);
+    pub fn update(&self, meta: &str, describe: &[u32], layout: &[u32], numbers: &[f64]) -> bool {
+        let result = self.frames.borrow_mut().update(meta, describe, layout, numbers);
         performance_mark("statescope:decoded");
         match result {
             Ok((input, _)) => self.ctx.set_input(Ok(input)),

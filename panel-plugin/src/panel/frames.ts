@@ -1,18 +1,26 @@
 // Grafana's data, theme and options as the update the Rust side applies
-// (store.rs): frame descriptions once, samples as typed arrays, every refresh
-// naming the frames it holds. Kept thin: deciding what changed is Rust's.
+// (store.rs): strings and configs once, frame descriptions once (as numbers
+// naming them), samples as typed arrays, a column the range slid as its new
+// samples only, every refresh naming the frames it holds.
 import { DataFrame, Field, GrafanaTheme2, InterpolateFunction, Labels, PanelProps } from '@grafana/data';
 
 import type { StatescopeOptions } from './options';
 
-// Markers in the layout (store.rs's SAME_TIMES and UNCHANGED).
+// Markers in the layout (store.rs's SAME_TIMES, UNCHANGED and SLID) and the
+// description's "none" (store.rs's NONE).
 const SAME_TIMES = 0xffffffff;
 const UNCHANGED = 0xfffffffe;
+const SLID = 0xfffffffd;
+const NONE = 0xffffffff;
+/** Field types by their number in a description (input.rs's FieldType::from_code). */
+const TYPES: Record<string, number> = { time: 0, number: 1, string: 2, boolean: 3 };
+const OTHER = 4;
 
 /** The wasm panel's update entry (wasm.rs): false when it no longer holds
- * the frames this update names, and wants them all described again. */
+ * the frames, strings or configs this update names, and wants them all
+ * described again. */
 export interface Updatable {
-  update(meta: string, layout: Uint32Array, numbers: Float64Array): boolean;
+  update(meta: string, describe: Uint32Array, layout: Uint32Array, numbers: Float64Array): boolean;
 }
 
 /** Samples of time and number fields, one growing Float64Array (NaN for null). */
@@ -30,9 +38,9 @@ class Numbers {
     }
   }
 
-  /** Appends a field's values; false (nothing kept) if one is neither a number nor null. */
-  add(values: ArrayLike<unknown>): boolean {
-    const n = values.length;
+  /** Appends a field's values from `from` on; false (nothing kept) if one is neither a number nor null. */
+  add(values: ArrayLike<unknown>, from = 0): boolean {
+    const n = values.length - from;
     if (this.length + n > this.buffer.length) {
       const grown = new Float64Array(Math.max(this.buffer.length * 2, this.length + n));
       grown.set(this.buffer.subarray(0, this.length));
@@ -41,7 +49,7 @@ class Numbers {
     const out = this.buffer;
     const at = this.length;
     for (let i = 0; i < n; i++) {
-      const v = values[i];
+      const v = values[from + i];
       if (typeof v === 'number') {
         out[at + i] = v;
       } else if (v === null || v === undefined) {
@@ -54,21 +62,56 @@ class Numbers {
     return true;
   }
 
-  equals(at: number, values: ArrayLike<unknown>): boolean {
-    const b = this.buffer;
-    for (let i = 0; i < values.length; i++) {
-      if (b[at + i] !== values[i] && !(Number.isNaN(b[at + i]) && values[i] == null)) {
-        return false;
-      }
-    }
-    return true;
-  }
 }
 
-/** What was sent of a frame: its id and the value arrays its numeric fields had. */
+/** Whether `values` starts with `kept` from `k` on (`kept.length - k`
+ * samples, at least one), read in full: a sample Prometheus corrected
+ * late must reach the wasm, so any difference sends the whole column.
+ * Samples are the same when the wasm would hold the same number: equal
+ * numbers (0 and -0 apart), or both null, undefined or NaN (sent as NaN). */
+function slidBy(kept: ArrayLike<unknown>, values: ArrayLike<unknown>, k: number): boolean {
+  const overlap = kept.length - k;
+  if (k < 0 || overlap <= 0 || overlap > values.length) {
+    return false;
+  }
+  for (let i = 0; i < overlap; i++) {
+    const a = kept[k + i];
+    const b = values[i];
+    if (a !== b ? !((a == null || a !== a) && (b == null || b !== b)) : a === 0 && 1 / a !== 1 / (b as number)) {
+      return false;
+    }
+  }
+  return true;
+}
+
+/** Whether two columns hold the same samples. */
+function sameColumn(a: ArrayLike<unknown>, b: ArrayLike<unknown>): boolean {
+  return a.length === b.length && slidBy(a, b, 0);
+}
+
+/** What was sent of a frame: its id, the value arrays its numeric fields
+ * had, and how many strings and configs its description names. */
 interface Sent {
   id: number;
-  columns: unknown[];
+  columns: Array<ArrayLike<unknown>>;
+  refs: number;
+}
+
+/** A table the wasm keeps too (store.rs): each value sent once, then named
+ * by its index. */
+class Interned<T> {
+  ids = new Map<string, number>();
+  fresh: T[] = [];
+
+  id(key: string, value: T): number {
+    let id = this.ids.get(key);
+    if (id === undefined) {
+      id = this.ids.size;
+      this.ids.set(key, id);
+      this.fresh.push(value);
+    }
+    return id;
+  }
 }
 
 const numeric = (field: Field) => field.type === 'time' || field.type === 'number';
@@ -140,17 +183,20 @@ function sameLabels(a: Labels | undefined, b: Labels | undefined): boolean {
   return names === 0;
 }
 
+/** A field config's identity: the parts the Rust side reads. */
+function configKey(c: FieldConfigs[number]): string {
+  return `${c.displayName ?? ''}\u001e${c.displayNameFromDS ?? ''}\u001e${c.unit ?? ''}\u001e${c.interval ?? ''}\u001e${objectKey(c.mappings)}\u001e${objectKey(c.color)}\u001e${c.links ? JSON.stringify(c.links) : ''}`;
+}
+
 /** A frame's identity: everything of its description but the samples. */
-function frameKey(frame: DataFrame, configs: FieldConfigs): string {
+function frameKey(frame: DataFrame, configKeys: string[]): string {
   let key = `${frame.refId ?? ''}\u001d${frame.name ?? ''}`;
   frame.fields.forEach((field, i) => {
     key += `\u001d${field.name}\u001e${field.type}\u001e`;
     for (const name in field.labels) {
       key += `${name}\u001f${field.labels[name]}\u001f`;
     }
-    const c = configs[i];
-    key += `\u001e${c.displayName ?? ''}\u001e${c.displayNameFromDS ?? ''}\u001e${c.unit ?? ''}\u001e${c.interval ?? ''}`;
-    key += `\u001e${objectKey(c.mappings)}\u001e${objectKey(c.color)}\u001e${c.links ? JSON.stringify(c.links) : ''}`;
+    key += `\u001e${configKeys[i]}`;
   });
   return key;
 }
@@ -189,6 +235,15 @@ export class FrameSender {
   private nextId = 0;
   /** Reused from update to update (the wasm copies what it is handed). */
   private numbers = new Numbers();
+  /** The string and config tables the wasm keeps too, and how many label
+   * sets it was sent since they started (it keeps those by their strings). */
+  private strings = new Interned<string>();
+  private configs = new Interned<FieldConfigs[number]>();
+  private labelSets = 0;
+  /** Strings, configs and fields the last update's frames name: the tables
+   * start over when they outgrow twice that (frames that came and went). */
+  private live = 0;
+  private reset = true;
   /** The last update's `structureRev`, and per frame (in order) its key and
    * its `unversioned` part: while Grafana says the structure is the same and
    * that part is too, a frame's key is the one it had, without building it. */
@@ -209,15 +264,16 @@ export class FrameSender {
    * `statescope:decode` (marked by the wasm) and `statescope:view`. */
   update(panel: Updatable, props: PanelProps<StatescopeOptions>, theme: GrafanaTheme2) {
     performance.mark('statescope:start');
-    let [meta, layout, numbers] = this.encode(props, theme);
+    let [meta, describe, layout, numbers] = this.encode(props, theme);
     performance.mark('statescope:marshalled');
-    if (!panel.update(meta, layout, numbers)) {
-      // The wasm holds none of our frames (it was reset): describe them all.
+    if (!panel.update(meta, describe, layout, numbers)) {
+      // The wasm holds none of our frames, strings or configs (it was reset): describe them all.
       this.sent.clear();
       this.lastData = undefined;
-      [meta, layout, numbers] = this.encode(props, theme);
+      this.reset = true;
+      [meta, describe, layout, numbers] = this.encode(props, theme);
       performance.mark('statescope:marshalled');
-      panel.update(meta, layout, numbers);
+      panel.update(meta, describe, layout, numbers);
     }
     performance.mark('statescope:updated');
     for (const [name, from, to] of [
@@ -238,7 +294,10 @@ export class FrameSender {
     }
   }
 
-  private encode(props: PanelProps<StatescopeOptions>, theme: GrafanaTheme2): [string, Uint32Array, Float64Array] {
+  private encode(
+    props: PanelProps<StatescopeOptions>,
+    theme: GrafanaTheme2
+  ): [string, Uint32Array, Uint32Array, Float64Array] {
     const { data, options, timeRange, width, height, replaceVariables } = props;
     let size = 0;
     for (const frame of data.series) {
@@ -247,7 +306,14 @@ export class FrameSender {
       }
     }
     this.numbers.clear(size);
-    const out: Out = { numbers: this.numbers, layout: [], newFrames: [], lastTimes: undefined };
+    const reset = this.reset || this.strings.ids.size + this.configs.ids.size + this.labelSets > 2 * this.live + 4096;
+    if (reset) {
+      this.strings = new Interned<string>();
+      this.configs = new Interned<FieldConfigs[number]>();
+      this.labelSets = 0;
+      this.reset = false;
+    }
+    const out: Out = { numbers: this.numbers, layout: [], describe: [], cells: [], lastTimes: undefined };
     const sent = new Map<string, Sent>();
     const sameData = data === this.lastData;
     this.lastData = data;
@@ -258,6 +324,7 @@ export class FrameSender {
     const keys: Array<string | undefined> = [];
     const unversionedParts: string[] = [];
     const labels: Array<Labels | undefined> = [];
+    let live = 0;
     data.series.forEach((frame, f) => {
       const slot = labels.length;
       let sameFields = sameStructure;
@@ -265,15 +332,18 @@ export class FrameSender {
         sameFields &&= sameLabels(field.labels, this.labels[labels.length]);
         labels.push(field.labels);
       }
-      let configs: FieldConfigs | undefined;
-      const config = () => (configs ??= frame.fields.map((field) => fieldConfig(field, replaceVariables)));
+      let configs: Configs | undefined;
+      const config = () => {
+        const all = frame.fields.map((field) => fieldConfig(field, replaceVariables));
+        return (configs ??= { all, keys: all.map(configKey) });
+      };
       const part = unversioned(frame, replaceVariables);
       unversionedParts.push(part);
       // A frame with text fields (tables) is described whole every time, under a new id.
       let key: string | undefined;
       if (frame.fields.every(numeric)) {
         const same = sameFields && part === this.unversioned[f] && slot + frame.fields.length <= this.labels.length;
-        key = same ? this.keys[f] : frameKey(frame, config());
+        key = same ? this.keys[f] : frameKey(frame, config().keys);
       }
       keys.push(key);
       const before = key === undefined ? undefined : this.sent.get(key);
@@ -282,17 +352,22 @@ export class FrameSender {
         // Text in a number field this time: described anew, with those cells.
         done = this.encodeFrame(frame, config, undefined, false, out);
       }
+      live += done.sent.refs;
       if (key !== undefined && !done.cells.length) {
         sent.set(key, done.sent);
       }
     });
     this.sent = sent;
+    this.live = live;
     this.structureRev = data.structureRev;
     this.keys = keys;
     this.unversioned = unversionedParts;
     this.labels = labels;
     const meta = JSON.stringify({
-      newFrames: out.newFrames,
+      reset,
+      strings: this.strings.fresh,
+      configs: this.configs.fresh,
+      cells: out.cells,
       options: { ...options, search: replaceVariables(options.search ?? '') },
       timeRange: { from: timeRange.from.valueOf(), to: timeRange.to.valueOf() },
       width,
@@ -300,7 +375,14 @@ export class FrameSender {
       theme: { isDark: theme.isDark, palette: themePalette(theme) },
       now: Date.now(),
     });
-    return [meta, Uint32Array.from(out.layout), out.numbers.buffer.subarray(0, out.numbers.length)];
+    this.strings.fresh = [];
+    this.configs.fresh = [];
+    return [
+      meta,
+      Uint32Array.from(out.describe),
+      Uint32Array.from(out.layout),
+      out.numbers.buffer.subarray(0, out.numbers.length),
+    ];
   }
 
   /** Adds one frame to the update: its id, its samples (or markers) and,
@@ -308,15 +390,17 @@ export class FrameSender {
    * field holds text (`cells`) and the frame was seen before. */
   private encodeFrame(
     frame: DataFrame,
-    configs: () => FieldConfigs,
+    configs: () => Configs,
     before: Sent | undefined,
     sameData: boolean,
-    out: Out,
+    out: Out
   ): { sent: Sent; cells: number[] } {
     const start = { layout: out.layout.length, numbers: out.numbers.length, lastTimes: out.lastTimes };
     const id = before?.id ?? ++this.nextId;
-    const columns: unknown[] = [];
+    const columns: Array<ArrayLike<unknown>> = [];
     const cells: number[] = [];
+    // How far the range slid: where the frame's first instant is in the times sent before.
+    let slide = 0;
     out.layout.push(id);
     frame.fields.forEach((field, i) => {
       if (!numeric(field)) {
@@ -324,57 +408,85 @@ export class FrameSender {
       }
       const values = field.values as ArrayLike<unknown>;
       const isTime = field.type === 'time';
+      const kept = before?.columns[columns.length];
       columns.push(values);
-      if (sameData && before && before.columns[columns.length - 1] === values) {
-        out.layout.push(UNCHANGED);
-        if (isTime) {
-          // The wasm's "previous times" are now ones not in `numbers`.
-          out.lastTimes = undefined;
+      if (isTime && kept && values.length) {
+        slide = 0;
+        while (slide < kept.length && kept[slide] !== values[0]) {
+          slide++;
         }
-      } else if (isTime && out.lastTimes && out.lastTimes[1] === values.length && out.numbers.equals(out.lastTimes[0], values)) {
-        out.layout.push(SAME_TIMES);
+      }
+      let marker: number;
+      let from = 0;
+      if (sameData && kept === values) {
+        marker = UNCHANGED;
+      } else if (isTime && out.lastTimes && sameColumn(out.lastTimes, values)) {
+        marker = SAME_TIMES;
+      } else if (kept && kept !== values && slidBy(kept, values, slide)) {
+        // An array Grafana handed before may have been changed in place since
+        // (streaming): only another array is compared with it.
+        marker = SLID;
+        from = kept.length - slide;
       } else {
-        const at = out.numbers.length;
-        if (out.numbers.add(values)) {
-          out.layout.push(values.length);
-          if (isTime) {
-            out.lastTimes = [at, values.length];
-          }
-        } else {
-          cells.push(i);
+        marker = values.length;
+      }
+      if (marker === UNCHANGED || marker === SAME_TIMES || out.numbers.add(values, from)) {
+        out.layout.push(marker);
+        if (marker === SLID) {
+          out.layout.push(slide, values.length - from);
         }
+        if (isTime) {
+          out.lastTimes = values;
+        }
+      } else {
+        cells.push(i);
       }
     });
     if (cells.length && before) {
       out.layout.length = start.layout;
       out.numbers.length = start.numbers;
       out.lastTimes = start.lastTimes;
-    } else if (!before) {
-      out.newFrames.push({
-        id,
-        refId: frame.refId,
-        name: frame.name,
-        cells: cells.length ? cells : undefined,
-        fields: frame.fields.map((field, i) => ({
-          name: field.name,
-          type: field.type,
-          labels: field.labels,
-          config: configs()[i],
-          values: !numeric(field) || cells.includes(i) ? Array.from(field.values as ArrayLike<unknown>) : undefined,
-        })),
-      });
+      return { sent: { id, columns, refs: 0 }, cells };
     }
-    return { sent: { id, columns }, cells };
+    if (before) {
+      return { sent: { id, columns, refs: before.refs }, cells };
+    }
+    const d = out.describe;
+    const str = (s: string | undefined) => (s == null ? NONE : this.strings.id(s, s));
+    d.push(id, str(frame.refId), str(frame.name), frame.fields.length);
+    let refs = 2 + frame.fields.length;
+    const { all, keys } = configs();
+    frame.fields.forEach((field, i) => {
+      d.push(str(field.name), TYPES[field.type] ?? OTHER, this.configs.id(keys[i], all[i]), 0);
+      const count = d.length - 1;
+      for (const name in field.labels) {
+        d.push(str(name), str(String(field.labels[name])));
+        d[count]++;
+      }
+      refs += 2 + 2 * d[count];
+      if (!numeric(field) || cells.includes(i)) {
+        out.cells.push([id, i, Array.from(field.values as ArrayLike<unknown>)]);
+      }
+    });
+    this.labelSets += frame.fields.length;
+    return { sent: { id, columns, refs }, cells };
   }
 }
 
 type FieldConfigs = Array<ReturnType<typeof fieldConfig>>;
 
+/** A frame's field configs and their keys, built when needed. */
+interface Configs {
+  all: FieldConfigs;
+  keys: string[];
+}
+
 /** The update being written. */
 interface Out {
   numbers: Numbers;
   layout: number[];
-  newFrames: object[];
-  /** Where the last time field's samples are in `numbers`, while the wasm's last time field is that one. */
-  lastTimes: [number, number] | undefined;
+  describe: number[];
+  cells: Array<[number, number, unknown[]]>;
+  /** The samples of the last time field, while the wasm's last time field is that one. */
+  lastTimes: ArrayLike<unknown> | undefined;
 }

@@ -1,0 +1,153 @@
+// What frames.ts puts on the wire (store.rs decodes it; its tests check the
+// decoding): a refresh slid by a step sends only the new samples, and never
+// when a sample already sent changed; strings cross once. Run by
+// `npm run test:frames` (bundled by esbuild, run by node's test runner).
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+
+import { FrameSender, type Updatable } from '../src/panel/frames';
+
+const SAME_TIMES = 0xffffffff;
+const SLID = 0xfffffffd;
+
+interface Sent {
+  meta: { reset: boolean; strings: string[]; configs: object[] };
+  describe: number[];
+  layout: number[];
+  numbers: number[];
+}
+
+/** The wasm's side, recording each update; `stale` answers the next one as a store that was reset. */
+class Recorder implements Updatable {
+  updates: Sent[] = [];
+  stale = false;
+  update(meta: string, describe: Uint32Array, layout: Uint32Array, numbers: Float64Array): boolean {
+    this.updates.push({ meta: JSON.parse(meta), describe: [...describe], layout: [...layout], numbers: [...numbers] });
+    const ok = !this.stale;
+    this.stale = false;
+    return ok;
+  }
+  get last(): Sent {
+    return this.updates[this.updates.length - 1];
+  }
+}
+
+const STEP = 15_000;
+
+/** A Prometheus range frame: `[Time, Value{machine}]`, samples `from..to` of `history`. */
+function frame(machine: string, from: number, to: number, history: Array<number | null>) {
+  const times: number[] = [];
+  const values: Array<number | null> = [];
+  for (let i = from; i < to; i++) {
+    times.push(i * STEP);
+    values.push(history[i % history.length]);
+  }
+  return {
+    refId: 'A',
+    length: times.length,
+    fields: [
+      { name: 'Time', type: 'time', config: { interval: STEP }, values: times },
+      { name: 'Value', type: 'number', config: {}, labels: { __name__: 'statescope_state', machine }, values },
+    ],
+  };
+}
+
+const theme = {
+  isDark: true,
+  visualization: { hues: [] },
+  colors: {
+    text: { primary: '#fff', secondary: '#ccc' },
+    background: { primary: '#000', secondary: '#111' },
+    border: { medium: '#222', weak: '#333' },
+    primary: { main: 'blue' },
+    success: { main: 'green' },
+    info: { main: 'cyan' },
+    warning: { main: 'orange' },
+    error: { main: 'red' },
+  },
+};
+
+let structureRev = 0;
+function send(sender: FrameSender, panel: Recorder, series: object[], sameStructure = true) {
+  structureRev += sameStructure ? 0 : 1;
+  const props = {
+    data: { series, structureRev, state: 'Done' },
+    options: {},
+    timeRange: { from: 0, to: 1 },
+    width: 100,
+    height: 100,
+    replaceVariables: (s: string) => s,
+  };
+  sender.update(panel, props as never, theme as never);
+  return panel.last;
+}
+
+const history = [0, 1, 1, null, 2, 0, 0, 1];
+
+test('a range slid by a step sends each column as its new samples', () => {
+  const [sender, panel] = [new FrameSender(), new Recorder()];
+  const first = send(sender, panel, [frame('m1', 0, 20, history), frame('m2', 0, 20, history)], false);
+  assert.deepEqual(first.layout, [1, 20, 20, 2, SAME_TIMES, 20]);
+  const next = send(sender, panel, [frame('m1', 1, 21, history), frame('m2', 1, 21, history)]);
+  assert.deepEqual(next.describe, [], 'no frame described again');
+  assert.deepEqual(next.layout, [1, SLID, 1, 1, SLID, 1, 1, 2, SAME_TIMES, SLID, 1, 1]);
+  assert.deepEqual(next.numbers, [20 * STEP, history[20 % 8], history[20 % 8]]);
+});
+
+test('a sample corrected late in the overlap sends the whole column', () => {
+  const [sender, panel] = [new FrameSender(), new Recorder()];
+  const corrected = [...history];
+  send(sender, panel, [frame('m1', 0, 20, history)], false);
+  corrected[5] = 2;
+  const next = send(sender, panel, [frame('m1', 1, 21, corrected)]);
+  assert.deepEqual(next.layout, [1, SLID, 1, 1, 20], 'the times slid, the values went whole');
+  assert.equal(next.numbers.length, 1 + 20);
+  assert.equal(next.numbers[1 + 4], 2, 'the corrected sample (step 5) reaches the wasm');
+});
+
+test('an array changed in place (streaming) is never compared with itself', () => {
+  const [sender, panel] = [new FrameSender(), new Recorder()];
+  const f = frame('m1', 0, 20, history);
+  send(sender, panel, [f], false);
+  const values = f.fields[1].values;
+  values.push(1);
+  values.shift();
+  // A new PanelData holding the same arrays.
+  const next = send(sender, panel, [{ ...f }]);
+  assert.deepEqual(next.layout, [1, 20, 20], 'both columns whole: what was sent is gone from the array');
+});
+
+test('strings and configs cross once; a store that was reset gets them all again', () => {
+  const [sender, panel] = [new FrameSender(), new Recorder()];
+  const first = send(sender, panel, [frame('m1', 0, 4, history)], false);
+  assert.deepEqual(first.meta.strings, ['A', 'Time', 'Value', '__name__', 'statescope_state', 'machine', 'm1']);
+  assert.equal(first.meta.configs.length, 2);
+  assert.equal(first.meta.reset, true);
+  const more = send(sender, panel, [frame('m1', 0, 4, history), frame('m2', 0, 4, history)], false);
+  assert.deepEqual(more.meta.strings, ['m2'], 'only the new machine name');
+  assert.deepEqual(more.meta.configs, []);
+  // m2's value field: labels __name__=statescope_state (3, 4) and machine=m2 (5, 7).
+  assert.deepEqual(more.describe.slice(-4), [3, 4, 5, 7]);
+  panel.stale = true;
+  const again = send(sender, panel, [frame('m1', 0, 4, history)]);
+  assert.equal(panel.updates.length, 4, 'sent twice: refused, then whole');
+  assert.equal(again.meta.reset, true);
+  assert.deepEqual(again.meta.strings, ['A', 'Time', 'Value', '__name__', 'statescope_state', 'machine', 'm1']);
+  assert.equal(again.describe[0], again.layout[0], 'described again under the id the layout names');
+});
+
+test('the tables start over once they outgrow what the frames name (machines that came and went)', () => {
+  const [sender, panel] = [new FrameSender(), new Recorder()];
+  let resets = 0;
+  for (let i = 0; i < 3000; i++) {
+    // One machine at a time, a new one each refresh: a new name, a new label set.
+    const sent = send(sender, panel, [frame(`m${i}`, 0, 2, history)], false);
+    resets += sent.meta.reset ? 1 : 0;
+    if (i > 0 && sent.meta.reset) {
+      assert.equal(sent.meta.strings.length, 7, 'every string the frame names, again');
+    }
+  }
+  // 3 new entries a refresh (a string, two fields' label sets) against 12 named: past 2 x 12 + 4096
+  // entries, a start over every ~1,370 refreshes.
+  assert.equal(resets, 3, 'the first update, then twice');
+});
