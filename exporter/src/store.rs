@@ -17,7 +17,7 @@
 //! ([`Applied::Stale`]).
 
 mod labels;
-pub use labels::Labels;
+pub use labels::{Labels, push_label};
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 

@@ -28,10 +28,9 @@ use statescope_model::contract::{self as c, CallOutcome, JobResult};
 use statescope_model::{Kind, StateId};
 
 use crate::config::Compat;
-use crate::store::{JobHistograms, MachineKey, Store};
+use crate::store::{JobHistograms, MachineKey, Store, push_label};
 use crate::telemetry::Telemetry;
 use writer::Writer;
-pub(crate) use writer::push_label;
 
 /// The exposition format a scraper asked for (see [`crate::api::scrape`] for how
 /// the `Accept` header picks it).
@@ -186,7 +185,7 @@ impl Snapshot {
             let text = labels.len();
             labels.push_str(&kind_texts[kind]);
             let machine_text = labels.len();
-            writer::push_label(&mut labels, c::LABEL_MACHINE, &key.machine);
+            push_label(&mut labels, c::LABEL_MACHINE, &key.machine);
             let machine_text = machine_text..labels.len();
             let own_len = labels.len() - text;
             if !m.labels.is_empty() {

@@ -1,13 +1,14 @@
 //! The one place that knows the two text formats: family headers, sample
-//! lines, counters' `_created` samples (OpenMetrics), histograms, values and
-//! label escaping. Collectors say what to write; this says how.
+//! lines, counters' `_created` samples (OpenMetrics), histograms and values.
+//! Label escaping is the store's (`store::push_label`): a machine's labels are
+//! rendered once, when it is created. Collectors say what to write; this says how.
 
 use std::fmt::Write as _;
 
 use statescope_model::contract as c;
 
 use super::Format;
-use crate::store::{Histogram, JOB_BUCKETS};
+use crate::store::{Histogram, JOB_BUCKETS, push_label};
 use crate::telemetry::fmt_value;
 
 /// A family's metric type, as its `# TYPE` line names it.
@@ -352,27 +353,6 @@ fn push_digits(out: &mut String, mut n: u64) {
         }
     }
     out.push_str(std::str::from_utf8(&digits[i..]).expect("ASCII digits"));
-}
-
-/// Appends `name="value"` with the value escaped as the text formats require.
-pub fn push_label(out: &mut String, name: &str, value: &str) {
-    out.push_str(name);
-    out.push_str("=\"");
-    // Nearly every value needs no escaping: copy it whole.
-    if !value.bytes().any(|b| matches!(b, b'\\' | b'"' | b'\n')) {
-        out.push_str(value);
-        out.push('"');
-        return;
-    }
-    for ch in value.chars() {
-        match ch {
-            '\\' => out.push_str("\\\\"),
-            '"' => out.push_str("\\\""),
-            '\n' => out.push_str("\\n"),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
 }
 
 /// `,a="x",b="y"`: labels that follow a sample's own, rendered once for

@@ -5,8 +5,6 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::metrics::push_label;
-
 /// A machine's identity labels as one string, `name="value",...` in name
 /// order with values escaped as the text formats require: exactly what
 /// `/metrics` writes after a machine's `kind` and `machine`.
@@ -108,6 +106,27 @@ fn unescape(value: &str) -> Cow<'_, str> {
         }
     }
     Cow::Owned(out)
+}
+
+/// Appends `name="value"` with the value escaped as the text formats require.
+pub fn push_label(out: &mut String, name: &str, value: &str) {
+    out.push_str(name);
+    out.push_str("=\"");
+    // Nearly every value needs no escaping: copy it whole.
+    if !value.bytes().any(|b| matches!(b, b'\\' | b'"' | b'\n')) {
+        out.push_str(value);
+        out.push('"');
+        return;
+    }
+    for ch in value.chars() {
+        match ch {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
 }
 
 #[cfg(test)]
