@@ -27,7 +27,7 @@ use statescope_model::{Kind, Severity, contract};
 use crate::input::{Cell, TimeRange};
 use crate::layout;
 use crate::mapping::{Decoded, Decoder};
-use crate::series::Series;
+use crate::series::{Series, sort_by_time};
 use crate::shape::{Input, Recognised, Shape};
 use crate::timeline::{self, Sample, Timeline};
 use crate::view_model::{CountSource, Segment, Since};
@@ -210,16 +210,6 @@ pub fn machine(
         source,
         edges,
     }
-}
-
-/// Sorts timed values by time, keeping the order of equal times. One
-/// function per type: every `sort_by` closure is a copy of the sort in the wasm.
-pub fn sort_by_time<T>(timed: &mut [(f64, T)]) {
-    timed.sort_by(by_time);
-}
-
-fn by_time<T>(a: &(f64, T), b: &(f64, T)) -> std::cmp::Ordering {
-    a.0.total_cmp(&b.0)
 }
 
 /// A series' samples with a time and a finite number.

@@ -241,6 +241,16 @@ fn metric_prefix(text: &str) -> Option<&str> {
     (valid && name != "Value" && name != "Time").then_some(name)
 }
 
+/// Sorts timed values by time, keeping the order of equal times. One
+/// function per type: every `sort_by` closure is a copy of the sort in the wasm.
+pub fn sort_by_time<T>(timed: &mut [(f64, T)]) {
+    timed.sort_by(by_time);
+}
+
+fn by_time<T>(a: &(f64, T), b: &(f64, T)) -> std::cmp::Ordering {
+    a.0.total_cmp(&b.0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -28,7 +28,7 @@ use crate::input::Cell;
 use crate::mapping::{mapped_names, state_name};
 use crate::options::{KindChoice, PanelOptions, ShapeChoice};
 use crate::problem::DataProblem;
-use crate::series::Series;
+use crate::series::{Series, sort_by_time};
 
 /// The exporter's gauge of when the current state was entered (unix
 /// seconds), under its current name and its earlier one.
@@ -582,7 +582,7 @@ fn merged_labels<'a>(
             .unwrap_or(f64::NEG_INFINITY)
     };
     let mut order: Vec<(f64, usize)> = inputs.iter().map(|(i, _)| (last_time(*i), *i)).collect();
-    crate::derive::sort_by_time(&mut order);
+    sort_by_time(&mut order);
     labels.clear();
     for (_, i) in order {
         labels.extend(series[i].labels.iter().copied().filter(|(k, _)| *k != state_label));
