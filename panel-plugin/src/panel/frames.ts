@@ -334,8 +334,11 @@ export class FrameSender {
       }
       let configs: Configs | undefined;
       const config = () => {
-        const all = frame.fields.map((field) => fieldConfig(field, replaceVariables));
-        return (configs ??= { all, keys: all.map(configKey) });
+        if (!configs) {
+          const all = frame.fields.map((field) => fieldConfig(field, replaceVariables));
+          configs = { all, keys: all.map(configKey) };
+        }
+        return configs;
       };
       const part = unversioned(frame, replaceVariables);
       unversionedParts.push(part);
