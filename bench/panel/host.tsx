@@ -8,20 +8,7 @@
 import * as emotionCss from '@emotion/css';
 import * as emotionReact from '@emotion/react';
 import * as grafanaData from '@grafana/data';
-import {
-  applyFieldOverrides,
-  compareArrayValues,
-  compareDataFrameStructures,
-  CoreApp,
-  createTheme,
-  dateTime,
-  EventBusSrv,
-  LoadingState,
-  PanelPlugin,
-  ThemeContext,
-  toDataFrame,
-  type PanelData,
-} from '@grafana/data';
+import { CoreApp, createTheme, EventBusSrv, PanelPlugin, ThemeContext, type PanelData } from '@grafana/data';
 import * as grafanaRuntime from '@grafana/runtime';
 import * as grafanaUi from '@grafana/ui';
 import { PanelContextProvider } from '@grafana/ui';
@@ -35,6 +22,7 @@ import * as rxjsOperators from 'rxjs/operators';
 
 // Grafana's standard option editors and field config properties, registered as e2e's host does.
 import { registerStandardOptions } from '../../e2e/host/standardOptions';
+import { panelData, structureRevisions } from './data';
 
 /** One timed render, milliseconds from the call to React's render. */
 export interface Timing {
@@ -133,17 +121,7 @@ async function main() {
   const loaded = new Map<string, PanelData>();
   let root: ReactDOMClient.Root | undefined;
   let renders = 0;
-  // Grafana's structure revision (scenes' VizPanel.applyFieldConfig): counted
-  // up when the frames' names, fields, labels or config differ from the last.
-  let structureRev = 0;
-  let lastSeries: PanelData['series'] = [];
-  const withStructureRev = (data: PanelData): PanelData => {
-    if (!compareArrayValues(data.series, lastSeries, compareDataFrameStructures)) {
-      structureRev += 1;
-    }
-    lastSeries = data.series;
-    return { ...data, structureRev };
-  };
+  const withStructureRev = structureRevisions();
 
   const element = (data: PanelData) => (
     <ThemeContext.Provider value={theme}>
@@ -245,20 +223,9 @@ async function main() {
       if (!res.ok) {
         throw new Error(`fetching ${name}: ${res.status}`);
       }
-      const frames = ((await res.json()) as object[]).map((f) => toDataFrame(f));
-      const from = dateTime(fromMs);
-      const to = dateTime(toMs);
-      const timeRange = { from, to, raw: { from, to } };
-      const series = applyFieldOverrides({
-        data: frames,
-        fieldConfig: plugin.fieldConfigDefaults,
-        fieldConfigRegistry: plugin.fieldConfigRegistry,
-        replaceVariables: (s: string) => s,
-        theme,
-        timeZone: 'browser',
-      });
-      loaded.set(name, { state: LoadingState.Done, series, timeRange });
-      return series.length;
+      const frames = panelData((await res.json()) as object[], fromMs, toMs, plugin, theme);
+      loaded.set(name, frames);
+      return frames.series.length;
     },
     async first(name) {
       window.statescopeBench.unmount();

@@ -14,17 +14,8 @@ import { build } from 'esbuild';
 import { chromium } from 'playwright-core';
 
 import { startHostServer } from '../../e2e/support/hostServer';
+import type { Fleet } from './data';
 import type { Timing } from './host';
-
-interface Fleet {
-  machines: number;
-  first: string;
-  next: string;
-  from: number;
-  to: number;
-  next_from: number;
-  next_to: number;
-}
 
 const CHROMIUM_ARGS = [
   '--headless',

@@ -25,34 +25,34 @@ export interface Updatable {
 
 /** Samples of time and number fields, one growing Float64Array (NaN for null). */
 class Numbers {
-  buffer = new Float64Array(1 << 16);
+  // Empty until an update needs room: a FrameSender is made on every render of the panel.
+  buffer = new Float64Array(0);
   length = 0;
+  /** How many numbers the rest of the update will likely add (the frames
+   * left, each like the last one): a buffer that must grow is made that
+   * size at once, not doubled up to it. */
+  ahead = 0;
 
-  /** Empties it for an update of about `size` numbers: the buffer is kept
-   * when it fits (a refresh needs as much as the last one), else made that
-   * size at once rather than doubled up to it, copying as it grows. */
-  clear(size: number) {
-    this.length = 0;
-    if (this.buffer.length < size || this.buffer.length > 2 * size + (1 << 16)) {
-      this.buffer = new Float64Array(Math.max(size, 1 << 16));
-    }
+  /** Makes room for `n` more numbers. */
+  private grow(n: number) {
+    const grown = new Float64Array(Math.max(2 * this.buffer.length, this.length + n + this.ahead, 1 << 16));
+    grown.set(this.buffer.subarray(0, this.length));
+    this.buffer = grown;
   }
 
   /** Appends a field's values from `from` on; false (nothing kept) if one is neither a number nor null. */
   add(values: ArrayLike<unknown>, from = 0): boolean {
     const n = values.length - from;
     if (this.length + n > this.buffer.length) {
-      const grown = new Float64Array(Math.max(this.buffer.length * 2, this.length + n));
-      grown.set(this.buffer.subarray(0, this.length));
-      this.buffer = grown;
+      this.grow(n);
     }
     const out = this.buffer;
-    const at = this.length;
-    for (let i = 0; i < n; i++) {
-      const v = values[from + i];
+    const at = this.length - from;
+    for (let i = from; i < values.length; i++) {
+      const v = values[i];
       if (typeof v === 'number') {
         out[at + i] = v;
-      } else if (v === null || v === undefined) {
+      } else if (v == null) {
         out[at + i] = NaN;
       } else {
         return false;
@@ -62,13 +62,63 @@ class Numbers {
     return true;
   }
 
+  /** The numbers of this update; the buffer is let go when it is more than
+   * twice what the data's samples need (`samples`, counted while encoding),
+   * as after a query that returned much more than it does now. */
+  take(samples: number): Float64Array {
+    const taken = this.buffer.subarray(0, this.length);
+    if (this.buffer.length > 2 * samples + (1 << 16)) {
+      this.buffer = new Float64Array(0);
+    }
+    this.length = 0;
+    this.ahead = 0;
+    return taken;
+  }
+}
+
+/** A growing Uint32Array: `describe` and `layout`, reused from update to update. */
+class Words {
+  buffer = new Uint32Array(0);
+  length = 0;
+
+  push(word: number) {
+    if (this.length === this.buffer.length) {
+      const grown = new Uint32Array(Math.max(2 * this.buffer.length, 1024));
+      grown.set(this.buffer);
+      this.buffer = grown;
+    }
+    this.buffer[this.length++] = word;
+  }
+
+  /** Words `from..to` as a string: a frame description's identity (two UTF-16 units a word). */
+  key(from: number, to: number): string {
+    const halves = new Uint16Array(this.buffer.buffer, 0, 2 * this.length);
+    let key = '';
+    for (let at = 2 * from; at < 2 * to; at += 8192) {
+      key += String.fromCharCode.apply(null, halves.subarray(at, Math.min(at + 8192, 2 * to)) as unknown as number[]);
+    }
+    return key;
+  }
+
+  /** The words of this update (the wasm copies them before the next). */
+  take(): Uint32Array {
+    const taken = this.buffer.subarray(0, this.length);
+    this.length = 0;
+    return taken;
+  }
+}
+
+/** Whether the wasm would hold the same number for samples `a` and `b`:
+ * equal numbers (0 and -0 apart), or both null, undefined or NaN (sent as
+ * NaN). The loops call it only where `Object.is` (which V8 compiles to a
+ * compare for numbers, and which tells 0 from -0) says they differ: rare. */
+function sameSample(a: unknown, b: unknown): boolean {
+  return a === b ? a !== 0 || 1 / a === 1 / (b as number) : (a == null || a !== a) && (b == null || b !== b);
 }
 
 /** Whether `values` starts with `kept` from `k` on (`kept.length - k`
  * samples, at least one), read in full: a sample Prometheus corrected
- * late must reach the wasm, so any difference sends the whole column.
- * Samples are the same when the wasm would hold the same number: equal
- * numbers (0 and -0 apart), or both null, undefined or NaN (sent as NaN). */
+ * late must reach the wasm, so any difference sends the whole column. */
 function slidBy(kept: ArrayLike<unknown>, values: ArrayLike<unknown>, k: number): boolean {
   const overlap = kept.length - k;
   if (k < 0 || overlap <= 0 || overlap > values.length) {
@@ -77,24 +127,62 @@ function slidBy(kept: ArrayLike<unknown>, values: ArrayLike<unknown>, k: number)
   for (let i = 0; i < overlap; i++) {
     const a = kept[k + i];
     const b = values[i];
-    if (a !== b ? !((a == null || a !== a) && (b == null || b !== b)) : a === 0 && 1 / a !== 1 / (b as number)) {
+    if (!Object.is(a, b) && !sameSample(a, b)) {
       return false;
     }
   }
   return true;
 }
 
-/** Whether two columns hold the same samples. */
-function sameColumn(a: ArrayLike<unknown>, b: ArrayLike<unknown>): boolean {
-  return a.length === b.length && slidBy(a, b, 0);
+/** Whether two time columns hold the same samples. The same loop as
+ * `slidBy`'s, kept apart so that each compiles for its own arrays (times
+ * are doubles, one-hot values small integers). */
+function sameTimes(a: ArrayLike<unknown>, b: ArrayLike<unknown>): boolean {
+  if (a.length !== b.length) {
+    return false;
+  }
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i];
+    const y = b[i];
+    if (!Object.is(x, y) && !sameSample(x, y)) {
+      return false;
+    }
+  }
+  return true;
+}
+
+/** Where `first` is in the times `kept`: at `guess` (the slide of the frame
+ * before), else found by halving (times ascend); -1 when not found. Only a
+ * guess: `slidBy` checks every sample of the overlap it implies. */
+function slideOf(kept: ArrayLike<unknown>, first: unknown, guess: number): number {
+  if (guess >= 0 && guess < kept.length && kept[guess] === first) {
+    return guess;
+  }
+  let lo = 0;
+  let hi = kept.length - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >>> 1;
+    const t = kept[mid] as number;
+    if (t === first) {
+      return mid;
+    }
+    if (t < (first as number)) {
+      lo = mid + 1;
+    } else {
+      hi = mid - 1;
+    }
+  }
+  return -1;
 }
 
 /** What was sent of a frame: its id, the value arrays its numeric fields
- * had, and how many strings and configs its description names. */
+ * had, how many strings and configs its description names, and the update
+ * that last named it (one kept frame stands for one frame of an update). */
 interface Sent {
   id: number;
   columns: Array<ArrayLike<unknown>>;
   refs: number;
+  update: number;
 }
 
 /** A table the wasm keeps too (store.rs): each value sent once, then named
@@ -147,16 +235,18 @@ function fieldConfig(field: Field, replaceVariables: InterpolateFunction) {
 
 /** The part of a frame's identity that Grafana's `structureRev` does not
  * cover (compareDataFrameStructures): the refId, the fields' `interval` and
- * the config after variables are filled in. Small unless a field has a
- * display name, links or an interval. */
+ * the config after variables are filled in. Just the refId unless a field
+ * has a display name, links or an interval. */
 function unversioned(frame: DataFrame, replaceVariables: InterpolateFunction): string {
   let part = frame.refId ?? '';
-  for (const field of frame.fields) {
-    const c = field.config;
-    part += '\u001d';
-    if (c?.displayName || c?.links?.length || c?.interval != null) {
-      const f = fieldConfig(field, replaceVariables);
-      part += `${f.displayName ?? ''}\u001e${f.interval ?? ''}\u001e${f.links ? JSON.stringify(f.links) : ''}`;
+  const fields = frame.fields;
+  for (let i = 0; i < fields.length; i++) {
+    const c = fields[i].config;
+    if (c?.displayName || c?.links?.length) {
+      const f = fieldConfig(fields[i], replaceVariables);
+      part += `\u001d${i}\u001e${f.displayName ?? ''}\u001e${f.interval ?? ''}\u001e${f.links ? JSON.stringify(f.links) : ''}`;
+    } else if (c?.interval != null) {
+      part += `\u001d${i}\u001e\u001e${c.interval}\u001e`;
     }
   }
   return part;
@@ -186,19 +276,6 @@ function sameLabels(a: Labels | undefined, b: Labels | undefined): boolean {
 /** A field config's identity: the parts the Rust side reads. */
 function configKey(c: FieldConfigs[number]): string {
   return `${c.displayName ?? ''}\u001e${c.displayNameFromDS ?? ''}\u001e${c.unit ?? ''}\u001e${c.interval ?? ''}\u001e${objectKey(c.mappings)}\u001e${objectKey(c.color)}\u001e${c.links ? JSON.stringify(c.links) : ''}`;
-}
-
-/** A frame's identity: everything of its description but the samples. */
-function frameKey(frame: DataFrame, configKeys: string[]): string {
-  let key = `${frame.refId ?? ''}\u001d${frame.name ?? ''}`;
-  frame.fields.forEach((field, i) => {
-    key += `\u001d${field.name}\u001e${field.type}\u001e`;
-    for (const name in field.labels) {
-      key += `${name}\u001f${field.labels[name]}\u001f`;
-    }
-    key += `\u001e${configKeys[i]}`;
-  });
-  return key;
 }
 
 /** Grafana colour names (all hue shades and aliases) and theme roles to CSS colours. */
@@ -231,10 +308,11 @@ export function themePalette(theme: GrafanaTheme2): Record<string, string> {
 /** One panel's side of the frames the wasm keeps (store.rs): an id per frame
  * description, so labels and config cross once, not on every refresh. */
 export class FrameSender {
-  private sent = new Map<string, Sent>();
   private nextId = 0;
   /** Reused from update to update (the wasm copies what it is handed). */
   private numbers = new Numbers();
+  private describe = new Words();
+  private layout = new Words();
   /** The string and config tables the wasm keeps too, and how many label
    * sets it was sent since they started (it keeps those by their strings). */
   private strings = new Interned<string>();
@@ -244,12 +322,20 @@ export class FrameSender {
    * start over when they outgrow twice that (frames that came and went). */
   private live = 0;
   private reset = true;
-  /** The last update's `structureRev`, and per frame (in order) its key and
-   * its `unversioned` part: while Grafana says the structure is the same and
-   * that part is too, a frame's key is the one it had, without building it. */
+  /** Updates encoded: `Sent.update` says which last named a kept frame. */
+  private updates = 0;
+  /** Starts every frame key: keys are made of table indices, which name
+   * other strings once the tables start over, so each start has its own. */
+  private generation = '';
+  /** The last update's `structureRev`, and per frame (in order) its key,
+   * its field count, its `unversioned` part and what was sent of it: while
+   * Grafana says the structure is the same and those parts are too, a
+   * frame is the one at its place last time, without building its key. */
   private structureRev: number | undefined;
   private keys: Array<string | undefined> = [];
+  private fieldCounts: number[] = [];
   private unversioned: string[] = [];
+  private sents: Array<Sent | undefined> = [];
   /** Every field's labels, frame after frame: compared too, so that a
    * structureRev that restarted (a new query subscription) cannot pass one
    * machine's frame for another's. */
@@ -268,7 +354,7 @@ export class FrameSender {
     performance.mark('statescope:marshalled');
     if (!panel.update(meta, describe, layout, numbers)) {
       // The wasm holds none of our frames, strings or configs (it was reset): describe them all.
-      this.sent.clear();
+      this.forget();
       this.lastData = undefined;
       this.reset = true;
       [meta, describe, layout, numbers] = this.encode(props, theme);
@@ -294,77 +380,133 @@ export class FrameSender {
     }
   }
 
+  /** Forgets every frame sent: the next update describes them all. */
+  private forget() {
+    this.keys = [];
+    this.fieldCounts = [];
+    this.unversioned = [];
+    this.sents = [];
+    this.labels = [];
+  }
+
   private encode(
     props: PanelProps<StatescopeOptions>,
     theme: GrafanaTheme2
   ): [string, Uint32Array, Uint32Array, Float64Array] {
     const { data, options, timeRange, width, height, replaceVariables } = props;
-    let size = 0;
-    for (const frame of data.series) {
-      for (const field of frame.fields) {
-        size += numeric(field) ? field.values.length : 0;
-      }
-    }
-    this.numbers.clear(size);
     const reset = this.reset || this.strings.ids.size + this.configs.ids.size + this.labelSets > 2 * this.live + 4096;
     if (reset) {
       this.strings = new Interned<string>();
       this.configs = new Interned<FieldConfigs[number]>();
       this.labelSets = 0;
       this.reset = false;
+      this.generation = String.fromCharCode(this.updates & 0xffff, this.updates >>> 16);
     }
-    const out: Out = { numbers: this.numbers, layout: [], describe: [], cells: [], lastTimes: undefined };
-    const sent = new Map<string, Sent>();
+    const stamp = ++this.updates;
+    const out: Out = { cells: [], lastTimes: undefined, slide: -1, samples: 0 };
     const sameData = data === this.lastData;
     this.lastData = data;
     // Grafana counts up `structureRev` when the frames' names, fields, labels
     // or config change (PanelQueryRunner / VizPanel.applyFieldConfig).
-    const sameStructure =
-      data.structureRev !== undefined && data.structureRev === this.structureRev && data.series.length === this.keys.length;
+    const sameStructure = data.structureRev !== undefined && data.structureRev === this.structureRev;
+    const series = data.series;
     const keys: Array<string | undefined> = [];
+    const fieldCounts: number[] = [];
     const unversionedParts: string[] = [];
+    const sents: Array<Sent | undefined> = [];
     const labels: Array<Labels | undefined> = [];
+    // The kept frames by key, made when a frame is not the one at its place.
+    let byKey: Map<string, Sent> | undefined;
+    const d = this.describe;
     let live = 0;
-    data.series.forEach((frame, f) => {
+    for (let f = 0; f < series.length; f++) {
+      const frame = series[f];
+      const fields = frame.fields;
       const slot = labels.length;
-      let sameFields = sameStructure;
-      for (const field of frame.fields) {
-        sameFields &&= sameLabels(field.labels, this.labels[labels.length]);
+      let same = sameStructure && f < this.keys.length && fields.length === this.fieldCounts[f];
+      let describable = true;
+      for (let i = 0; i < fields.length; i++) {
+        const field = fields[i];
+        same &&= sameLabels(field.labels, this.labels[slot + i]);
+        describable &&= numeric(field);
         labels.push(field.labels);
       }
+      const part = unversioned(frame, replaceVariables);
+      same &&= part === this.unversioned[f];
+      // A frame with text fields (tables) is described whole every time, under a new id.
+      let key = same && describable ? this.keys[f] : undefined;
+      let before = same && describable ? this.sents[f] : undefined;
+      // Where this frame's description starts in `describe`, once written.
+      let start = -1;
       let configs: Configs | undefined;
       const config = () => {
         if (!configs) {
-          const all = frame.fields.map((field) => fieldConfig(field, replaceVariables));
+          const all = fields.map((field) => fieldConfig(field, replaceVariables));
           configs = { all, keys: all.map(configKey) };
         }
         return configs;
       };
-      const part = unversioned(frame, replaceVariables);
-      unversionedParts.push(part);
-      // A frame with text fields (tables) is described whole every time, under a new id.
-      let key: string | undefined;
-      if (frame.fields.every(numeric)) {
-        const same = sameFields && part === this.unversioned[f] && slot + frame.fields.length <= this.labels.length;
-        key = same ? this.keys[f] : frameKey(frame, config().keys);
+      if (describable && key === undefined) {
+        // Its description (without the id) is its key: written, then taken back if it is kept.
+        start = d.length;
+        this.describeFrame(frame, 0, config);
+        key = this.generation + d.key(start + 1, d.length);
+        if (!byKey) {
+          byKey = new Map();
+          this.keys.forEach((k, i) => k !== undefined && this.sents[i] && byKey!.set(k, this.sents[i]!));
+        }
+        before = byKey.get(key);
+        if (before && before.update !== stamp) {
+          d.length = start;
+          start = -1;
+          this.labelSets -= fields.length;
+        }
       }
-      keys.push(key);
-      const before = key === undefined ? undefined : this.sent.get(key);
-      let done = this.encodeFrame(frame, config, before, sameData, out);
-      if (done.cells.length && before) {
+      if (before?.update === stamp) {
+        // Two frames alike in one update: the second is described on its own.
+        before = undefined;
+      }
+      let cells = before ? this.encodeSamples(frame, before.id, before, sameData, out) : [];
+      if (cells.length && before) {
         // Text in a number field this time: described anew, with those cells.
-        done = this.encodeFrame(frame, config, undefined, false, out);
+        before = undefined;
       }
-      live += done.sent.refs;
-      if (key !== undefined && !done.cells.length) {
-        sent.set(key, done.sent);
+      let sent: Sent | undefined = before;
+      if (before) {
+        before.update = stamp;
+        before.columns = out.columns!;
+        live += before.refs;
+      } else {
+        const id = ++this.nextId;
+        if (start < 0) {
+          start = d.length;
+          this.describeFrame(frame, id, config);
+        }
+        d.buffer[start] = id;
+        const refs = d.length - start - 2 - fields.length;
+        live += refs;
+        cells = this.encodeSamples(frame, id, undefined, false, out);
+        for (let i = 0; i < fields.length; i++) {
+          if (!numeric(fields[i]) || cells.includes(i)) {
+            out.cells.push([id, i, Array.from(fields[i].values as ArrayLike<unknown>)]);
+          }
+        }
+        sent = cells.length ? undefined : { id, columns: out.columns!, refs, update: stamp };
       }
-    });
-    this.sent = sent;
+      out.columns = undefined;
+      keys.push(describable ? key : undefined);
+      fieldCounts.push(fields.length);
+      unversionedParts.push(part);
+      sents.push(sent);
+      // The rest of the update's numbers, if the frames left are like this one.
+      this.numbers.ahead = Math.ceil(((series.length - f - 1) * this.numbers.length) / (f + 1));
+    }
     this.live = live;
     this.structureRev = data.structureRev;
     this.keys = keys;
+    this.fieldCounts = fieldCounts;
     this.unversioned = unversionedParts;
+    this.sents = sents;
     this.labels = labels;
     const meta = JSON.stringify({
       reset,
@@ -380,63 +522,89 @@ export class FrameSender {
     });
     this.strings.fresh = [];
     this.configs.fresh = [];
-    return [
-      meta,
-      Uint32Array.from(out.describe),
-      Uint32Array.from(out.layout),
-      out.numbers.buffer.subarray(0, out.numbers.length),
-    ];
+    return [meta, d.take(), this.layout.take(), this.numbers.take(out.samples)];
   }
 
-  /** Adds one frame to the update: its id, its samples (or markers) and,
-   * when the wasm has not seen it, its description. Undone when a number
-   * field holds text (`cells`) and the frame was seen before. */
-  private encodeFrame(
+  /** Writes frame `id`'s description into `describe`: its refId, name and
+   * field count, then per field its name, type, config and labels, each a
+   * string or config index (interned). */
+  private describeFrame(frame: DataFrame, id: number, configs: () => Configs) {
+    const d = this.describe;
+    const str = (s: string | undefined) => (s == null ? NONE : this.strings.id(s, s));
+    d.push(id);
+    d.push(str(frame.refId));
+    d.push(str(frame.name));
+    d.push(frame.fields.length);
+    const { all, keys } = configs();
+    frame.fields.forEach((field, i) => {
+      d.push(str(field.name));
+      d.push(TYPES[field.type] ?? OTHER);
+      d.push(this.configs.id(keys[i], all[i]));
+      const count = d.length;
+      d.push(0);
+      let names = 0;
+      for (const name in field.labels) {
+        d.push(str(name));
+        d.push(str(String(field.labels[name])));
+        names++;
+      }
+      d.buffer[count] = names;
+    });
+    this.labelSets += frame.fields.length;
+  }
+
+  /** Adds a frame's id and samples to the layout and numbers (markers where
+   * the wasm has them already), and sets `out.columns` to the value arrays
+   * sent. Returns the number fields holding text (`cells`), after undoing
+   * what it wrote when the frame was kept (`before`): it is described anew. */
+  private encodeSamples(
     frame: DataFrame,
-    configs: () => Configs,
+    id: number,
     before: Sent | undefined,
     sameData: boolean,
     out: Out
-  ): { sent: Sent; cells: number[] } {
-    const start = { layout: out.layout.length, numbers: out.numbers.length, lastTimes: out.lastTimes };
-    const id = before?.id ?? ++this.nextId;
+  ): number[] {
+    const layout = this.layout;
+    const numbers = this.numbers;
+    const start = { layout: layout.length, numbers: numbers.length, lastTimes: out.lastTimes };
     const columns: Array<ArrayLike<unknown>> = [];
     const cells: number[] = [];
-    // How far the range slid: where the frame's first instant is in the times sent before.
-    let slide = 0;
-    out.layout.push(id);
-    frame.fields.forEach((field, i) => {
+    layout.push(id);
+    const fields = frame.fields;
+    for (let i = 0; i < fields.length; i++) {
+      const field = fields[i];
       if (!numeric(field)) {
-        return;
+        continue;
       }
       const values = field.values as ArrayLike<unknown>;
+      out.samples += values.length;
       const isTime = field.type === 'time';
       const kept = before?.columns[columns.length];
       columns.push(values);
       if (isTime && kept && values.length) {
-        slide = 0;
-        while (slide < kept.length && kept[slide] !== values[0]) {
-          slide++;
-        }
+        // How far the range slid: where the frame's first instant is in the times sent before.
+        out.slide = slideOf(kept, values[0], out.slide);
       }
       let marker: number;
       let from = 0;
       if (sameData && kept === values) {
         marker = UNCHANGED;
-      } else if (isTime && out.lastTimes && sameColumn(out.lastTimes, values)) {
+      } else if (isTime && out.lastTimes && (out.lastTimes === values || sameTimes(out.lastTimes, values))) {
+        // (The same array twice in one update holds the same samples.)
         marker = SAME_TIMES;
-      } else if (kept && kept !== values && slidBy(kept, values, slide)) {
+      } else if (kept && kept !== values && slidBy(kept, values, out.slide)) {
         // An array Grafana handed before may have been changed in place since
         // (streaming): only another array is compared with it.
         marker = SLID;
-        from = kept.length - slide;
+        from = kept.length - out.slide;
       } else {
         marker = values.length;
       }
-      if (marker === UNCHANGED || marker === SAME_TIMES || out.numbers.add(values, from)) {
-        out.layout.push(marker);
+      if (marker === UNCHANGED || marker === SAME_TIMES || numbers.add(values, from)) {
+        layout.push(marker);
         if (marker === SLID) {
-          out.layout.push(slide, values.length - from);
+          layout.push(out.slide);
+          layout.push(values.length - from);
         }
         if (isTime) {
           out.lastTimes = values;
@@ -444,35 +612,14 @@ export class FrameSender {
       } else {
         cells.push(i);
       }
-    });
+    }
     if (cells.length && before) {
-      out.layout.length = start.layout;
-      out.numbers.length = start.numbers;
+      layout.length = start.layout;
+      numbers.length = start.numbers;
       out.lastTimes = start.lastTimes;
-      return { sent: { id, columns, refs: 0 }, cells };
     }
-    if (before) {
-      return { sent: { id, columns, refs: before.refs }, cells };
-    }
-    const d = out.describe;
-    const str = (s: string | undefined) => (s == null ? NONE : this.strings.id(s, s));
-    d.push(id, str(frame.refId), str(frame.name), frame.fields.length);
-    let refs = 2 + frame.fields.length;
-    const { all, keys } = configs();
-    frame.fields.forEach((field, i) => {
-      d.push(str(field.name), TYPES[field.type] ?? OTHER, this.configs.id(keys[i], all[i]), 0);
-      const count = d.length - 1;
-      for (const name in field.labels) {
-        d.push(str(name), str(String(field.labels[name])));
-        d[count]++;
-      }
-      refs += 2 + 2 * d[count];
-      if (!numeric(field) || cells.includes(i)) {
-        out.cells.push([id, i, Array.from(field.values as ArrayLike<unknown>)]);
-      }
-    });
-    this.labelSets += frame.fields.length;
-    return { sent: { id, columns, refs }, cells };
+    out.columns = columns;
+    return cells;
   }
 }
 
@@ -484,12 +631,15 @@ interface Configs {
   keys: string[];
 }
 
-/** The update being written. */
+/** The update being written (besides the numbers, describe and layout). */
 interface Out {
-  numbers: Numbers;
-  layout: number[];
-  describe: number[];
   cells: Array<[number, number, unknown[]]>;
   /** The samples of the last time field, while the wasm's last time field is that one. */
   lastTimes: ArrayLike<unknown> | undefined;
+  /** How far the current frame's range slid (the last frame's, as the guess for the next). */
+  slide: number;
+  /** The numeric fields' samples, counted: what the numbers buffer is sized against. */
+  samples: number;
+  /** The value arrays of the frame just encoded. */
+  columns?: Array<ArrayLike<unknown>>;
 }
