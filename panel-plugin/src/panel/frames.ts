@@ -175,6 +175,9 @@ function slideOf(kept: ArrayLike<unknown>, first: unknown, guess: number): numbe
   return -1;
 }
 
+/** The number fields of a frame holding text: mostly none. */
+const NO_CELLS: readonly number[] = [];
+
 /** What was sent of a frame: its id, the value arrays its numeric fields
  * had, how many strings and configs its description names, and the update
  * that last named it (one kept frame stands for one frame of an update). */
@@ -209,6 +212,15 @@ function objectKey(value: unknown): string {
   return value === null || typeof value !== 'object' ? String(value ?? '') : JSON.stringify(value);
 }
 
+/** The parts of a field's colour the Rust side reads (input.rs's FieldColor),
+ * or the value as it is when it is not of that shape (the Rust side decides). */
+function fieldColor(color: unknown): unknown {
+  const c = color as { mode?: unknown; fixedColor?: unknown } | null | undefined;
+  return c && typeof c.mode === 'string' && (c.fixedColor == null || typeof c.fixedColor === 'string')
+    ? { mode: c.mode, fixedColor: c.fixedColor ?? undefined }
+    : color;
+}
+
 /** The config the Rust side reads (input.rs's FieldConfig), variables filled in. */
 function fieldConfig(field: Field, replaceVariables: InterpolateFunction) {
   const c = field.config ?? {};
@@ -219,7 +231,7 @@ function fieldConfig(field: Field, replaceVariables: InterpolateFunction) {
     displayNameFromDS: c.displayNameFromDS || undefined,
     unit: c.unit,
     mappings: c.mappings?.length ? c.mappings : undefined,
-    color: c.color,
+    color: fieldColor(c.color),
     // Dashboard variables are filled in here; per-machine placeholders
     // (${__field.labels.x}) are left for the Rust side.
     links: c.links?.length
@@ -273,9 +285,25 @@ function sameLabels(a: Labels | undefined, b: Labels | undefined): boolean {
   return names === 0;
 }
 
+/** The JSON of the last mappings array seen in an update: Grafana hands
+ * every field of a panel the same array. */
+interface MappingsSeen {
+  of?: unknown;
+  json: string;
+}
+
 /** A field config's identity: the parts the Rust side reads. */
-function configKey(c: FieldConfigs[number]): string {
-  return `${c.displayName ?? ''}\u001e${c.displayNameFromDS ?? ''}\u001e${c.unit ?? ''}\u001e${c.interval ?? ''}\u001e${objectKey(c.mappings)}\u001e${objectKey(c.color)}\u001e${c.links ? JSON.stringify(c.links) : ''}`;
+function configKey(c: FieldConfigs[number], mappings: MappingsSeen): string {
+  if (c.mappings !== mappings.of) {
+    mappings.of = c.mappings;
+    mappings.json = objectKey(c.mappings);
+  }
+  const color = c.color as { mode?: unknown; fixedColor?: unknown } | undefined;
+  const colorKey =
+    color && typeof color.mode === 'string' && (color.fixedColor === undefined || typeof color.fixedColor === 'string')
+      ? `${color.mode}\u001f${color.fixedColor ?? ''}`
+      : objectKey(color);
+  return `${c.displayName ?? ''}\u001e${c.displayNameFromDS ?? ''}\u001e${c.unit ?? ''}\u001e${c.interval ?? ''}\u001e${mappings.json}\u001e${colorKey}\u001e${c.links ? JSON.stringify(c.links) : ''}`;
 }
 
 /** Grafana colour names (all hue shades and aliases) and theme roles to CSS colours. */
@@ -418,6 +446,7 @@ export class FrameSender {
     // The kept frames by key, made when a frame is not the one at its place.
     let byKey: Map<string, Sent> | undefined;
     const d = this.describe;
+    const ctx: Context = { replaceVariables, mappings: { json: '' } };
     let live = 0;
     for (let f = 0; f < series.length; f++) {
       const frame = series[f];
@@ -438,18 +467,10 @@ export class FrameSender {
       let before = same && describable ? this.sents[f] : undefined;
       // Where this frame's description starts in `describe`, once written.
       let start = -1;
-      let configs: Configs | undefined;
-      const config = () => {
-        if (!configs) {
-          const all = fields.map((field) => fieldConfig(field, replaceVariables));
-          configs = { all, keys: all.map(configKey) };
-        }
-        return configs;
-      };
       if (describable && key === undefined) {
         // Its description (without the id) is its key: written, then taken back if it is kept.
         start = d.length;
-        this.describeFrame(frame, 0, config);
+        this.describeFrame(frame, 0, ctx);
         key = this.generation + d.key(start + 1, d.length);
         if (!byKey) {
           byKey = new Map();
@@ -466,7 +487,7 @@ export class FrameSender {
         // Two frames alike in one update: the second is described on its own.
         before = undefined;
       }
-      let cells = before ? this.encodeSamples(frame, before.id, before, sameData, out) : [];
+      let cells = before ? this.encodeSamples(frame, before.id, before, sameData, out) : NO_CELLS;
       if (cells.length && before) {
         // Text in a number field this time: described anew, with those cells.
         before = undefined;
@@ -480,7 +501,7 @@ export class FrameSender {
         const id = ++this.nextId;
         if (start < 0) {
           start = d.length;
-          this.describeFrame(frame, id, config);
+          this.describeFrame(frame, id, ctx);
         }
         d.buffer[start] = id;
         const refs = d.length - start - 2 - fields.length;
@@ -528,18 +549,18 @@ export class FrameSender {
   /** Writes frame `id`'s description into `describe`: its refId, name and
    * field count, then per field its name, type, config and labels, each a
    * string or config index (interned). */
-  private describeFrame(frame: DataFrame, id: number, configs: () => Configs) {
+  private describeFrame(frame: DataFrame, id: number, ctx: Context) {
     const d = this.describe;
     const str = (s: string | undefined) => (s == null ? NONE : this.strings.id(s, s));
     d.push(id);
     d.push(str(frame.refId));
     d.push(str(frame.name));
     d.push(frame.fields.length);
-    const { all, keys } = configs();
-    frame.fields.forEach((field, i) => {
+    frame.fields.forEach((field) => {
       d.push(str(field.name));
       d.push(TYPES[field.type] ?? OTHER);
-      d.push(this.configs.id(keys[i], all[i]));
+      const config = fieldConfig(field, ctx.replaceVariables);
+      d.push(this.configs.id(configKey(config, ctx.mappings), config));
       const count = d.length;
       d.push(0);
       let names = 0;
@@ -563,12 +584,12 @@ export class FrameSender {
     before: Sent | undefined,
     sameData: boolean,
     out: Out
-  ): number[] {
+  ): readonly number[] {
     const layout = this.layout;
     const numbers = this.numbers;
-    const start = { layout: layout.length, numbers: numbers.length, lastTimes: out.lastTimes };
+    const [startLayout, startNumbers, startTimes] = [layout.length, numbers.length, out.lastTimes];
     const columns: Array<ArrayLike<unknown>> = [];
-    const cells: number[] = [];
+    let cells = NO_CELLS;
     layout.push(id);
     const fields = frame.fields;
     for (let i = 0; i < fields.length; i++) {
@@ -610,13 +631,13 @@ export class FrameSender {
           out.lastTimes = values;
         }
       } else {
-        cells.push(i);
+        cells = [...cells, i];
       }
     }
     if (cells.length && before) {
-      layout.length = start.layout;
-      numbers.length = start.numbers;
-      out.lastTimes = start.lastTimes;
+      layout.length = startLayout;
+      numbers.length = startNumbers;
+      out.lastTimes = startTimes;
     }
     out.columns = columns;
     return cells;
@@ -625,10 +646,10 @@ export class FrameSender {
 
 type FieldConfigs = Array<ReturnType<typeof fieldConfig>>;
 
-/** A frame's field configs and their keys, built when needed. */
-interface Configs {
-  all: FieldConfigs;
-  keys: string[];
+/** What describing a frame needs of its update. */
+interface Context {
+  replaceVariables: InterpolateFunction;
+  mappings: MappingsSeen;
 }
 
 /** The update being written (besides the numbers, describe and layout). */
