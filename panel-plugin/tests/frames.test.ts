@@ -187,3 +187,158 @@ test('the tables start over once they outgrow what the frames name (machines tha
   // entries, a start over every ~1,370 refreshes.
   assert.equal(resets, 3, 'the first update, then twice');
 });
+
+/** The wasm's store (store.rs) in a few lines: applies updates to the frames
+ * it keeps and returns what it then holds, each frame as its refId and its
+ * fields' names, labels and samples (NaN for null). Throws where the store
+ * would answer "stale" or "malformed". */
+class Store implements Updatable {
+  strings: string[] = [];
+  frames = new Map<number, Decoded>();
+  held: Decoded[] = [];
+  update(metaJson: string, describe: Uint32Array, layout: Uint32Array, numbers: Float64Array): boolean {
+    const meta = JSON.parse(metaJson) as { reset: boolean; strings: string[] };
+    if (meta.reset) {
+      this.strings = [];
+    }
+    this.strings.push(...meta.strings);
+    const str = (i: number) => (i === 0xffffffff ? undefined : this.strings[i]);
+    const described = new Map<number, Decoded>();
+    for (let at = 0; at < describe.length; ) {
+      const id = describe[at];
+      const frame: Decoded = { refId: str(describe[at + 1]), fields: [] };
+      const count = describe[at + 3];
+      at += 4;
+      for (let i = 0; i < count; i++) {
+        const [name, type, , labels] = describe.subarray(at, at + 4);
+        const pairs: Record<string, string> = {};
+        for (let l = 0; l < labels; l++) {
+          pairs[str(describe[at + 4 + 2 * l])!] = str(describe[at + 5 + 2 * l])!;
+        }
+        frame.fields.push({ name: str(name)!, type, labels: pairs, values: [] });
+        at += 4 + 2 * labels;
+      }
+      assert.ok(!described.has(id), `frame ${id} described twice`);
+      described.set(id, frame);
+    }
+    const kept = new Map<number, Decoded>();
+    this.held = [];
+    let n = 0;
+    let lastTimes: number[] | undefined;
+    for (let at = 0; at < layout.length; ) {
+      const id = layout[at++];
+      const old = described.get(id) ?? this.frames.get(id);
+      assert.ok(old, `frame ${id} is neither described nor kept`);
+      assert.ok(!kept.has(id), `frame ${id} named twice`);
+      const fields = old.fields.map((field) => {
+        if (field.type > 1) {
+          return field;
+        }
+        const marker = layout[at++];
+        let values: number[];
+        if (marker === SAME_TIMES) {
+          values = lastTimes!;
+        } else if (marker === UNCHANGED) {
+          values = field.values;
+        } else if (marker === SLID) {
+          const [k, m] = [layout[at++], layout[at++]];
+          values = [...field.values.slice(k), ...numbers.subarray(n, (n += m))];
+        } else {
+          values = [...numbers.subarray(n, (n += marker))];
+        }
+        if (field.type === 0) {
+          lastTimes = values;
+        }
+        return { ...field, values };
+      });
+      const frame = { refId: old.refId, fields };
+      kept.set(id, frame);
+      this.held.push(frame);
+    }
+    assert.equal(n, numbers.length, 'numbers left over');
+    this.frames = kept;
+    return true;
+  }
+}
+
+interface Decoded {
+  refId: string | undefined;
+  fields: Array<{ name: string; type: number; labels: Record<string, string>; values: number[] }>;
+}
+
+const UNCHANGED = 0xfffffffe;
+
+/** What the store must hold for `series`: decoded from scratch. */
+function fromScratch(series: Array<ReturnType<typeof frame>>): Decoded[] {
+  return series.map((f) => ({
+    refId: f.refId,
+    fields: f.fields.map((field) => ({
+      name: field.name,
+      type: field.type === 'time' ? 0 : 1,
+      labels: field.labels ?? {},
+      values: (field.values as Array<number | null>).map((v) => (v === null ? NaN : v)),
+    })),
+  }));
+}
+
+test('whatever a run of refreshes sends, the store holds what a decode from scratch would', () => {
+  // A small seeded generator (mulberry32): the same runs every time.
+  let seed = 13;
+  const random = (n: number) => {
+    seed = (seed + 0x6d2b79f5) | 0;
+    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return Math.floor((((t ^ (t >>> 14)) >>> 0) / 2 ** 32) * n);
+  };
+  for (let run = 0; run < 40; run++) {
+    const [sender, store] = [new FrameSender(), new Store()];
+    const values = Array.from({ length: 40 }, () => [0, 1, 2, null][random(4)]);
+    let [from, len] = [random(10), 1 + random(12)];
+    let machines = ['m1', 'm2', 'm3'];
+    let last: { series: Array<ReturnType<typeof frame>>; names: string } | undefined;
+    for (let step = 0; step < 12; step++) {
+      const what = random(8);
+      let series: Array<ReturnType<typeof frame>>;
+      if (what === 0 && last) {
+        // A streaming datasource: the same arrays, changed in place, in a new PanelData.
+        series = last.series.map((f) => ({ ...f }));
+        for (const f of series) {
+          for (const field of f.fields) {
+            (field.values as unknown[]).push((field.values as unknown[])[0]);
+            (field.values as unknown[]).shift();
+          }
+        }
+      } else {
+        if (what === 1) {
+          values[random(values.length)] = [0, 1, 2, null][random(4)]; // corrected late
+        } else if (what === 2) {
+          machines = ['m1', 'm2', 'm3', 'm4', 'm2'].filter(() => random(3) > 0); // came, went, twice
+        } else if (what === 3) {
+          [from, len] = [random(20), 1 + random(12)]; // another range
+        } else {
+          from += random(4) - 1; // slid by a step or three, or back
+          from = Math.max(from, 0);
+        }
+        series = machines.map((m) => frame(m, from, from + len, values));
+      }
+      const panel = what === 5 && last ? last.series : series; // the same data object again
+      const names = panel.map((f) => JSON.stringify(f.fields[1].labels)).join();
+      sendTo(sender, store, panel, last !== undefined && names === last.names && random(4) > 0);
+      assert.deepEqual(store.held, fromScratch(panel), `run ${run}, step ${step}`);
+      last = { series: panel, names };
+    }
+  }
+});
+
+/** As `send`, into the store; the same series object is handed as the same PanelData. */
+const datas = new WeakMap<object, object>();
+function sendTo(sender: FrameSender, store: Store, series: object[], sameStructure: boolean) {
+  structureRev += sameStructure ? 0 : 1;
+  let data = datas.get(series) as { structureRev: number } | undefined;
+  if (!data || data.structureRev !== structureRev) {
+    data = { series, structureRev, state: 'Done' } as never;
+    datas.set(series, data!);
+  }
+  const props = { data, options: {}, timeRange: { from: 0, to: 1 }, width: 100, height: 100, replaceVariables: (s: string) => s };
+  sender.update(store, props as never, theme as never);
+}

@@ -443,8 +443,11 @@ export class FrameSender {
     const unversionedParts: string[] = [];
     const sents: Array<Sent | undefined> = [];
     const labels: Array<Labels | undefined> = [];
-    // The kept frames by key, made when a frame is not the one at its place.
-    let byKey: Map<string, Sent> | undefined;
+    // The kept frames by key, in order, made when a frame is not the one at
+    // its place. Frames alike are matched in order: each to the one whose
+    // arrays it has (a streaming datasource changes its arrays in place, so
+    // another frame's arrays no longer hold what was sent).
+    let byKey: Map<string, Sent[]> | undefined;
     const d = this.describe;
     const ctx: Context = { replaceVariables, mappings: { json: '' } };
     let live = 0;
@@ -474,10 +477,16 @@ export class FrameSender {
         key = this.generation + d.key(start + 1, d.length);
         if (!byKey) {
           byKey = new Map();
-          this.keys.forEach((k, i) => k !== undefined && this.sents[i] && byKey!.set(k, this.sents[i]!));
+          for (let i = 0; i < this.keys.length; i++) {
+            const [k, kept] = [this.keys[i], this.sents[i]];
+            if (k !== undefined && kept) {
+              const alike = byKey.get(k);
+              alike ? alike.push(kept) : byKey.set(k, [kept]);
+            }
+          }
         }
-        before = byKey.get(key);
-        if (before && before.update !== stamp) {
+        before = byKey.get(key)?.find((kept) => kept.update !== stamp);
+        if (before) {
           d.length = start;
           start = -1;
           this.labelSets -= fields.length;
