@@ -19,7 +19,7 @@ use crate::metrics::{self, Format};
 use crate::refusal::ApiError;
 
 /// Pieces of a `/metrics` body sent as soon as they are encoded.
-const METRICS_CHUNK_BYTES: usize = 256 * 1024;
+pub const METRICS_CHUNK_BYTES: usize = 256 * 1024;
 /// Pieces waiting for the scraper, at most, before the encoder keeps them itself.
 const METRICS_QUEUE: usize = 4;
 
@@ -151,7 +151,7 @@ fn gzip_accepted(accept_encoding: Option<&str>) -> bool {
 /// If `produce` panics, the body ends in an error instead of a clean end: the
 /// server then cuts the connection, so a scraper records a failed scrape
 /// rather than accepting a truncated page as the whole truth.
-fn stream_blocking<P: Send + Sync + 'static>(
+pub fn stream_blocking<P: Send + Sync + 'static>(
     permit: Arc<P>,
     produce: impl FnOnce(&mut dyn FnMut(Bytes)) + Send + 'static,
 ) -> axum::body::Body {
