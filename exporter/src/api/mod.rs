@@ -29,6 +29,7 @@ use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{MethodRouter, get, post};
+use tokio::sync::Semaphore;
 use tower::ServiceBuilder;
 use tower::limit::GlobalConcurrencyLimitLayer;
 
@@ -58,7 +59,7 @@ pub fn router_with(api: Arc<Api>, limits: &Limits) -> Router {
         .route("/api/v1/kinds", get(machines::kinds))
         .route(
             "/metrics",
-            get(scrape::metrics).layer(Extension(Scrapes::new(limits.max_scrapes))),
+            get(scrape::metrics).layer(Extension(Scrapes(Arc::new(Semaphore::new(limits.max_scrapes))))),
         )
         .route("/healthz", get(health::alive))
         .route("/readyz", get(health::ready))

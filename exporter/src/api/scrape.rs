@@ -22,8 +22,8 @@ use crate::refusal::ApiError;
 pub const METRICS_CHUNK_BYTES: usize = 256 * 1024;
 /// Pieces waiting for the scraper, at most, before the encoder keeps them itself.
 const METRICS_QUEUE: usize = 4;
-/// Piece buffers kept for the next pieces once sent, at most (about 2 MiB):
-/// enough for a scrape's pieces in flight, so a steady scrape allocates none.
+/// Piece buffers a scrape keeps for its next pieces once sent, at most
+/// (about 2 MiB): more than its pieces in flight, so it allocates only a few.
 const KEPT_BUFFERS: usize = 8;
 
 /// The `/metrics` answers that may be in progress at once; one permit is
@@ -31,25 +31,16 @@ const KEPT_BUFFERS: usize = 8;
 /// scraper goes), so a storm of scrapers that never read holds at most this
 /// many bodies in memory.
 #[derive(Clone)]
-pub(crate) struct Scrapes {
-    pub(crate) permits: Arc<Semaphore>,
-    pub(crate) buffers: Arc<Buffers>,
-}
+pub(crate) struct Scrapes(pub(crate) Arc<Semaphore>);
 
-impl Scrapes {
-    pub(crate) fn new(max: usize) -> Scrapes {
-        Scrapes {
-            permits: Arc::new(Semaphore::new(max)),
-            buffers: Arc::default(),
-        }
-    }
-}
-
-/// Piece buffers that came back once their piece was sent, for the next
-/// pieces: a 10k-machine body is 87 pieces of 256 KiB, each otherwise a
-/// fresh allocation the encoder thread touches page by page and a tokio
-/// worker frees (glibc then consolidates its arena, on the thread that
-/// also parses ingest's requests). Holds at most [`KEPT_BUFFERS`].
+/// Piece buffers of one scrape that came back once their piece was sent,
+/// for its next pieces: a 10k-machine body is 87 pieces of 256 KiB, each
+/// otherwise a fresh allocation the encoder thread touches page by page and
+/// a tokio worker frees (glibc then consolidates its arena, on the thread
+/// that also parses ingest's requests). Holds at most [`KEPT_BUFFERS`], and
+/// goes with its scrape: buffers kept between scrapes would pin the
+/// allocator's memory around them (measured: 0.8 KiB more resident memory
+/// per machine at 10k machines), so nothing outlives the body.
 #[derive(Default)]
 pub(crate) struct Buffers(Mutex<Vec<String>>);
 
@@ -121,7 +112,7 @@ pub(crate) async fn metrics(
     Extension(scrapes): Extension<Scrapes>,
     headers: HeaderMap,
 ) -> Response {
-    let Ok(permit) = scrapes.permits.try_acquire_owned() else {
+    let Ok(permit) = scrapes.0.try_acquire_owned() else {
         return ApiError::busy("too many /metrics answers in progress; retry after the Retry-After seconds")
             .into_response();
     };
@@ -134,7 +125,7 @@ pub(crate) async fn metrics(
         let snapshot = metrics::Snapshot::take(&api.ingest.read(), api.compat);
         let encode =
             |emit: &mut metrics::Emit<'_>| snapshot.encode_chunked(&api.telemetry, format, METRICS_CHUNK_BYTES, emit);
-        let buffers = &scrapes.buffers;
+        let buffers = &Arc::new(Buffers::default());
         if !gzip {
             return encode(&mut |piece| {
                 emit(buffers.send(piece));
