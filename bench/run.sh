@@ -248,6 +248,7 @@ if [ "$mode" = smoke ]; then
   has baseline && check '^\| /metrics at [0-9]+ machines: time to serve, median \| [^|]+ \| [0-9]'
   has exporter && check '^\| /metrics at [0-9]+ machines: time to serve, median \| [0-9]'
   has exporter && check '^\| ingest over HTTP[^|]*\| [0-9]'
+  has exporter && check '^\| /metrics at [0-9]+ machines: transfer floor, the same body pre-encoded[^|]*\| [0-9]'
   has exporter && check '^\| scrape p99 during ingest paced[^|]*\| [0-9]'
   has exporter && check '^\| resident memory per machine[^|]*\| [0-9]'
   has criterion && check '^\| heap allocated per machine[^|]*\| [0-9]'
