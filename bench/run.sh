@@ -143,6 +143,18 @@ if has exporter; then
   log "exporter: serve"
   if start_exporter; then
     measure_server ours "$exporter_url" "$exporter_pid"
+    # The transfer floor: the body just served, pre-encoded, through the exporter's HTTP
+    # stack and timed by the same client, so the table tells encoding from transfer.
+    curl -fsS -o "$work/body.prom" "$exporter_url/metrics"
+    "$loadgen" serve-body --body "$work/body.prom" --port-file "$work/floor.port" &
+    floor_pid=$!
+    pids+=("$floor_pid")
+    for _ in $(seq 100); do [ -s "$work/floor.port" ] && break; sleep 0.1; done
+    floor_url="http://127.0.0.1:$(cat "$work/floor.port")"
+    record scrape_floor.streamed "$loadgen" scrape --url "$floor_url" --count "$scrapes" --machines "$fleet"
+    record scrape_floor.whole "$loadgen" scrape --url "$floor_url" --path /metrics/whole --count "$scrapes" \
+      --machines "$fleet"
+    kill "$floor_pid" 2>/dev/null || true
   else
     [ "$mode" = smoke ] && exit 1
     failed+=("exporter did not start")
@@ -236,6 +248,7 @@ if [ "$mode" = smoke ]; then
   has baseline && check '^\| /metrics at [0-9]+ machines: time to serve, median \| [^|]+ \| [0-9]'
   has exporter && check '^\| /metrics at [0-9]+ machines: time to serve, median \| [0-9]'
   has exporter && check '^\| ingest over HTTP[^|]*\| [0-9]'
+  has exporter && check '^\| /metrics at [0-9]+ machines: transfer floor, the same body pre-encoded[^|]*\| [0-9]'
   has exporter && check '^\| scrape p99 during ingest paced[^|]*\| [0-9]'
   has exporter && check '^\| resident memory per machine[^|]*\| [0-9]'
   has criterion && check '^\| heap allocated per machine[^|]*\| [0-9]'

@@ -20,7 +20,7 @@ use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_m
 use statescope_bench::crate_baseline;
 use statescope_exporter::api::scrape::Gzip;
 use statescope_exporter::config::Compat;
-use statescope_exporter::metrics::{Format, encode, encode_chunked};
+use statescope_exporter::metrics::{Emit, Format, encode, encode_chunked};
 use statescope_exporter::store::{Applied, ApplyError, Store};
 use statescope_exporter::telemetry::Telemetry;
 
@@ -32,7 +32,7 @@ const PIECE: usize = 256 * 1024;
 
 /// The body in Prometheus text (what the load test's scraper asks for), as
 /// `/metrics` streams it: in pieces handed to `emit` as they are written.
-fn served(store: &Store, telemetry: &Telemetry, emit: &mut dyn FnMut(String)) {
+fn served(store: &Store, telemetry: &Telemetry, emit: &mut Emit<'_>) {
     encode_chunked(black_box(store), telemetry, Compat::On, Format::Prometheus, PIECE, emit)
 }
 
@@ -49,7 +49,10 @@ fn encode_metrics(c: &mut Criterion) {
         group.bench_with_input(BenchmarkId::from_parameter(machines), &store, |b, store| {
             b.iter(|| {
                 let mut bytes = 0;
-                served(store, &telemetry, &mut |p| bytes += p.len());
+                served(store, &telemetry, &mut |p| {
+                    bytes += p.len();
+                    p
+                });
                 bytes
             })
         });
@@ -69,6 +72,7 @@ fn encode_gzip(c: &mut Criterion) {
         served(&store, &telemetry, &mut |p| {
             identity += p.len();
             gzip += gz.push(&p).map_or(0, |c| c.len());
+            p
         });
         gzip += gz.finish().len();
         println!(
@@ -78,7 +82,10 @@ fn encode_gzip(c: &mut Criterion) {
         group.bench_with_input(BenchmarkId::new("identity", machines), &store, |b, store| {
             b.iter(|| {
                 let mut bytes = 0;
-                served(store, &telemetry, &mut |p| bytes += p.len());
+                served(store, &telemetry, &mut |p| {
+                    bytes += p.len();
+                    p
+                });
                 bytes
             })
         });
@@ -86,7 +93,10 @@ fn encode_gzip(c: &mut Criterion) {
             b.iter(|| {
                 let mut gz = Gzip::new();
                 let mut bytes = 0;
-                served(store, &telemetry, &mut |p| bytes += gz.push(&p).map_or(0, |c| c.len()));
+                served(store, &telemetry, &mut |p| {
+                    bytes += gz.push(&p).map_or(0, |c| c.len());
+                    p
+                });
                 bytes + gz.finish().len()
             })
         });

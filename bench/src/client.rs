@@ -9,8 +9,9 @@ use std::net::SocketAddr;
 use anyhow::{Context, Result, bail};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
 use hyper::client::conn::http1::{self, SendRequest};
-use hyper::{Method, Request, StatusCode};
+use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
@@ -52,12 +53,48 @@ impl Conn {
         Ok(body)
     }
 
+    /// `GET path` into `body` (cleared first), failing on any status but 200.
+    ///
+    /// As Prometheus reads a scrape: the body is copied into a buffer kept
+    /// from the scrape before (its scrape loop takes one from a pool, sized
+    /// by the last scrape) rather than into a new allocation each time, so
+    /// the client's cost is a copy of each byte, not also faulting in fresh
+    /// pages for every response.
+    pub async fn get_into(&mut self, path: &str, body: &mut Vec<u8>) -> Result<()> {
+        body.clear();
+        let res = self.request(Method::GET, path, Bytes::new()).await?;
+        let status = res.status();
+        let mut frames = res.into_body();
+        while let Some(frame) = frames.frame().await {
+            if let Ok(data) = frame.context("reading the response body")?.into_data() {
+                body.extend_from_slice(&data);
+            }
+        }
+        if status != StatusCode::OK {
+            bail!("GET {path}: {status}: {}", String::from_utf8_lossy(body));
+        }
+        Ok(())
+    }
+
     /// `POST path` with a JSON body; returns the status and body.
     pub async fn post_json(&mut self, path: &str, body: Bytes) -> Result<(StatusCode, Bytes)> {
         self.send(Method::POST, path, body).await
     }
 
     async fn send(&mut self, method: Method, path: &str, body: Bytes) -> Result<(StatusCode, Bytes)> {
+        let res = self.request(method, path, body).await?;
+        let status = res.status();
+        let body = res
+            .into_body()
+            .collect()
+            .await
+            .context("reading the response body")?
+            .to_bytes();
+        Ok((status, body))
+    }
+
+    /// Sends a request; returns the response with its body still to read.
+    async fn request(&mut self, method: Method, path: &str, body: Bytes) -> Result<Response<Incoming>> {
         let mut req = Request::builder()
             .method(method)
             .uri(path)
@@ -68,21 +105,13 @@ impl Conn {
         }
         let req = req.body(Full::new(body))?;
         let res = self.ready().await?.send_request(req).await;
-        let res = match res {
-            Ok(res) => res,
+        match res {
+            Ok(res) => Ok(res),
             Err(e) => {
                 self.sender = None;
-                return Err(e).context("request failed");
+                Err(e).context("request failed")
             }
-        };
-        let status = res.status();
-        let body = res
-            .into_body()
-            .collect()
-            .await
-            .context("reading the response body")?
-            .to_bytes();
-        Ok((status, body))
+        }
     }
 
     async fn ready(&mut self) -> Result<&mut SendRequest<Full<Bytes>>> {

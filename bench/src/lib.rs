@@ -6,6 +6,7 @@
 //! - [`crate_baseline`]: the prometheus-client crate's registry holding the series the
 //!   exporter serves, the second encode baseline.
 //! - [`client`]: a minimal keep-alive HTTP/1.1 client, the same for both servers.
+//! - [`floor`]: the exporter's HTTP stack serving a pre-encoded body (the transfer floor).
 //! - [`load`]: seeding, timed scrapes, and ingest under concurrent scrapes.
 //! - [`stats`]: medians and percentiles.
 //! - [`report`]: the one table (metric | ours | baseline | ratio | target | met?).
@@ -13,6 +14,7 @@
 pub mod client;
 pub mod crate_baseline;
 pub mod events;
+pub mod floor;
 pub mod frames;
 pub mod load;
 pub mod report;

@@ -67,18 +67,18 @@ pub struct Scraped {
     pub series: usize,
 }
 
-/// `count` sequential scrapes of `/metrics` on one keep-alive connection,
+/// `count` sequential scrapes of `path` (`/metrics`) on one keep-alive connection,
 /// after `warmup` untimed ones, as Prometheus does it (without gzip).
-pub async fn scrape(target: &Target, count: usize, warmup: usize) -> Result<Scraped> {
+pub async fn scrape(target: &Target, path: &str, count: usize, warmup: usize) -> Result<Scraped> {
     let mut conn = Conn::new(target.clone());
-    let mut last = Bytes::new();
+    let mut last = Vec::new();
     for _ in 0..warmup {
-        last = conn.get(METRICS_PATH).await?;
+        conn.get_into(path, &mut last).await?;
     }
     let mut samples = Vec::with_capacity(count);
     for _ in 0..count {
         let start = Instant::now();
-        last = conn.get(METRICS_PATH).await?;
+        conn.get_into(path, &mut last).await?;
         samples.push(start.elapsed());
     }
     let Some(latency) = Latency::of(&samples) else {
@@ -144,10 +144,10 @@ pub async fn ingest(target: &Target, plan: IngestPlan) -> Result<Ingested> {
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
             rt.block_on(async {
                 let mut conn = Conn::new(target);
-                let mut samples = Vec::new();
+                let (mut samples, mut body) = (Vec::new(), Vec::new());
                 while Instant::now() < deadline {
                     let start = Instant::now();
-                    conn.get(METRICS_PATH).await?;
+                    conn.get_into(METRICS_PATH, &mut body).await?;
                     samples.push(start.elapsed());
                     tokio::time::sleep(
                         plan.scrape_every

@@ -7,6 +7,7 @@ use std::time::Duration;
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 use statescope_bench::client::Target;
+use statescope_bench::floor;
 use statescope_bench::frames::Fleet;
 use statescope_bench::load::{self, IngestPlan};
 use statescope_bench::report;
@@ -55,6 +56,17 @@ enum Command {
         /// Recorded with the figures (the fleet size the caller seeded).
         #[arg(long)]
         machines: Option<usize>,
+        #[arg(long, default_value = load::METRICS_PATH)]
+        path: String,
+    },
+    /// Serves a body saved from /metrics pre-encoded, through the exporter's HTTP stack
+    /// (the transfer floor: see `floor`), on 127.0.0.1 until stopped.
+    ServeBody {
+        #[arg(long)]
+        body: PathBuf,
+        /// Written with the port once listening.
+        #[arg(long)]
+        port_file: PathBuf,
     },
     /// Posts events over many connections for a bounded time while scraping.
     Ingest {
@@ -118,8 +130,9 @@ fn main() -> Result<()> {
             count,
             warmup,
             machines,
+            path,
         } => {
-            let mut v = serde_json::to_value(rt.block_on(load::scrape(&target(server)?, count, warmup))?)?;
+            let mut v = serde_json::to_value(rt.block_on(load::scrape(&target(server)?, &path, count, warmup))?)?;
             v["machines"] = machines.into();
             v
         }
@@ -148,6 +161,11 @@ fn main() -> Result<()> {
                 );
             }
             serde_json::to_value(v)?
+        }
+        Command::ServeBody { body, port_file } => {
+            // Served as the exporter serves: on a multi-threaded runtime, one worker per CPU.
+            drop(rt);
+            return tokio::runtime::Runtime::new()?.block_on(floor::serve(&body, &port_file));
         }
         Command::Frames { dir, machines } => {
             std::fs::create_dir_all(&dir)?;

@@ -218,6 +218,39 @@ pub fn rows(r: &Results) -> Vec<Row> {
             None,
         ),
     ];
+    // What serving costs without encoding: the same body, pre-encoded, through the same
+    // HTTP stack and client (see `floor`). Served minus floor is what encoding adds.
+    let floor = |how: &str| r.get(&format!("scrape_floor.{how}"), "/latency/p50_ms");
+    rows.extend([
+        row(
+            format!(
+                "/metrics at {fleet} machines: transfer floor, the same body pre-encoded, streamed as served, median"
+            ),
+            Unit::Ms,
+            Better::Lower,
+            floor("streamed"),
+            None,
+            None,
+        ),
+        row(
+            format!("/metrics at {fleet} machines: transfer floor, the same body as one piece, median"),
+            Unit::Ms,
+            Better::Lower,
+            floor("whole"),
+            None,
+            None,
+        ),
+        row(
+            format!("/metrics at {fleet} machines: time to serve over its streamed transfer floor"),
+            Unit::Times,
+            Better::Lower,
+            r.get("scrape.ours", "/latency/p50_ms")
+                .zip(floor("streamed"))
+                .map(|(served, floor)| served / floor),
+            None,
+            None,
+        ),
+    ]);
     for n in [1_000, 10_000, 100_000] {
         rows.push(row(
             format!("encode /metrics in process, {}k machines (criterion median)", n / 1000),
@@ -813,6 +846,31 @@ mod tests {
         let table = markdown(&rows, "");
         assert!(table.contains("| 10.5× | — | — | < 11.0× | yes |"), "{table}");
         std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn the_transfer_floor_beside_the_time_to_serve() {
+        let mut r = results();
+        r.push("scrape_floor.streamed", json!({"latency": {"p50_ms": 2.5}}));
+        r.push("scrape_floor.whole", json!({"latency": {"p50_ms": 2.0}}));
+        let rows = rows(&r);
+        let streamed = find(
+            &rows,
+            "/metrics at 10000 machines: transfer floor, the same body pre-encoded, streamed",
+        );
+        assert_eq!(streamed.ours, Some(2.5));
+        assert_eq!(
+            find(
+                &rows,
+                "/metrics at 10000 machines: transfer floor, the same body as one piece"
+            )
+            .ours,
+            Some(2.0)
+        );
+        assert_eq!(
+            find(&rows, "/metrics at 10000 machines: time to serve over its streamed").ours,
+            Some(1.6)
+        );
     }
 
     #[test]

@@ -596,6 +596,38 @@ async fn metrics_are_gzipped_when_the_scraper_asks() {
     );
 }
 
+/// A body of many pieces, scraped again and again: each piece's buffer is
+/// reused for later pieces once sent, and no scrape may show another's (or a
+/// later piece's) bytes. Two scrapes run at once, sharing the kept buffers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_of_many_pieces_reads_the_same_scrape_after_scrape() {
+    let app = app();
+    // 600 breakers: about 0.95 MB of text, four 256 KiB pieces.
+    for first in (0..600).step_by(100) {
+        let events: Vec<Value> = (first..first + 100)
+            .map(|i| transition(&format!("b{i:03}"), "open"))
+            .collect();
+        let (status, _) = app.post(json!({ "events": events }).to_string()).await;
+        assert_eq!(status, StatusCode::OK);
+    }
+    let machines = |t: &str| -> Vec<String> {
+        t.lines()
+            .filter(|l| !l.contains("statescope_exporter_") && !l.starts_with("process_"))
+            .map(str::to_owned)
+            .collect()
+    };
+    let first = app.metrics().await;
+    assert!(first.len() > 3 * 256 * 1024, "{} bytes", first.len());
+    let expected = machines(&first);
+    for _ in 0..4 {
+        let (a, b) = tokio::join!(app.metrics(), app.metrics());
+        assert!(
+            machines(&a) == expected && machines(&b) == expected,
+            "a scrape's body changed"
+        );
+    }
+}
+
 #[tokio::test]
 async fn health_and_unknown_paths() {
     let app = app();

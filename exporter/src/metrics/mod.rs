@@ -30,6 +30,7 @@ use statescope_model::{Kind, StateId};
 use crate::config::Compat;
 use crate::store::{JobHistograms, MachineKey, Store, push_label};
 use crate::telemetry::Telemetry;
+pub use writer::Emit;
 use writer::Writer;
 
 /// The exposition format a scraper asked for (see [`crate::api::scrape`] for how
@@ -278,7 +279,8 @@ impl Snapshot {
     /// Renders every metric, handing the text to `emit` in pieces of about
     /// `chunk` bytes as they are written, so a server can send the start of a
     /// large body while the rest is still being encoded.
-    pub fn encode_chunked(&self, telemetry: &Telemetry, format: Format, chunk: usize, emit: &mut dyn FnMut(String)) {
+    /// `emit` gives back the buffer to write the next piece into (see [`Emit`]).
+    pub fn encode_chunked(&self, telemetry: &Telemetry, format: Format, chunk: usize, emit: &mut Emit<'_>) {
         let mut out = Writer::new(format, chunk, self.estimated_len, emit);
         for collect in COLLECTORS {
             collect(self, telemetry, &mut out);
@@ -332,8 +334,10 @@ pub fn encode(store: &Store, telemetry: &Telemetry, compat: Compat, format: Form
     encode_chunked(store, telemetry, compat, format, usize::MAX, &mut |chunk| {
         if body.is_empty() {
             body = chunk;
+            String::new()
         } else {
             body.push_str(&chunk);
+            chunk
         }
     });
     body
@@ -346,7 +350,7 @@ pub fn encode_chunked(
     compat: Compat,
     format: Format,
     chunk: usize,
-    emit: &mut dyn FnMut(String),
+    emit: &mut Emit<'_>,
 ) {
     Snapshot::take(store, compat).encode_chunked(telemetry, format, chunk, emit);
 }

@@ -129,7 +129,8 @@ fn a_body_in_pieces_is_the_body_whole() {
         let whole = encode(&demo_store(), &telemetry, Compat::Full, format);
         let mut pieces = Vec::new();
         encode_chunked(&demo_store(), &telemetry, Compat::Full, format, 300, &mut |p| {
-            pieces.push(p)
+            pieces.push(p);
+            String::new()
         });
         assert!(
             pieces.len() > 5,
@@ -160,7 +161,10 @@ fn a_scrape_writes_the_store_as_it_was_when_its_snapshot_was_taken() {
         )
         .unwrap();
     let mut body = String::new();
-    snapshot.encode_chunked(&telemetry, Format::Prometheus, usize::MAX, &mut |p| body.push_str(&p));
+    snapshot.encode_chunked(&telemetry, Format::Prometheus, usize::MAX, &mut |p| {
+        body.push_str(&p);
+        p
+    });
     let without_process = |text: &str| -> Vec<String> {
         text.lines()
             .filter(|l| !l.contains("process_"))
