@@ -157,8 +157,9 @@ pub struct MachineInputs<'m> {
 }
 
 /// Derives one machine. `buf` is reused between machines so decoding does
-/// not allocate per sample. `kept` is what the machine's last build kept of
-/// its one-hot merge (see [`Kept`]), updated for the next.
+/// not allocate per sample. `kept`: what the machine's last build kept of
+/// its one-hot merge (see [`Kept`]), updated for the next; `None` keeps
+/// nothing (a first build: a refresh may never come).
 #[allow(clippy::too_many_arguments)]
 pub fn machine(
     m: &MachineInputs,
@@ -168,16 +169,13 @@ pub fn machine(
     flapping: FlappingRule,
     buf: &mut Vec<Sample>,
     unmapped: &mut Unmapped,
-    kept: &mut Option<Kept>,
+    kept: Option<&mut Option<Kept>>,
 ) -> Derived {
     buf.clear();
     match m.shape {
         Shape::OneHot => merge_one_hot(m.inputs, series, kind, buf, kept),
         Shape::Enum => decode_enum(m.inputs, series, kind, buf, unmapped),
         Shape::UpActive => merge_up_active(m.inputs, series, kind, buf),
-    }
-    if m.shape != Shape::OneHot {
-        *kept = None;
     }
     if !buf.is_sorted_by(|a, b| a.0 <= b.0) {
         sort_by_time(buf);
@@ -398,7 +396,7 @@ fn merge_one_hot(
     series: &[Series],
     kind: &Kind,
     buf: &mut Vec<Sample>,
-    kept: &mut Option<Kept>,
+    mut kept: Option<&mut Option<Kept>>,
 ) {
     let members: Vec<(&Series, Option<usize>)> = inputs
         .iter()
@@ -410,24 +408,28 @@ fn merge_one_hot(
             (&series[*i], state)
         })
         .collect();
-    let Some((times, columns)) = aligned(&members).filter(|_| kind.states().len() < 255) else {
-        *kept = None;
-        return merge_by_time(&members, buf);
-    };
-    let shared = kept.take().and_then(|k| k.fold(times, &columns, buf));
-    *kept = match shared {
-        Some(shared) => Kept::of(&members, times, buf, shared),
-        None => {
+    let aligned = aligned(&members).filter(|_| kind.states().len() < 255);
+    let folded = aligned
+        .as_ref()
+        .zip(kept.as_mut().and_then(|k| k.take()))
+        .and_then(|((times, columns), k)| k.fold(times, columns, buf));
+    let exact = match (&aligned, folded) {
+        (_, Some(shared)) => Some(shared),
+        (Some((times, columns)), None) => {
             buf.clear();
-            if merge_aligned(times, &columns, 0, buf) {
-                Kept::of(&members, times, buf, Vec::new())
-            } else {
-                buf.clear();
-                merge_by_time(&members, buf);
-                None
-            }
+            merge_aligned(times, columns, 0, buf).then(Vec::new)
         }
+        (None, None) => None,
     };
+    if exact.is_none() {
+        buf.clear();
+        merge_by_time(&members, buf);
+    }
+    if let Some(kept) = kept {
+        *kept = aligned
+            .zip(exact)
+            .and_then(|((times, _), shared)| Kept::of(&members, times, buf, shared));
+    }
 }
 
 /// A machine's one-hot merge as its last build left it: the time and value
@@ -886,7 +888,7 @@ mod tests {
                     &series,
                     &statescope_model::builtin::circuit_breaker(),
                     &mut buf,
-                    &mut None,
+                    None,
                 )
             }
         }

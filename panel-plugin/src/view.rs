@@ -45,7 +45,6 @@ pub fn build_view_cached(input: &PanelInput, cache: &mut ViewCache) -> Result<Pa
     warnings.extend(rec.warnings.iter().cloned());
     warnings.extend(kinds.warnings.iter().cloned());
 
-    kept.resize_with(rec.machines.len(), || None);
     let derived = derive_machines(rec, kinds, aux, &series, options, range, kept, &mut warnings)?;
     let fleet = Fleet { rec, kinds, derived };
     let colors = state_colors(kinds, options, &input.theme);
@@ -101,9 +100,8 @@ fn derive_machines(
         .iter()
         .zip(aux)
         .zip(targets_first)
-        .zip(kept)
         .enumerate()
-        .map(|(m, (((machine, aux), target_first), kept))| {
+        .map(|(m, ((machine, aux), target_first))| {
             let inputs = derive::MachineInputs {
                 shape: rec.groups[machine.group].shape,
                 inputs: &machine.inputs,
@@ -111,7 +109,16 @@ fn derive_machines(
                 target_first,
             };
             let kind = &kinds.list[kinds.of_machine[m]].kind;
-            derive::machine(&inputs, series, kind, range, flapping, &mut buf, &mut unmapped, kept)
+            derive::machine(
+                &inputs,
+                series,
+                kind,
+                range,
+                flapping,
+                &mut buf,
+                &mut unmapped,
+                kept.get_mut(m),
+            )
         })
         .collect();
     if let Some((s, values)) = unmapped.first() {
@@ -542,7 +549,8 @@ impl ViewCache {
     /// The recognised machines, kinds and auxiliary series: the kept ones
     /// when the series are described as before, else derived again (and
     /// kept when they depend on descriptions alone); with the machines'
-    /// kept merges (none when the machines are recognised anew).
+    /// kept merges, none when they are recognised anew (a first build
+    /// keeps none: a refresh may never come, and keeping costs a pass).
     fn described(
         &mut self,
         series: &[Series],
@@ -556,6 +564,8 @@ impl ViewCache {
         let entry = match kept {
             Some(entry) => {
                 self.reused += 1;
+                // Keep the machines' merges from the first refresh on.
+                self.kept.resize_with(entry.described.rec.machines.len(), || None);
                 entry
             }
             None => {

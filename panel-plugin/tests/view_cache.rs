@@ -304,6 +304,13 @@ fn truth(machines: usize, codes: &[u8]) -> Truth {
         .collect()
 }
 
+/// Builds `first` as a first render and its first refresh (the same
+/// samples): the cache keeps the machines' merges from then on.
+fn primed(cache: &mut ViewCache, first: &PanelInput) {
+    both(cache, first);
+    both(cache, first);
+}
+
 /// Builds `next` cached and from scratch; returns the view.
 fn both(cache: &mut ViewCache, next: &PanelInput) -> statescope_panel::PanelView {
     let fresh = build_view(next).expect("the fleet draws");
@@ -319,7 +326,8 @@ fn a_slid_range_merges_only_the_new_samples_and_counts_as_from_scratch() {
     let mut cache = ViewCache::default();
     let first = window(&truth, 0, 6, (0.0, 0.0), true);
     both(&mut cache, &first);
-    assert_eq!(cache.folded(), 0, "nothing kept yet");
+    assert_eq!(cache.folded(), 0, "a first build keeps nothing");
+    primed(&mut cache, &first);
     let mut before = first;
     for start in 1..=6 {
         let next = refresh(&before, &window(&truth, start, 6, (0.0, 0.0), true));
@@ -347,7 +355,7 @@ fn a_late_correction_in_the_shared_samples_is_merged_again() {
     let mut truth = truth(1, &[0, 0, 0, 0, 0, 0, 0, 0]);
     let mut cache = ViewCache::default();
     let first = window(&truth, 0, 6, (0.0, 0.0), true);
-    both(&mut cache, &first);
+    primed(&mut cache, &first);
     // The refresh slides by one, and Prometheus now has instant 3 as open
     // (a late scrape): the samples both ranges hold differ.
     truth[0][3] = instant(1);
@@ -362,7 +370,7 @@ fn a_time_that_became_null_in_the_shared_samples_is_merged_again() {
     let truth = truth(1, &[0, 0, 1, 1, 1, 1, 1]);
     let mut cache = ViewCache::default();
     let first = window(&truth, 0, 5, (0.0, 0.0), true);
-    both(&mut cache, &first);
+    primed(&mut cache, &first);
     // The same values slid by one, but the instant of the trip has no time
     // now: that sample is dropped, closed holds a step, then a gap, and
     // open starts a step later.
@@ -395,6 +403,7 @@ fn two_series_at_one_are_not_folded_past_the_state_before_them() {
     let mut cache = ViewCache::default();
     let first = window(&truth, 0, 4, (0.0, 0.0), true);
     assert_eq!(both(&mut cache, &first).machines[0].transitions_in_range, 2);
+    both(&mut cache, &first);
     let next = refresh(&first, &window(&truth, 1, 4, (0.0, 0.0), true));
     let view = both(&mut cache, &next);
     assert_eq!(view.machines[0].transitions_in_range, 0, "closed throughout");
@@ -409,7 +418,7 @@ fn the_range_edges_are_read_from_the_new_range() {
     let truth: Truth = vec![codes.iter().map(|&c| instant(c)).collect()];
     let mut cache = ViewCache::default();
     let first = window(&truth, 0, 5, (-0.5, 0.0), false);
-    both(&mut cache, &first);
+    primed(&mut cache, &first);
     let next = refresh(&first, &window(&truth, 3, 5, (-0.5, 0.6), false));
     let view = both(&mut cache, &next);
     assert_eq!(cache.folded(), 1);
