@@ -8,9 +8,10 @@ use std::hint::black_box;
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use statescope_bench::frames::{Fleet, Sender};
-use statescope_panel::build_view;
 use statescope_panel::store::FrameStore;
+use statescope_panel::view::PanelView;
 use statescope_panel::view::{ViewCache, build_view_cached};
+use statescope_panel::{PanelInput, build_view};
 
 const END_MS: u64 = 1_800_000_000_000;
 
@@ -84,22 +85,34 @@ fn panel(c: &mut Criterion) {
 
     // What the panel does on a refresh: the store hands over the frames it
     // keeps, slid by a step, and the view reuses what the same descriptions
-    // derived in the build before.
+    // derived in the build before, and each machine's merge of the samples
+    // the two ranges share. Timed: the slide, each from a cache left by a
+    // refresh of the range before (untimed).
     let mut view = c.benchmark_group("build_view_refresh");
     view.sample_size(10);
     for ((machines, first), (_, slid)) in inputs.iter().zip(&slid_inputs) {
         let mut cache = ViewCache::default();
-        build_view_cached(first, &mut cache)
-            .map_err(|e| e.to_string())
-            .expect("the panel draws the fleet");
+        fn build(input: &PanelInput, cache: &mut ViewCache) -> PanelView {
+            build_view_cached(input, cache)
+                .map_err(|e| e.to_string())
+                .expect("the panel draws the fleet")
+        }
+        // The first render: it keeps no machine's merge (a refresh may never come).
+        build(first, &mut cache);
         view.bench_with_input(BenchmarkId::from_parameter(machines), slid, |b, slid| {
-            b.iter(|| {
-                build_view_cached(black_box(slid), &mut cache)
-                    .map_err(|e| e.to_string())
-                    .expect("the panel draws the fleet")
+            b.iter_custom(|iters| {
+                let mut spent = std::time::Duration::ZERO;
+                for _ in 0..iters {
+                    build(first, &mut cache);
+                    let start = std::time::Instant::now();
+                    black_box(build(black_box(slid), &mut cache));
+                    spent += start.elapsed();
+                }
+                spent
             })
         });
         assert!(cache.reused() > 0, "a refresh reuses what the descriptions derived");
+        assert_eq!(cache.folded(), *machines, "a slid refresh merges only the new samples");
     }
     view.finish();
 }

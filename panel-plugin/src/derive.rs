@@ -20,11 +20,11 @@
 //! 3. the counter appears more than a step after the machine was first seen
 //!    (created at its first increment, as counters of manual moves are).
 
-use std::collections::HashMap;
-
 use statescope_model::{Kind, Severity, contract};
 
-use crate::input::{Cell, TimeRange};
+use std::sync::Arc;
+
+use crate::input::{Cell, TimeRange, Values};
 use crate::layout;
 use crate::mapping::{Decoded, Decoder};
 use crate::series::{Series, sort_by_time};
@@ -105,22 +105,28 @@ pub fn targets_first(rec: &Recognised, aux: &[MachineAux], series: &[Series]) ->
     if !aux.iter().any(MachineAux::has_counters) {
         return out;
     }
-    fn target<'a>(s: &Series<'a>) -> (Option<&'a str>, Option<&'a str>) {
+    type Target<'a> = (Option<&'a str>, Option<&'a str>);
+    fn target<'a>(s: &Series<'a>) -> Target<'a> {
         (s.label("job"), s.label("instance"))
     }
-    let mut first_of_target: HashMap<(Option<&str>, Option<&str>), f64> = HashMap::new();
+    // A list: a query holds few scrape targets.
+    let mut first_of_target: Vec<(Target, f64)> = Vec::new();
     for s in series {
         if let Some(t) = (0..s.len()).find_map(|j| s.point(j).0) {
-            let first = first_of_target.entry(target(s)).or_insert(t);
-            *first = first.min(t);
+            let key = target(s);
+            match first_of_target.iter_mut().find(|(k, _)| *k == key) {
+                Some((_, first)) => *first = first.min(t),
+                None => first_of_target.push((key, t)),
+            }
         }
     }
+    let first_of_target = |key| first_of_target.iter().find(|(k, _)| *k == key).map(|(_, t)| *t);
     for ((machine, aux), first) in rec.machines.iter().zip(aux).zip(&mut out) {
         if aux.has_counters() {
             *first = machine
                 .inputs
                 .iter()
-                .filter_map(|(i, _)| first_of_target.get(&target(&series[*i])).copied())
+                .filter_map(|(i, _)| first_of_target(target(&series[*i])))
                 .reduce(f64::min);
         }
     }
@@ -151,7 +157,10 @@ pub struct MachineInputs<'m> {
 }
 
 /// Derives one machine. `buf` is reused between machines so decoding does
-/// not allocate per sample.
+/// not allocate per sample. `kept`: what the machine's last build kept of
+/// its one-hot merge (see [`Kept`]), updated for the next; `None` keeps
+/// nothing (a first build: a refresh may never come).
+#[allow(clippy::too_many_arguments)]
 pub fn machine(
     m: &MachineInputs,
     series: &[Series],
@@ -160,10 +169,11 @@ pub fn machine(
     flapping: FlappingRule,
     buf: &mut Vec<Sample>,
     unmapped: &mut Unmapped,
+    kept: Option<&mut Option<Kept>>,
 ) -> Derived {
     buf.clear();
     match m.shape {
-        Shape::OneHot => merge_one_hot(m.inputs, series, kind, buf),
+        Shape::OneHot => merge_one_hot(m.inputs, series, kind, buf, kept),
         Shape::Enum => decode_enum(m.inputs, series, kind, buf, unmapped),
         Shape::UpActive => merge_up_active(m.inputs, series, kind, buf),
     }
@@ -381,7 +391,13 @@ fn counter_step(s: &Series, samples: &[(f64, f64)], t: f64) -> f64 {
 /// state is the one whose series is 1; none at 1 is a gap. If several are 1
 /// (a scrape caught both sides of a change), the one that differs from the
 /// previous state wins: it is the newer.
-fn merge_one_hot(inputs: &[(usize, Input)], series: &[Series], kind: &Kind, buf: &mut Vec<Sample>) {
+fn merge_one_hot(
+    inputs: &[(usize, Input)],
+    series: &[Series],
+    kind: &Kind,
+    buf: &mut Vec<Sample>,
+    mut kept: Option<&mut Option<Kept>>,
+) {
     let members: Vec<(&Series, Option<usize>)> = inputs
         .iter()
         .map(|(i, input)| {
@@ -392,9 +408,129 @@ fn merge_one_hot(inputs: &[(usize, Input)], series: &[Series], kind: &Kind, buf:
             (&series[*i], state)
         })
         .collect();
-    match aligned(&members) {
-        Some((times, columns)) => merge_aligned(times, &columns, buf),
-        None => merge_by_time(&members, buf),
+    let aligned = aligned(&members).filter(|_| kind.states().len() < 255);
+    let folded = aligned
+        .as_ref()
+        .zip(kept.as_mut().and_then(|k| k.take()))
+        .and_then(|((times, columns), k)| k.fold(times, columns, buf));
+    let exact = match (&aligned, folded) {
+        (_, Some(shared)) => Some(shared),
+        (Some((times, columns)), None) => {
+            buf.clear();
+            merge_aligned(times, columns, 0, buf).then(Vec::new)
+        }
+        (None, None) => None,
+    };
+    if exact.is_none() {
+        buf.clear();
+        merge_by_time(&members, buf);
+    }
+    if let Some(kept) = kept {
+        *kept = aligned
+            .zip(exact)
+            .and_then(|((times, _), shared)| Kept::of(&members, times, buf, shared));
+    }
+}
+
+/// A machine's one-hot merge as its last build left it: the time and value
+/// columns it read (shared with that build's input, not copied) and the
+/// state merged at each instant. A refresh slides the columns: the samples
+/// before the new range's first leave, new ones come after the last. Those
+/// the columns still share are compared bit for bit with what was merged,
+/// and only the new ones merged. Exact because the state at an instant
+/// depends on that instant's values alone (and its time being finite, as
+/// every kept one is), unless two series are 1 there: then on the state
+/// before, which the samples that left may have set, so a merge with such
+/// an instant is not kept.
+pub struct Kept {
+    times: Column,
+    /// Each column and the state it stands for.
+    columns: Vec<(Column, Option<usize>)>,
+    /// Samples merged (the columns may hold more).
+    len: usize,
+    /// The state at each instant: 0 for none, else its index + 1.
+    states: Vec<u8>,
+    /// Whether some of `states` came from the merge before.
+    folded: bool,
+}
+
+/// A column of numbers kept: the buffer it is in, and where it starts.
+struct Column(Arc<Vec<f64>>, usize);
+
+impl Column {
+    fn of(values: &Values) -> Option<Column> {
+        match values {
+            Values::Numbers { all, at, .. } => Some(Column(Arc::clone(all), *at)),
+            Values::Cells(_) => None,
+        }
+    }
+
+    fn first(&self, len: usize) -> &[f64] {
+        &self.0[self.1..][..len]
+    }
+}
+
+impl Kept {
+    /// What to keep of a merge into `buf`; `states`: those of the samples
+    /// it took from the merge before (the start of `buf`). Every state's
+    /// index is below 255 (see [`merge_one_hot`]).
+    fn of(members: &[(&Series, Option<usize>)], times: &[f64], buf: &[Sample], mut states: Vec<u8>) -> Option<Kept> {
+        let folded = !states.is_empty();
+        states.reserve_exact(buf.len() - states.len());
+        for &(_, s) in &buf[states.len()..] {
+            // 0 for none, else the state's index + 1.
+            states.push(s.map_or(0, |s| s as u8 + 1));
+        }
+        let mut columns = Vec::with_capacity(members.len());
+        for (s, state) in members {
+            columns.push((Column::of(s.columns()?.1)?, *state));
+        }
+        Some(Kept {
+            times: Column::of(members.first()?.0.columns()?.0)?,
+            columns,
+            len: times.len(),
+            states,
+            folded,
+        })
+    }
+
+    pub fn folded(&self) -> bool {
+        self.folded
+    }
+
+    /// Merges `times` and `columns` into `buf` from what was kept, when
+    /// they hold the kept samples from the new first instant on and the
+    /// new ones merge without two series at 1. Returns the states of the
+    /// shared samples, to keep. Compared bit for bit, without an early
+    /// exit: a run of xors the compiler vectorises, cheaper than the merge.
+    fn fold(self, times: &[f64], columns: &[(&[f64], Option<usize>)], buf: &mut Vec<Sample>) -> Option<Vec<u8>> {
+        let len = self.len;
+        let left = self
+            .times
+            .first(len)
+            .partition_point(|t| times.first().is_some_and(|first| t < first));
+        let shared = len - left;
+        let same = |old: &Column, new: &[f64]| {
+            new.len() >= shared
+                && old.first(len)[left..]
+                    .iter()
+                    .zip(new)
+                    .fold(0, |d, (a, b)| d | (a.to_bits() ^ b.to_bits()))
+                    == 0
+        };
+        if self.columns.len() != columns.len() || !same(&self.times, times) {
+            return None;
+        }
+        for ((old, old_state), (new, state)) in self.columns.iter().zip(columns) {
+            if old_state != state || !same(old, new) {
+                return None;
+            }
+        }
+        let states = self.states[left..].to_vec();
+        for (&t, &s) in times.iter().zip(&states) {
+            buf.push((t, usize::from(s).checked_sub(1)));
+        }
+        merge_aligned(times, columns, shared, buf).then_some(states)
     }
 }
 
@@ -423,47 +559,30 @@ fn pick(chosen: &mut Option<usize>, state: Option<usize>, on: bool, prev: Option
 
 /// The common case, and the hot loop of a large panel: every series of the
 /// machine has its samples at the same instants (one range query), so the
-/// merge walks their value columns side by side. A time or value that is not
-/// a finite number counts as missing, as in [`Series::point`].
-///
-/// Column by column first (a tight loop over one column at a time), which
-/// is exact while at most one series is 1 at each instant; where two are,
-/// the choice depends on the state before, so the merge is redone sample by
-/// sample.
-fn merge_aligned(times: &[f64], columns: &[(&[f64], Option<usize>)], buf: &mut Vec<Sample>) {
+/// merge walks their value columns side by side, one column at a time (a
+/// tight loop), from sample `skip` on. False, with `buf` to be discarded,
+/// when that is not exact: a time is not a finite number (such a sample is
+/// missing, as in [`Series::point`]), or two series are 1 at an instant
+/// (the choice depends on the state before: [`merge_by_time`] makes it).
+fn merge_aligned(times: &[f64], columns: &[(&[f64], Option<usize>)], skip: usize, buf: &mut Vec<Sample>) -> bool {
+    let times = &times[skip..];
+    if !times.iter().all(|t| t.is_finite()) {
+        return false;
+    }
     let start = buf.len();
-    if times.iter().all(|t| t.is_finite()) {
-        buf.extend(times.iter().map(|&t| (t, None)));
-        let mut contested = false;
-        for (values, state) in columns {
-            let Some(state) = *state else { continue };
-            for (slot, &v) in buf[start..].iter_mut().zip(*values) {
-                if (0.5..f64::INFINITY).contains(&v) {
-                    contested |= slot.1.is_some();
-                    slot.1 = Some(state);
+    buf.extend(times.iter().map(|&t| (t, None)));
+    for (values, state) in columns {
+        let Some(state) = *state else { continue };
+        for (slot, &v) in buf[start..].iter_mut().zip(&values[skip..]) {
+            if (0.5..f64::INFINITY).contains(&v) {
+                if slot.1.is_some() {
+                    return false;
                 }
+                slot.1 = Some(state);
             }
         }
-        if !contested {
-            return;
-        }
-        buf.truncate(start);
     }
-    let mut prev: Option<usize> = None;
-    for (i, &t) in times.iter().enumerate() {
-        if !t.is_finite() {
-            continue;
-        }
-        let mut chosen = None;
-        for (values, state) in columns {
-            let v = values[i];
-            pick(&mut chosen, *state, v.is_finite() && v >= 0.5, prev);
-        }
-        buf.push((t, chosen));
-        if chosen.is_some() {
-            prev = chosen;
-        }
-    }
+    true
 }
 
 /// Any series: a cursor per series, merged by time.
@@ -753,7 +872,11 @@ mod tests {
                 // Side by side whatever the times hold (NaN times never compare equal).
                 let slices: Vec<_> = series.iter().map(|s| s.number_slices().expect("numbers")).collect();
                 let columns: Vec<_> = slices.iter().enumerate().map(|(i, (_, v))| (*v, Some(i))).collect();
-                merge_aligned(slices[0].0, &columns, &mut buf)
+                if !merge_aligned(slices[0].0, &columns, 0, &mut buf) {
+                    // Not exact: what merge_one_hot does then.
+                    buf.clear();
+                    merge_by_time(&members, &mut buf);
+                }
             }
             Some(false) => merge_by_time(&members, &mut buf),
             None => {
@@ -765,6 +888,7 @@ mod tests {
                     &series,
                     &statescope_model::builtin::circuit_breaker(),
                     &mut buf,
+                    None,
                 )
             }
         }

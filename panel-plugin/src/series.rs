@@ -86,6 +86,12 @@ impl<'a> Series<'a> {
         Some((&times[..n], &values[..n]))
     }
 
+    /// The time and value columns [`Series::number_slices`] reads, to keep
+    /// (they share the input's samples).
+    pub fn columns(&self) -> Option<(&'a Values, &'a Values)> {
+        self.rows.is_none().then_some((self.times?, self.values))
+    }
+
     /// Whether everything but the samples' numbers comes from the field's
     /// labels and config: no text cells (state names as values) and no table
     /// rows (labels read from cells).

@@ -375,10 +375,9 @@ fn shapes<'a>(
             activity_of[u] = found;
         }
     }
-    let paired: HashSet<usize> = activity_of.iter().flatten().copied().collect();
     let mut out = Vec::new();
     for (g, (metric, list)) in by_metric.iter().enumerate() {
-        if paired.contains(&g) {
+        if activity_of.contains(&Some(g)) {
             continue;
         }
         if let Some(a) = activity_of[g] {
@@ -659,11 +658,13 @@ fn detect_identity(metric: Option<&str>, shape: Shape, state_label: &str, member
         .map(|(k, _)| *k)
         .collect();
     let determined = |label: &str| {
-        let mut value_of: HashMap<Vec<&str>, &str> = HashMap::new();
-        members.iter().all(|s| {
+        // The first member with each key: a map of the same type as
+        // `series.rs` uses, one copy of its code in the wasm.
+        let mut first_of: HashMap<Vec<&str>, usize> = HashMap::new();
+        members.iter().enumerate().all(|(i, s)| {
             let Some(v) = s.label(label) else { return true };
             let key: Vec<&str> = everywhere.iter().map(|l| s.label(l).unwrap_or_default()).collect();
-            *value_of.entry(key).or_insert(v) == v
+            members[*first_of.entry(key).or_insert(i)].label(label) == Some(v)
         })
     };
     let partial: Vec<&str> = seen

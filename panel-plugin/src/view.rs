@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use statescope_model::{Flow, Severity, contract};
 
-use crate::derive::{self, Derived, FlappingRule, MachineAux};
+use crate::derive::{self, Derived, FlappingRule, Kept, MachineAux};
 use crate::input::{FieldConfig, PanelInput, Theme, TimeRange};
 use crate::kinds::Kinds;
 use crate::options::{KindChoice, PanelOptions, ShapeChoice, SortOrder};
@@ -30,7 +30,9 @@ pub fn build_view(input: &PanelInput) -> Result<PanelView, DataProblem> {
 /// descriptions in an earlier build: a refresh hands the panel the frames it
 /// keeps (`store.rs`) with new samples but the same labels and config, and
 /// which machines there are, their kinds and their auxiliary series follow
-/// from those alone. The result always equals [`build_view`]'s.
+/// from those alone; and each machine's series merged into states, of which
+/// a refresh only adds the new samples (see [`derive::Kept`]). The result
+/// always equals [`build_view`]'s.
 pub fn build_view_cached(input: &PanelInput, cache: &mut ViewCache) -> Result<PanelView, DataProblem> {
     let range = checked_range(input.time_range)?;
     let options = &input.options;
@@ -38,12 +40,12 @@ pub fn build_view_cached(input: &PanelInput, cache: &mut ViewCache) -> Result<Pa
     if series.iter().all(Series::is_empty) {
         return Err(DataProblem::NoData);
     }
-    let Described { rec, kinds, aux } = cache.described(&series, options)?;
+    let (Described { rec, kinds, aux }, kept) = cache.described(&series, options)?;
     let mut warnings: Vec<String> = options.problems.clone();
     warnings.extend(rec.warnings.iter().cloned());
     warnings.extend(kinds.warnings.iter().cloned());
 
-    let derived = derive_machines(rec, kinds, aux, &series, options, range, &mut warnings)?;
+    let derived = derive_machines(rec, kinds, aux, &series, options, range, kept, &mut warnings)?;
     let fleet = Fleet { rec, kinds, derived };
     let colors = state_colors(kinds, options, &input.theme);
     let searched = fleet.search(&options.search);
@@ -75,6 +77,7 @@ fn checked_range(range: TimeRange) -> Result<TimeRange, DataProblem> {
 
 /// Each machine's timeline, counts and flags. Values that name no state are
 /// a warning, or the error when no machine has a single known state.
+#[allow(clippy::too_many_arguments)]
 fn derive_machines(
     rec: &Recognised,
     kinds: &Kinds,
@@ -82,6 +85,7 @@ fn derive_machines(
     series: &[Series],
     options: &PanelOptions,
     range: TimeRange,
+    kept: &mut [Option<Kept>],
     warnings: &mut Vec<String>,
 ) -> Result<Vec<Derived>, DataProblem> {
     let targets_first = derive::targets_first(rec, aux, series);
@@ -105,7 +109,16 @@ fn derive_machines(
                 target_first,
             };
             let kind = &kinds.list[kinds.of_machine[m]].kind;
-            derive::machine(&inputs, series, kind, range, flapping, &mut buf, &mut unmapped)
+            derive::machine(
+                &inputs,
+                series,
+                kind,
+                range,
+                flapping,
+                &mut buf,
+                &mut unmapped,
+                kept.get_mut(m),
+            )
         })
         .collect();
     if let Some((s, values)) = unmapped.first() {
@@ -480,6 +493,8 @@ fn display_labels(machine: &shape::Machine) -> Vec<(String, String)> {
 pub struct ViewCache {
     entry: Option<Entry>,
     reused: u64,
+    /// Per machine of `entry`, its merge as the last build left it.
+    kept: Vec<Option<Kept>>,
 }
 
 /// What follows from the series' descriptions (labels, config, names) and
@@ -525,10 +540,22 @@ impl ViewCache {
         self.reused
     }
 
+    /// How many machines the last build merged from what the one before
+    /// kept (see [`derive::Kept`]).
+    pub fn folded(&self) -> usize {
+        self.kept.iter().flatten().filter(|k| k.folded()).count()
+    }
+
     /// The recognised machines, kinds and auxiliary series: the kept ones
     /// when the series are described as before, else derived again (and
-    /// kept when they depend on descriptions alone).
-    fn described(&mut self, series: &[Series], options: &PanelOptions) -> Result<&Described, DataProblem> {
+    /// kept when they depend on descriptions alone); with the machines'
+    /// kept merges, none when they are recognised anew (a first build
+    /// keeps none: a refresh may never come, and keeping costs a pass).
+    fn described(
+        &mut self,
+        series: &[Series],
+        options: &PanelOptions,
+    ) -> Result<(&Described, &mut Vec<Option<Kept>>), DataProblem> {
         let kept = self.entry.take().filter(|e| {
             e.key
                 .as_ref()
@@ -537,9 +564,12 @@ impl ViewCache {
         let entry = match kept {
             Some(entry) => {
                 self.reused += 1;
+                // Keep the machines' merges from the first refresh on.
+                self.kept.resize_with(entry.described.rec.machines.len(), || None);
                 entry
             }
             None => {
+                self.kept.clear();
                 let rec = shape::recognise(series, options)?;
                 let kinds = kinds::resolve(&rec, series, options)?;
                 let aux = derive::attach(&rec, series);
@@ -549,7 +579,7 @@ impl ViewCache {
                 }
             }
         };
-        Ok(&self.entry.insert(entry).described)
+        Ok((&self.entry.insert(entry).described, &mut self.kept))
     }
 }
 

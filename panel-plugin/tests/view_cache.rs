@@ -63,6 +63,21 @@ fn fleet(states: &[&[&str]], options: Value) -> Value {
     input(frames, options, states[0].len())
 }
 
+/// Machine `m`'s frames described anew, under another name.
+fn relabel(input: &mut PanelInput, m: usize) {
+    for frame in &mut input.frames {
+        let labels = &frame.fields[1].labels;
+        if labels
+            .get("machine")
+            .is_some_and(|name| name.starts_with(&format!("m{m}")))
+        {
+            let mut relabelled: BTreeMap<String, String> = (**labels).clone();
+            relabelled.insert("machine".into(), format!("{}x", labels["machine"]));
+            frame.fields[1].labels = Arc::new(relabelled);
+        }
+    }
+}
+
 fn same(cache: &mut ViewCache, input: &PanelInput) {
     let cached = build_view_cached(input, cache).map_err(|e| e.to_string());
     let fresh = build_view(input).map_err(|e| e.to_string());
@@ -148,14 +163,7 @@ proptest! {
                 // One machine's frames described anew, under another name.
                 2 => {
                     let mut n = refresh(&current, &next);
-                    for frame in &mut n.frames {
-                        let labels = &frame.fields[1].labels;
-                        if labels.get("machine").is_some_and(|m| m.starts_with(&format!("m{machine}"))) {
-                            let mut relabelled: BTreeMap<String, String> = (**labels).clone();
-                            relabelled.insert("machine".into(), format!("{}x", labels["machine"]));
-                            frame.fields[1].labels = Arc::new(relabelled);
-                        }
-                    }
+                    relabel(&mut n, machine);
                     n
                 }
                 // An option that reads labels: one identity for all machines.
@@ -213,4 +221,279 @@ fn a_kind_defined_by_metrics_follows_their_latest_values() {
     assert_eq!(cache.reused(), 0);
     let edges = |input: &PanelInput| build_view(input).unwrap().kinds[0].edges.len();
     assert_eq!((edges(&first), edges(&next)), (2, 1));
+}
+
+/// Per machine, per instant: the value of each of the breaker's five
+/// one-hot series there.
+type Truth = Vec<Vec<[f64; 5]>>;
+
+/// One instant's values: `code` 0..5 that state; 5 none at 1 (a gap); 6 two
+/// series at 1 (a scrape caught both sides of a change); 7 a state with its
+/// neighbour's series null.
+fn instant(code: u8) -> [f64; 5] {
+    let mut v = [0.0; 5];
+    match code {
+        0..5 => v[usize::from(code)] = 1.0,
+        5 => {}
+        6 => (v[0], v[1]) = (1.0, 1.0),
+        _ => (v[1], v[2]) = (1.0, f64::NAN),
+    }
+    v
+}
+
+/// What a range query over instants `start..start + len` of `truth` gives,
+/// as the store hands it over: `refresh`ed from `before` (descriptions kept)
+/// when there is one. `edges`: how far the range's ends sit past the first
+/// and last sample, in steps; `declared`: whether the time field carries
+/// the query's step.
+fn window(truth: &Truth, start: usize, len: usize, edges: (f64, f64), declared: bool) -> PanelInput {
+    let times: Vec<f64> = (start..start + len)
+        .map(|i| support::T0 + i as f64 * support::STEP)
+        .collect();
+    let frames = truth
+        .iter()
+        .enumerate()
+        .flat_map(|(m, instants)| {
+            let times = &times;
+            BREAKER.iter().enumerate().map(move |(s, state)| {
+                let values = instants[start..start + len]
+                    .iter()
+                    .map(|v| if v[s].is_nan() { Value::Null } else { json!(v[s]) })
+                    .collect();
+                let mut frame = support::prom_frame(
+                    "A",
+                    &[
+                        ("__name__", "statescope_state"),
+                        ("instance", "exporter:9733"),
+                        ("job", "statescope"),
+                        ("kind", "circuit_breaker"),
+                        ("machine", &format!("m{m}")),
+                        ("state", state),
+                    ],
+                    times,
+                    values,
+                );
+                if !declared {
+                    frame["fields"][0]["config"] = json!({});
+                }
+                frame
+            })
+        })
+        .collect();
+    let mut json = input(frames, json!({}), len);
+    let first = times.first().copied().unwrap_or(support::T0);
+    let last = times.last().copied().unwrap_or(support::T0);
+    json["timeRange"] = json!({"from": first + edges.0 * support::STEP, "to": last + edges.1 * support::STEP});
+    json["now"] = json["timeRange"]["to"].clone();
+    let mut input = decoded(&json);
+    // One times column for all, as the store shares repeated times.
+    let times = input.frames[0].fields[0].values.clone();
+    for frame in &mut input.frames {
+        frame.fields[0].values = times.clone();
+    }
+    input
+}
+
+fn truth(machines: usize, codes: &[u8]) -> Truth {
+    (0..machines)
+        .map(|m| {
+            (0..codes.len())
+                .map(|i| instant(codes[(i * (m + 1) + m) % codes.len()]))
+                .collect()
+        })
+        .collect()
+}
+
+/// Builds `first` as a first render and its first refresh (the same
+/// samples): the cache keeps the machines' merges from then on.
+fn primed(cache: &mut ViewCache, first: &PanelInput) {
+    both(cache, first);
+    both(cache, first);
+}
+
+/// Builds `next` cached and from scratch; returns the view.
+fn both(cache: &mut ViewCache, next: &PanelInput) -> statescope_panel::PanelView {
+    let fresh = build_view(next).expect("the fleet draws");
+    assert_eq!(build_view_cached(next, cache).expect("the fleet draws"), fresh);
+    fresh
+}
+
+#[test]
+fn a_slid_range_merges_only_the_new_samples_and_counts_as_from_scratch() {
+    // m0 closed, trips at instant 6, half_open at 8, closed from 9.
+    let codes = [0, 0, 0, 0, 0, 0, 1, 1, 2, 0, 0, 0];
+    let truth: Truth = vec![codes.iter().map(|&c| instant(c)).collect()];
+    let mut cache = ViewCache::default();
+    let first = window(&truth, 0, 6, (0.0, 0.0), true);
+    both(&mut cache, &first);
+    assert_eq!(cache.folded(), 0, "a first build keeps nothing");
+    primed(&mut cache, &first);
+    let mut before = first;
+    for start in 1..=6 {
+        let next = refresh(&before, &window(&truth, start, 6, (0.0, 0.0), true));
+        let view = both(&mut cache, &next);
+        assert_eq!(cache.folded(), 1, "slid to {start}: merged from what was kept");
+        let m0 = &view.machines[0];
+        let expected = match start {
+            1 | 2 => 1,
+            3 => 2,
+            4 | 5 => 3,
+            _ => 2,
+        };
+        assert_eq!(m0.transitions_in_range, expected, "slid to {start}");
+        before = next;
+    }
+    // Slid to 6: the window starts at the trip; open is the first sample's
+    // state, not a transition in range, and half_open's share starts later.
+    let view = both(&mut cache, &before);
+    assert_eq!(view.machines[0].transitions_in_range, 2);
+    assert_eq!(view.machines[0].history[0].state_index, Some(1));
+}
+
+#[test]
+fn a_late_correction_in_the_shared_samples_is_merged_again() {
+    let mut truth = truth(1, &[0, 0, 0, 0, 0, 0, 0, 0]);
+    let mut cache = ViewCache::default();
+    let first = window(&truth, 0, 6, (0.0, 0.0), true);
+    primed(&mut cache, &first);
+    // The refresh slides by one, and Prometheus now has instant 3 as open
+    // (a late scrape): the samples both ranges hold differ.
+    truth[0][3] = instant(1);
+    let next = refresh(&first, &window(&truth, 1, 6, (0.0, 0.0), true));
+    let view = both(&mut cache, &next);
+    assert_eq!(cache.folded(), 0, "a corrected sample is no slide");
+    assert_eq!(view.machines[0].transitions_in_range, 2, "closed -> open -> closed");
+}
+
+#[test]
+fn a_time_that_became_null_in_the_shared_samples_is_merged_again() {
+    let truth = truth(1, &[0, 0, 1, 1, 1, 1, 1]);
+    let mut cache = ViewCache::default();
+    let first = window(&truth, 0, 5, (0.0, 0.0), true);
+    primed(&mut cache, &first);
+    // The same values slid by one, but the instant of the trip has no time
+    // now: that sample is dropped, closed holds a step, then a gap, and
+    // open starts a step later.
+    let mut next = refresh(&first, &window(&truth, 1, 5, (0.0, 0.0), true));
+    let mut times = next.frames[0].fields[0].values.as_numbers().expect("numbers").to_vec();
+    times[1] = f64::NAN;
+    // One column for all, as the store shares a machine's repeated times.
+    let times = Values::Numbers {
+        all: Arc::new(times),
+        at: 0,
+        len: 5,
+    };
+    for frame in &mut next.frames {
+        frame.fields[0].values = times.clone();
+    }
+    let view = both(&mut cache, &next);
+    assert_eq!(cache.folded(), 0);
+    let history = &view.machines[0].history;
+    assert_eq!((history[1].state_index, history[2].state_index), (None, Some(1)));
+    assert_eq!(history[2].start_ms, support::T0 + 3.0 * support::STEP);
+}
+
+#[test]
+fn two_series_at_one_are_not_folded_past_the_state_before_them() {
+    // At instant 1 closed and open are both 1: open wins since closed came
+    // before it. Once instant 0 leaves the range, closed wins (no state
+    // before it to differ from).
+    let codes = [0, 6, 0, 0, 0, 0, 0];
+    let truth: Truth = vec![codes.iter().map(|&c| instant(c)).collect()];
+    let mut cache = ViewCache::default();
+    let first = window(&truth, 0, 4, (0.0, 0.0), true);
+    assert_eq!(both(&mut cache, &first).machines[0].transitions_in_range, 2);
+    both(&mut cache, &first);
+    let next = refresh(&first, &window(&truth, 1, 4, (0.0, 0.0), true));
+    let view = both(&mut cache, &next);
+    assert_eq!(view.machines[0].transitions_in_range, 0, "closed throughout");
+}
+
+#[test]
+fn the_range_edges_are_read_from_the_new_range() {
+    // Without a declared step, the step is the smallest spacing: instant 0
+    // and 1 are close, the rest a step apart. A range whose start sits half
+    // a step before the first sample leaves a gap at its start.
+    let codes = [1, 1, 1, 0, 0, 0, 0, 0, 0];
+    let truth: Truth = vec![codes.iter().map(|&c| instant(c)).collect()];
+    let mut cache = ViewCache::default();
+    let first = window(&truth, 0, 5, (-0.5, 0.0), false);
+    primed(&mut cache, &first);
+    let next = refresh(&first, &window(&truth, 3, 5, (-0.5, 0.6), false));
+    let view = both(&mut cache, &next);
+    assert_eq!(cache.folded(), 1);
+    let m0 = &view.machines[0];
+    assert_eq!(m0.transitions_in_range, 0, "open -> closed happened before the range");
+    assert_eq!(m0.history[0].state_index, None, "nothing known before the first sample");
+    assert!(
+        m0.since.is_some_and(|s| s.lower_bound),
+        "closed since before the range, at least"
+    );
+}
+
+proptest! {
+    /// Whatever a run of refreshes does (slides by any number of steps,
+    /// late corrections, relabels, options, emptied series, a range edge
+    /// off the samples, a step declared or not), the build from what the
+    /// builds before kept equals the build from scratch.
+    #[test]
+    fn folded_refreshes_equal_from_scratch(
+        codes in prop::collection::vec(prop_oneof![8 => 0u8..5, 1 => 5u8..8], 24),
+        len in 1usize..8,
+        declared in any::<bool>(),
+        steps in prop::collection::vec((0usize..8, 0usize..10, 0usize..3, 0u8..8), 1..10),
+    ) {
+        let mut truth = truth(3, &codes);
+        let mut cache = ViewCache::default();
+        let mut start = 0;
+        let mut edges = (0.0, 0.0);
+        let mut current = window(&truth, start, len, edges, declared);
+        for (op, k, machine, code) in steps {
+            let mut next = match op {
+                // Slides by k steps (0: the same instants), maybe past the kept ones.
+                0..=2 => {
+                    start = (start + k).min(truth[0].len() - len);
+                    refresh(&current, &window(&truth, start, len, edges, declared))
+                }
+                // A late correction at any instant in range, and a slide by one or none.
+                3 => {
+                    truth[machine][start + k % len] = instant(code);
+                    start = (start + k % 2).min(truth[0].len() - len);
+                    refresh(&current, &window(&truth, start, len, edges, declared))
+                }
+                // The range's ends off the samples.
+                4 => {
+                    edges = ([-0.5, 0.0, 0.4][machine], [0.0, 0.3, 2.0][k % 3]);
+                    refresh(&current, &window(&truth, start, len, edges, declared))
+                }
+                // One machine's frames described anew.
+                5 => {
+                    let mut n = refresh(&current, &window(&truth, start, len, edges, declared));
+                    relabel(&mut n, machine);
+                    n
+                }
+                // Options: one identity for all machines, or a flapping rule.
+                6 => {
+                    let mut n = refresh(&current, &window(&truth, start, len, edges, declared));
+                    n.options.identity_labels = if machine == 0 { vec!["job".into()] } else { Vec::new() };
+                    n.options.flapping_threshold = 1 + k as u64 % 3;
+                    n
+                }
+                // One series emptied.
+                _ => {
+                    let mut n = refresh(&current, &window(&truth, start, len, edges, declared));
+                    n.frames[machine * BREAKER.len() + usize::from(code) % 5].fields[1].values = Values::Numbers {
+                        all: Arc::new(Vec::new()),
+                        at: 0,
+                        len: 0,
+                    };
+                    n
+                }
+            };
+            std::mem::swap(&mut current, &mut next);
+            let cached = build_view_cached(&current, &mut cache).map_err(|e| e.to_string());
+            let fresh = build_view(&current).map_err(|e| e.to_string());
+            prop_assert_eq!(cached, fresh);
+        }
+    }
 }
