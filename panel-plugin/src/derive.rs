@@ -22,6 +22,7 @@
 
 use statescope_model::{Kind, Severity, contract};
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::input::{Cell, TimeRange, Values};
@@ -109,18 +110,15 @@ pub fn targets_first(rec: &Recognised, aux: &[MachineAux], series: &[Series]) ->
     fn target<'a>(s: &Series<'a>) -> Target<'a> {
         (s.label("job"), s.label("instance"))
     }
-    // A list: a query holds few scrape targets.
-    let mut first_of_target: Vec<(Target, f64)> = Vec::new();
+    // A map, not a list: a query may span many scrape targets (one per service instance).
+    let mut first_of_target: HashMap<Target, f64> = HashMap::new();
     for s in series {
         if let Some(t) = (0..s.len()).find_map(|j| s.point(j).0) {
-            let key = target(s);
-            match first_of_target.iter_mut().find(|(k, _)| *k == key) {
-                Some((_, first)) => *first = first.min(t),
-                None => first_of_target.push((key, t)),
-            }
+            let first = first_of_target.entry(target(s)).or_insert(t);
+            *first = first.min(t);
         }
     }
-    let first_of_target = |key| first_of_target.iter().find(|(k, _)| *k == key).map(|(_, t)| *t);
+    let first_of_target = |key| first_of_target.get(&key).copied();
     for ((machine, aux), first) in rec.machines.iter().zip(aux).zip(&mut out) {
         if aux.has_counters() {
             *first = machine
