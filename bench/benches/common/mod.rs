@@ -9,6 +9,7 @@ use statescope_bench::events::{CYCLE, Stream, seed_bodies};
 use statescope_exporter::events::{Body, Event, RawEvent};
 use statescope_exporter::store::{Catalog, Limits, Store};
 use statescope_model::builtin;
+use statescope_model::contract::DEFAULT_IDENTITY_LABELS;
 
 /// Events per request, as the load generator sends them.
 pub const BATCH: usize = 100;
@@ -22,9 +23,10 @@ pub fn decode(body: &str) -> Vec<Event> {
         Body::Batch { events } => events,
         Body::One(value) => vec![value],
     };
+    let identity: Vec<String> = DEFAULT_IDENTITY_LABELS.iter().map(|l| (*l).to_owned()).collect();
     values
         .into_iter()
-        .map(|v| RawEvent::parse(v).expect("the benchmark events are well formed"))
+        .map(|v| RawEvent::parse_with(v.get(), &identity).expect("the benchmark events are well formed"))
         .collect()
 }
 

@@ -13,6 +13,7 @@ use axum::body::{Body as HttpBody, Bytes};
 use axum::extract::{FromRef, FromRequest, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use serde::Serialize;
+use serde_json::value::RawValue;
 use serde_json::{Value, json};
 
 use super::state::{Api, BodyReadTimeout};
@@ -243,7 +244,7 @@ fn is_length_limit(e: &axum::Error) -> bool {
 
 /// The events' JSON values: one event or `{"events": [...]}`, at least one
 /// and at most `max_events`.
-fn batch(body: &[u8], max_events: usize) -> Result<Vec<Value>, ApiError> {
+fn batch(body: &[u8], max_events: usize) -> Result<Vec<&RawValue>, ApiError> {
     let values = match serde_json::from_slice::<Body>(body) {
         Ok(Body::Batch { events }) => events,
         Ok(Body::One(value)) => vec![value],
@@ -268,13 +269,13 @@ fn batch(body: &[u8], max_events: usize) -> Result<Vec<Value>, ApiError> {
 }
 
 /// Each value as an event; the first that is not refuses the whole request.
-fn parse_each(values: Vec<Value>, identity_labels: &[String]) -> Result<Vec<Event>, ApiError> {
+fn parse_each(values: Vec<&RawValue>, identity_labels: &[String]) -> Result<Vec<Event>, ApiError> {
     let count = values.len() as u64;
     values
         .into_iter()
         .enumerate()
         .map(|(index, value)| {
-            RawEvent::parse_with(value, identity_labels).map_err(|e| {
+            RawEvent::parse_with(value.get(), identity_labels).map_err(|e| {
                 let message = format!("event {index}: {e}; nothing in this request was applied");
                 malformed(StatusCode::BAD_REQUEST, count, message).with("index", index)
             })
