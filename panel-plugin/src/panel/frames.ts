@@ -213,12 +213,18 @@ function objectKey(value: unknown): string {
 }
 
 /** The parts of a field's colour the Rust side reads (input.rs's FieldColor),
- * or the value as it is when it is not of that shape (the Rust side decides). */
-function fieldColor(color: unknown): unknown {
+ * or undefined when it is not of that shape. */
+function colorParts(color: unknown): { mode: string; fixedColor: string | undefined } | undefined {
   const c = color as { mode?: unknown; fixedColor?: unknown } | null | undefined;
   return c && typeof c.mode === 'string' && (c.fixedColor == null || typeof c.fixedColor === 'string')
-    ? { mode: c.mode, fixedColor: c.fixedColor ?? undefined }
-    : color;
+    ? { mode: c.mode, fixedColor: (c.fixedColor as string | null | undefined) ?? undefined }
+    : undefined;
+}
+
+/** A field's colour as sent: its parts, or the value as it is when it is
+ * not of that shape (the Rust side decides). */
+function fieldColor(color: unknown): unknown {
+  return colorParts(color) ?? color;
 }
 
 /** The config the Rust side reads (input.rs's FieldConfig), variables filled in. */
@@ -298,11 +304,8 @@ function configKey(c: FieldConfigs[number], mappings: MappingsSeen): string {
     mappings.of = c.mappings;
     mappings.json = objectKey(c.mappings);
   }
-  const color = c.color as { mode?: unknown; fixedColor?: unknown } | undefined;
-  const colorKey =
-    color && typeof color.mode === 'string' && (color.fixedColor === undefined || typeof color.fixedColor === 'string')
-      ? `${color.mode}\u001f${color.fixedColor ?? ''}`
-      : objectKey(color);
+  const parts = colorParts(c.color);
+  const colorKey = parts ? `${parts.mode}\u001f${parts.fixedColor ?? ''}` : objectKey(c.color);
   return `${c.displayName ?? ''}\u001e${c.displayNameFromDS ?? ''}\u001e${c.unit ?? ''}\u001e${c.interval ?? ''}\u001e${mappings.json}\u001e${colorKey}\u001e${c.links ? JSON.stringify(c.links) : ''}`;
 }
 
