@@ -278,7 +278,7 @@ impl GroupCommitter {
     /// After a failed append the store holds changes nobody was told were
     /// kept: put back what the disk holds, so reads show what a restart
     /// would, not batches that were answered 503.
-    fn forget_unwritten(&self) {
+    fn forget_unwritten(&mut self) {
         let empty = {
             let store = self.store.read().unwrap_or_else(|p| p.into_inner());
             Store::new(store.catalog().clone(), store.limits())
@@ -302,14 +302,25 @@ impl GroupCommitter {
         let mut last_probe = Instant::now();
         while let Some(group) = self.next_group(&timer, &mut last_probe) {
             self.apply_group(group)?;
-            if self.health.can_persist() && snapshots.due(&self.policy, self.wal.log_bytes()) {
-                let written = self.snapshot();
-                snapshots.record(written);
+            if let Some(written) = self.wal.checkpoint_done() {
+                snapshots.record(Self::written(written));
+            }
+            // One checkpoint at a time: the next is due only once the last is done.
+            if self.health.can_persist()
+                && !self.wal.checkpointing()
+                && snapshots.due(&self.policy, self.wal.log_bytes())
+                && let Err(e) = self.start_snapshot()
+            {
+                snapshots.record(Self::written(Err(e)));
             }
         }
         // Every sender is gone: shutting down. A final snapshot makes the next start fast.
+        if let Some(written) = self.wal.finish_checkpoint() {
+            Self::written(written);
+        }
         if self.health.can_persist() {
-            self.snapshot();
+            let snapshot = self.copy_store();
+            Self::written(self.wal.checkpoint(&snapshot));
         }
         Ok(())
     }
@@ -433,13 +444,28 @@ impl GroupCommitter {
         answers
     }
 
-    /// Writes a snapshot; false if that failed.
-    fn snapshot(&mut self) -> bool {
-        let snapshot = Snapshot::of(&self.store.read().unwrap_or_else(|p| p.into_inner()));
+    /// The store as a snapshot saves it.
+    fn copy_store(&self) -> Snapshot {
+        Snapshot::of(&self.store.read().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// Starts writing a snapshot on its own thread: this one only copies the
+    /// store and starts a new log segment, so batches keep being applied
+    /// while the snapshot is serialised and synced.
+    fn start_snapshot(&mut self) -> Result<(), WalError> {
         let started = Instant::now();
-        match self.wal.checkpoint(&snapshot) {
+        let snapshot = self.copy_store();
+        let machines = snapshot.machines.len();
+        self.wal.start_checkpoint(snapshot)?;
+        tracing::debug!(machines, took = ?started.elapsed(), "snapshot started");
+        Ok(())
+    }
+
+    /// Logs how a snapshot went; false if it failed.
+    fn written(outcome: Result<usize, WalError>) -> bool {
+        match outcome {
             Ok(bytes) => {
-                tracing::debug!(bytes, machines = snapshot.machines.len(), took = ?started.elapsed(), "snapshot written");
+                tracing::debug!(bytes, "snapshot written");
                 true
             }
             // The log still holds everything; a later checkpoint tries again.

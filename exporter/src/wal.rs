@@ -16,7 +16,7 @@
 
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -127,11 +127,18 @@ pub struct RealDisk;
 
 impl Disk for RealDisk {}
 
-#[derive(Serialize, Deserialize)]
+#[derive(Deserialize)]
 struct SnapshotFile {
     /// Records up to this number are in the snapshot.
     last_record: u64,
     store: Snapshot,
+}
+
+/// A [`SnapshotFile`] to write, borrowing the store's copy.
+#[derive(Serialize)]
+struct SnapshotFileRef<'a> {
+    last_record: u64,
+    store: &'a Snapshot,
 }
 
 /// The store as saved on disk. States are saved by name, not index, so a
@@ -294,6 +301,8 @@ pub struct Wal {
     dir: PathBuf,
     disk: Arc<dyn Disk>,
     log: File,
+    /// Where `log` is: `events.jsonl`, unless a rotation failed halfway (see [`Wal::rotate`]).
+    log_path: PathBuf,
     /// Length of the log's acknowledged records: the file holds exactly
     /// these bytes unless `torn`.
     log_bytes: u64,
@@ -301,8 +310,67 @@ pub struct Wal {
     /// yet; the next append cuts them first.
     torn: bool,
     next: u64,
+    /// Sealed segments no finished snapshot covers yet, oldest first.
+    sealed: Vec<Segment>,
+    /// The checkpoint being written on its own thread; at most one.
+    in_flight: Option<InFlight>,
     /// Held open for its lock while the exporter runs.
     _lock: File,
+}
+
+/// A log file that takes no more records: the log as it was when a checkpoint began.
+#[derive(Clone, Debug)]
+struct Segment {
+    path: PathBuf,
+    bytes: u64,
+}
+
+/// A checkpoint writing on its own thread, and how many of [`Wal::sealed`] it covers.
+struct InFlight {
+    thread: std::thread::JoinHandle<Result<usize, WalError>>,
+    covers: usize,
+}
+
+/// What a checkpoint writes, and what it removes once the snapshot is in place.
+struct Checkpoint {
+    dir: PathBuf,
+    disk: Arc<dyn Disk>,
+    last_record: u64,
+    obsolete: Vec<PathBuf>,
+}
+
+impl Checkpoint {
+    /// Writes `store` as the snapshot of every record up to `last_record`,
+    /// then removes the segments it covers. Returns the snapshot's size.
+    fn write(&self, store: &Snapshot) -> Result<usize, WalError> {
+        let tmp = self.dir.join(format!("{SNAPSHOT}.tmp"));
+        let file = SnapshotFileRef {
+            last_record: self.last_record,
+            store,
+        };
+        let bytes = serde_json::to_vec(&file).expect("a snapshot serializes to JSON");
+        let placed = self
+            .disk
+            .write_file(&tmp, &bytes)
+            .map_err(io(format!("write {}", tmp.display())))
+            .and_then(|()| fs::rename(&tmp, self.dir.join(SNAPSHOT)).map_err(io("rename the new snapshot into place")));
+        if let Err(e) = placed {
+            // A partial snapshot would hold the space the log needs, and outlive a restart.
+            remove_tmp(&self.dir);
+            return Err(e);
+        }
+        sync_dir(&self.dir)?;
+        // A segment left by a crash from here on only holds records the snapshot has: replay skips them.
+        for path in &self.obsolete {
+            match fs::remove_file(path) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => {
+                    return Err(io(format!("remove {}", path.display()))(e));
+                }
+                _ => {}
+            }
+        }
+        Ok(bytes.len())
+    }
 }
 
 impl Wal {
@@ -319,54 +387,67 @@ impl Wal {
             return Err(WalError::Locked(dir));
         }
         remove_tmp(&dir);
-        let (mut store, last_record) = read_snapshot(&dir, empty)?;
         let log_path = dir.join(LOG);
-        let mut log = OpenOptions::new()
+        let log = OpenOptions::new()
             .create(true)
             .read(true)
             .append(true)
             .open(&log_path)
             .map_err(io(format!("open {}", log_path.display())))?;
-        let mut text = Vec::new();
-        log.read_to_end(&mut text)
-            .map_err(io(format!("read {}", log_path.display())))?;
-        let (next, good_bytes) = replay(&log_path, &text, last_record, &mut store)?;
-        if good_bytes < text.len() {
-            tracing::warn!(path = %log_path.display(), dropped_bytes = text.len() - good_bytes,
+        let recovered = recover(&dir, &log_path, None, empty)?;
+        let len = log
+            .metadata()
+            .map_err(io(format!("read {}", log_path.display())))?
+            .len();
+        if recovered.log_bytes < len {
+            tracing::warn!(path = %log_path.display(), dropped_bytes = len - recovered.log_bytes,
                 "dropping a torn last record (written during a crash, never acknowledged)");
-            log.set_len(good_bytes as u64)
+            log.set_len(recovered.log_bytes)
                 .map_err(io(format!("truncate {}", log_path.display())))?;
             log.sync_all().map_err(io(format!("sync {}", log_path.display())))?;
+        }
+        // Left by a crash after their snapshot was in place.
+        let mut sealed = Vec::new();
+        for (segment, obsolete) in recovered.sealed {
+            if obsolete {
+                if let Err(e) = fs::remove_file(&segment.path) {
+                    tracing::warn!(path = %segment.path.display(), error = %e, "cannot remove a log segment a snapshot holds");
+                }
+            } else {
+                sealed.push(segment);
+            }
         }
         let wal = Wal {
             dir,
             disk,
             log,
-            log_bytes: good_bytes as u64,
+            log_path,
+            log_bytes: recovered.log_bytes,
             torn: false,
-            next: next.max(last_record + 1),
+            next: recovered.next,
+            sealed,
+            in_flight: None,
             _lock: lock,
         };
-        Ok((wal, store))
+        Ok((wal, recovered.store))
     }
 
     /// The acknowledged store, read back from disk: the snapshot and the
     /// log's acknowledged records. After a failed append, this is the store
     /// without the changes of the batches that failed, as a restart sees it.
-    pub fn reload(&self, empty: Store) -> Result<Store, WalError> {
-        let (mut store, last_record) = read_snapshot(&self.dir, empty)?;
-        let log_path = self.dir.join(LOG);
-        let mut text = fs::read(&log_path).map_err(io(format!("read {}", log_path.display())))?;
+    pub fn reload(&mut self, empty: Store) -> Result<Store, WalError> {
+        // A checkpoint finishing meanwhile would replace the snapshot and remove segments under the reading.
+        if let Some(Err(e)) = self.finish_checkpoint() {
+            tracing::warn!(error = %e, "writing a snapshot failed; the event log keeps everything");
+        }
         // Bytes of a failed append that could not be cut off yet were never acknowledged.
-        text.truncate(self.log_bytes as usize);
-        replay(&log_path, &text, last_record, &mut store)?;
-        Ok(store)
+        Ok(recover(&self.dir, &self.log_path, Some(self.log_bytes), empty)?.store)
     }
 
+    /// Bytes of log no snapshot holds yet: what a start would replay.
     pub fn log_bytes(&self) -> u64 {
-        self.log_bytes
+        self.log_bytes + self.sealed.iter().map(|s| s.bytes).sum::<u64>()
     }
-
     /// Appends records and syncs them to disk. On failure the log is cut
     /// back to its acknowledged records: none of `records` is kept.
     pub fn append(&mut self, records: Vec<Record>) -> Result<(), WalError> {
@@ -435,31 +516,198 @@ impl Wal {
         Ok(())
     }
 
-    /// Writes a snapshot of everything logged so far, then empties the log.
+    /// Writes a snapshot of everything logged so far, then removes the log it
+    /// replaces; waits for a checkpoint still writing first.
     pub fn checkpoint(&mut self, store: &Snapshot) -> Result<usize, WalError> {
-        let tmp = self.dir.join(format!("{SNAPSHOT}.tmp"));
-        let file = SnapshotFile {
-            last_record: self.next - 1,
-            store: store.clone(),
-        };
-        let bytes = serde_json::to_vec(&file).expect("a snapshot serializes to JSON");
-        let placed = self
-            .disk
-            .write_file(&tmp, &bytes)
-            .map_err(io(format!("write {}", tmp.display())))
-            .and_then(|()| fs::rename(&tmp, self.dir.join(SNAPSHOT)).map_err(io("rename the new snapshot into place")));
-        if let Err(e) = placed {
-            // A partial snapshot would hold the space the log needs, and outlive a restart.
-            remove_tmp(&self.dir);
-            return Err(e);
+        if let Some(Err(e)) = self.finish_checkpoint() {
+            tracing::warn!(error = %e, "the checkpoint before failed; this one covers its records too");
         }
-        sync_dir(&self.dir)?;
-        self.log.set_len(0).map_err(io("empty the event log"))?;
-        self.log.sync_all().map_err(io("sync the event log"))?;
-        self.log_bytes = 0;
-        self.torn = false;
-        Ok(bytes.len())
+        let (checkpoint, covers) = self.seal()?;
+        let written = checkpoint.write(store);
+        if written.is_ok() {
+            self.sealed.drain(..covers);
+        }
+        written
     }
+
+    /// Starts a checkpoint of `store` (everything logged so far) on its own
+    /// thread and returns at once: the log goes on taking records meanwhile,
+    /// in a new segment. Waits for a checkpoint still writing first; see
+    /// [`Wal::checkpointing`] to never wait.
+    pub fn start_checkpoint(&mut self, store: Snapshot) -> Result<(), WalError> {
+        if let Some(Err(e)) = self.finish_checkpoint() {
+            tracing::warn!(error = %e, "the checkpoint before failed; this one covers its records too");
+        }
+        let (checkpoint, covers) = self.seal()?;
+        let thread = std::thread::Builder::new()
+            .name("statescope-checkpoint".into())
+            .spawn(move || checkpoint.write(&store))
+            .map_err(io("start the checkpoint thread"))?;
+        self.in_flight = Some(InFlight { thread, covers });
+        Ok(())
+    }
+
+    /// Whether a checkpoint is writing.
+    pub fn checkpointing(&self) -> bool {
+        self.in_flight.is_some()
+    }
+
+    /// The outcome of the checkpoint in flight once it is done (its snapshot's
+    /// size, or why it failed); `None` while it writes, or if none was started.
+    pub fn checkpoint_done(&mut self) -> Option<Result<usize, WalError>> {
+        if self.in_flight.as_ref()?.thread.is_finished() {
+            self.finish_checkpoint()
+        } else {
+            None
+        }
+    }
+
+    /// Waits for the checkpoint in flight, if any, and returns its outcome.
+    pub fn finish_checkpoint(&mut self) -> Option<Result<usize, WalError>> {
+        let InFlight { thread, covers } = self.in_flight.take()?;
+        let written = thread
+            .join()
+            .unwrap_or_else(|payload| std::panic::resume_unwind(payload));
+        if written.is_ok() {
+            self.sealed.drain(..covers);
+        }
+        Some(written)
+    }
+
+    /// Seals the log (see [`Wal::rotate`]) and says what a checkpoint of
+    /// everything logged so far writes and removes, and how many sealed segments it covers.
+    fn seal(&mut self) -> Result<(Checkpoint, usize), WalError> {
+        if self.log_bytes > 0 || self.torn {
+            self.rotate()?;
+        }
+        let checkpoint = Checkpoint {
+            dir: self.dir.clone(),
+            disk: self.disk.clone(),
+            last_record: self.next - 1,
+            obsolete: self.sealed.iter().map(|s| s.path.clone()).collect(),
+        };
+        Ok((checkpoint, self.sealed.len()))
+    }
+
+    /// Renames the log to a sealed segment (`events.<next record>.jsonl`) and
+    /// starts an empty one. If the new log cannot be created, the old one is
+    /// renamed back; if even that fails, records go on to the segment's file,
+    /// which a start replays in order all the same.
+    fn rotate(&mut self) -> Result<(), WalError> {
+        if self.torn {
+            self.cut_back()?;
+        }
+        let segment = self.dir.join(segment_name(self.next));
+        fs::rename(&self.log_path, &segment).map_err(io(format!("rename the event log to {}", segment.display())))?;
+        let active = self.dir.join(LOG);
+        let opened = OpenOptions::new()
+            .create(true)
+            .read(true)
+            .append(true)
+            .open(&active)
+            .and_then(|log| sync_dir(&self.dir).map_err(io::Error::other).map(|()| log));
+        match opened {
+            Ok(log) => {
+                self.sealed.push(Segment {
+                    path: segment,
+                    bytes: self.log_bytes,
+                });
+                self.log = log;
+                self.log_path = active;
+                self.log_bytes = 0;
+                Ok(())
+            }
+            Err(e) => {
+                if let Err(back) = fs::rename(&segment, &self.log_path) {
+                    tracing::error!(error = %back, path = %segment.display(),
+                        "cannot rename the event log back; it goes on in this file");
+                    self.log_path = segment;
+                }
+                Err(io(format!("start a new event log {}", active.display()))(e))
+            }
+        }
+    }
+}
+
+impl Drop for Wal {
+    /// The data directory stays locked until its checkpoint is written.
+    fn drop(&mut self) {
+        if let Some(InFlight { thread, .. }) = self.in_flight.take() {
+            match thread.join() {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => tracing::warn!(error = %e, "the last checkpoint failed; the log keeps everything"),
+                Err(_) => tracing::error!("the checkpoint thread panicked; the log keeps everything"),
+            }
+        }
+    }
+}
+
+/// A sealed segment's file name: its records are numbered below `next`.
+fn segment_name(next: u64) -> String {
+    format!("events.{next:020}.jsonl")
+}
+
+/// The `next` of a sealed segment's file name; `None` for any other file.
+fn segment_number(name: &str) -> Option<u64> {
+    let digits = name.strip_prefix("events.")?.strip_suffix(".jsonl")?;
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
+}
+
+/// What a data directory holds.
+struct Recovered {
+    store: Store,
+    /// The number the next record gets.
+    next: u64,
+    /// The log's bytes that hold good records.
+    log_bytes: u64,
+    /// Sealed segments, oldest first, each with whether the snapshot holds all its records.
+    sealed: Vec<(Segment, bool)>,
+}
+
+/// Reads `dir` back: the snapshot, then each sealed segment in order, then
+/// the log at `log_path` (its first `log_limit` bytes, if given). A record
+/// is replayed once, if newer than the snapshot and every record before it.
+fn recover(dir: &Path, log_path: &Path, log_limit: Option<u64>, empty: Store) -> Result<Recovered, WalError> {
+    let (mut store, last_record) = read_snapshot(dir, empty)?;
+    let mut segments = Vec::new();
+    for entry in fs::read_dir(dir).map_err(io(format!("list {}", dir.display())))? {
+        let entry = entry.map_err(io(format!("list {}", dir.display())))?;
+        let name = entry.file_name();
+        if let Some(n) = name.to_str().and_then(segment_number)
+            && entry.path() != log_path
+        {
+            segments.push((n, entry.path()));
+        }
+    }
+    segments.sort();
+    let mut next = last_record + 1;
+    let mut sealed = Vec::new();
+    for (_, path) in segments {
+        let text = fs::read(&path).map_err(io(format!("read {}", path.display())))?;
+        let before = next;
+        // A segment is sealed only after its last append synced, so it ends
+        // whole, unless a crash hit while a failed rotation kept writing to it.
+        (next, _) = replay(&path, &text, next, &mut store)?;
+        let segment = Segment {
+            path,
+            bytes: text.len() as u64,
+        };
+        sealed.push((segment, next == before));
+    }
+    let mut text = fs::read(log_path).map_err(io(format!("read {}", log_path.display())))?;
+    if let Some(limit) = log_limit {
+        text.truncate(limit as usize);
+    }
+    let (next, good_bytes) = replay(log_path, &text, next, &mut store)?;
+    Ok(Recovered {
+        store,
+        next,
+        log_bytes: good_bytes as u64,
+        sealed,
+    })
 }
 
 /// The store in `dir`'s snapshot (`empty` when there is none yet) and the
@@ -484,10 +732,9 @@ fn read_snapshot(dir: &Path, empty: Store) -> Result<(Store, u64), WalError> {
     }
 }
 
-/// Replays complete records newer than `after`; returns the next record
-/// number and how many bytes of `text` hold good records.
-fn replay(path: &Path, text: &[u8], after: u64, store: &mut Store) -> Result<(u64, usize), WalError> {
-    let mut next = after + 1;
+/// Replays complete records numbered `next` or higher, in order; returns the
+/// number after the last one replayed and how many bytes of `text` hold good records.
+fn replay(path: &Path, text: &[u8], mut next: u64, store: &mut Store) -> Result<(u64, usize), WalError> {
     let mut offset = 0;
     let mut line = 0;
     while offset < text.len() {
@@ -502,7 +749,7 @@ fn replay(path: &Path, text: &[u8], after: u64, store: &mut Store) -> Result<(u6
             Err(e) if end + 1 == text.len() && e.is_eof() => return Ok((next, offset)),
             Err(e) => return Err(at.corrupt(e.to_string())),
         };
-        if record.n > after {
+        if record.n >= next {
             next = record.n + 1;
             replay_record(&at, record, store)?;
         }

@@ -2,7 +2,9 @@
 //! (a disk that fills up partway through a write, a panic in the applier):
 //! what was answered 503 is in neither memory nor the log, writes come back
 //! by themselves once space is freed, a failed snapshot leaves no partial
-//! file, and a crash of the applier is visible everywhere.
+//! file, and a crash of the applier is visible everywhere. A snapshot is
+//! written beside the applier, which goes on taking batches into a new log
+//! segment; a crash at any point of it loses nothing and replays nothing twice.
 
 mod support;
 
@@ -13,9 +15,10 @@ use axum::http::StatusCode;
 use serde_json::json;
 use statescope_exporter::config::Config;
 use statescope_exporter::events::{Action, Event};
+use statescope_exporter::ingest::SnapshotPolicy;
 use statescope_exporter::store::Store;
 use statescope_exporter::wal::{PROBE_BYTES, Record, Snapshot, Wal};
-use support::{FlakyDisk, app_on, transition};
+use support::{FlakyDisk, app_on, app_with, transition};
 
 fn empty() -> Store {
     let config = Config::default();
@@ -29,6 +32,49 @@ fn opened(machine: &str) -> Record {
 
 fn log_len(dir: &std::path::Path) -> u64 {
     std::fs::metadata(dir.join("events.jsonl")).unwrap().len()
+}
+
+/// The sealed log segments in `dir` (`events.<n>.jsonl`), by name.
+fn segments(dir: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.starts_with("events.") && n.ends_with(".jsonl") && n != "events.jsonl")
+        .collect();
+    names.sort();
+    names
+}
+
+/// What a crash leaves: the files of `dir` as they are now, in a new directory.
+fn crash_copy(dir: &std::path::Path) -> tempfile::TempDir {
+    let copy = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_name() != "lock" {
+            std::fs::copy(entry.path(), copy.path().join(entry.file_name())).unwrap();
+        }
+    }
+    copy
+}
+
+fn calls(store: &Store, machine: &str) -> u64 {
+    store.get("circuit_breaker", machine).unwrap().calls[0]
+}
+
+fn call(machine: &str) -> Event {
+    let success = statescope_model::contract::CallOutcome::Success;
+    Event::new(
+        "circuit_breaker",
+        machine,
+        Action::Call {
+            outcome: success,
+            failure_count: None,
+        },
+    )
+}
+
+fn machine_names(store: &Store) -> Vec<String> {
+    store.machines().keys().map(|k| k.machine.clone()).collect()
 }
 
 #[test]
@@ -247,4 +293,114 @@ fn a_probe_needs_real_room_and_replays_as_nothing() {
     let (_wal, store) = Wal::open(dir.path().into(), empty()).unwrap();
     let names: Vec<_> = store.machines().keys().map(|k| k.machine.clone()).collect();
     assert_eq!(names, ["a", "b"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batches_are_acknowledged_while_a_snapshot_is_written_and_a_crash_meanwhile_loses_none() {
+    let dir = tempfile::tempdir().unwrap();
+    let disk = Arc::new(FlakyDisk::default());
+    // A snapshot is due after every batch.
+    let policy = SnapshotPolicy {
+        every: Duration::from_secs(3600),
+        log_bytes: 1,
+    };
+    let app = app_with(disk.clone(), dir.path(), None, policy);
+    disk.hold_snapshots();
+    assert_eq!(
+        app.post(transition("m00", "open").to_string()).await.status,
+        StatusCode::OK
+    );
+    let held = disk.clone();
+    tokio::task::spawn_blocking(move || held.wait_for_held_snapshot())
+        .await
+        .unwrap();
+    // The disk takes its time over the snapshot; batches go on being acknowledged meanwhile.
+    for i in 1..=20 {
+        let post = app.post(transition(&format!("m{i:02}"), "open").to_string());
+        let answer = tokio::time::timeout(Duration::from_secs(5), post)
+            .await
+            .unwrap_or_else(|_| panic!("batch {i} waited for the snapshot being written"));
+        assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
+    }
+    assert_eq!(
+        segments(dir.path()).len(),
+        1,
+        "one checkpoint at a time, though one was due after every batch"
+    );
+    // A crash now: no snapshot yet, the sealed segment and the new log.
+    let crashed = crash_copy(dir.path());
+    let (_wal, store) = Wal::open(crashed.path().into(), empty()).unwrap();
+    assert_eq!(store.machines().len(), 21, "{:?}", machine_names(&store));
+
+    disk.release_snapshots();
+    app.stop().unwrap();
+    assert_eq!(
+        segments(dir.path()),
+        Vec::<String>::new(),
+        "the snapshots took over the segments"
+    );
+    assert_eq!(log_len(dir.path()), 0);
+    let (_wal, store) = Wal::open(dir.path().into(), empty()).unwrap();
+    assert_eq!(store.machines().len(), 21, "{:?}", machine_names(&store));
+}
+
+#[test]
+fn a_failed_snapshot_keeps_its_segment_in_the_log_size_and_the_next_one_removes_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let disk = Arc::new(FlakyDisk::default());
+    let (mut wal, mut store) = Wal::open_on(disk.clone(), dir.path().into(), empty()).unwrap();
+    store.apply(&[call("b")], 1.0).unwrap();
+    wal.append(vec![Record::batch(1.0, vec![call("b")])]).unwrap();
+    disk.fill_after(20);
+    wal.start_checkpoint(Snapshot::of(&store)).unwrap();
+    assert!(wal.finish_checkpoint().expect("one was started").is_err());
+    assert!(
+        !dir.path().join("snapshot.json.tmp").exists(),
+        "a partial snapshot was left"
+    );
+    assert_eq!(segments(dir.path()).len(), 1);
+    // The segment still counts against the log's size limit, which calls for the next snapshot.
+    let sealed = wal.log_bytes();
+    assert!(sealed > 0);
+    disk.free();
+    store.apply(&[call("b")], 2.0).unwrap();
+    wal.append(vec![Record::batch(2.0, vec![call("b")])]).unwrap();
+    assert!(wal.log_bytes() > sealed);
+    let crashed = crash_copy(dir.path());
+    let (_wal, restarted) = Wal::open(crashed.path().into(), empty()).unwrap();
+    assert_eq!(
+        calls(&restarted, "b"),
+        2,
+        "a crash with the segment and the log after it"
+    );
+
+    wal.checkpoint(&Snapshot::of(&store)).unwrap();
+    assert_eq!(segments(dir.path()), Vec::<String>::new());
+    assert_eq!(wal.log_bytes(), 0);
+    drop(wal);
+    let (_wal, restarted) = Wal::open(dir.path().into(), empty()).unwrap();
+    assert_eq!(calls(&restarted, "b"), 2);
+}
+
+#[test]
+fn a_crash_between_the_snapshot_and_removing_its_segment_replays_nothing_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut wal, mut store) = Wal::open(dir.path().into(), empty()).unwrap();
+    store.apply(&[call("c")], 1.0).unwrap();
+    wal.append(vec![Record::batch(1.0, vec![call("c")])]).unwrap();
+    let sealed = std::fs::read(dir.path().join("events.jsonl")).unwrap();
+    wal.checkpoint(&Snapshot::of(&store)).unwrap();
+    store.apply(&[call("c")], 2.0).unwrap();
+    wal.append(vec![Record::batch(2.0, vec![call("c")])]).unwrap();
+    drop(wal);
+    // The segment the checkpoint sealed (records below 2), as a crash before its removal leaves it.
+    let segment = "events.00000000000000000002.jsonl";
+    std::fs::write(dir.path().join(segment), sealed).unwrap();
+    let (_wal, restarted) = Wal::open(dir.path().into(), empty()).unwrap();
+    assert_eq!(calls(&restarted, "c"), 2);
+    assert_eq!(
+        segments(dir.path()),
+        Vec::<String>::new(),
+        "the start removed {segment}"
+    );
 }

@@ -9,7 +9,8 @@ use std::io::{self, Write};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
@@ -32,6 +33,9 @@ pub struct FlakyDisk {
     /// Bytes that still fit; `None`: unlimited.
     room: Mutex<Option<u64>>,
     panic_next: AtomicBool,
+    /// Snapshot writes wait while held; and how many are waiting.
+    gate: Mutex<(bool, usize)>,
+    gate_moved: Condvar,
 }
 
 impl FlakyDisk {
@@ -48,6 +52,26 @@ impl FlakyDisk {
     /// The next append panics (a bug in the applier's path).
     pub fn panic_on_next_append(&self) {
         self.panic_next.store(true, Ordering::SeqCst);
+    }
+
+    /// From now on snapshot writes wait (a slow disk) until [`FlakyDisk::release_snapshots`].
+    pub fn hold_snapshots(&self) {
+        self.gate.lock().unwrap().0 = true;
+    }
+
+    pub fn release_snapshots(&self) {
+        self.gate.lock().unwrap().0 = false;
+        self.gate_moved.notify_all();
+    }
+
+    /// Waits until a snapshot write is held; fails the test after 10 s.
+    pub fn wait_for_held_snapshot(&self) {
+        let gate = self.gate.lock().unwrap();
+        let (_gate, timeout) = self
+            .gate_moved
+            .wait_timeout_while(gate, Duration::from_secs(10), |(_, waiting)| *waiting == 0)
+            .unwrap();
+        assert!(!timeout.timed_out(), "no snapshot write started within 10 s");
     }
 
     fn write_what_fits(&self, file: &mut File, bytes: &[u8]) -> io::Result<()> {
@@ -73,6 +97,12 @@ impl Disk for FlakyDisk {
     }
 
     fn write_file(&self, path: &Path, bytes: &[u8]) -> io::Result<()> {
+        let mut gate = self.gate.lock().unwrap();
+        gate.1 += 1;
+        self.gate_moved.notify_all();
+        let mut gate = self.gate_moved.wait_while(gate, |(held, _)| *held).unwrap();
+        gate.1 -= 1;
+        drop(gate);
         let mut f = File::create(path)?;
         self.write_what_fits(&mut f, bytes)?;
         f.sync_all()
@@ -107,15 +137,20 @@ pub fn api_on(
     config: &Config,
     token: Option<&str>,
 ) -> Result<(Arc<Api>, Applier), WalError> {
+    api_with(disk, dir, config, token, SnapshotPolicy::default())
+}
+
+/// [`api_on`], writing snapshots when `policy` says.
+pub fn api_with(
+    disk: Arc<dyn Disk>,
+    dir: &Path,
+    config: &Config,
+    token: Option<&str>,
+    policy: SnapshotPolicy,
+) -> Result<(Arc<Api>, Applier), WalError> {
     let telemetry = Arc::new(Telemetry::default());
     let store = Store::new(config.catalog.clone(), config.limits.store());
-    let (ingest, applier) = Ingest::open_on(
-        disk,
-        dir.to_owned(),
-        store,
-        SnapshotPolicy::default(),
-        telemetry.clone(),
-    )?;
+    let (ingest, applier) = Ingest::open_on(disk, dir.to_owned(), store, policy, telemetry.clone())?;
     let api = Arc::new(Api {
         ingest,
         telemetry,
@@ -134,7 +169,12 @@ pub fn api_in(dir: &Path, config: &Config, token: Option<&str>) -> Result<(Arc<A
 
 /// An app on the data directory `dir`, writing through `disk`.
 pub fn app_on(disk: Arc<dyn Disk>, dir: &Path, token: Option<&str>) -> App {
-    let (api, applier) = api_on(disk, dir, &Config::default(), token).unwrap();
+    app_with(disk, dir, token, SnapshotPolicy::default())
+}
+
+/// [`app_on`], writing snapshots when `policy` says.
+pub fn app_with(disk: Arc<dyn Disk>, dir: &Path, token: Option<&str>, policy: SnapshotPolicy) -> App {
+    let (api, applier) = api_with(disk, dir, &Config::default(), token, policy).unwrap();
     App {
         ingest: api.ingest.clone(),
         client: Client(api::router(api)),
