@@ -25,7 +25,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::events::Event;
 use crate::store::{Applied, ApplyError, Store};
 use crate::telemetry::Telemetry;
-use crate::wal::{Disk, RealDisk, Record, Snapshot, Wal, WalError};
+use crate::wal::{Disk, RealDisk, Record, Snapshot, StoreCopy, Wal, WalError};
 
 /// Batches waiting for the applier; senders wait (backpressure) beyond it.
 const QUEUE: usize = 1024;
@@ -319,7 +319,7 @@ impl GroupCommitter {
             Self::written(written);
         }
         if self.health.can_persist() {
-            let snapshot = self.copy_store();
+            let snapshot = Snapshot::of(&self.read());
             Self::written(self.wal.checkpoint(&snapshot));
         }
         Ok(())
@@ -444,20 +444,20 @@ impl GroupCommitter {
         answers
     }
 
-    /// The store as a snapshot saves it.
-    fn copy_store(&self) -> Snapshot {
-        Snapshot::of(&self.store.read().unwrap_or_else(|p| p.into_inner()))
+    fn read(&self) -> RwLockReadGuard<'_, Store> {
+        self.store.read().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Starts writing a snapshot on its own thread: this one only copies the
-    /// store and starts a new log segment, so batches keep being applied
-    /// while the snapshot is serialised and synced.
+    /// Starts writing a snapshot on its own thread: this one only clones the
+    /// store's parts and starts a new log segment, so batches keep being
+    /// applied while the snapshot is made, serialised and synced.
     fn start_snapshot(&mut self) -> Result<(), WalError> {
         let started = Instant::now();
-        let snapshot = self.copy_store();
-        let machines = snapshot.machines.len();
-        self.wal.start_checkpoint(snapshot)?;
-        tracing::debug!(machines, took = ?started.elapsed(), "snapshot started");
+        let copy = StoreCopy::of(&self.read());
+        let copied = started.elapsed();
+        let machines = copy.machines();
+        self.wal.start_checkpoint(copy)?;
+        tracing::debug!(machines, ?copied, took = ?started.elapsed(), "snapshot started");
         Ok(())
     }
 

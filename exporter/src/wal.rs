@@ -232,24 +232,60 @@ impl SavedMachine {
     }
 }
 
+/// The parts of the store a snapshot saves, cloned as they are: quick to take
+/// under the store's lock, and turned into a [`Snapshot`] (state names, label
+/// maps) by the checkpoint's own thread.
+pub struct StoreCopy {
+    catalog: Catalog,
+    machines: BTreeMap<MachineKey, Machine>,
+    recent_ids: Vec<String>,
+    jobs: BTreeMap<(String, String), JobHistograms>,
+}
+
+impl StoreCopy {
+    pub fn of(store: &Store) -> StoreCopy {
+        StoreCopy {
+            catalog: store.catalog().clone(),
+            machines: store.machines().clone(),
+            recent_ids: store.recent_ids().cloned().collect(),
+            jobs: store.job_histograms().clone(),
+        }
+    }
+
+    pub fn machines(&self) -> usize {
+        self.machines.len()
+    }
+
+    fn snapshot(&self) -> Snapshot {
+        Snapshot::saved(&self.catalog, &self.machines, self.recent_ids.iter(), &self.jobs)
+    }
+}
+
 impl Snapshot {
     /// Everything a restart needs from `store`, copied out as plain data.
     pub fn of(store: &Store) -> Snapshot {
-        let kind_of = |key: &MachineKey| {
-            store
-                .catalog()
-                .get(&key.kind)
-                .expect("machines only exist for known kinds")
-        };
+        Snapshot::saved(
+            store.catalog(),
+            store.machines(),
+            store.recent_ids(),
+            store.job_histograms(),
+        )
+    }
+
+    fn saved<'a>(
+        catalog: &Catalog,
+        machines: &BTreeMap<MachineKey, Machine>,
+        recent_ids: impl Iterator<Item = &'a String>,
+        jobs: &BTreeMap<(String, String), JobHistograms>,
+    ) -> Snapshot {
+        let kind_of = |key: &MachineKey| catalog.get(&key.kind).expect("machines only exist for known kinds");
         Snapshot {
-            machines: store
-                .machines()
+            machines: machines
                 .iter()
                 .map(|(key, m)| SavedMachine::save(key, m, kind_of(key)))
                 .collect(),
-            recent_ids: store.recent_ids().cloned().collect(),
-            jobs: store
-                .job_histograms()
+            recent_ids: recent_ids.cloned().collect(),
+            jobs: jobs
                 .iter()
                 .map(|((k, w), h)| (k.clone(), w.clone(), h.clone()))
                 .collect(),
@@ -534,14 +570,14 @@ impl Wal {
     /// thread and returns at once: the log goes on taking records meanwhile,
     /// in a new segment. Waits for a checkpoint still writing first; see
     /// [`Wal::checkpointing`] to never wait.
-    pub fn start_checkpoint(&mut self, store: Snapshot) -> Result<(), WalError> {
+    pub fn start_checkpoint(&mut self, store: StoreCopy) -> Result<(), WalError> {
         if let Some(Err(e)) = self.finish_checkpoint() {
             tracing::warn!(error = %e, "the checkpoint before failed; this one covers its records too");
         }
         let (checkpoint, covers) = self.seal()?;
         let thread = std::thread::Builder::new()
             .name("statescope-checkpoint".into())
-            .spawn(move || checkpoint.write(&store))
+            .spawn(move || checkpoint.write(&store.snapshot()))
             .map_err(io("start the checkpoint thread"))?;
         self.in_flight = Some(InFlight { thread, covers });
         Ok(())
@@ -982,6 +1018,8 @@ mod tests {
         .with_labels(&[("worker_type", "gpu")]);
         job.id = Some("j1".into());
         s.apply(&[to("a", "open"), to("a", "half_open"), job], 5.0).unwrap();
+        // What a checkpoint clones under the lock makes the same snapshot off it.
+        assert_eq!(StoreCopy::of(&s).snapshot(), Snapshot::of(&s));
         let text = serde_json::to_string(&Snapshot::of(&s)).unwrap();
         let snapshot: Snapshot = serde_json::from_str(&text).unwrap();
         let back = snapshot.into_store(s.catalog().clone(), Limits::default()).unwrap();

@@ -17,7 +17,7 @@ use statescope_exporter::config::Config;
 use statescope_exporter::events::{Action, Event};
 use statescope_exporter::ingest::SnapshotPolicy;
 use statescope_exporter::store::Store;
-use statescope_exporter::wal::{PROBE_BYTES, Record, Snapshot, Wal};
+use statescope_exporter::wal::{PROBE_BYTES, Record, Snapshot, StoreCopy, Wal};
 use support::{FlakyDisk, app_on, app_with, transition};
 
 fn empty() -> Store {
@@ -352,7 +352,7 @@ fn a_failed_snapshot_keeps_its_segment_in_the_log_size_and_the_next_one_removes_
     store.apply(&[call("b")], 1.0).unwrap();
     wal.append(vec![Record::batch(1.0, vec![call("b")])]).unwrap();
     disk.fill_after(20);
-    wal.start_checkpoint(Snapshot::of(&store)).unwrap();
+    wal.start_checkpoint(StoreCopy::of(&store)).unwrap();
     assert!(wal.finish_checkpoint().expect("one was started").is_err());
     assert!(
         !dir.path().join("snapshot.json.tmp").exists(),
