@@ -3,9 +3,12 @@
 //! (`snapshot.json`), saved as plain data with states by name.
 //!
 //! Each log record carries a number; the snapshot remembers the last record
-//! it includes. Recovery loads the snapshot and replays the newer records, so
-//! a crash between writing a snapshot and emptying the log replays nothing
-//! twice. A record cut short by a crash mid-write was never acknowledged (the
+//! it includes. A checkpoint seals the log into a segment
+//! (`events.<n>.jsonl`, records below `n`) and starts a new one, so records
+//! keep coming while a thread of its own writes the snapshot and then removes
+//! the segment. Recovery loads the snapshot and replays the newer records of
+//! every segment in order and then of the log, so a crash at any point of a
+//! checkpoint replays nothing twice and loses nothing. A record cut short by a crash mid-write was never acknowledged (the
 //! answer waits for the sync), so a torn last line is dropped; damage anywhere
 //! else stops the start with the line number instead of losing data silently.
 //!
@@ -577,7 +580,10 @@ impl Wal {
         let (checkpoint, covers) = self.seal()?;
         let thread = std::thread::Builder::new()
             .name("statescope-checkpoint".into())
-            .spawn(move || checkpoint.write(&store.snapshot()))
+            .spawn(move || {
+                yield_the_cpus();
+                checkpoint.write(&store.snapshot())
+            })
             .map_err(io("start the checkpoint thread"))?;
         self.in_flight = Some(InFlight { thread, covers });
         Ok(())
@@ -675,6 +681,17 @@ impl Drop for Wal {
                 Err(_) => tracing::error!("the checkpoint thread panicked; the log keeps everything"),
             }
         }
+    }
+}
+
+/// Lowers the calling thread's priority (nice 10): a checkpoint can wait,
+/// while a scrape or a batch waiting for a CPU is latency someone sees. Under
+/// full load it still gets about a tenth of a CPU, so snapshots keep coming.
+fn yield_the_cpus() {
+    // SAFETY: setpriority and gettid touch no memory; on Linux the nice value is the thread's.
+    let tid = unsafe { libc::gettid() };
+    if unsafe { libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, 10) } != 0 {
+        tracing::debug!(error = %io::Error::last_os_error(), "cannot lower the checkpoint thread's priority");
     }
 }
 
