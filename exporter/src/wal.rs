@@ -117,6 +117,11 @@ pub trait Disk: Send + Sync {
         file.sync_data()
     }
 
+    /// Opens the log at `path` for appending, creating it if needed.
+    fn open_log(&self, path: &Path) -> io::Result<File> {
+        OpenOptions::new().create(true).read(true).append(true).open(path)
+    }
+
     /// Creates (or replaces) the file at `path` with `bytes`, synced.
     fn write_file(&self, path: &Path, bytes: &[u8]) -> io::Result<()> {
         let mut f = File::create(path)?;
@@ -642,11 +647,9 @@ impl Wal {
         let segment = self.dir.join(segment_name(self.next));
         fs::rename(&self.log_path, &segment).map_err(io(format!("rename the event log to {}", segment.display())))?;
         let active = self.dir.join(LOG);
-        let opened = OpenOptions::new()
-            .create(true)
-            .read(true)
-            .append(true)
-            .open(&active)
+        let opened = self
+            .disk
+            .open_log(&active)
             .and_then(|log| sync_dir(&self.dir).map_err(io::Error::other).map(|()| log));
         match opened {
             Ok(log) => {

@@ -404,3 +404,28 @@ fn a_crash_between_the_snapshot_and_removing_its_segment_replays_nothing_twice()
         "the start removed {segment}"
     );
 }
+
+#[test]
+fn a_checkpoint_that_cannot_start_a_new_log_keeps_writing_the_old_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let disk = Arc::new(FlakyDisk::default());
+    let (mut wal, mut store) = Wal::open_on(disk.clone(), dir.path().into(), empty()).unwrap();
+    store.apply(&[call("d")], 1.0).unwrap();
+    wal.append(vec![Record::batch(1.0, vec![call("d")])]).unwrap();
+    disk.fail_next_log_open();
+    assert!(wal.start_checkpoint(StoreCopy::of(&store)).is_err());
+    assert!(!wal.checkpointing());
+    assert_eq!(segments(dir.path()), Vec::<String>::new(), "the log was renamed back");
+    store.apply(&[call("d")], 2.0).unwrap();
+    wal.append(vec![Record::batch(2.0, vec![call("d")])]).unwrap();
+    let crashed = crash_copy(dir.path());
+    let (_wal, restarted) = Wal::open(crashed.path().into(), empty()).unwrap();
+    assert_eq!(calls(&restarted, "d"), 2);
+    // The next checkpoint works.
+    wal.start_checkpoint(StoreCopy::of(&store)).unwrap();
+    wal.finish_checkpoint().unwrap().unwrap();
+    assert_eq!(segments(dir.path()), Vec::<String>::new());
+    drop(wal);
+    let (_wal, restarted) = Wal::open(dir.path().into(), empty()).unwrap();
+    assert_eq!(calls(&restarted, "d"), 2);
+}

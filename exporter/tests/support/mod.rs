@@ -33,6 +33,7 @@ pub struct FlakyDisk {
     /// Bytes that still fit; `None`: unlimited.
     room: Mutex<Option<u64>>,
     panic_next: AtomicBool,
+    fail_open: AtomicBool,
     /// Snapshot writes wait while held; and how many are waiting.
     gate: Mutex<(bool, usize)>,
     gate_moved: Condvar,
@@ -52,6 +53,11 @@ impl FlakyDisk {
     /// The next append panics (a bug in the applier's path).
     pub fn panic_on_next_append(&self) {
         self.panic_next.store(true, Ordering::SeqCst);
+    }
+
+    /// The next log the exporter opens cannot be created.
+    pub fn fail_next_log_open(&self) {
+        self.fail_open.store(true, Ordering::SeqCst);
     }
 
     /// From now on snapshot writes wait (a slow disk) until [`FlakyDisk::release_snapshots`].
@@ -89,6 +95,17 @@ impl FlakyDisk {
 }
 
 impl Disk for FlakyDisk {
+    fn open_log(&self, path: &Path) -> io::Result<File> {
+        if self.fail_open.swap(false, Ordering::SeqCst) {
+            return Err(io::Error::from(io::ErrorKind::StorageFull));
+        }
+        std::fs::OpenOptions::new()
+            .create(true)
+            .read(true)
+            .append(true)
+            .open(path)
+    }
+
     fn append(&self, file: &mut File, bytes: &[u8]) -> io::Result<()> {
         if self.panic_next.swap(false, Ordering::SeqCst) {
             panic!("injected panic while appending");
