@@ -14,6 +14,7 @@ pub(super) fn collect(scrape: &Snapshot, _: &Telemetry, out: &mut Writer<'_>) {
         return;
     }
     let breakers = || scrape.rows.iter().filter(|r| r.compat_series);
+    let mut labels = String::new();
     out.family(
         c::COMPAT_BREAKER_STATE,
         Type::Gauge,
@@ -22,7 +23,10 @@ pub(super) fn collect(scrape: &Snapshot, _: &Telemetry, out: &mut Writer<'_>) {
     for row in breakers() {
         out.sample(
             c::COMPAT_BREAKER_STATE,
-            scrape.compat_labels(row),
+            {
+                scrape.compat_labels(row, &mut labels);
+                &labels
+            },
             "",
             row.state.index() as f64,
         );
@@ -31,7 +35,10 @@ pub(super) fn collect(scrape: &Snapshot, _: &Telemetry, out: &mut Writer<'_>) {
     for row in breakers() {
         out.counter(
             c::COMPAT_BREAKER_TRIPS_TOTAL,
-            scrape.compat_labels(row),
+            {
+                scrape.compat_labels(row, &mut labels);
+                &labels
+            },
             "",
             row.trips,
             row.created,
@@ -46,7 +53,10 @@ pub(super) fn collect(scrape: &Snapshot, _: &Telemetry, out: &mut Writer<'_>) {
         for row in breakers() {
             out.sample(
                 c::COMPAT_BREAKER_FAILURE_COUNT,
-                scrape.compat_labels(row),
+                {
+                    scrape.compat_labels(row, &mut labels);
+                    &labels
+                },
                 "",
                 row.failures as f64,
             );
