@@ -71,6 +71,11 @@ pub struct Snapshot {
     taken: Vec<((StateId, StateId), u64)>,
     /// Machines by kind, in catalog order.
     per_kind: Vec<usize>,
+    /// The rows with `statescope_worker_jobs_total` and with a last heartbeat,
+    /// in order: those families' passes read no other row (a breaker fleet
+    /// has neither, and at 100k machines a pass over every row is memory's time).
+    with_jobs: Vec<usize>,
+    with_heartbeat: Vec<usize>,
     /// About the size of the body, a little over.
     estimated_len: usize,
     jobs: Vec<((String, String), JobHistograms)>,
@@ -118,8 +123,6 @@ struct Row {
     state: StateId,
     /// Has `statescope_breaker_*` series: a breaker, or a machine that reported a call.
     calls_series: bool,
-    /// Has `statescope_worker_jobs_total`: a worker, or a machine that finished a job.
-    jobs_series: bool,
     /// A breaker with compat series.
     compat_series: bool,
     text: usize,
@@ -156,6 +159,7 @@ impl Snapshot {
         let mut labels = String::with_capacity(machines.len() * 96);
         let mut taken = Vec::with_capacity(machines.len() * 2);
         let mut per_kind = vec![0; kinds.len()];
+        let (mut with_jobs, mut with_heartbeat) = (Vec::new(), Vec::new());
         // About the size of the body, a little over: growing a 10k-machine body
         // (17 MB) by doubling would copy it twice over and touch a third more memory.
         // Per sample: the series name, the extra labels and the value, besides the base labels.
@@ -240,11 +244,17 @@ impl Snapshot {
             // Normal-flow counters exist from creation: about one per state.
             let samples = 2 * texts[kind].states.len() + m.transitions.len() + 16;
             estimated_len += samples * (labels_len + LINE);
+            let jobs_series = m.has_jobs() || Some(kind) == worker;
+            if jobs_series {
+                with_jobs.push(rows.len());
+            }
+            if m.last_heartbeat.is_some() {
+                with_heartbeat.push(rows.len());
+            }
             rows.push(Row {
                 kind,
                 state: m.state,
                 calls_series: m.has_calls() || Some(kind) == breaker,
-                jobs_series: m.has_jobs() || Some(kind) == worker,
                 compat_series,
                 text,
                 own_len: short(own_len),
@@ -279,6 +289,8 @@ impl Snapshot {
             labels,
             taken,
             per_kind,
+            with_jobs,
+            with_heartbeat,
             estimated_len,
             jobs: store
                 .job_histograms()
