@@ -322,9 +322,10 @@ impl Snapshot {
         &self.labels[row.text..row.text + usize::from(row.own_len)]
     }
 
-    /// The compat series' labels, `provider="..",key_id="..",machine=".."`, into `out`:
-    /// put together from the machine's text when written rather than kept per machine.
-    fn compat_labels(&self, row: &Row, out: &mut String) {
+    /// The compat series' labels: `provider="..",key_id=".."` put together in
+    /// `out` from the machine's text when written rather than kept per machine,
+    /// and `,machine=".."`, returned as it lies in that text (a writer's `extra`).
+    fn compat_labels<'s>(&'s self, row: &Row, out: &mut String) -> &'s str {
         let text = &self.labels[row.text..row.text + usize::from(row.labels_len)];
         let span = |s: Span| &text[usize::from(s.at)..usize::from(s.at) + usize::from(s.len)];
         out.clear();
@@ -335,8 +336,9 @@ impl Snapshot {
         out.push_str(c::LABEL_KEY_ID);
         out.push_str("=\"");
         out.push_str(span(row.key_id));
-        out.push_str("\",");
-        out.push_str(&text[usize::from(row.machine_at)..usize::from(row.own_len)]);
+        out.push('"');
+        // The comma that ends `kind="..",` precedes `machine`.
+        &text[usize::from(row.machine_at) - 1..usize::from(row.own_len)]
     }
 
     fn taken(&self, row: &Row) -> &[((StateId, StateId), u64)] {
