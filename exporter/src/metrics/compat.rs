@@ -14,28 +14,20 @@ pub(super) fn collect(scrape: &Snapshot, _: &Telemetry, out: &mut Writer<'_>) {
         return;
     }
     let breakers = || scrape.rows.iter().filter(|r| r.compat_series);
+    let mut labels = String::new();
     out.family(
         c::COMPAT_BREAKER_STATE,
         Type::Gauge,
         "Breaker state: 0 closed, 1 open, 2 half_open, 3 forced_open, 4 disabled",
     );
     for row in breakers() {
-        out.sample(
-            c::COMPAT_BREAKER_STATE,
-            scrape.compat_labels(row),
-            "",
-            row.state.index() as f64,
-        );
+        let machine = scrape.compat_labels(row, &mut labels);
+        out.sample(c::COMPAT_BREAKER_STATE, &labels, machine, row.state.index() as f64);
     }
     out.family(c::COMPAT_BREAKER_TRIPS_TOTAL, Type::Counter, "Times the breaker opened");
     for row in breakers() {
-        out.counter(
-            c::COMPAT_BREAKER_TRIPS_TOTAL,
-            scrape.compat_labels(row),
-            "",
-            row.trips,
-            row.created,
-        );
+        let machine = scrape.compat_labels(row, &mut labels);
+        out.counter(c::COMPAT_BREAKER_TRIPS_TOTAL, &labels, machine, row.trips, row.created);
     }
     if scrape.compat == Compat::Full {
         out.family(
@@ -44,12 +36,8 @@ pub(super) fn collect(scrape: &Snapshot, _: &Telemetry, out: &mut Writer<'_>) {
             "Failures in the breaker's current window",
         );
         for row in breakers() {
-            out.sample(
-                c::COMPAT_BREAKER_FAILURE_COUNT,
-                scrape.compat_labels(row),
-                "",
-                row.failures as f64,
-            );
+            let machine = scrape.compat_labels(row, &mut labels);
+            out.sample(c::COMPAT_BREAKER_FAILURE_COUNT, &labels, machine, row.failures as f64);
         }
     }
 }

@@ -71,6 +71,11 @@ pub struct Snapshot {
     taken: Vec<((StateId, StateId), u64)>,
     /// Machines by kind, in catalog order.
     per_kind: Vec<usize>,
+    /// The rows with `statescope_worker_jobs_total` and with a last heartbeat,
+    /// in order: those families' passes read no other row (a breaker fleet
+    /// has neither, and at 100k machines a pass over every row is memory's time).
+    with_jobs: Vec<usize>,
+    with_heartbeat: Vec<usize>,
     /// About the size of the body, a little over.
     estimated_len: usize,
     jobs: Vec<((String, String), JobHistograms)>,
@@ -118,14 +123,16 @@ struct Row {
     state: StateId,
     /// Has `statescope_breaker_*` series: a breaker, or a machine that reported a call.
     calls_series: bool,
-    /// Has `statescope_worker_jobs_total`: a worker, or a machine that finished a job.
-    jobs_series: bool,
     /// A breaker with compat series.
     compat_series: bool,
     text: usize,
     own_len: u16,
     labels_len: u16,
-    compat_len: u16,
+    /// Where `machine="..."` starts in the text.
+    machine_at: u16,
+    /// The compat series' `provider` and `key_id` values, escaped, in the text.
+    provider: Span,
+    key_id: Span,
     taken: usize,
     taken_len: u32,
     since: f64,
@@ -152,6 +159,7 @@ impl Snapshot {
         let mut labels = String::with_capacity(machines.len() * 96);
         let mut taken = Vec::with_capacity(machines.len() * 2);
         let mut per_kind = vec![0; kinds.len()];
+        let (mut with_jobs, mut with_heartbeat) = (Vec::new(), Vec::new());
         // About the size of the body, a little over: growing a 10k-machine body
         // (17 MB) by doubling would copy it twice over and touch a third more memory.
         // Per sample: the series name, the extra labels and the value, besides the base labels.
@@ -178,10 +186,25 @@ impl Snapshot {
             // The first name after `kind` and every name it prefixes: `kind` + NUL.
             machines.range(key(kind.name().to_owned())..key(format!("{}\0", kind.name())))
         };
-        for (kind, (key, m)) in by_name
+        let entries = by_name
             .into_iter()
-            .flat_map(|kind| in_kind(&kinds[kind]).map(move |entry| (kind, entry)))
-        {
+            .map(|kind| (kind, in_kind(&kinds[kind])))
+            .collect::<Vec<_>>()
+            .into_iter()
+            .flat_map(|(kind, range)| range.map(move |entry| (kind, entry)));
+        // Each machine's id, labels and transitions are heap blocks of their own,
+        // anywhere in a large store: reading them one machine at a time waited
+        // on memory for each (at 100k machines, most of this walk). Asking for
+        // those of a machine a few places ahead lets the waits overlap.
+        let mut ahead = entries.clone().skip(PREFETCH_AHEAD);
+        for (kind, (key, m)) in entries {
+            if let Some((_, (key, m))) = ahead.next() {
+                prefetch(key.machine.as_ptr());
+                prefetch(m.labels.text().as_ptr());
+                if let Some((pair, _)) = m.transitions.first_key_value() {
+                    prefetch(std::ptr::from_ref(pair).cast());
+                }
+            }
             per_kind[kind] += 1;
             let text = labels.len();
             labels.push_str(&kind_texts[kind]);
@@ -195,55 +218,50 @@ impl Snapshot {
             }
             let labels_len = labels.len() - text;
             let compat_series = compat != Compat::Off && Some(kind) == breaker;
+            // provider/key_id as the seed dashboards use them: where their values
+            // lie in the text just copied, so the compat families write them from
+            // there (copying them again here was a third of this text per breaker).
+            let (mut provider, mut key_id) = (Span::EMPTY, None);
             if compat_series {
-                // provider/key_id as the seed dashboards use them, plus `machine` so two
-                // breakers with the same provider and key id never collide into one series.
-                // The values are copied as the labels' text has them, escaped.
-                let (mut provider, mut key_id) = ("", None);
-                for (name, value) in m.labels.escaped() {
+                // The identity labels follow `own` and a comma.
+                let identity = own_len + 1;
+                for (name, value) in m.labels.escaped_at() {
+                    let span = Span::new(identity + value.start, value.len());
                     match name {
-                        c::LABEL_PROVIDER => provider = value,
-                        c::LABEL_KEY_ID => key_id = Some(value),
+                        c::LABEL_PROVIDER => provider = span,
+                        c::LABEL_KEY_ID => key_id = Some(span),
                         _ => {}
                     }
                 }
-                labels.push_str(c::LABEL_PROVIDER);
-                labels.push_str("=\"");
-                labels.push_str(provider);
-                labels.push_str("\",");
-                match key_id {
-                    Some(key_id) => {
-                        labels.push_str(c::LABEL_KEY_ID);
-                        labels.push_str("=\"");
-                        labels.push_str(key_id);
-                        labels.push('"');
-                    }
-                    None => {
-                        // The machine's id, as its `machine` label has it: `"escaped"`.
-                        labels.push_str(c::LABEL_KEY_ID);
-                        labels.push('=');
-                        labels.extend_from_within(machine_text.start + c::LABEL_MACHINE.len() + 1..machine_text.end);
-                    }
-                }
-                labels.push(',');
-                labels.extend_from_within(machine_text.clone());
             }
-            let compat_len = labels.len() - text - labels_len;
+            // Without a key_id label, the machine's id as its `machine` label has it, escaped.
+            let key_id = key_id.unwrap_or(Span::new(
+                machine_text.start + c::LABEL_MACHINE.len() + 2 - text,
+                machine_text.len() - c::LABEL_MACHINE.len() - 3,
+            ));
             let first_taken = taken.len();
             taken.extend(m.transitions.iter().map(|(&pair, &n)| (pair, n)));
             // Normal-flow counters exist from creation: about one per state.
             let samples = 2 * texts[kind].states.len() + m.transitions.len() + 16;
             estimated_len += samples * (labels_len + LINE);
+            let jobs_series = m.has_jobs() || Some(kind) == worker;
+            if jobs_series {
+                with_jobs.push(rows.len());
+            }
+            if m.last_heartbeat.is_some() {
+                with_heartbeat.push(rows.len());
+            }
             rows.push(Row {
                 kind,
                 state: m.state,
                 calls_series: m.has_calls() || Some(kind) == breaker,
-                jobs_series: m.has_jobs() || Some(kind) == worker,
                 compat_series,
                 text,
                 own_len: short(own_len),
                 labels_len: short(labels_len),
-                compat_len: short(compat_len),
+                machine_at: short(machine_text.start - text),
+                provider,
+                key_id,
                 taken: first_taken,
                 taken_len: u32::try_from(taken.len() - first_taken).expect("a kind has at most 256 states"),
                 since: m.since,
@@ -252,7 +270,11 @@ impl Snapshot {
                 unexpected: m.unexpected,
                 failures: m.failures,
                 trips: match open {
-                    Some(open) if compat_series => m.transitions_into(open),
+                    Some(open) if compat_series => taken[first_taken..]
+                        .iter()
+                        .filter(|((_, to), _)| *to == open)
+                        .map(|(_, n)| n)
+                        .sum(),
                     _ => 0,
                 },
                 calls: m.calls,
@@ -267,6 +289,8 @@ impl Snapshot {
             labels,
             taken,
             per_kind,
+            with_jobs,
+            with_heartbeat,
             estimated_len,
             jobs: store
                 .job_histograms()
@@ -298,14 +322,61 @@ impl Snapshot {
         &self.labels[row.text..row.text + usize::from(row.own_len)]
     }
 
-    /// The compat series' `provider`, `key_id` and `machine`.
-    fn compat_labels(&self, row: &Row) -> &str {
-        let start = row.text + usize::from(row.labels_len);
-        &self.labels[start..start + usize::from(row.compat_len)]
+    /// The compat series' labels: `provider="..",key_id=".."` put together in
+    /// `out` from the machine's text when written rather than kept per machine,
+    /// and `,machine=".."`, returned as it lies in that text (a writer's `extra`).
+    fn compat_labels<'s>(&'s self, row: &Row, out: &mut String) -> &'s str {
+        let text = &self.labels[row.text..row.text + usize::from(row.labels_len)];
+        let span = |s: Span| &text[usize::from(s.at)..usize::from(s.at) + usize::from(s.len)];
+        out.clear();
+        out.push_str(c::LABEL_PROVIDER);
+        out.push_str("=\"");
+        out.push_str(span(row.provider));
+        out.push_str("\",");
+        out.push_str(c::LABEL_KEY_ID);
+        out.push_str("=\"");
+        out.push_str(span(row.key_id));
+        out.push('"');
+        // The comma that ends `kind="..",` precedes `machine`.
+        &text[usize::from(row.machine_at) - 1..usize::from(row.own_len)]
     }
 
     fn taken(&self, row: &Row) -> &[((StateId, StateId), u64)] {
         &self.taken[row.taken..row.taken + row.taken_len as usize]
+    }
+}
+
+/// How many machines ahead [`Snapshot::take`] asks for a machine's heap blocks.
+const PREFETCH_AHEAD: usize = 8;
+
+/// Asks the CPU to start loading the cache line at `p` (a hint: it reads
+/// nothing and cannot fault, whatever `p` is).
+fn prefetch(p: *const u8) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: SSE, which the instruction needs, is part of every x86_64 CPU;
+    // a prefetch dereferences nothing, so any pointer is fine.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(p.cast())
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
+}
+
+/// A part of a machine's text in [`Snapshot::labels`], from its start.
+#[derive(Clone, Copy)]
+struct Span {
+    at: u16,
+    len: u16,
+}
+
+impl Span {
+    const EMPTY: Span = Span { at: 0, len: 0 };
+
+    fn new(at: usize, len: usize) -> Span {
+        Span {
+            at: short(at),
+            len: short(len),
+        }
     }
 }
 

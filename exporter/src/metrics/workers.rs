@@ -16,7 +16,8 @@ pub(super) fn collect(scrape: &Snapshot, _: &Telemetry, out: &mut Writer<'_>) {
         "Jobs the worker finished, by result",
     );
     let results = JobResult::ALL.map(|r| tail(&[(c::LABEL_RESULT, r.as_str())]));
-    for row in scrape.rows.iter().filter(|r| r.jobs_series) {
+    // A worker, or a machine that finished a job.
+    for row in scrape.with_jobs.iter().map(|&i| &scrape.rows[i]) {
         out.group(c::WORKER_JOBS_TOTAL, scrape.labels(row));
         for (r, n) in results.iter().zip(row.jobs) {
             out.group_counter(r, n, row.created);
@@ -41,7 +42,7 @@ pub(super) fn collect(scrape: &Snapshot, _: &Telemetry, out: &mut Writer<'_>) {
         Type::Gauge,
         "Unix time of the machine's last heartbeat",
     );
-    for row in &scrape.rows {
+    for row in scrape.with_heartbeat.iter().map(|&i| &scrape.rows[i]) {
         if let Some(t) = row.last_heartbeat {
             out.sample(c::LAST_HEARTBEAT_TIMESTAMP_SECONDS, scrape.labels(row), "", t);
         }

@@ -2,6 +2,7 @@
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
+use std::ops::Range;
 
 use serde::{Deserialize, Serialize};
 
@@ -31,20 +32,26 @@ impl Labels {
 
     /// Each label's name and its value as written, still escaped.
     pub fn escaped(&self) -> impl Iterator<Item = (&str, &str)> {
-        let mut rest: &str = &self.0;
+        self.escaped_at().map(|(name, value)| (name, &self.0[value]))
+    }
+
+    /// Each label's name and where its value, still escaped, lies in [`Labels::text`].
+    pub fn escaped_at(&self) -> impl Iterator<Item = (&str, Range<usize>)> {
+        let mut at = 0;
         std::iter::from_fn(move || {
+            let rest = &self.0[at..];
             // Names have no `=`; a value starts with a quote.
-            let (name, after) = rest.split_once('=')?;
-            let after = &after[1..];
+            let (name, _) = rest.split_once('=')?;
+            let start = at + name.len() + 2;
             // The value ends at the first quote not escaped by a backslash.
-            let bytes = after.as_bytes();
-            let mut i = 0;
-            while bytes[i] != b'"' {
-                i += if bytes[i] == b'\\' { 2 } else { 1 };
+            let bytes = self.0.as_bytes();
+            let mut end = start;
+            while bytes[end] != b'"' {
+                end += if bytes[end] == b'\\' { 2 } else { 1 };
             }
-            let value = &after[..i];
-            rest = after[i + 1..].strip_prefix(',').unwrap_or("");
-            Some((name, value))
+            // Past the closing quote and the comma before the next label.
+            at = (end + 2).min(self.0.len());
+            Some((name, start..end))
         })
     }
 
@@ -112,8 +119,13 @@ fn unescape(value: &str) -> Cow<'_, str> {
 pub fn push_label(out: &mut String, name: &str, value: &str) {
     out.push_str(name);
     out.push_str("=\"");
-    // Nearly every value needs no escaping: copy it whole.
-    if !value.bytes().any(|b| matches!(b, b'\\' | b'"' | b'\n')) {
+    // Nearly every value needs no escaping: copy it whole. Checked without
+    // stopping at the first hit, so the compiler checks many bytes at once
+    // (values are short; this scan was a tenth of a scrape's snapshot).
+    if !value
+        .bytes()
+        .fold(false, |escape, b| escape | matches!(b, b'\\' | b'"' | b'\n'))
+    {
         out.push_str(value);
         out.push('"');
         return;
