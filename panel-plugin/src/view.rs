@@ -95,6 +95,7 @@ fn derive_machines(
     };
     let mut buf = Vec::new();
     let mut unmapped = Vec::new();
+    let mut gaps = None;
     let derived: Vec<Derived> = rec
         .machines
         .iter()
@@ -117,6 +118,7 @@ fn derive_machines(
                 flapping,
                 &mut buf,
                 &mut unmapped,
+                &mut gaps,
                 kept.get_mut(m),
             )
         })

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use proptest::prelude::*;
 use serde_json::{Value, json};
-use statescope_panel::input::{Cell, Values};
+use statescope_panel::input::{Cell, Slid, Values};
 use statescope_panel::view::{ViewCache, build_view_cached};
 use statescope_panel::{PanelInput, build_view};
 use support::{BREAKER, input, statescope_machine};
@@ -41,17 +41,42 @@ fn decoded(json: &Value) -> PanelInput {
 }
 
 /// A refresh of `before`: the same descriptions (shared, as the store keeps
-/// them), the samples of `after`.
+/// them), the samples of `after`, each column marked slid as the store marks
+/// what `frames.ts` found slid (see [`slid`]).
 fn refresh(before: &PanelInput, after: &PanelInput) -> PanelInput {
     let mut next = before.clone();
     for (frame, new) in next.frames.iter_mut().zip(&after.frames) {
+        // How far the frame's range slid: where its first instant is in the times before.
+        let k = match (frame.fields[0].values.as_numbers(), new.fields[0].values.as_numbers()) {
+            (Some(old), Some(new)) => new.first().and_then(|t| old.iter().position(|o| o == t)),
+            _ => None,
+        };
         for (field, new) in frame.fields.iter_mut().zip(&new.fields) {
+            field.slid = k.and_then(|k| slid(&field.values, &new.values, k));
             field.values = new.values.clone();
         }
     }
     next.options = after.options.clone();
     next.time_range = after.time_range;
     next
+}
+
+/// `new` as the store marks it when `frames.ts` sent it slid: `old` without
+/// its first `k` samples, the same bit for bit (NaN for a null), then new
+/// ones; `None` (sent whole) for anything else, such as a late correction.
+fn slid(old: &Values, new: &Values, k: usize) -> Option<Slid> {
+    let (before, after) = (old.as_numbers()?, new.as_numbers()?);
+    let overlap = before.len().checked_sub(k).filter(|&o| o > 0 && o <= after.len())?;
+    let same = |a: &f64, b: &f64| a.to_bits() == b.to_bits() || a.is_nan() && b.is_nan();
+    before[k..]
+        .iter()
+        .zip(&after[..overlap])
+        .all(|(a, b)| same(a, b))
+        .then(|| Slid {
+            from: old.id().expect("numbers"),
+            k,
+            m: after.len() - overlap,
+        })
 }
 
 fn fleet(states: &[&[&str]], options: Value) -> Value {
@@ -385,6 +410,8 @@ fn a_time_that_became_null_in_the_shared_samples_is_merged_again() {
     };
     for frame in &mut next.frames {
         frame.fields[0].values = times.clone();
+        // A time column that differs from the one before goes whole.
+        frame.fields[0].slid = None;
     }
     let view = both(&mut cache, &next);
     assert_eq!(cache.folded(), 0);
