@@ -262,6 +262,13 @@ pub fn sort_by_time<T>(timed: &mut [(f64, T)]) {
     timed.sort_by(by_time);
 }
 
+/// Sorts indices by `cmp`, keeping the order of equal ones: the one sort
+/// of `usize` in the wasm, where a sort per call site (its closure) would
+/// copy the whole sort each time; the comparison is a dynamic call instead.
+pub fn sort_indices(indices: &mut [usize], cmp: &dyn Fn(usize, usize) -> std::cmp::Ordering) {
+    indices.sort_by(|&a, &b| cmp(a, b));
+}
+
 fn by_time<T>(a: &(f64, T), b: &(f64, T)) -> std::cmp::Ordering {
     a.0.total_cmp(&b.0)
 }

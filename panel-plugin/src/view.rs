@@ -355,7 +355,7 @@ impl Fleet<'_> {
                 ranks[m] = (rank(severity, manual), derived[m].flapping);
             }
         }
-        shown.sort_by(|&a, &b| {
+        series::sort_indices(shown, &|a, b| {
             let first = match order {
                 SortOrder::WorstFirst => ranks[b].cmp(&ranks[a]).then(since(a).total_cmp(&since(b))),
                 SortOrder::Name => Ordering::Equal,
