@@ -153,7 +153,11 @@ pub fn build(samples: &[Sample], range: TimeRange, step: f64) -> Timeline {
 
 /// The history of the samples `runs` hold, none after the range.
 pub fn from_runs(runs: &[Run], range: TimeRange, step: f64) -> Timeline {
-    let mut tl = Timeline::default();
+    let mut tl = Timeline {
+        // A segment per run, and a gap after each at most.
+        segments: Vec::with_capacity(2 * runs.len() + 1),
+        ..Timeline::default()
+    };
     let mut cursor = range.from;
     let mut push = |segments: &mut Vec<Segment>, start: f64, end: f64, state: Option<usize>| {
         let start = start.max(range.from);

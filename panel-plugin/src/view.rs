@@ -40,7 +40,7 @@ pub fn build_view_cached(input: &PanelInput, cache: &mut ViewCache) -> Result<Pa
     if series.iter().all(Series::is_empty) {
         return Err(DataProblem::NoData);
     }
-    let (Described { rec, kinds, aux }, kept) = cache.described(&series, options)?;
+    let (Described { rec, kinds, aux }, kept, order) = cache.described(&series, options)?;
     let mut warnings: Vec<String> = options.problems.clone();
     warnings.extend(rec.warnings.iter().cloned());
     warnings.extend(kinds.warnings.iter().cloned());
@@ -52,7 +52,7 @@ pub fn build_view_cached(input: &PanelInput, cache: &mut ViewCache) -> Result<Pa
     let mut kind_views = diagrams(kinds, &colors, &input.theme);
     let mut totals = fleet.count(&searched, &mut kind_views);
     place(&mut kind_views, &mut totals);
-    let (shown, machines_hidden) = fleet.tiles(searched, options, &kind_views, &mut warnings);
+    let (shown, machines_hidden) = fleet.tiles(searched, options, &kind_views, &mut warnings, order);
     let machines = fleet.machine_views(shown, &series, &kind_views, &colors, &input.theme);
     Ok(PanelView {
         kinds: kind_views,
@@ -313,8 +313,9 @@ impl Fleet<'_> {
         options: &PanelOptions,
         kind_views: &[KindView],
         warnings: &mut Vec<String>,
+        last: &mut Vec<usize>,
     ) -> (Vec<usize>, usize) {
-        let mut shown: Vec<usize> = match &options.state_filter {
+        let shown: Vec<usize> = match &options.state_filter {
             None => searched,
             Some(filter) => {
                 if !kind_views.iter().any(|k| k.nodes.iter().any(|n| n.state == *filter)) {
@@ -328,7 +329,22 @@ impl Fleet<'_> {
                     .collect()
             }
         };
+        // From the last build's order, which a refresh barely changes: the
+        // sort finds it nearly sorted, and its order is total (see
+        // `Fleet::sort`), so the start changes nothing but the work.
+        let mut fresh = vec![false; self.derived.len()];
+        for &m in &shown {
+            fresh[m] = true;
+        }
+        let mut start: Vec<usize> = last
+            .iter()
+            .copied()
+            .filter(|&m| fresh.get_mut(m).is_some_and(std::mem::take))
+            .collect();
+        start.extend(shown.into_iter().filter(|&m| fresh[m]));
+        let mut shown = start;
         self.sort(&mut shown, options.sort);
+        last.clone_from(&shown);
         let limit = options.max_tiles.unwrap_or(usize::MAX);
         let hidden = shown.len().saturating_sub(limit);
         shown.truncate(limit);
@@ -368,6 +384,8 @@ impl Fleet<'_> {
                     SortOrder::Name => of_machine[a].cmp(&of_machine[b]),
                     _ => Ordering::Equal,
                 })
+                // Machine order last: a total order, whatever the sort starts from.
+                .then(a.cmp(&b))
         });
     }
 
@@ -497,6 +515,8 @@ pub struct ViewCache {
     reused: u64,
     /// Per machine of `entry`, its merge as the last build left it.
     kept: Vec<Option<Kept>>,
+    /// The tiles' order in the last build, before the cut (see `Fleet::tiles`).
+    order: Vec<usize>,
 }
 
 /// What follows from the series' descriptions (labels, config, names) and
@@ -557,7 +577,7 @@ impl ViewCache {
         &mut self,
         series: &[Series],
         options: &PanelOptions,
-    ) -> Result<(&Described, &mut Vec<Option<Kept>>), DataProblem> {
+    ) -> Result<(&Described, &mut Vec<Option<Kept>>, &mut Vec<usize>), DataProblem> {
         let kept = self.entry.take().filter(|e| {
             e.key
                 .as_ref()
@@ -572,6 +592,7 @@ impl ViewCache {
             }
             None => {
                 self.kept.clear();
+                self.order.clear();
                 let rec = shape::recognise(series, options)?;
                 let kinds = kinds::resolve(&rec, series, options)?;
                 let aux = derive::attach(&rec, series);
@@ -581,7 +602,7 @@ impl ViewCache {
                 }
             }
         };
-        Ok((&self.entry.insert(entry).described, &mut self.kept))
+        Ok((&self.entry.insert(entry).described, &mut self.kept, &mut self.order))
     }
 }
 
