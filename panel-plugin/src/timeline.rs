@@ -199,7 +199,7 @@ pub fn from_runs(runs: &[Run], range: TimeRange, step: f64) -> Timeline {
             let before = i.checked_sub(1).filter(|_| prev_touches).map(|j| runs[j].state);
             if before != Some(Some(s)) {
                 // Exact only when the sample right before (touching) showed another state.
-                tl.run_start = Some((t, !before.is_some_and(|b| b.is_some())));
+                tl.run_start = Some((t, before.is_none_or(|b| b.is_none())));
             }
             prev_known = Some(s);
         }

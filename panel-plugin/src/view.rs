@@ -519,6 +519,10 @@ pub struct ViewCache {
     order: Vec<usize>,
 }
 
+/// What a build takes from the cache: the descriptions' derivations, and
+/// the machines' kept histories and the tiles' order to update.
+type Reused<'c> = (&'c Described, &'c mut Vec<Option<Kept>>, &'c mut Vec<usize>);
+
 /// What follows from the series' descriptions (labels, config, names) and
 /// the options that read them.
 struct Described {
@@ -573,11 +577,7 @@ impl ViewCache {
     /// kept when they depend on descriptions alone); with the machines'
     /// kept merges, none when they are recognised anew (a first build
     /// keeps none: a refresh may never come, and keeping costs a pass).
-    fn described(
-        &mut self,
-        series: &[Series],
-        options: &PanelOptions,
-    ) -> Result<(&Described, &mut Vec<Option<Kept>>, &mut Vec<usize>), DataProblem> {
+    fn described(&mut self, series: &[Series], options: &PanelOptions) -> Result<Reused<'_>, DataProblem> {
         let kept = self.entry.take().filter(|e| {
             e.key
                 .as_ref()
