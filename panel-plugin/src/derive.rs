@@ -156,8 +156,8 @@ pub struct MachineInputs<'m> {
 /// Derives one machine. `buf` is reused between machines so decoding does
 /// not allocate per sample, `gaps` between machines of one build (see
 /// [`Gaps`]). `kept`: what the machine's last build kept of its one-hot
-/// history (see [`Kept`]), updated for the next; `None` keeps nothing (a
-/// first build: a refresh may never come).
+/// history (see [`Kept`]), updated for the next; `None` keeps nothing (the
+/// series' recognition read more than descriptions: no build reuses it).
 #[allow(clippy::too_many_arguments)]
 pub fn machine(
     m: &MachineInputs,

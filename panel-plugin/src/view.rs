@@ -575,8 +575,9 @@ impl ViewCache {
     /// The recognised machines, kinds and auxiliary series: the kept ones
     /// when the series are described as before, else derived again (and
     /// kept when they depend on descriptions alone); with the machines'
-    /// kept merges, none when they are recognised anew (a first build
-    /// keeps none: a refresh may never come, and keeping costs a pass).
+    /// kept histories, none when they are recognised anew. A first build
+    /// keeps them too (the runs are built anyway; keeping holds the
+    /// columns), so the first refresh folds.
     fn described(&mut self, series: &[Series], options: &PanelOptions) -> Result<Reused<'_>, DataProblem> {
         let kept = self.entry.take().filter(|e| {
             e.key
@@ -586,8 +587,6 @@ impl ViewCache {
         let entry = match kept {
             Some(entry) => {
                 self.reused += 1;
-                // Keep the machines' merges from the first refresh on.
-                self.kept.resize_with(entry.described.rec.machines.len(), || None);
                 entry
             }
             None => {
@@ -602,6 +601,10 @@ impl ViewCache {
                 }
             }
         };
+        // Histories are kept only for an entry the next build may reuse.
+        if entry.key.is_some() {
+            self.kept.resize_with(entry.described.rec.machines.len(), || None);
+        }
         Ok((&self.entry.insert(entry).described, &mut self.kept, &mut self.order))
     }
 }

@@ -351,8 +351,8 @@ fn a_slid_range_merges_only_the_new_samples_and_counts_as_from_scratch() {
     let mut cache = ViewCache::default();
     let first = window(&truth, 0, 6, (0.0, 0.0), true);
     both(&mut cache, &first);
-    assert_eq!(cache.folded(), 0, "a first build keeps nothing");
-    primed(&mut cache, &first);
+    assert_eq!(cache.folded(), 0, "a first build folds nothing");
+    // The first refresh folds what the first build kept.
     let mut before = first;
     for start in 1..=6 {
         let next = refresh(&before, &window(&truth, start, 6, (0.0, 0.0), true));
