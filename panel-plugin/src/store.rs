@@ -32,7 +32,11 @@
 //! The store keeps each frame's description and columns. An update's
 //! columns are copied once, all into one allocation (the numbers as sent,
 //! then the kept samples of the columns marked unchanged or slid); frames
-//! that repeat the times share one span of it. Frames a refresh does not
+//! that repeat the times share one span of it. A column made from a kept
+//! one (unchanged, slid, or times repeated from a column that slid from the
+//! same kept times) says so in [`Field::slid`], naming the column it came
+//! from: the view then folds the new samples into what it derived from that
+//! column instead of reading them all again. Frames a refresh does not
 //! name are forgotten, so a changed query, options or time range leaves no
 //! stale series behind: the result always equals a decode from scratch.
 
