@@ -23,14 +23,13 @@
 use statescope_model::{Kind, Severity, contract};
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
-use crate::input::{Cell, TimeRange, Values};
+use crate::input::{Cell, Slid, TimeRange, Values};
 use crate::layout;
 use crate::mapping::{Decoded, Decoder};
 use crate::series::{Series, sort_by_time};
 use crate::shape::{Input, Recognised, Shape};
-use crate::timeline::{self, Sample, Timeline};
+use crate::timeline::{self, Run, Sample, Timeline};
 use crate::view_model::{CountSource, Segment, Since};
 
 /// One transition counter of a machine (one `from`, `to` pair): every series
@@ -155,9 +154,10 @@ pub struct MachineInputs<'m> {
 }
 
 /// Derives one machine. `buf` is reused between machines so decoding does
-/// not allocate per sample. `kept`: what the machine's last build kept of
-/// its one-hot merge (see [`Kept`]), updated for the next; `None` keeps
-/// nothing (a first build: a refresh may never come).
+/// not allocate per sample, `gaps` between machines of one build (see
+/// [`Gaps`]). `kept`: what the machine's last build kept of its one-hot
+/// history (see [`Kept`]), updated for the next; `None` keeps nothing (the
+/// series' recognition read more than descriptions: no build reuses it).
 #[allow(clippy::too_many_arguments)]
 pub fn machine(
     m: &MachineInputs,
@@ -167,20 +167,30 @@ pub fn machine(
     flapping: FlappingRule,
     buf: &mut Vec<Sample>,
     unmapped: &mut Unmapped,
+    gaps: &mut Gaps,
     kept: Option<&mut Option<Kept>>,
 ) -> Derived {
     buf.clear();
-    match m.shape {
-        Shape::OneHot => merge_one_hot(m.inputs, series, kind, buf, kept),
-        Shape::Enum => decode_enum(m.inputs, series, kind, buf, unmapped),
-        Shape::UpActive => merge_up_active(m.inputs, series, kind, buf),
-    }
-    if !buf.is_sorted_by(|a, b| a.0 <= b.0) {
-        sort_by_time(buf);
-    }
     let declared = m.inputs.iter().find_map(|(i, _)| series[*i].interval);
-    let step = timeline::infer_step(buf, declared, range);
-    let timeline = timeline::build(buf, range, step);
+    // Counters read the samples themselves: such a machine keeps nothing.
+    let kept = kept.filter(|_| m.shape == Shape::OneHot && !m.aux.has_counters());
+    let (timeline, step) = match kept {
+        Some(kept) => one_hot_history(m.inputs, series, kind, declared, range, buf, gaps, kept),
+        None => {
+            match m.shape {
+                Shape::OneHot => {
+                    merge_one_hot(&members(m.inputs, series, kind), buf);
+                }
+                Shape::Enum => decode_enum(m.inputs, series, kind, buf, unmapped),
+                Shape::UpActive => merge_up_active(m.inputs, series, kind, buf),
+            }
+            if !buf.is_sorted_by(|a, b| a.0 <= b.0) {
+                sort_by_time(buf);
+            }
+            let step = timeline::infer_step(buf, declared, range);
+            (timeline::build(buf, range, step), step)
+        }
+    };
 
     let trips = Trips { kind };
     let (transitions, source, edges, mut trip_times) = if !m.aux.has_counters() {
@@ -385,18 +395,13 @@ fn counter_step(s: &Series, samples: &[(f64, f64)], t: f64) -> f64 {
         .unwrap_or(0.0)
 }
 
-/// One-hot series to samples: at each instant any series has a sample, the
-/// state is the one whose series is 1; none at 1 is a gap. If several are 1
-/// (a scrape caught both sides of a change), the one that differs from the
-/// previous state wins: it is the newer.
-fn merge_one_hot(
+/// A machine's one-hot series, each with the state it stands for.
+fn members<'s, 'a>(
     inputs: &[(usize, Input)],
-    series: &[Series],
+    series: &'s [Series<'a>],
     kind: &Kind,
-    buf: &mut Vec<Sample>,
-    mut kept: Option<&mut Option<Kept>>,
-) {
-    let members: Vec<(&Series, Option<usize>)> = inputs
+) -> Vec<(&'s Series<'a>, Option<usize>)> {
+    inputs
         .iter()
         .map(|(i, input)| {
             let state = match input {
@@ -405,90 +410,115 @@ fn merge_one_hot(
             };
             (&series[*i], state)
         })
-        .collect();
-    let aligned = aligned(&members).filter(|_| kind.states().len() < 255);
-    let folded = aligned
-        .as_ref()
-        .zip(kept.as_mut().and_then(|k| k.take()))
-        .and_then(|((times, columns), k)| k.fold(times, columns, buf));
-    let exact = match (&aligned, folded) {
-        (_, Some(shared)) => Some(shared),
-        (Some((times, columns)), None) => {
-            buf.clear();
-            merge_aligned(times, columns, 0, buf).then(Vec::new)
-        }
-        (None, None) => None,
-    };
-    if exact.is_none() {
-        buf.clear();
-        merge_by_time(&members, buf);
-    }
-    if let Some(kept) = kept {
-        *kept = aligned
-            .zip(exact)
-            .and_then(|((times, _), shared)| Kept::of(&members, times, buf, shared));
-    }
+        .collect()
 }
 
-/// A machine's one-hot merge as its last build left it: the time and value
-/// columns it read (shared with that build's input, not copied) and the
-/// state merged at each instant. A refresh slides the columns: the samples
-/// before the new range's first leave, new ones come after the last. Those
-/// the columns still share are compared bit for bit with what was merged,
-/// and only the new ones merged. Exact because the state at an instant
-/// depends on that instant's values alone (and its time being finite, as
-/// every kept one is), unless two series are 1 there: then on the state
-/// before, which the samples that left may have set, so a merge with such
-/// an instant is not kept.
+/// One-hot series to samples: at each instant any series has a sample, the
+/// state is the one whose series is 1; none at 1 is a gap. If several are 1
+/// (a scrape caught both sides of a change), the one that differs from the
+/// previous state wins: it is the newer. True when the aligned merge was
+/// exact (see [`merge_aligned`]).
+fn merge_one_hot(members: &[(&Series, Option<usize>)], buf: &mut Vec<Sample>) -> bool {
+    let exact = aligned(members).is_some_and(|(times, columns)| merge_aligned(times, &columns, 0, buf));
+    if !exact {
+        buf.clear();
+        merge_by_time(members, buf);
+    }
+    exact
+}
+
+/// The smallest spacing of the last times column read, by its address and
+/// length: the machines of a range query share one, so a build reads it
+/// once (a refresh that folds reads no other sample).
+pub type Gaps = Option<((usize, usize), f64)>;
+
+/// A one-hot machine's history and step: folded from what its last build
+/// kept when the store says each of its columns is the kept one slid (see
+/// [`Kept`]), else merged whole. Keeps what the next refresh folds.
+#[allow(clippy::too_many_arguments)]
+fn one_hot_history(
+    inputs: &[(usize, Input)],
+    series: &[Series],
+    kind: &Kind,
+    declared: Option<f64>,
+    range: TimeRange,
+    buf: &mut Vec<Sample>,
+    gaps: &mut Gaps,
+    kept: &mut Option<Kept>,
+) -> (Timeline, f64) {
+    let members = members(inputs, series, kind);
+    let aligned = aligned(&members);
+    let step = aligned.as_ref().map(|(times, _)| {
+        let key = (times.as_ptr() as usize, times.len());
+        let gap = || match *gaps {
+            Some((at, gap)) if at == key => gap,
+            _ => gaps.insert((key, timeline::min_gap(times.iter().copied()))).1,
+        };
+        timeline::step(declared, gap, range)
+    });
+    if let (Some((times, columns)), Some(step), Some(last)) = (&aligned, step, kept.take())
+        && let Some(folded) = last.fold(&members, times, columns, step, range, buf)
+    {
+        let timeline = timeline::from_runs(&folded.runs, range, step);
+        *kept = Some(folded);
+        return (timeline, step);
+    }
+    buf.clear();
+    let exact = merge_one_hot(&members, buf);
+    let sorted = buf.is_sorted_by(|a, b| a.0 <= b.0);
+    if !sorted {
+        sort_by_time(buf);
+    }
+    let step = match step {
+        Some(step) if exact && sorted => step,
+        _ => timeline::infer_step(buf, declared, range),
+    };
+    let in_range = buf.partition_point(|s| s.0 <= range.to);
+    let mut runs = Vec::new();
+    timeline::extend_runs(&mut runs, &buf[..in_range], step);
+    let timeline = timeline::from_runs(&runs, range, step);
+    if exact && sorted && in_range == buf.len() {
+        *kept = Kept::of(&members, step, runs);
+    }
+    (timeline, step)
+}
+
+/// A machine's one-hot history as its last build left it: the runs of its
+/// samples (all the history needs of them, see [`timeline::Run`]), their
+/// step, and the columns they were merged from (held, not copied, so that
+/// their addresses name them: see [`crate::input::ColumnId`]). A refresh
+/// whose range slid brings each column as the kept one without its first
+/// `k` samples and `m` new ones, and the store says so; then the runs lose
+/// `k` samples at the front and only the `m` new ones are merged. Exact
+/// because the state at an instant depends on that instant's values alone
+/// (and its time being finite, as every kept one is), unless two series
+/// are 1 there: then on the state before, so a merge with such an instant
+/// is not kept, and new samples with one are merged whole.
 pub struct Kept {
-    times: Column,
-    /// Each column and the state it stands for.
-    columns: Vec<(Column, Option<usize>)>,
-    /// Samples merged (the columns may hold more).
-    len: usize,
-    /// The state at each instant: 0 for none, else its index + 1.
-    states: Vec<u8>,
-    /// Whether some of `states` came from the merge before.
+    times: Values,
+    /// Each value column and the state it stands for.
+    columns: Vec<(Values, Option<usize>)>,
+    step: f64,
+    runs: Vec<Run>,
+    /// Whether the runs came from those of the build before.
     folded: bool,
 }
 
-/// A column of numbers kept: the buffer it is in, and where it starts.
-struct Column(Arc<Vec<f64>>, usize);
-
-impl Column {
-    fn of(values: &Values) -> Option<Column> {
-        match values {
-            Values::Numbers { all, at, .. } => Some(Column(Arc::clone(all), *at)),
-            Values::Cells(_) => None,
-        }
-    }
-
-    fn first(&self, len: usize) -> &[f64] {
-        &self.0[self.1..][..len]
-    }
-}
-
 impl Kept {
-    /// What to keep of a merge into `buf`; `states`: those of the samples
-    /// it took from the merge before (the start of `buf`). Every state's
-    /// index is below 255 (see [`merge_one_hot`]).
-    fn of(members: &[(&Series, Option<usize>)], times: &[f64], buf: &[Sample], mut states: Vec<u8>) -> Option<Kept> {
-        let folded = !states.is_empty();
-        states.reserve_exact(buf.len() - states.len());
-        for &(_, s) in &buf[states.len()..] {
-            // 0 for none, else the state's index + 1.
-            states.push(s.map_or(0, |s| s as u8 + 1));
-        }
-        let mut columns = Vec::with_capacity(members.len());
-        for (s, state) in members {
-            columns.push((Column::of(s.columns()?.1)?, *state));
-        }
+    /// What to keep of an exact, sorted merge whose runs are `runs`: every
+    /// column as long as the times.
+    fn of(members: &[(&Series, Option<usize>)], step: f64, runs: Vec<Run>) -> Option<Kept> {
+        let times = members.first()?.0.columns()?.0.clone();
+        let columns = members
+            .iter()
+            .map(|(s, state)| Some((s.columns()?.1.clone(), *state)).filter(|c| c.0.len() == times.len()))
+            .collect::<Option<_>>()?;
         Some(Kept {
-            times: Column::of(members.first()?.0.columns()?.0)?,
+            times,
             columns,
-            len: times.len(),
-            states,
-            folded,
+            step,
+            runs,
+            folded: false,
         })
     }
 
@@ -496,39 +526,47 @@ impl Kept {
         self.folded
     }
 
-    /// Merges `times` and `columns` into `buf` from what was kept, when
-    /// they hold the kept samples from the new first instant on and the
-    /// new ones merge without two series at 1. Returns the states of the
-    /// shared samples, to keep. Compared bit for bit, without an early
-    /// exit: a run of xors the compiler vectorises, cheaper than the merge.
-    fn fold(self, times: &[f64], columns: &[(&[f64], Option<usize>)], buf: &mut Vec<Sample>) -> Option<Vec<u8>> {
-        let len = self.len;
-        let left = self
-            .times
-            .first(len)
-            .partition_point(|t| times.first().is_some_and(|first| t < first));
-        let shared = len - left;
-        let same = |old: &Column, new: &[f64]| {
-            new.len() >= shared
-                && old.first(len)[left..]
-                    .iter()
-                    .zip(new)
-                    .fold(0, |d, (a, b)| d | (a.to_bits() ^ b.to_bits()))
-                    == 0
-        };
-        if self.columns.len() != columns.len() || !same(&self.times, times) {
+    /// The kept runs slid, when the store says every column of `members`
+    /// is the kept one without its first `k` samples and with `m` new ones
+    /// (the same `k` and `m` for all) and the new ones merge exactly, in
+    /// order, within the range; `buf` gets the new samples. O(k + m): no
+    /// kept sample is read again.
+    fn fold(
+        mut self,
+        members: &[(&Series, Option<usize>)],
+        times: &[f64],
+        columns: &[(&[f64], Option<usize>)],
+        step: f64,
+        range: TimeRange,
+        buf: &mut Vec<Sample>,
+    ) -> Option<Kept> {
+        let (slid, _) = members.first()?.0.slid()?;
+        let (k, m, len) = (slid.k, slid.m, self.times.len());
+        let same = |kept: &Values, s: Slid| kept.id() == Some(s.from) && (s.k, s.m) == (k, m);
+        let slid_all = self.step == step
+            && self.columns.len() == members.len()
+            && members
+                .iter()
+                .zip(&self.columns)
+                .all(|((s, state), (kept, kept_state))| {
+                    state == kept_state && s.slid().is_some_and(|(t, v)| same(&self.times, t) && same(kept, v))
+                });
+        if !slid_all || k > len || len - k + m != times.len() || times.last().is_some_and(|&t| t > range.to) {
             return None;
         }
-        for ((old, old_state), (new, state)) in self.columns.iter().zip(columns) {
-            if old_state != state || !same(old, new) {
-                return None;
-            }
+        let skip = times.len() - m;
+        buf.clear();
+        if !times[skip.saturating_sub(1)..].is_sorted() || !merge_aligned(times, columns, skip, buf) {
+            return None;
         }
-        let states = self.states[left..].to_vec();
-        for (&t, &s) in times.iter().zip(&states) {
-            buf.push((t, usize::from(s).checked_sub(1)));
+        timeline::drop_samples(&mut self.runs, k, times.first().copied().unwrap_or_default());
+        timeline::extend_runs(&mut self.runs, buf, step);
+        self.times = members[0].0.columns()?.0.clone();
+        for ((kept, _), (s, _)) in self.columns.iter_mut().zip(members) {
+            *kept = s.columns()?.1.clone();
         }
-        merge_aligned(times, columns, shared, buf).then_some(states)
+        self.folded = true;
+        Some(self)
     }
 }
 
@@ -881,13 +919,8 @@ mod tests {
                 let inputs: Vec<(usize, Input)> = (0..series.len())
                     .map(|i| (i, Input::State(["closed", "open", "half_open"][i].to_owned())))
                     .collect();
-                merge_one_hot(
-                    &inputs,
-                    &series,
-                    &statescope_model::builtin::circuit_breaker(),
-                    &mut buf,
-                    None,
-                )
+                let kind = statescope_model::builtin::circuit_breaker();
+                merge_one_hot(&super::members(&inputs, &series, &kind), &mut buf);
             }
         }
         buf

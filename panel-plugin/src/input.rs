@@ -90,6 +90,25 @@ pub struct Field {
     #[serde(deserialize_with = "null_as_default")]
     pub config: Arc<FieldConfig>,
     pub values: Values,
+    /// How `values` came from the column the store held for this field
+    /// before (`store.rs`); `None` when it did not (sent whole, described
+    /// anew, or not from the store).
+    #[serde(skip)]
+    pub slid: Option<Slid>,
+}
+
+/// Where a run of numbers is: its buffer's address, start and length. It
+/// names the samples for as long as someone holds the buffer (no live
+/// buffer shares its address, and a shared buffer is never written).
+pub type ColumnId = (usize, usize, usize);
+
+/// A column that is the one before it (`from`) without its first `k`
+/// samples, then `m` new ones: what a refresh whose range slid brings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Slid {
+    pub from: ColumnId,
+    pub k: usize,
+    pub m: usize,
 }
 
 impl Field {
@@ -192,6 +211,14 @@ impl Values {
     pub fn as_numbers(&self) -> Option<&[f64]> {
         match self {
             Values::Numbers { all, at, len } => Some(&all[*at..at + len]),
+            Values::Cells(_) => None,
+        }
+    }
+
+    /// Where the numbers are (see [`ColumnId`]).
+    pub fn id(&self) -> Option<ColumnId> {
+        match self {
+            Values::Numbers { all, at, len } => Some((Arc::as_ptr(all) as usize, *at, *len)),
             Values::Cells(_) => None,
         }
     }

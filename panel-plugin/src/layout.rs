@@ -242,7 +242,8 @@ pub fn place(grid: &Grid, names: &[&str], counts: &[usize], band_text: &str, are
                 .max_by(|a, b| cell_score(*a, area).total_cmp(&cell_score(*b, area)))?;
             fits(cols, rows, 0.0)?;
             let mut order: Vec<usize> = (0..n).collect();
-            order.sort_by_key(|&i| (grid.cells[i].row, grid.cells[i].col));
+            let at = |i: usize| (grid.cells[i].row, grid.cells[i].col);
+            crate::series::sort_indices(&mut order, &|a, b| at(a).cmp(&at(b)));
             let mut cells = vec![Cell::default(); n];
             for (k, &i) in order.iter().enumerate() {
                 cells[i] = Cell {

@@ -48,9 +48,10 @@ pub fn mapped_names(config: &FieldConfig) -> Vec<(String, Option<String>)> {
             ValueMapping::Unsupported => {}
         }
     }
-    results.sort_by_key(|(i, _)| *i);
+    let mut order: Vec<usize> = (0..results.len()).collect();
+    crate::series::sort_indices(&mut order, &|a, b| results[a].0.cmp(&results[b].0));
     let mut out: Vec<(String, Option<String>)> = Vec::new();
-    for (_, r) in results {
+    for r in order.into_iter().map(|i| results[i].1) {
         if let Some(name) = r.text.as_deref().and_then(state_name)
             && !out.iter().any(|(n, _)| *n == name)
         {

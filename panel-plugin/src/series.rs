@@ -11,7 +11,7 @@
 
 use std::collections::HashMap;
 
-use crate::input::{Cell, Field, FieldType, Frame, Values};
+use crate::input::{Cell, Field, FieldType, Frame, Slid, Values};
 
 /// Where Grafana's Prometheus datasource keeps the metric name.
 pub const NAME_LABEL: &str = "__name__";
@@ -30,6 +30,8 @@ pub struct Series<'a> {
     pub interval: Option<f64>,
     times: Option<&'a Values>,
     values: &'a Values,
+    /// How the time and value columns came from the store's before (see [`Slid`]).
+    slid: [Option<Slid>; 2],
     rows: Option<Vec<u32>>,
     /// Time of every sample when the frame has no time field (instant tables).
     fallback_time: f64,
@@ -90,6 +92,12 @@ impl<'a> Series<'a> {
     /// (they share the input's samples).
     pub fn columns(&self) -> Option<(&'a Values, &'a Values)> {
         self.rows.is_none().then_some((self.times?, self.values))
+    }
+
+    /// How the time and value columns came from those the store held
+    /// before, when both did.
+    pub fn slid(&self) -> Option<(Slid, Slid)> {
+        self.slid[0].zip(self.slid[1])
     }
 
     /// Whether everything but the samples' numbers comes from the field's
@@ -153,6 +161,7 @@ pub fn collect<'a>(frames: &'a [Frame], fallback_time: f64) -> Vec<Series<'a>> {
                 .filter(|i| i.is_finite() && *i > 0.0),
             times: time.map(|t| &t.values),
             values: &field.values,
+            slid: [time.and_then(|t| t.slid), field.slid],
             rows,
             fallback_time,
         };
@@ -251,6 +260,13 @@ fn metric_prefix(text: &str) -> Option<&str> {
 /// function per type: every `sort_by` closure is a copy of the sort in the wasm.
 pub fn sort_by_time<T>(timed: &mut [(f64, T)]) {
     timed.sort_by(by_time);
+}
+
+/// Sorts indices by `cmp`, keeping the order of equal ones: the one sort
+/// of `usize` in the wasm, where a sort per call site (its closure) would
+/// copy the whole sort each time; the comparison is a dynamic call instead.
+pub fn sort_indices(indices: &mut [usize], cmp: &dyn Fn(usize, usize) -> std::cmp::Ordering) {
+    indices.sort_by(|&a, &b| cmp(a, b));
 }
 
 fn by_time<T>(a: &(f64, T), b: &(f64, T)) -> std::cmp::Ordering {

@@ -28,7 +28,7 @@ use crate::input::Cell;
 use crate::mapping::{mapped_names, state_name};
 use crate::options::{KindChoice, PanelOptions, ShapeChoice};
 use crate::problem::DataProblem;
-use crate::series::{Series, sort_by_time};
+use crate::series::{Series, sort_indices};
 
 /// The exporter's gauge of when the current state was entered (unix
 /// seconds), under its current name and its earlier one.
@@ -580,10 +580,11 @@ fn merged_labels<'a>(
             .find_map(|j| s.point(j).0)
             .unwrap_or(f64::NEG_INFINITY)
     };
-    let mut order: Vec<(f64, usize)> = inputs.iter().map(|(i, _)| (last_time(*i), *i)).collect();
-    sort_by_time(&mut order);
+    let last: Vec<f64> = inputs.iter().map(|(i, _)| last_time(*i)).collect();
+    let mut order: Vec<usize> = (0..inputs.len()).collect();
+    sort_indices(&mut order, &|a, b| last[a].total_cmp(&last[b]));
     labels.clear();
-    for (_, i) in order {
+    for i in order.into_iter().map(|k| inputs[k].0) {
         labels.extend(series[i].labels.iter().copied().filter(|(k, _)| *k != state_label));
     }
     (labels.into_iter().collect(), true)
@@ -683,8 +684,13 @@ fn detect_identity(metric: Option<&str>, shape: Shape, state_label: &str, member
 fn reading_order(labels: Vec<&str>, distinct: impl Fn(&str) -> usize) -> Vec<String> {
     // The labels are distinct: the known ones in their table's order.
     let known: Vec<&str> = BROAD_TO_NARROW.into_iter().filter(|k| labels.contains(k)).collect();
-    let mut other: Vec<&str> = labels.into_iter().filter(|l| !BROAD_TO_NARROW.contains(l)).collect();
-    other.sort_by(|a, b| distinct(a).cmp(&distinct(b)).then(a.cmp(b)));
+    let other: Vec<&str> = labels.into_iter().filter(|l| !BROAD_TO_NARROW.contains(l)).collect();
+    let mut order: Vec<usize> = (0..other.len()).collect();
+    sort_indices(&mut order, &|a, b| {
+        let (a, b) = (other[a], other[b]);
+        distinct(a).cmp(&distinct(b)).then(a.cmp(b))
+    });
+    let other: Vec<&str> = order.into_iter().map(|i| other[i]).collect();
     let mut out = Vec::with_capacity(known.len() + other.len());
     let (mut k, mut o) = (known.into_iter().peekable(), other.into_iter().peekable());
     loop {

@@ -32,7 +32,11 @@
 //! The store keeps each frame's description and columns. An update's
 //! columns are copied once, all into one allocation (the numbers as sent,
 //! then the kept samples of the columns marked unchanged or slid); frames
-//! that repeat the times share one span of it. Frames a refresh does not
+//! that repeat the times share one span of it. A column made from a kept
+//! one (unchanged, slid, or times repeated from a column that slid from the
+//! same kept times) says so in [`Field::slid`], naming the column it came
+//! from: the view then folds the new samples into what it derived from that
+//! column instead of reading them all again. Frames a refresh does not
 //! name are forgotten, so a changed query, options or time range leaves no
 //! stale series behind: the result always equals a decode from scratch.
 
@@ -42,7 +46,7 @@ use std::sync::Arc;
 use serde::Deserialize;
 use thiserror::Error;
 
-use crate::input::{Field, FieldConfig, FieldType, Frame, PanelInput, Theme, TimeRange, Value, Values};
+use crate::input::{Field, FieldConfig, FieldType, Frame, PanelInput, Slid, Theme, TimeRange, Value, Values};
 use crate::options::PanelOptions;
 
 /// In `layout`: this field's samples are those of the previous time field.
@@ -207,6 +211,7 @@ impl FrameStore {
                 labels,
                 config: self.configs.get(config as usize).cloned().ok_or_else(missing)?,
                 values: Values::default(),
+                slid: None,
             });
         }
         Ok(Frame { ref_id, name, fields })
@@ -260,9 +265,12 @@ impl FrameStore {
         all.extend_from_slice(numbers);
         let mut frames = Vec::new();
         let mut ids = Vec::new();
-        let mut spans: Vec<(usize, usize, usize, usize)> = Vec::new();
+        let mut spans: Vec<(usize, usize, usize, usize, Option<Slid>)> = Vec::new();
         let mut reader = Reader { layout, numbers, at: 0 };
         let mut last_times: Option<(usize, usize)> = None;
+        // How the last time field came from its column before: a frame
+        // repeating its times slid the same way if it held that column too.
+        let mut last_slid: Option<Slid> = None;
         while let Some(id) = reader.next() {
             let (frame, cells, fresh) = match described.remove(&id) {
                 Some((frame, cells)) => (frame, cells, true),
@@ -273,9 +281,13 @@ impl FrameStore {
                     continue;
                 }
                 let ends = || bad(&format!("frame {id} ends early"));
+                let before = field.values.id().filter(|_| !fresh);
+                let slide = |k, m| before.map(|from| Slid { from, k, m });
+                let mut slid = None;
                 let span = match reader.next().ok_or_else(ends)? {
                     SAME_TIMES => {
                         changes.sent += 1;
+                        slid = last_slid.filter(|s| before == Some(s.from));
                         last_times.ok_or_else(|| bad(&format!("field {:?} repeats times before any", field.name)))?
                     }
                     UNCHANGED | SLID if fresh => {
@@ -285,6 +297,7 @@ impl FrameStore {
                         changes.kept += 1;
                         let kept = field.values.as_numbers().unwrap_or_default();
                         all.extend_from_slice(kept);
+                        slid = slide(0, 0);
                         (all.len() - kept.len(), kept.len())
                     }
                     SLID => {
@@ -300,6 +313,7 @@ impl FrameStore {
                         let at = all.len();
                         all.extend_from_slice(tail);
                         all.extend_from_slice(new);
+                        slid = slide(k as usize, m as usize);
                         (at, all.len() - at)
                     }
                     len => {
@@ -313,8 +327,9 @@ impl FrameStore {
                 };
                 if field.field_type == FieldType::Time {
                     last_times = Some(span);
+                    last_slid = slid;
                 }
-                spans.push((frames.len(), i, span.0, span.1));
+                spans.push((frames.len(), i, span.0, span.1, slid));
             }
             ids.push(cells.is_empty().then_some(id));
             frames.push(frame);
@@ -330,12 +345,14 @@ impl FrameStore {
             self.buffers.remove(0);
         }
         self.buffers.push(Arc::clone(&all));
-        for (f, i, at, len) in spans {
-            frames[f].fields[i].values = Values::Numbers {
+        for (f, i, at, len, slid) in spans {
+            let field = &mut frames[f].fields[i];
+            field.values = Values::Numbers {
                 all: Arc::clone(&all),
                 at,
                 len,
             };
+            field.slid = slid;
         }
         let mut kept = HashMap::with_capacity(frames.len());
         for (frame, id) in frames.iter().zip(ids) {
@@ -831,6 +848,47 @@ mod tests {
         assert_eq!(input.options.search, "m1");
         assert_eq!((changes.new_frames, changes.sent, changes.slid), (0, 0, 2));
         assert_eq!(seen(&input), from_scratch(&data));
+    }
+
+    #[test]
+    fn a_slid_column_names_the_column_it_slid_from() {
+        let (mut store, mut sender) = (FrameStore::default(), Sender::default());
+        let (first, _) = update(&mut store, &mut sender, &window(&["m1", "m2"], 0, 10, &HISTORY));
+        let ids = |input: &PanelInput| -> Vec<_> {
+            input
+                .frames
+                .iter()
+                .flat_map(|f| f.fields.iter().map(|x| x.values.id()))
+                .collect()
+        };
+        assert!(
+            first.frames.iter().flat_map(|f| &f.fields).all(|f| f.slid.is_none()),
+            "sent whole"
+        );
+        let (next, _) = update(&mut store, &mut sender, &window(&["m1", "m2"], 2, 13, &HISTORY));
+        let slid: Vec<_> = next
+            .frames
+            .iter()
+            .flat_map(|f| f.fields.iter().map(|x| x.slid))
+            .collect();
+        let expected: Vec<_> = ids(&first)
+            .into_iter()
+            .map(|from| {
+                Some(Slid {
+                    from: from.unwrap(),
+                    k: 2,
+                    m: 3,
+                })
+            })
+            .collect();
+        // m2's times repeat m1's: slid alike, since m2 held the same times before.
+        assert_eq!(slid, expected);
+        // A late correction in the values: they go whole, the same times slid by none.
+        let mut history = HISTORY.to_vec();
+        history[5] = 0.5;
+        let (last, _) = update(&mut store, &mut sender, &window(&["m1", "m2"], 2, 13, &history));
+        assert_eq!(last.frames[0].fields[1].slid, None);
+        assert_eq!(last.frames[0].fields[0].slid.map(|s| (s.k, s.m)), Some((0, 0)));
     }
 
     #[test]

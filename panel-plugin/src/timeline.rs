@@ -61,14 +61,15 @@ impl Timeline {
 /// The step to assume between samples: the datasource's, else the smallest
 /// spacing seen, else the whole range (a single sample holds to its end).
 pub fn infer_step(samples: &[Sample], declared: Option<f64>, range: TimeRange) -> f64 {
+    step(declared, || min_gap(samples.iter().map(|s| s.0)), range)
+}
+
+/// [`infer_step`] with the smallest spacing computed only when needed.
+pub fn step(declared: Option<f64>, min_gap: impl FnOnce() -> f64, range: TimeRange) -> f64 {
     if let Some(step) = declared.filter(|s| s.is_finite() && *s > 0.0) {
         return step;
     }
-    let min_gap = samples
-        .windows(2)
-        .map(|w| w[1].0 - w[0].0)
-        .filter(|d| *d > 0.0)
-        .fold(f64::INFINITY, f64::min);
+    let min_gap = min_gap();
     if min_gap.is_finite() {
         min_gap
     } else {
@@ -76,10 +77,87 @@ pub fn infer_step(samples: &[Sample], declared: Option<f64>, range: TimeRange) -
     }
 }
 
+/// The smallest positive spacing of sorted times (infinite for none).
+pub fn min_gap(mut times: impl Iterator<Item = f64>) -> f64 {
+    let mut min = f64::INFINITY;
+    let Some(mut prev) = times.next() else { return min };
+    for t in times {
+        if t > prev {
+            min = min.min(t - prev);
+        }
+        prev = t;
+    }
+    min
+}
+
+/// Samples in a row that [`build`] draws as one: the same state, each
+/// within reach of the one before. All the history needs of its samples,
+/// so a machine keeps its runs between refreshes and a slid range only
+/// drops samples from the first and adds new ones to the last.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Run {
+    pub first: f64,
+    pub last: f64,
+    pub state: Option<usize>,
+    /// How many samples it holds.
+    pub count: usize,
+}
+
+/// Appends `samples` (sorted, none before the last run's) to `runs`.
+pub fn extend_runs(runs: &mut Vec<Run>, samples: &[Sample], step: f64) {
+    let reach = step * JITTER;
+    for &(t, state) in samples {
+        match runs.last_mut() {
+            Some(run) if run.state == state && t - run.last <= reach => {
+                run.last = t;
+                run.count += 1;
+            }
+            _ => runs.push(Run {
+                first: t,
+                last: t,
+                state,
+                count: 1,
+            }),
+        }
+    }
+}
+
+/// Drops the first `k` samples from `runs`; `first` is the time of the
+/// sample after them.
+pub fn drop_samples(runs: &mut Vec<Run>, mut k: usize, first: f64) {
+    let gone = runs.iter().take_while(|r| {
+        r.count <= k && {
+            k -= r.count;
+            true
+        }
+    });
+    let gone = gone.count();
+    runs.drain(..gone);
+    if let Some(run) = runs.first_mut().filter(|_| k > 0) {
+        run.count -= k;
+        run.first = first;
+    }
+}
+
 /// Builds the history. `samples` must be sorted by time; times outside the
 /// range only matter for what they say about the range's edges.
 pub fn build(samples: &[Sample], range: TimeRange, step: f64) -> Timeline {
-    let mut tl = Timeline::default();
+    let mut runs = Vec::new();
+    extend_runs(
+        &mut runs,
+        &samples[..samples.partition_point(|s| s.0 <= range.to)],
+        step,
+    );
+    from_runs(&runs, range, step)
+}
+
+/// The history of the samples `runs` hold, none after the range.
+pub fn from_runs(runs: &[Run], range: TimeRange, step: f64) -> Timeline {
+    let mut tl = Timeline {
+        // A segment per run, and a gap after each at most.
+        segments: Vec::with_capacity(2 * runs.len() + 1),
+        ..Timeline::default()
+    };
     let mut cursor = range.from;
     let mut push = |segments: &mut Vec<Segment>, start: f64, end: f64, state: Option<usize>| {
         let start = start.max(range.from);
@@ -94,33 +172,17 @@ pub fn build(samples: &[Sample], range: TimeRange, step: f64) -> Timeline {
         cursor = cursor.max(end);
     };
     let mut prev_known: Option<usize> = None;
-    // Whether the previous sample's cover reached the current one.
+    // Whether the previous run's cover reached the current one.
     let mut prev_touches = false;
     let reach = step * JITTER;
-    let mut i = 0;
-    while i < samples.len() {
-        let (t, state) = samples[i];
-        if t > range.to {
-            break;
-        }
-        // The samples that continue this one (same state, each within reach
-        // of the one before, in range) only lengthen its segment and change
-        // nothing else: jump to the last of them. Most samples are such.
-        let mut last = i;
-        while let Some(&(n, s)) = samples.get(last + 1)
-            && s == state
-            && n <= range.to
-            && n - samples[last].0 <= reach
-        {
-            last += 1;
-        }
-        let t_last = samples[last].0;
-        let next = samples.get(last + 1).map(|s| s.0).filter(|n| *n <= range.to);
+    for (i, run) in runs.iter().enumerate() {
+        let (t, state) = (run.first, run.state);
+        let next = runs.get(i + 1).map(|r| r.first);
         let horizon = next.unwrap_or(range.to);
-        let end = if horizon - t_last <= reach {
+        let end = if horizon - run.last <= reach {
             horizon
         } else {
-            t_last + step
+            run.last + step
         };
         push(&mut tl.segments, t, end, state);
 
@@ -133,33 +195,25 @@ pub fn build(samples: &[Sample], range: TimeRange, step: f64) -> Timeline {
                     None => tl.changes.push((p, s, 1)),
                 }
             }
-            let continues = prev_touches && i > 0 && samples[i - 1].1 == Some(s);
-            if !continues {
+            // The state of the sample right before, when it touches.
+            let before = i.checked_sub(1).filter(|_| prev_touches).map(|j| runs[j].state);
+            if before != Some(Some(s)) {
                 // Exact only when the sample right before (touching) showed another state.
-                let exact = prev_touches && i > 0 && samples[i - 1].1.is_some();
-                tl.run_start = Some((t, !exact));
+                tl.run_start = Some((t, before.is_none_or(|b| b.is_none())));
             }
             prev_known = Some(s);
         }
         prev_touches = end >= horizon && next.is_some();
-        i = last + 1;
     }
-    finish(tl, cursor, samples, range, step)
-}
-
-/// Fills the range after the last cover with a gap and reads the state at
-/// the end of the range: the last sample's, if it is recent enough to still
-/// hold there (an instant query's sample sits exactly at `to`).
-fn finish(mut tl: Timeline, cursor: f64, samples: &[Sample], range: TimeRange, step: f64) -> Timeline {
     if cursor < range.to {
         extend(&mut tl.segments, cursor, range.to, None);
     }
-    tl.current = samples
-        .iter()
-        .rev()
-        .find(|s| s.0 <= range.to)
-        .filter(|s| range.to - s.0 <= step * JITTER)
-        .and_then(|s| s.1);
+    // The state at the end of the range: the last sample's, if it is recent
+    // enough to still hold there (an instant query's sample sits exactly at `to`).
+    tl.current = runs
+        .last()
+        .filter(|r| range.to - r.last <= step * JITTER)
+        .and_then(|r| r.state);
     if tl.current.is_none() {
         tl.run_start = None;
     }
@@ -320,7 +374,19 @@ mod tests {
             }
             prev_touches = end >= horizon && next.is_some();
         }
-        finish(tl, cursor, samples, range, step)
+        if cursor < range.to {
+            extend(&mut tl.segments, cursor, range.to, None);
+        }
+        tl.current = samples
+            .iter()
+            .rev()
+            .find(|s| s.0 <= range.to)
+            .filter(|s| range.to - s.0 <= step * JITTER)
+            .and_then(|s| s.1);
+        if tl.current.is_none() {
+            tl.run_start = None;
+        }
+        tl
     }
 
     proptest! {

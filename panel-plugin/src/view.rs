@@ -40,7 +40,7 @@ pub fn build_view_cached(input: &PanelInput, cache: &mut ViewCache) -> Result<Pa
     if series.iter().all(Series::is_empty) {
         return Err(DataProblem::NoData);
     }
-    let (Described { rec, kinds, aux }, kept) = cache.described(&series, options)?;
+    let (Described { rec, kinds, aux }, kept, order) = cache.described(&series, options)?;
     let mut warnings: Vec<String> = options.problems.clone();
     warnings.extend(rec.warnings.iter().cloned());
     warnings.extend(kinds.warnings.iter().cloned());
@@ -52,7 +52,7 @@ pub fn build_view_cached(input: &PanelInput, cache: &mut ViewCache) -> Result<Pa
     let mut kind_views = diagrams(kinds, &colors, &input.theme);
     let mut totals = fleet.count(&searched, &mut kind_views);
     place(&mut kind_views, &mut totals);
-    let (shown, machines_hidden) = fleet.tiles(searched, options, &kind_views, &mut warnings);
+    let (shown, machines_hidden) = fleet.tiles(searched, options, &kind_views, &mut warnings, order);
     let machines = fleet.machine_views(shown, &series, &kind_views, &colors, &input.theme);
     Ok(PanelView {
         kinds: kind_views,
@@ -95,6 +95,7 @@ fn derive_machines(
     };
     let mut buf = Vec::new();
     let mut unmapped = Vec::new();
+    let mut gaps = None;
     let derived: Vec<Derived> = rec
         .machines
         .iter()
@@ -117,6 +118,7 @@ fn derive_machines(
                 flapping,
                 &mut buf,
                 &mut unmapped,
+                &mut gaps,
                 kept.get_mut(m),
             )
         })
@@ -311,8 +313,9 @@ impl Fleet<'_> {
         options: &PanelOptions,
         kind_views: &[KindView],
         warnings: &mut Vec<String>,
+        last: &mut Vec<usize>,
     ) -> (Vec<usize>, usize) {
-        let mut shown: Vec<usize> = match &options.state_filter {
+        let shown: Vec<usize> = match &options.state_filter {
             None => searched,
             Some(filter) => {
                 if !kind_views.iter().any(|k| k.nodes.iter().any(|n| n.state == *filter)) {
@@ -326,7 +329,22 @@ impl Fleet<'_> {
                     .collect()
             }
         };
+        // From the last build's order, which a refresh barely changes: the
+        // sort finds it nearly sorted, and its order is total (see
+        // `Fleet::sort`), so the start changes nothing but the work.
+        let mut fresh = vec![false; self.derived.len()];
+        for &m in &shown {
+            fresh[m] = true;
+        }
+        let mut start: Vec<usize> = last
+            .iter()
+            .copied()
+            .filter(|&m| fresh.get_mut(m).is_some_and(std::mem::take))
+            .collect();
+        start.extend(shown.into_iter().filter(|&m| fresh[m]));
+        let mut shown = start;
         self.sort(&mut shown, options.sort);
+        last.clone_from(&shown);
         let limit = options.max_tiles.unwrap_or(usize::MAX);
         let hidden = shown.len().saturating_sub(limit);
         shown.truncate(limit);
@@ -353,7 +371,7 @@ impl Fleet<'_> {
                 ranks[m] = (rank(severity, manual), derived[m].flapping);
             }
         }
-        shown.sort_by(|&a, &b| {
+        series::sort_indices(shown, &|a, b| {
             let first = match order {
                 SortOrder::WorstFirst => ranks[b].cmp(&ranks[a]).then(since(a).total_cmp(&since(b))),
                 SortOrder::Name => Ordering::Equal,
@@ -366,6 +384,8 @@ impl Fleet<'_> {
                     SortOrder::Name => of_machine[a].cmp(&of_machine[b]),
                     _ => Ordering::Equal,
                 })
+                // Machine order last: a total order, whatever the sort starts from.
+                .then(a.cmp(&b))
         });
     }
 
@@ -495,7 +515,13 @@ pub struct ViewCache {
     reused: u64,
     /// Per machine of `entry`, its merge as the last build left it.
     kept: Vec<Option<Kept>>,
+    /// The tiles' order in the last build, before the cut (see `Fleet::tiles`).
+    order: Vec<usize>,
 }
+
+/// What a build takes from the cache: the descriptions' derivations, and
+/// the machines' kept histories and the tiles' order to update.
+type Reused<'c> = (&'c Described, &'c mut Vec<Option<Kept>>, &'c mut Vec<usize>);
 
 /// What follows from the series' descriptions (labels, config, names) and
 /// the options that read them.
@@ -549,13 +575,10 @@ impl ViewCache {
     /// The recognised machines, kinds and auxiliary series: the kept ones
     /// when the series are described as before, else derived again (and
     /// kept when they depend on descriptions alone); with the machines'
-    /// kept merges, none when they are recognised anew (a first build
-    /// keeps none: a refresh may never come, and keeping costs a pass).
-    fn described(
-        &mut self,
-        series: &[Series],
-        options: &PanelOptions,
-    ) -> Result<(&Described, &mut Vec<Option<Kept>>), DataProblem> {
+    /// kept histories, none when they are recognised anew. A first build
+    /// keeps them too (the runs are built anyway; keeping holds the
+    /// columns), so the first refresh folds.
+    fn described(&mut self, series: &[Series], options: &PanelOptions) -> Result<Reused<'_>, DataProblem> {
         let kept = self.entry.take().filter(|e| {
             e.key
                 .as_ref()
@@ -564,12 +587,11 @@ impl ViewCache {
         let entry = match kept {
             Some(entry) => {
                 self.reused += 1;
-                // Keep the machines' merges from the first refresh on.
-                self.kept.resize_with(entry.described.rec.machines.len(), || None);
                 entry
             }
             None => {
                 self.kept.clear();
+                self.order.clear();
                 let rec = shape::recognise(series, options)?;
                 let kinds = kinds::resolve(&rec, series, options)?;
                 let aux = derive::attach(&rec, series);
@@ -579,7 +601,11 @@ impl ViewCache {
                 }
             }
         };
-        Ok((&self.entry.insert(entry).described, &mut self.kept))
+        // Histories are kept only for an entry the next build may reuse.
+        if entry.key.is_some() {
+            self.kept.resize_with(entry.described.rec.machines.len(), || None);
+        }
+        Ok((&self.entry.insert(entry).described, &mut self.kept, &mut self.order))
     }
 }
 
