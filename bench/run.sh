@@ -225,7 +225,7 @@ if has panel; then
     failed+=("no .wasm in dist/")
   fi
   log "panel in Chromium: $panel_sizes machines"
-  "$loadgen" frames --dir "$work/panel-data" --machines "$panel_sizes" >"$work/panel-manifest.json"
+  "$loadgen" frames --dir "$work/panel-data" --machines "$panel_sizes" --refreshes "$panel_updates" >"$work/panel-manifest.json"
   # measure.ts imports e2e's host server; bundled next to node_modules so its imports resolve.
   npx esbuild bench/panel/measure.ts --bundle --platform=node --format=cjs --target=node20 --log-level=warning \
     --external:esbuild --external:playwright-core --outfile="$results_dir/.build/measure.cjs"

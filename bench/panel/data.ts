@@ -22,6 +22,8 @@ export interface Fleet {
   to: number;
   next_from: number;
   next_to: number;
+  /** The data after each refresh, in order, each one step later than the one before. */
+  refreshes: { name: string; from: number; to: number }[];
 }
 
 /** Frames as JSON to the PanelData Grafana gives a panel: DataFrames with the

@@ -149,8 +149,15 @@ async function main() {
       }
     };
     for (const fleet of fleets) {
+      // A dashboard refresh slides the range forward: each update is one step
+      // later than the one before (never back, which no refresh does).
+      if (fleet.refreshes.length < updates) {
+        throw new Error(`${updates} updates asked for, but the data has ${fleet.refreshes.length} refreshes (statescope-bench frames --refreshes)`);
+      }
       await load(fleet.first, fleet.from, fleet.to);
-      await load(fleet.next, fleet.next_from, fleet.next_to);
+      for (const r of fleet.refreshes.slice(0, updates)) {
+        await load(r.name, r.from, r.to);
+      }
       const firsts: Timing[] = [];
       const updatesT: Timing[] = [];
       for (let r = 0; r < repeat; r++) {
@@ -162,7 +169,7 @@ async function main() {
         firsts.push(t);
         const refresh = async () => {
           for (let u = 0; u < updates; u++) {
-            updatesT.push(await render('update', u % 2 === 0 ? fleet.next : fleet.first));
+            updatesT.push(await render('update', fleet.refreshes[u].name));
           }
         };
         await (r === repeat - 1 ? profiled(`update-${fleet.machines}`, refresh) : refresh());

@@ -90,12 +90,15 @@ enum Command {
         rate: Option<f64>,
     },
     /// Writes Grafana frames for the panel benchmark (an hour of 15 s samples, and the
-    /// same one refresh later) for each fleet size, and prints their manifest.
+    /// same after each of `--refreshes` refreshes, each one step later than the one
+    /// before) for each fleet size, and prints their manifest.
     Frames {
         #[arg(long)]
         dir: PathBuf,
         #[arg(long, value_delimiter = ',', default_value = "1000,10000")]
         machines: Vec<usize>,
+        #[arg(long, default_value_t = 1)]
+        refreshes: usize,
     },
     /// Prints the table from the run's records and criterion's estimates, and writes it to --out.
     Table {
@@ -167,19 +170,28 @@ fn main() -> Result<()> {
             drop(rt);
             return tokio::runtime::Runtime::new()?.block_on(floor::serve(&body, &port_file));
         }
-        Command::Frames { dir, machines } => {
+        Command::Frames { dir, machines, refreshes } => {
             std::fs::create_dir_all(&dir)?;
             let mut manifest = Vec::new();
             for n in machines {
                 let first = Fleet::hour(n, FRAMES_END_MS);
-                let next = first.next_refresh();
-                let names = [format!("frames-{n}.json"), format!("frames-{n}-next.json")];
-                std::fs::write(dir.join(&names[0]), first.frames_json())?;
-                std::fs::write(dir.join(&names[1]), next.frames_json())?;
-                let ([from, to], [next_from, next_to]) = (first.range_ms(), next.range_ms());
+                let name = format!("frames-{n}.json");
+                std::fs::write(dir.join(&name), first.frames_json())?;
+                let [from, to] = first.range_ms();
+                // What a dashboard refresh hands the panel: the range slid forward, never back.
+                let mut slid = Vec::new();
+                let mut fleet = first;
+                for r in 1..=refreshes.max(1) {
+                    fleet = fleet.next_refresh();
+                    let name = if r == 1 { format!("frames-{n}-next.json") } else { format!("frames-{n}-next{r}.json") };
+                    std::fs::write(dir.join(&name), fleet.frames_json())?;
+                    let [from, to] = fleet.range_ms();
+                    slid.push(serde_json::json!({ "name": name, "from": from, "to": to }));
+                }
                 manifest.push(serde_json::json!({
-                    "machines": n, "first": names[0], "next": names[1],
-                    "from": from, "to": to, "next_from": next_from, "next_to": next_to,
+                    "machines": n, "first": name, "from": from, "to": to,
+                    "next": slid[0]["name"], "next_from": slid[0]["from"], "next_to": slid[0]["to"],
+                    "refreshes": slid,
                 }));
             }
             serde_json::Value::from(manifest)
