@@ -170,7 +170,11 @@ fn main() -> Result<()> {
             drop(rt);
             return tokio::runtime::Runtime::new()?.block_on(floor::serve(&body, &port_file));
         }
-        Command::Frames { dir, machines, refreshes } => {
+        Command::Frames {
+            dir,
+            machines,
+            refreshes,
+        } => {
             std::fs::create_dir_all(&dir)?;
             let mut manifest = Vec::new();
             for n in machines {
@@ -183,7 +187,11 @@ fn main() -> Result<()> {
                 let mut fleet = first;
                 for r in 1..=refreshes.max(1) {
                     fleet = fleet.next_refresh();
-                    let name = if r == 1 { format!("frames-{n}-next.json") } else { format!("frames-{n}-next{r}.json") };
+                    let name = if r == 1 {
+                        format!("frames-{n}-next.json")
+                    } else {
+                        format!("frames-{n}-next{r}.json")
+                    };
                     std::fs::write(dir.join(&name), fleet.frames_json())?;
                     let [from, to] = fleet.range_ms();
                     slid.push(serde_json::json!({ "name": name, "from": from, "to": to }));
