@@ -209,6 +209,7 @@ impl Ingest {
             health: health.clone(),
             telemetry,
             policy,
+            snapshots: SnapshotClock::new(),
         };
         let crash = health.clone();
         let thread = std::thread::Builder::new()
@@ -272,6 +273,7 @@ struct GroupCommitter {
     health: Arc<Health>,
     telemetry: Arc<Telemetry>,
     policy: SnapshotPolicy,
+    snapshots: SnapshotClock,
 }
 
 impl GroupCommitter {
@@ -283,6 +285,13 @@ impl GroupCommitter {
             let store = self.store.read().unwrap_or_else(|p| p.into_inner());
             Store::new(store.catalog().clone(), store.limits())
         };
+        // A checkpoint in flight finishes before the log is read back. Its
+        // outcome counts: a snapshot that failed (say, its file took the space
+        // the append needed) waits SNAPSHOT_RETRY before the next try, instead
+        // of starting again as soon as the log takes writes.
+        if let Some(written) = self.wal.finish_checkpoint() {
+            self.snapshots.record(Self::written(written));
+        }
         // Read back without holding the lock (the applier is the only writer),
         // so scrapes go on while the log replays.
         match self.wal.reload(empty) {
@@ -298,20 +307,19 @@ impl GroupCommitter {
             .enable_time()
             .build()
             .map_err(|e| format!("cannot start the applier's timer: {e}"))?;
-        let mut snapshots = SnapshotClock::new();
         let mut last_probe = Instant::now();
         while let Some(group) = self.next_group(&timer, &mut last_probe) {
             self.apply_group(group)?;
             if let Some(written) = self.wal.checkpoint_done() {
-                snapshots.record(Self::written(written));
+                self.snapshots.record(Self::written(written));
             }
             // One checkpoint at a time: the next is due only once the last is done.
             if self.health.can_persist()
                 && !self.wal.checkpointing()
-                && snapshots.due(&self.policy, self.wal.log_bytes())
+                && self.snapshots.due(&self.policy, self.wal.log_bytes())
                 && let Err(e) = self.start_snapshot()
             {
-                snapshots.record(Self::written(Err(e)));
+                self.snapshots.record(Self::written(Err(e)));
             }
         }
         // Every sender is gone: shutting down. A final snapshot makes the next start fast.

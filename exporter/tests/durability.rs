@@ -429,3 +429,55 @@ fn a_checkpoint_that_cannot_start_a_new_log_keeps_writing_the_old_one() {
     let (_wal, restarted) = Wal::open(dir.path().into(), empty()).unwrap();
     assert_eq!(calls(&restarted, "d"), 2);
 }
+
+/// A snapshot written while batches go on shares the disk's free space with
+/// them. When it fails and an append fails with it, the next snapshot still
+/// waits its retry delay: it must not start again as soon as the log takes
+/// writes, sealing a segment and taking the space back each time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_snapshot_that_failed_while_an_append_failed_waits_before_the_next_try() {
+    let dir = tempfile::tempdir().unwrap();
+    let disk = Arc::new(FlakyDisk::default());
+    // A snapshot is due after every batch.
+    let policy = SnapshotPolicy {
+        every: Duration::from_secs(3600),
+        log_bytes: 1,
+    };
+    let app = app_with(disk.clone(), dir.path(), None, policy);
+    disk.hold_snapshots();
+    assert_eq!(
+        app.post(transition("a", "open").to_string()).await.status,
+        StatusCode::OK
+    );
+    let held = disk.clone();
+    tokio::task::spawn_blocking(move || held.wait_for_held_snapshot())
+        .await
+        .unwrap();
+    // The disk fills while the snapshot is being written: the next append fails,
+    // and so does the snapshot once the disk gets to it.
+    disk.fill_after(0);
+    let post = tokio::spawn({
+        let client = app.client.clone();
+        async move { client.post(transition("b", "open").to_string()).await }
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    disk.release_snapshots();
+    assert_eq!(post.await.unwrap().status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(disk.snapshot_writes(), 1);
+    disk.free();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while app.get("/readyz").await.status != StatusCode::OK {
+        assert!(Instant::now() < deadline, "still not ready 10 s after space was freed");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let answer = app.post(transition("b", "open").to_string()).await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
+    // A snapshot would start right after the batch; give it a second to show.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(
+        disk.snapshot_writes(),
+        1,
+        "a snapshot started again within the retry delay of the one that failed"
+    );
+    app.stop().unwrap();
+}

@@ -8,7 +8,7 @@ use std::fs::File;
 use std::io::{self, Write};
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
@@ -37,6 +37,8 @@ pub struct FlakyDisk {
     /// Snapshot writes wait while held; and how many are waiting.
     gate: Mutex<(bool, usize)>,
     gate_moved: Condvar,
+    /// Snapshot writes begun.
+    snapshot_writes: AtomicUsize,
 }
 
 impl FlakyDisk {
@@ -68,6 +70,11 @@ impl FlakyDisk {
     pub fn release_snapshots(&self) {
         self.gate.lock().unwrap().0 = false;
         self.gate_moved.notify_all();
+    }
+
+    /// How many snapshot writes have begun.
+    pub fn snapshot_writes(&self) -> usize {
+        self.snapshot_writes.load(Ordering::SeqCst)
     }
 
     /// Waits until a snapshot write is held; fails the test after 10 s.
@@ -114,6 +121,7 @@ impl Disk for FlakyDisk {
     }
 
     fn write_file(&self, path: &Path, bytes: &[u8]) -> io::Result<()> {
+        self.snapshot_writes.fetch_add(1, Ordering::SeqCst);
         let mut gate = self.gate.lock().unwrap();
         gate.1 += 1;
         self.gate_moved.notify_all();
