@@ -18,7 +18,7 @@ use statescope_exporter::events::{Action, Event};
 use statescope_exporter::ingest::SnapshotPolicy;
 use statescope_exporter::store::Store;
 use statescope_exporter::wal::{PROBE_BYTES, Record, Snapshot, StoreCopy, Wal};
-use support::{FlakyDisk, app_on, app_with, transition};
+use support::{App, FlakyDisk, app_on, app_with, transition};
 
 fn empty() -> Store {
     let config = Config::default();
@@ -295,25 +295,31 @@ fn a_probe_needs_real_room_and_replays_as_nothing() {
     assert_eq!(names, ["a", "b"]);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn batches_are_acknowledged_while_a_snapshot_is_written_and_a_crash_meanwhile_loses_none() {
-    let dir = tempfile::tempdir().unwrap();
+/// An exporter in `dir` that takes a snapshot after every batch, and a first
+/// batch (`machine` opened) whose snapshot the disk holds on to until released.
+async fn writing_a_held_snapshot(dir: &std::path::Path, machine: &str) -> (App, Arc<FlakyDisk>) {
     let disk = Arc::new(FlakyDisk::default());
-    // A snapshot is due after every batch.
     let policy = SnapshotPolicy {
         every: Duration::from_secs(3600),
         log_bytes: 1,
     };
-    let app = app_with(disk.clone(), dir.path(), None, policy);
+    let app = app_with(disk.clone(), dir, None, policy);
     disk.hold_snapshots();
     assert_eq!(
-        app.post(transition("m00", "open").to_string()).await.status,
+        app.post(transition(machine, "open").to_string()).await.status,
         StatusCode::OK
     );
     let held = disk.clone();
     tokio::task::spawn_blocking(move || held.wait_for_held_snapshot())
         .await
         .unwrap();
+    (app, disk)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batches_are_acknowledged_while_a_snapshot_is_written_and_a_crash_meanwhile_loses_none() {
+    let dir = tempfile::tempdir().unwrap();
+    let (app, disk) = writing_a_held_snapshot(dir.path(), "m00").await;
     // The disk takes its time over the snapshot; batches go on being acknowledged meanwhile.
     for i in 1..=20 {
         let post = app.post(transition(&format!("m{i:02}"), "open").to_string());
@@ -437,22 +443,7 @@ fn a_checkpoint_that_cannot_start_a_new_log_keeps_writing_the_old_one() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_snapshot_that_failed_while_an_append_failed_waits_before_the_next_try() {
     let dir = tempfile::tempdir().unwrap();
-    let disk = Arc::new(FlakyDisk::default());
-    // A snapshot is due after every batch.
-    let policy = SnapshotPolicy {
-        every: Duration::from_secs(3600),
-        log_bytes: 1,
-    };
-    let app = app_with(disk.clone(), dir.path(), None, policy);
-    disk.hold_snapshots();
-    assert_eq!(
-        app.post(transition("a", "open").to_string()).await.status,
-        StatusCode::OK
-    );
-    let held = disk.clone();
-    tokio::task::spawn_blocking(move || held.wait_for_held_snapshot())
-        .await
-        .unwrap();
+    let (app, disk) = writing_a_held_snapshot(dir.path(), "a").await;
     // The disk fills while the snapshot is being written: the next append fails,
     // and so does the snapshot once the disk gets to it.
     disk.fill_after(0);
