@@ -73,6 +73,12 @@ fn call(machine: &str) -> Event {
     )
 }
 
+/// A call on `machine` at `at`, applied to `store` and logged, as the applier does.
+fn call_logged(wal: &mut Wal, store: &mut Store, machine: &str, at: f64) {
+    store.apply(&[call(machine)], at).unwrap();
+    wal.append(vec![Record::batch(at, vec![call(machine)])]).unwrap();
+}
+
 fn machine_names(store: &Store) -> Vec<String> {
     store.machines().keys().map(|k| k.machine.clone()).collect()
 }
@@ -355,8 +361,7 @@ fn a_failed_snapshot_keeps_its_segment_in_the_log_size_and_the_next_one_removes_
     let dir = tempfile::tempdir().unwrap();
     let disk = Arc::new(FlakyDisk::default());
     let (mut wal, mut store) = Wal::open_on(disk.clone(), dir.path().into(), empty()).unwrap();
-    store.apply(&[call("b")], 1.0).unwrap();
-    wal.append(vec![Record::batch(1.0, vec![call("b")])]).unwrap();
+    call_logged(&mut wal, &mut store, "b", 1.0);
     disk.fill_after(20);
     wal.start_checkpoint(StoreCopy::of(&store)).unwrap();
     assert!(wal.finish_checkpoint().expect("one was started").is_err());
@@ -369,8 +374,7 @@ fn a_failed_snapshot_keeps_its_segment_in_the_log_size_and_the_next_one_removes_
     let sealed = wal.log_bytes();
     assert!(sealed > 0);
     disk.free();
-    store.apply(&[call("b")], 2.0).unwrap();
-    wal.append(vec![Record::batch(2.0, vec![call("b")])]).unwrap();
+    call_logged(&mut wal, &mut store, "b", 2.0);
     assert!(wal.log_bytes() > sealed);
     let crashed = crash_copy(dir.path());
     let (_wal, restarted) = Wal::open(crashed.path().into(), empty()).unwrap();
@@ -392,12 +396,10 @@ fn a_failed_snapshot_keeps_its_segment_in_the_log_size_and_the_next_one_removes_
 fn a_crash_between_the_snapshot_and_removing_its_segment_replays_nothing_twice() {
     let dir = tempfile::tempdir().unwrap();
     let (mut wal, mut store) = Wal::open(dir.path().into(), empty()).unwrap();
-    store.apply(&[call("c")], 1.0).unwrap();
-    wal.append(vec![Record::batch(1.0, vec![call("c")])]).unwrap();
+    call_logged(&mut wal, &mut store, "c", 1.0);
     let sealed = std::fs::read(dir.path().join("events.jsonl")).unwrap();
     wal.checkpoint(&Snapshot::of(&store)).unwrap();
-    store.apply(&[call("c")], 2.0).unwrap();
-    wal.append(vec![Record::batch(2.0, vec![call("c")])]).unwrap();
+    call_logged(&mut wal, &mut store, "c", 2.0);
     drop(wal);
     // The segment the checkpoint sealed (records below 2), as a crash before its removal leaves it.
     let segment = "events.00000000000000000002.jsonl";
@@ -416,14 +418,12 @@ fn a_checkpoint_that_cannot_start_a_new_log_keeps_writing_the_old_one() {
     let dir = tempfile::tempdir().unwrap();
     let disk = Arc::new(FlakyDisk::default());
     let (mut wal, mut store) = Wal::open_on(disk.clone(), dir.path().into(), empty()).unwrap();
-    store.apply(&[call("d")], 1.0).unwrap();
-    wal.append(vec![Record::batch(1.0, vec![call("d")])]).unwrap();
+    call_logged(&mut wal, &mut store, "d", 1.0);
     disk.fail_next_log_open();
     assert!(wal.start_checkpoint(StoreCopy::of(&store)).is_err());
     assert!(!wal.checkpointing());
     assert_eq!(segments(dir.path()), Vec::<String>::new(), "the log was renamed back");
-    store.apply(&[call("d")], 2.0).unwrap();
-    wal.append(vec![Record::batch(2.0, vec![call("d")])]).unwrap();
+    call_logged(&mut wal, &mut store, "d", 2.0);
     let crashed = crash_copy(dir.path());
     let (_wal, restarted) = Wal::open(crashed.path().into(), empty()).unwrap();
     assert_eq!(calls(&restarted, "d"), 2);
