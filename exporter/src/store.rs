@@ -228,15 +228,6 @@ impl Machine {
     pub fn has_jobs(&self) -> bool {
         self.jobs.iter().any(|&c| c > 0)
     }
-
-    /// Transitions into `to`, from any state.
-    pub fn transitions_into(&self, to: StateId) -> u64 {
-        self.transitions
-            .iter()
-            .filter(|((_, t), _)| *t == to)
-            .map(|(_, n)| n)
-            .sum()
-    }
 }
 
 /// A fixed-bucket histogram (cumulative counts are computed when encoding).

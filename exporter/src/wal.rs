@@ -563,9 +563,6 @@ impl Wal {
     /// Writes a snapshot of everything logged so far, then removes the log it
     /// replaces; waits for a checkpoint still writing first.
     pub fn checkpoint(&mut self, store: &Snapshot) -> Result<usize, WalError> {
-        if let Some(Err(e)) = self.finish_checkpoint() {
-            tracing::warn!(error = %e, "the checkpoint before failed; this one covers its records too");
-        }
         let (checkpoint, covers) = self.seal()?;
         let written = checkpoint.write(store);
         if written.is_ok() {
@@ -579,9 +576,6 @@ impl Wal {
     /// in a new segment. Waits for a checkpoint still writing first; see
     /// [`Wal::checkpointing`] to never wait.
     pub fn start_checkpoint(&mut self, store: StoreCopy) -> Result<(), WalError> {
-        if let Some(Err(e)) = self.finish_checkpoint() {
-            tracing::warn!(error = %e, "the checkpoint before failed; this one covers its records too");
-        }
         let (checkpoint, covers) = self.seal()?;
         let thread = std::thread::Builder::new()
             .name("statescope-checkpoint".into())
@@ -623,7 +617,11 @@ impl Wal {
 
     /// Seals the log (see [`Wal::rotate`]) and says what a checkpoint of
     /// everything logged so far writes and removes, and how many sealed segments it covers.
+    /// Waits for a checkpoint still writing first.
     fn seal(&mut self) -> Result<(Checkpoint, usize), WalError> {
+        if let Some(Err(e)) = self.finish_checkpoint() {
+            tracing::warn!(error = %e, "the checkpoint before failed; this one covers its records too");
+        }
         if self.log_bytes > 0 || self.torn {
             self.rotate()?;
         }
