@@ -25,7 +25,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::events::Event;
 use crate::store::{Applied, ApplyError, Store};
 use crate::telemetry::Telemetry;
-use crate::wal::{Disk, RealDisk, Record, Snapshot, StoreCopy, Wal, WalError};
+use crate::wal::{Disk, RealDisk, Record, Snapshot, StoreCopy, Wal, WalError, panic_text};
 
 /// Batches waiting for the applier; senders wait (backpressure) beyond it.
 const QUEUE: usize = 1024;
@@ -163,12 +163,7 @@ impl Applier {
 }
 
 fn panic_message(payload: &(dyn Any + Send)) -> String {
-    let text = payload
-        .downcast_ref::<&str>()
-        .copied()
-        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
-        .unwrap_or("no message");
-    format!("the applier thread panicked: {text}")
+    format!("the applier thread panicked: {}", panic_text(payload))
 }
 
 /// Unix time in seconds.

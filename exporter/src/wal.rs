@@ -36,6 +36,12 @@ const SNAPSHOT: &str = "snapshot.json";
 const LOCK: &str = "lock";
 /// Bytes a probe of a failed log writes: room for a few hundred events.
 pub const PROBE_BYTES: usize = 64 * 1024;
+/// Most sealed segments kept while snapshots keep failing (a full disk
+/// retried every 10 s would seal one each time: ~360 files an hour, each
+/// tracked in memory and read at start). Past it a checkpoint leaves the log
+/// unsealed: the snapshot still covers every record so far, and replay skips
+/// the records of the log it holds.
+pub const MAX_SEALED_SEGMENTS: usize = 16;
 
 #[derive(Debug, Error)]
 pub enum WalError {
@@ -61,6 +67,8 @@ pub enum WalError {
     },
     #[error("{path}: {reason}")]
     Snapshot { path: PathBuf, reason: String },
+    #[error("the checkpoint thread panicked: {0}")]
+    CheckpointPanicked(String),
 }
 
 fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> WalError {
@@ -606,9 +614,12 @@ impl Wal {
     /// Waits for the checkpoint in flight, if any, and returns its outcome.
     pub fn finish_checkpoint(&mut self) -> Option<Result<usize, WalError>> {
         let InFlight { thread, covers } = self.in_flight.take()?;
-        let written = thread
-            .join()
-            .unwrap_or_else(|payload| std::panic::resume_unwind(payload));
+        // A bug in writing one snapshot fails that snapshot, not ingest: the
+        // log still holds everything, and the next checkpoint tries again.
+        let written = thread.join().unwrap_or_else(|payload| {
+            remove_tmp(&self.dir);
+            Err(WalError::CheckpointPanicked(panic_text(payload.as_ref()).to_string()))
+        });
         if written.is_ok() {
             self.sealed.drain(..covers);
         }
@@ -622,7 +633,7 @@ impl Wal {
         if let Some(Err(e)) = self.finish_checkpoint() {
             tracing::warn!(error = %e, "the checkpoint before failed; this one covers its records too");
         }
-        if self.log_bytes > 0 || self.torn {
+        if (self.log_bytes > 0 || self.torn) && self.sealed.len() < MAX_SEALED_SEGMENTS {
             self.rotate()?;
         }
         let checkpoint = Checkpoint {
@@ -675,12 +686,8 @@ impl Wal {
 impl Drop for Wal {
     /// The data directory stays locked until its checkpoint is written.
     fn drop(&mut self) {
-        if let Some(InFlight { thread, .. }) = self.in_flight.take() {
-            match thread.join() {
-                Ok(Ok(_)) => {}
-                Ok(Err(e)) => tracing::warn!(error = %e, "the last checkpoint failed; the log keeps everything"),
-                Err(_) => tracing::error!("the checkpoint thread panicked; the log keeps everything"),
-            }
+        if let Some(Err(e)) = self.finish_checkpoint() {
+            tracing::warn!(error = %e, "the last checkpoint failed; the log keeps everything");
         }
     }
 }
@@ -854,6 +861,15 @@ fn replay_record(at: &Place, record: Record, store: &mut Store) -> Result<(), Wa
         store.apply(&record.events, record.at).map_err(|e| at.refused(e))?;
     }
     Ok(())
+}
+
+/// What a panic said, when it said it with a string (as `panic!` and `expect` do).
+pub(crate) fn panic_text(payload: &(dyn std::any::Any + Send)) -> &str {
+    payload
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("no message")
 }
 
 /// Removes a snapshot that was not finished (a failed write, a crash).

@@ -17,7 +17,7 @@ use statescope_exporter::config::Config;
 use statescope_exporter::events::{Action, Event};
 use statescope_exporter::ingest::SnapshotPolicy;
 use statescope_exporter::store::Store;
-use statescope_exporter::wal::{PROBE_BYTES, Record, Snapshot, StoreCopy, Wal};
+use statescope_exporter::wal::{MAX_SEALED_SEGMENTS, PROBE_BYTES, Record, Snapshot, StoreCopy, Wal};
 use support::{App, FlakyDisk, app_on, app_with, transition};
 
 fn empty() -> Store {
@@ -79,6 +79,20 @@ fn call_logged(wal: &mut Wal, store: &mut Store, machine: &str, at: f64) {
     wal.append(vec![Record::batch(at, vec![call(machine)])]).unwrap();
 }
 
+/// A checkpoint of `store` on its own thread, waited for; it must succeed.
+fn checkpointed(wal: &mut Wal, store: &Store) {
+    wal.start_checkpoint(StoreCopy::of(store)).unwrap();
+    wal.finish_checkpoint().expect("one was started").unwrap();
+}
+
+/// A log in a new directory, on a disk that fails when the test says.
+fn on_flaky_disk() -> (tempfile::TempDir, Arc<FlakyDisk>, Wal, Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let disk = Arc::new(FlakyDisk::default());
+    let (wal, store) = Wal::open_on(disk.clone(), dir.path().into(), empty()).unwrap();
+    (dir, disk, wal, store)
+}
+
 fn machine_names(store: &Store) -> Vec<String> {
     store.machines().keys().map(|k| k.machine.clone()).collect()
 }
@@ -108,9 +122,7 @@ fn a_group_cut_short_by_a_full_disk_leaves_nothing_of_itself_in_the_log() {
 
 #[test]
 fn a_failed_snapshot_removes_its_partial_file_and_the_log_keeps_everything() {
-    let dir = tempfile::tempdir().unwrap();
-    let disk = Arc::new(FlakyDisk::default());
-    let (mut wal, mut store) = Wal::open_on(disk.clone(), dir.path().into(), empty()).unwrap();
+    let (dir, disk, mut wal, mut store) = on_flaky_disk();
     let e = Event::new("circuit_breaker", "b1", Action::Transition { to: "open".into() });
     store.apply(std::slice::from_ref(&e), 1.0).unwrap();
     wal.append(vec![Record::batch(1.0, vec![e])]).unwrap();
@@ -358,9 +370,7 @@ async fn batches_are_acknowledged_while_a_snapshot_is_written_and_a_crash_meanwh
 
 #[test]
 fn a_failed_snapshot_keeps_its_segment_in_the_log_size_and_the_next_one_removes_it() {
-    let dir = tempfile::tempdir().unwrap();
-    let disk = Arc::new(FlakyDisk::default());
-    let (mut wal, mut store) = Wal::open_on(disk.clone(), dir.path().into(), empty()).unwrap();
+    let (dir, disk, mut wal, mut store) = on_flaky_disk();
     call_logged(&mut wal, &mut store, "b", 1.0);
     disk.fill_after(20);
     wal.start_checkpoint(StoreCopy::of(&store)).unwrap();
@@ -392,6 +402,74 @@ fn a_failed_snapshot_keeps_its_segment_in_the_log_size_and_the_next_one_removes_
     assert_eq!(calls(&restarted, "b"), 2);
 }
 
+/// A disk that takes appends but not snapshots, retried for hours: each
+/// failed checkpoint used to seal one more segment, without end.
+#[test]
+fn snapshots_failing_again_and_again_leave_a_bounded_number_of_segments_and_lose_nothing() {
+    let (dir, disk, mut wal, mut store) = on_flaky_disk();
+    disk.fail_snapshots(true);
+    let tries = 3 * MAX_SEALED_SEGMENTS;
+    for i in 0..tries {
+        call_logged(&mut wal, &mut store, "e", i as f64 + 1.0);
+        wal.start_checkpoint(StoreCopy::of(&store)).unwrap();
+        assert!(wal.finish_checkpoint().expect("one was started").is_err());
+    }
+    assert_eq!(
+        segments(dir.path()).len(),
+        MAX_SEALED_SEGMENTS,
+        "{:?}",
+        segments(dir.path())
+    );
+    let crashed = crash_copy(dir.path());
+    let (_wal, restarted) = Wal::open(crashed.path().into(), empty()).unwrap();
+    assert_eq!(
+        calls(&restarted, "e"),
+        tries as u64,
+        "a crash with the segments and the log"
+    );
+
+    // Once snapshots work again one removes every segment; the log it left
+    // unsealed holds records the snapshot has, which a start skips.
+    disk.fail_snapshots(false);
+    checkpointed(&mut wal, &store);
+    assert_eq!(segments(dir.path()), Vec::<String>::new());
+    call_logged(&mut wal, &mut store, "e", 100.0);
+    let crashed = crash_copy(dir.path());
+    let (_wal, restarted) = Wal::open(crashed.path().into(), empty()).unwrap();
+    assert_eq!(calls(&restarted, "e"), tries as u64 + 1, "a crash after the snapshot");
+    // The next checkpoint seals the log again, and the log starts empty.
+    checkpointed(&mut wal, &store);
+    assert_eq!(wal.log_bytes(), 0);
+    drop(wal);
+    let (_wal, restarted) = Wal::open(dir.path().into(), empty()).unwrap();
+    assert_eq!(calls(&restarted, "e"), tries as u64 + 1);
+}
+
+/// A bug while writing one snapshot fails that snapshot; it used to be
+/// raised again on the applier's thread, refusing every write until a restart.
+#[test]
+fn a_panic_while_writing_a_snapshot_fails_that_snapshot_and_the_log_goes_on() {
+    let (dir, disk, mut wal, mut store) = on_flaky_disk();
+    call_logged(&mut wal, &mut store, "f", 1.0);
+    disk.panic_on_next_snapshot();
+    wal.start_checkpoint(StoreCopy::of(&store)).unwrap();
+    let failed = wal.finish_checkpoint().expect("one was started").unwrap_err();
+    assert!(
+        failed.to_string().contains("injected panic while writing a snapshot"),
+        "{failed}"
+    );
+    assert!(
+        !dir.path().join("snapshot.json.tmp").exists(),
+        "the half-written snapshot was left"
+    );
+    call_logged(&mut wal, &mut store, "f", 2.0);
+    checkpointed(&mut wal, &store);
+    assert_eq!(segments(dir.path()), Vec::<String>::new());
+    drop(wal);
+    let (_wal, restarted) = Wal::open(dir.path().into(), empty()).unwrap();
+    assert_eq!(calls(&restarted, "f"), 2);
+}
+
 #[test]
 fn a_crash_between_the_snapshot_and_removing_its_segment_replays_nothing_twice() {
     let dir = tempfile::tempdir().unwrap();
@@ -415,9 +493,7 @@ fn a_crash_between_the_snapshot_and_removing_its_segment_replays_nothing_twice()
 
 #[test]
 fn a_checkpoint_that_cannot_start_a_new_log_keeps_writing_the_old_one() {
-    let dir = tempfile::tempdir().unwrap();
-    let disk = Arc::new(FlakyDisk::default());
-    let (mut wal, mut store) = Wal::open_on(disk.clone(), dir.path().into(), empty()).unwrap();
+    let (dir, disk, mut wal, mut store) = on_flaky_disk();
     call_logged(&mut wal, &mut store, "d", 1.0);
     disk.fail_next_log_open();
     assert!(wal.start_checkpoint(StoreCopy::of(&store)).is_err());
@@ -428,8 +504,7 @@ fn a_checkpoint_that_cannot_start_a_new_log_keeps_writing_the_old_one() {
     let (_wal, restarted) = Wal::open(crashed.path().into(), empty()).unwrap();
     assert_eq!(calls(&restarted, "d"), 2);
     // The next checkpoint works.
-    wal.start_checkpoint(StoreCopy::of(&store)).unwrap();
-    wal.finish_checkpoint().unwrap().unwrap();
+    checkpointed(&mut wal, &store);
     assert_eq!(segments(dir.path()), Vec::<String>::new());
     drop(wal);
     let (_wal, restarted) = Wal::open(dir.path().into(), empty()).unwrap();

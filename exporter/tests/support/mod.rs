@@ -34,6 +34,9 @@ pub struct FlakyDisk {
     room: Mutex<Option<u64>>,
     panic_next: AtomicBool,
     fail_open: AtomicBool,
+    /// Snapshot writes fail (a disk that takes appends but not a whole snapshot).
+    fail_snapshots: AtomicBool,
+    panic_next_snapshot: AtomicBool,
     /// Snapshot writes wait while held; and how many are waiting.
     gate: Mutex<(bool, usize)>,
     gate_moved: Condvar,
@@ -60,6 +63,16 @@ impl FlakyDisk {
     /// The next log the exporter opens cannot be created.
     pub fn fail_next_log_open(&self) {
         self.fail_open.store(true, Ordering::SeqCst);
+    }
+
+    /// From now on snapshot writes fail, or no longer fail.
+    pub fn fail_snapshots(&self, fail: bool) {
+        self.fail_snapshots.store(fail, Ordering::SeqCst);
+    }
+
+    /// The next snapshot write panics halfway (a bug in writing it).
+    pub fn panic_on_next_snapshot(&self) {
+        self.panic_next_snapshot.store(true, Ordering::SeqCst);
     }
 
     /// From now on snapshot writes wait (a slow disk) until [`FlakyDisk::release_snapshots`].
@@ -129,6 +142,13 @@ impl Disk for FlakyDisk {
         gate.1 -= 1;
         drop(gate);
         let mut f = File::create(path)?;
+        if self.panic_next_snapshot.swap(false, Ordering::SeqCst) {
+            f.write_all(&bytes[..bytes.len() / 2])?;
+            panic!("injected panic while writing a snapshot");
+        }
+        if self.fail_snapshots.load(Ordering::SeqCst) {
+            return Err(io::Error::from(io::ErrorKind::StorageFull));
+        }
         self.write_what_fits(&mut f, bytes)?;
         f.sync_all()
     }
