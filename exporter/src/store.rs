@@ -20,6 +20,7 @@ mod labels;
 pub use labels::{Labels, push_label};
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use statescope_model::contract::{self as c, CallOutcome, DEFAULT_IDENTITY_LABELS, JobResult, MAX_IDENTITY_LABELS};
@@ -353,8 +354,10 @@ pub struct Store {
     limits: Limits,
     machines: BTreeMap<MachineKey, Machine>,
     label_values: HashMap<String, HashSet<String>>,
-    recent_ids: VecDeque<String>,
-    recent_set: HashSet<String>,
+    /// Ids shared by the queue and the set, so that each is kept once and a
+    /// checkpoint's copy of 100k of them is reference counts, not allocations.
+    recent_ids: VecDeque<Arc<str>>,
+    recent_set: HashSet<Arc<str>>,
     jobs: BTreeMap<(String, String), JobHistograms>,
 }
 
@@ -487,7 +490,7 @@ impl Store {
             known: self.catalog.names(),
         })?;
         if let Some(id) = &event.id
-            && (self.recent_set.contains(id) || scratch.new_ids.contains(id))
+            && (self.recent_set.contains(id.as_str()) || scratch.new_ids.contains(id))
         {
             return Ok(Applied::Duplicate);
         }
@@ -585,7 +588,7 @@ impl Store {
             self.label_values.entry(label).or_default().extend(values);
         }
         for id in scratch.new_ids {
-            self.remember_id(id);
+            self.remember_id(id.into());
         }
         for (kind, worker_type, duration, queue) in scratch.jobs {
             let h = self.jobs.entry((kind, worker_type)).or_default();
@@ -596,7 +599,7 @@ impl Store {
         }
     }
 
-    fn remember_id(&mut self, id: String) {
+    fn remember_id(&mut self, id: Arc<str>) {
         if self.recent_set.insert(id.clone()) {
             self.recent_ids.push_back(id);
             while self.recent_ids.len() > RECENT_IDS {
@@ -608,7 +611,7 @@ impl Store {
     }
 
     /// Event ids remembered for de-duplication, oldest first.
-    pub fn recent_ids(&self) -> impl Iterator<Item = &String> {
+    pub fn recent_ids(&self) -> impl Iterator<Item = &Arc<str>> {
         self.recent_ids.iter()
     }
 
@@ -632,7 +635,7 @@ impl Store {
         }
         store.machines = machines;
         for id in recent_ids {
-            store.remember_id(id);
+            store.remember_id(id.into());
         }
         store.jobs = jobs;
         store

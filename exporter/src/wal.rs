@@ -254,7 +254,7 @@ impl SavedMachine {
 pub struct StoreCopy {
     catalog: Catalog,
     machines: BTreeMap<MachineKey, Machine>,
-    recent_ids: Vec<String>,
+    recent_ids: Vec<Arc<str>>,
     jobs: BTreeMap<(String, String), JobHistograms>,
 }
 
@@ -291,7 +291,7 @@ impl Snapshot {
     fn saved<'a>(
         catalog: &Catalog,
         machines: &BTreeMap<MachineKey, Machine>,
-        recent_ids: impl Iterator<Item = &'a String>,
+        recent_ids: impl Iterator<Item = &'a Arc<str>>,
         jobs: &BTreeMap<(String, String), JobHistograms>,
     ) -> Snapshot {
         let kind_of = |key: &MachineKey| catalog.get(&key.kind).expect("machines only exist for known kinds");
@@ -300,7 +300,7 @@ impl Snapshot {
                 .iter()
                 .map(|(key, m)| SavedMachine::save(key, m, kind_of(key)))
                 .collect(),
-            recent_ids: recent_ids.cloned().collect(),
+            recent_ids: recent_ids.map(|id| id.to_string()).collect(),
             jobs: jobs
                 .iter()
                 .map(|((k, w), h)| (k.clone(), w.clone(), h.clone()))
@@ -1059,7 +1059,7 @@ mod tests {
         let back = snapshot.into_store(s.catalog().clone(), Limits::default()).unwrap();
         assert_eq!(back.machines(), s.machines());
         assert_eq!(back.job_histograms(), s.job_histograms());
-        assert!(back.recent_ids().any(|id| id == "j1"));
+        assert!(back.recent_ids().any(|id| &**id == "j1"));
         let worker_only = Catalog::new(vec![builtin::worker()]).unwrap();
         let err = Snapshot::of(&s).into_store(worker_only, Limits::default()).unwrap_err();
         assert!(err.contains("no longer defines"), "{err}");
