@@ -90,22 +90,22 @@ class Words {
     this.buffer[this.length++] = word;
   }
 
-  /** Words `from..to` as a string: a frame description's identity (two UTF-16 units a word). */
-  key(from: number, to: number): string {
-    const halves = new Uint16Array(this.buffer.buffer, 0, 2 * this.length);
-    let key = '';
-    for (let at = 2 * from; at < 2 * to; at += 8192) {
-      key += String.fromCharCode.apply(null, halves.subarray(at, Math.min(at + 8192, 2 * to)) as unknown as number[]);
-    }
-    return key;
-  }
-
   /** The words of this update (the wasm copies them before the next). */
   take(): Uint32Array {
     const taken = this.buffer.subarray(0, this.length);
     this.length = 0;
     return taken;
   }
+}
+
+/** Words `from..to` as a string: a frame description's identity (two UTF-16 units a word). */
+function wordsKey(words: Uint32Array, from: number, to: number): string {
+  const halves = new Uint16Array(words.buffer, words.byteOffset, 2 * to);
+  let key = '';
+  for (let at = 2 * from; at < 2 * to; at += 8192) {
+    key += String.fromCharCode.apply(null, halves.subarray(at, Math.min(at + 8192, 2 * to)) as unknown as number[]);
+  }
+  return key;
 }
 
 /** Whether the wasm would hold the same number for samples `a` and `b`:
@@ -178,14 +178,35 @@ function slideOf(kept: ArrayLike<unknown>, first: unknown, guess: number): numbe
 /** The number fields of a frame holding text: mostly none. */
 const NO_CELLS: readonly number[] = [];
 
+/** The descriptions one update wrote (a copy: the buffer is reused), under
+ * the table generation they name. */
+interface Described {
+  words: Uint32Array;
+  generation: string;
+}
+
 /** What was sent of a frame: its id, the value arrays its numeric fields
- * had, how many strings and configs its description names, and the update
- * that last named it (one kept frame stands for one frame of an update). */
+ * had, how many strings and configs its description names, the update
+ * that last named it (one kept frame stands for one frame of an update),
+ * and where its description is (words `from..to` of `described`), which
+ * is its key. The key is made only when a frame is not the one at its
+ * place (Grafana's structure changed): a first render and the refreshes
+ * after it never need it. */
 interface Sent {
   id: number;
   columns: Array<ArrayLike<unknown>>;
   refs: number;
   update: number;
+  key: string | undefined;
+  described: Described;
+  from: number;
+  to: number;
+}
+
+/** A kept frame's key (see `Sent`), made once. */
+function keyOf(sent: Sent): string {
+  sent.key ??= sent.described.generation + wordsKey(sent.described.words, sent.from, sent.to);
+  return sent.key;
 }
 
 /** A table the wasm keeps too (store.rs): each value sent once, then named
@@ -358,12 +379,11 @@ export class FrameSender {
   /** Starts every frame key: keys are made of table indices, which name
    * other strings once the tables start over, so each start has its own. */
   private generation = '';
-  /** The last update's `structureRev`, and per frame (in order) its key,
-   * its field count, its `unversioned` part and what was sent of it: while
+  /** The last update's `structureRev`, and per frame (in order) its
+   * field count, its `unversioned` part and what was sent of it: while
    * Grafana says the structure is the same and those parts are too, a
    * frame is the one at its place last time, without building its key. */
   private structureRev: number | undefined;
-  private keys: Array<string | undefined> = [];
   private fieldCounts: number[] = [];
   private unversioned: string[] = [];
   private sents: Array<Sent | undefined> = [];
@@ -375,6 +395,15 @@ export class FrameSender {
    * column be taken as unchanged because its array is: a streaming
    * datasource appends to its arrays in place, then hands a new PanelData. */
   private lastData: unknown;
+  /** The strings (and their indices) at each place of the description
+   * written last, and the config key and index of each field: frames alike
+   * name mostly the same strings at the same places (a machine's labels, the
+   * field names), found so without hashing them into the tables. Emptied
+   * when the tables start over. */
+  private memoStrings: Array<string | undefined> = [];
+  private memoStringIds: number[] = [];
+  private memoConfigs: Array<string | undefined> = [];
+  private memoConfigIds: number[] = [];
 
   /** Hands `panel` the props' data, options, time range, size and theme. The
    * stages are timed as performance measures `statescope:marshal`,
@@ -413,7 +442,6 @@ export class FrameSender {
 
   /** Forgets every frame sent: the next update describes them all. */
   private forget() {
-    this.keys = [];
     this.fieldCounts = [];
     this.unversioned = [];
     this.sents = [];
@@ -432,6 +460,8 @@ export class FrameSender {
       this.labelSets = 0;
       this.reset = false;
       this.generation = String.fromCharCode(this.updates & 0xffff, this.updates >>> 16);
+      this.memoStrings = [];
+      this.memoConfigs = [];
     }
     const stamp = ++this.updates;
     const out: Out = { cells: [], lastTimes: undefined, slide: -1, samples: 0 };
@@ -441,7 +471,6 @@ export class FrameSender {
     // or config change (PanelQueryRunner / VizPanel.applyFieldConfig).
     const sameStructure = data.structureRev !== undefined && data.structureRev === this.structureRev;
     const series = data.series;
-    const keys: Array<string | undefined> = [];
     const fieldCounts: number[] = [];
     const unversionedParts: string[] = [];
     const sents: Array<Sent | undefined> = [];
@@ -452,13 +481,16 @@ export class FrameSender {
     // another frame's arrays no longer hold what was sent).
     let byKey: Map<string, Sent[]> | undefined;
     const d = this.describe;
+    // Where the frames described in this update keep their descriptions (filled in at the end).
+    const described: Described = { words: d.buffer, generation: this.generation };
+    let describedKept = false;
     const ctx: Context = { replaceVariables, mappings: { json: '' } };
     let live = 0;
     for (let f = 0; f < series.length; f++) {
       const frame = series[f];
       const fields = frame.fields;
       const slot = labels.length;
-      let same = sameStructure && f < this.keys.length && fields.length === this.fieldCounts[f];
+      let same = sameStructure && f < this.fieldCounts.length && fields.length === this.fieldCounts[f];
       let describable = true;
       for (let i = 0; i < fields.length; i++) {
         const field = fields[i];
@@ -469,26 +501,19 @@ export class FrameSender {
       const part = unversioned(frame, replaceVariables);
       same &&= part === this.unversioned[f];
       // A frame with text fields (tables) is described whole every time, under a new id.
-      let key = same && describable ? this.keys[f] : undefined;
       let before = same && describable ? this.sents[f] : undefined;
+      let key: string | undefined;
       // Where this frame's description starts in `describe`, once written.
       let start = -1;
-      if (describable && key === undefined) {
+      if (describable && !before) {
         // Its description (without the id) is its key: written, then taken back if it is kept.
         start = d.length;
         this.describeFrame(frame, 0, ctx);
-        key = this.generation + d.key(start + 1, d.length);
-        if (!byKey) {
-          byKey = new Map();
-          for (let i = 0; i < this.keys.length; i++) {
-            const [k, kept] = [this.keys[i], this.sents[i]];
-            if (k !== undefined && kept) {
-              const alike = byKey.get(k);
-              alike ? alike.push(kept) : byKey.set(k, [kept]);
-            }
-          }
+        byKey ??= this.keptByKey();
+        if (byKey.size) {
+          key = this.generation + wordsKey(d.buffer, start + 1, d.length);
+          before = byKey.get(key)?.find((kept) => kept.update !== stamp);
         }
-        before = byKey.get(key)?.find((kept) => kept.update !== stamp);
         if (before) {
           d.length = start;
           start = -1;
@@ -505,6 +530,7 @@ export class FrameSender {
         before = undefined;
       }
       let sent: Sent | undefined = before;
+      // (A frame with text fields is never kept: it is described anew each time.)
       if (before) {
         before.update = stamp;
         before.columns = out.columns!;
@@ -524,10 +550,12 @@ export class FrameSender {
             out.cells.push([id, i, Array.from(fields[i].values as ArrayLike<unknown>)]);
           }
         }
-        sent = cells.length ? undefined : { id, columns: out.columns!, refs, update: stamp };
+        if (describable && !cells.length) {
+          sent = { id, columns: out.columns!, refs, update: stamp, key, described, from: start + 1, to: d.length };
+          describedKept = true;
+        }
       }
       out.columns = undefined;
-      keys.push(describable ? key : undefined);
       fieldCounts.push(fields.length);
       unversionedParts.push(part);
       sents.push(sent);
@@ -536,7 +564,6 @@ export class FrameSender {
     }
     this.live = live;
     this.structureRev = data.structureRev;
-    this.keys = keys;
     this.fieldCounts = fieldCounts;
     this.unversioned = unversionedParts;
     this.sents = sents;
@@ -555,7 +582,22 @@ export class FrameSender {
     });
     this.strings.fresh = [];
     this.configs.fresh = [];
-    return [meta, d.take(), this.layout.take(), this.numbers.take(out.samples)];
+    const describe = d.take();
+    described.words = describedKept ? describe.slice() : describe;
+    return [meta, describe, this.layout.take(), this.numbers.take(out.samples)];
+  }
+
+  /** The frames kept from the last update, by key. */
+  private keptByKey(): Map<string, Sent[]> {
+    const byKey = new Map<string, Sent[]>();
+    for (const kept of this.sents) {
+      if (kept) {
+        const k = keyOf(kept);
+        const alike = byKey.get(k);
+        alike ? alike.push(kept) : byKey.set(k, [kept]);
+      }
+    }
+    return byKey;
   }
 
   /** Writes frame `id`'s description into `describe`: its refId, name and
@@ -563,16 +605,33 @@ export class FrameSender {
    * string or config index (interned). */
   private describeFrame(frame: DataFrame, id: number, ctx: Context) {
     const d = this.describe;
-    const str = (s: string | undefined) => (s == null ? NONE : this.strings.id(s, s));
+    const start = d.length;
+    const [memo, memoIds] = [this.memoStrings, this.memoStringIds];
+    const str = (s: string | undefined) => {
+      if (s == null) {
+        return NONE;
+      }
+      const at = d.length - start;
+      if (memo[at] !== s) {
+        memo[at] = s;
+        memoIds[at] = this.strings.id(s, s);
+      }
+      return memoIds[at];
+    };
     d.push(id);
     d.push(str(frame.refId));
     d.push(str(frame.name));
     d.push(frame.fields.length);
-    frame.fields.forEach((field) => {
+    frame.fields.forEach((field, i) => {
       d.push(str(field.name));
       d.push(TYPES[field.type] ?? OTHER);
       const config = fieldConfig(field, ctx.replaceVariables);
-      d.push(this.configs.id(configKey(config, ctx.mappings), config));
+      const key = configKey(config, ctx.mappings);
+      if (this.memoConfigs[i] !== key) {
+        this.memoConfigs[i] = key;
+        this.memoConfigIds[i] = this.configs.id(key, config);
+      }
+      d.push(this.memoConfigIds[i]);
       const count = d.length;
       d.push(0);
       let names = 0;
