@@ -330,6 +330,31 @@ function configKey(c: FieldConfigs[number], mappings: MappingsSeen): string {
   return `${c.displayName ?? ''}\u001e${c.displayNameFromDS ?? ''}\u001e${c.unit ?? ''}\u001e${c.interval ?? ''}\u001e${mappings.json}\u001e${colorKey}\u001e${c.links ? JSON.stringify(c.links) : ''}`;
 }
 
+/** Whether `a` has the key `b` has (`configKey`), told part by part:
+ * strict equality, and the same mappings array (Grafana hands every field
+ * the same one; the update reads it once, see `MappingsSeen`). False when
+ * unsure (links, a colour of another shape): the key decides then. */
+function sameConfig(a: FieldConfigs[number], b: FieldConfigs[number] | undefined): boolean {
+  if (!b || a.links || b.links) {
+    return false;
+  }
+  return (
+    a.displayName === b.displayName &&
+    a.displayNameFromDS === b.displayNameFromDS &&
+    a.unit === b.unit &&
+    a.interval === b.interval &&
+    a.mappings === b.mappings &&
+    (a.color === b.color || (isParts(a.color) && isParts(b.color) && a.color.mode === b.color.mode && a.color.fixedColor === b.color.fixedColor))
+  );
+}
+
+/** Whether a field's colour as sent (`fieldColor`) is its parts: a value
+ * `colorParts` refused is never of this shape. */
+function isParts(color: unknown): color is { mode: string; fixedColor: string | undefined } {
+  const c = color as { mode?: unknown; fixedColor?: unknown } | null | undefined;
+  return typeof c?.mode === 'string' && (c.fixedColor === undefined || typeof c.fixedColor === 'string');
+}
+
 /** Grafana colour names (all hue shades and aliases) and theme roles to CSS colours. */
 export function themePalette(theme: GrafanaTheme2): Record<string, string> {
   const palette: Record<string, string> = {};
@@ -396,14 +421,11 @@ export class FrameSender {
    * datasource appends to its arrays in place, then hands a new PanelData. */
   private lastData: unknown;
   /** The strings (and their indices) at each place of the description
-   * written last, and the config key and index of each field: frames alike
-   * name mostly the same strings at the same places (a machine's labels, the
-   * field names), found so without hashing them into the tables. Emptied
-   * when the tables start over. */
+   * written last: frames alike name mostly the same strings at the same
+   * places (a machine's labels, the field names), found so without hashing
+   * them into the tables. Emptied when the tables start over. */
   private memoStrings: Array<string | undefined> = [];
   private memoStringIds: number[] = [];
-  private memoConfigs: Array<string | undefined> = [];
-  private memoConfigIds: number[] = [];
 
   /** Hands `panel` the props' data, options, time range, size and theme. The
    * stages are timed as performance measures `statescope:marshal`,
@@ -461,7 +483,6 @@ export class FrameSender {
       this.reset = false;
       this.generation = String.fromCharCode(this.updates & 0xffff, this.updates >>> 16);
       this.memoStrings = [];
-      this.memoConfigs = [];
     }
     const stamp = ++this.updates;
     const out: Out = { cells: [], lastTimes: undefined, slide: -1, samples: 0 };
@@ -484,7 +505,7 @@ export class FrameSender {
     // Where the frames described in this update keep their descriptions (filled in at the end).
     const described: Described = { words: d.buffer, generation: this.generation };
     let describedKept = false;
-    const ctx: Context = { replaceVariables, mappings: { json: '' } };
+    const ctx: Context = { replaceVariables, mappings: { json: '' }, configs: [], configIds: [] };
     let live = 0;
     for (let f = 0; f < series.length; f++) {
       const frame = series[f];
@@ -626,12 +647,11 @@ export class FrameSender {
       d.push(str(field.name));
       d.push(TYPES[field.type] ?? OTHER);
       const config = fieldConfig(field, ctx.replaceVariables);
-      const key = configKey(config, ctx.mappings);
-      if (this.memoConfigs[i] !== key) {
-        this.memoConfigs[i] = key;
-        this.memoConfigIds[i] = this.configs.id(key, config);
+      if (!sameConfig(config, ctx.configs[i])) {
+        ctx.configs[i] = config;
+        ctx.configIds[i] = this.configs.id(configKey(config, ctx.mappings), config);
       }
-      d.push(this.memoConfigIds[i]);
+      d.push(ctx.configIds[i]);
       const count = d.length;
       d.push(0);
       let names = 0;
@@ -717,10 +737,14 @@ export class FrameSender {
 
 type FieldConfigs = Array<ReturnType<typeof fieldConfig>>;
 
-/** What describing a frame needs of its update. */
+/** What describing a frame needs of its update, and the config (and its
+ * index) of each field of the frame described last: in one update, frames
+ * alike have equal configs, told so without making their keys. */
 interface Context {
   replaceVariables: InterpolateFunction;
   mappings: MappingsSeen;
+  configs: FieldConfigs;
+  configIds: number[];
 }
 
 /** The update being written (besides the numbers, describe and layout). */
