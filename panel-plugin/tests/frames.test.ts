@@ -141,6 +141,21 @@ test('a sample corrected late in the overlap sends the whole column', () => {
   assert.equal(next.numbers[1 + 4], 2, 'the corrected sample (step 5) reaches the wasm');
 });
 
+test('in the overlap null is NaN, as the wasm holds it, and -0 is not 0', () => {
+  const [sender, panel] = [new FrameSender(), new Recorder()];
+  send(sender, panel, [frame('m1', 0, 8, [0, 1, null, NaN, 0, 1, 1, 0])], false);
+  // Both reach the wasm as NaN: no change, only the new sample crosses.
+  const swapped = [0, 1, NaN, null, 0, 1, 1, 0];
+  const next = send(sender, panel, [frame('m1', 1, 9, swapped)]);
+  assert.deepEqual(next.layout, [1, SLID, 1, 1, SLID, 1, 1]);
+  // The wasm tells -0 from 0 (a sign Prometheus may send): the column goes whole.
+  const negated = [...swapped];
+  negated[4] = -0;
+  const again = send(sender, panel, [frame('m1', 2, 10, negated)]);
+  assert.deepEqual(again.layout, [1, SLID, 1, 1, 8]);
+  assert.ok(Object.is(again.numbers[1 + 2], -0), 'step 4, the third sample of the window, is -0');
+});
+
 test('an array changed in place (streaming) is never compared with itself', () => {
   const [sender, panel] = [new FrameSender(), new Recorder()];
   const f = frame('m1', 0, 20, history);
