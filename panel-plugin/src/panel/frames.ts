@@ -627,24 +627,14 @@ export class FrameSender {
   private describeFrame(frame: DataFrame, id: number, ctx: Context) {
     const d = this.describe;
     const start = d.length;
-    const [memo, memoIds] = [this.memoStrings, this.memoStringIds];
-    const str = (s: string | undefined) => {
-      if (s == null) {
-        return NONE;
-      }
-      const at = d.length - start;
-      if (memo[at] !== s) {
-        memo[at] = s;
-        memoIds[at] = this.strings.id(s, s);
-      }
-      return memoIds[at];
-    };
     d.push(id);
-    d.push(str(frame.refId));
-    d.push(str(frame.name));
-    d.push(frame.fields.length);
-    frame.fields.forEach((field, i) => {
-      d.push(str(field.name));
+    d.push(this.str(frame.refId, start));
+    d.push(this.str(frame.name, start));
+    const fields = frame.fields;
+    d.push(fields.length);
+    for (let i = 0; i < fields.length; i++) {
+      const field = fields[i];
+      d.push(this.str(field.name, start));
       d.push(TYPES[field.type] ?? OTHER);
       const config = fieldConfig(field, ctx.replaceVariables);
       if (!sameConfig(config, ctx.configs[i])) {
@@ -656,13 +646,27 @@ export class FrameSender {
       d.push(0);
       let names = 0;
       for (const name in field.labels) {
-        d.push(str(name));
-        d.push(str(String(field.labels[name])));
+        d.push(this.str(name, start));
+        d.push(this.str(String(field.labels[name]), start));
         names++;
       }
       d.buffer[count] = names;
-    });
-    this.labelSets += frame.fields.length;
+    }
+    this.labelSets += fields.length;
+  }
+
+  /** The index of string `s`, about to be written into the description
+   * that starts at `start` (see `memoStrings`). */
+  private str(s: string | undefined, start: number): number {
+    if (s == null) {
+      return NONE;
+    }
+    const at = this.describe.length - start;
+    if (this.memoStrings[at] !== s) {
+      this.memoStrings[at] = s;
+      this.memoStringIds[at] = this.strings.id(s, s);
+    }
+    return this.memoStringIds[at];
   }
 
   /** Adds a frame's id and samples to the layout and numbers (markers where
