@@ -130,6 +130,18 @@ test('two frames alike in one update are kept as two frames', () => {
   assert.equal(new Set(ids).size, 3, `ids ${ids}`);
 });
 
+test('a frame kept after most of its first update went is still found by its description', () => {
+  const [sender, panel] = [new FrameSender(), new Recorder()];
+  const fleet = (names: string[]) => names.map((m) => frame(m, 0, 4, history));
+  send(sender, panel, fleet(['m0', 'm1', 'm2', 'm3', 'm4', 'm5']), false);
+  // The same structure as far as it goes (as Grafana said): m0 at its place, the rest gone.
+  send(sender, panel, fleet(['m0']));
+  // Another machine before it: m0 is found by its description, under its id, not described again.
+  const next = send(sender, panel, fleet(['m9', 'm0']), false);
+  assert.deepEqual(frameIds(next.layout), [7, 1]);
+  assert.equal(next.describe[0], 7, 'only m9 described');
+});
+
 test('a sample corrected late in the overlap sends the whole column', () => {
   const [sender, panel] = [new FrameSender(), new Recorder()];
   const corrected = [...history];

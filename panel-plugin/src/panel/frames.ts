@@ -179,10 +179,13 @@ function slideOf(kept: ArrayLike<unknown>, first: unknown, guess: number): numbe
 const NO_CELLS: readonly number[] = [];
 
 /** The descriptions one update wrote (a copy: the buffer is reused), under
- * the table generation they name. */
+ * the table generation they name; `live` counts the words of its frames
+ * still kept, as of update `counted`. */
 interface Described {
   words: Uint32Array;
   generation: string;
+  live: number;
+  counted: number;
 }
 
 /** What was sent of a frame: its id, the value arrays its numeric fields
@@ -197,15 +200,19 @@ interface Sent {
   columns: Array<ArrayLike<unknown>>;
   refs: number;
   update: number;
+  /** One of the two is set, at least: the key, or where to make it from. */
   key: string | undefined;
-  described: Described;
+  described: Described | undefined;
   from: number;
   to: number;
 }
 
 /** A kept frame's key (see `Sent`), made once. */
 function keyOf(sent: Sent): string {
-  sent.key ??= sent.described.generation + wordsKey(sent.described.words, sent.from, sent.to);
+  if (sent.key === undefined) {
+    const { generation, words } = sent.described!;
+    sent.key = generation + wordsKey(words, sent.from, sent.to);
+  }
   return sent.key;
 }
 
@@ -503,7 +510,7 @@ export class FrameSender {
     let byKey: Map<string, Sent[]> | undefined;
     const d = this.describe;
     // Where the frames described in this update keep their descriptions (filled in at the end).
-    const described: Described = { words: d.buffer, generation: this.generation };
+    const described: Described = { words: d.buffer, generation: this.generation, live: 0, counted: 0 };
     let describedKept = false;
     const ctx: Context = { replaceVariables, mappings: { json: '' }, configs: [], configIds: [] };
     let live = 0;
@@ -605,7 +612,31 @@ export class FrameSender {
     this.configs.fresh = [];
     const describe = d.take();
     described.words = describedKept ? describe.slice() : describe;
+    this.trimDescriptions(stamp);
     return [meta, describe, this.layout.take(), this.numbers.take(out.samples)];
+  }
+
+  /** Lets go of each copy of descriptions that is more than half frames
+   * no longer kept, after making its survivors' keys: what the copies hold
+   * stays within twice the descriptions of the frames kept. */
+  private trimDescriptions(stamp: number) {
+    for (const sent of this.sents) {
+      const described = sent?.described;
+      if (described) {
+        if (described.counted !== stamp) {
+          described.counted = stamp;
+          described.live = 0;
+        }
+        // The frame's words and its id.
+        described.live += sent.to - sent.from + 1;
+      }
+    }
+    for (const sent of this.sents) {
+      if (sent?.described && 2 * sent.described.live < sent.described.words.length) {
+        keyOf(sent);
+        sent.described = undefined;
+      }
+    }
   }
 
   /** The frames kept from the last update, by key. */
