@@ -2,14 +2,15 @@
 // wasm: fed the frames the Chromium bench feeds the panel (bench/src/frames.rs,
 // converted by Grafana's toDataFrame and applyFieldOverrides as
 // bench/panel/host.tsx does), in the same order: a first render, then
-// refreshes alternating the window slid by a step and the one before. Prints
+// `--updates` refreshes, each one step later than the one before. Prints
 // the median CPU milliseconds of each, per fleet: a profile of this stage
 // (node --cpu-prof) without the browser's noise around it.
 //
 //   npx esbuild bench/panel/marshal.ts --bundle --platform=node --format=cjs --outfile=/tmp/marshal.cjs
 //   node /tmp/marshal.cjs --data DIR --manifest FILE [--repeat N] [--updates N] [--machines N]
 //
-// The frames come from `statescope-bench frames --dir DIR --machines 1000,10000 >FILE`.
+// The frames come from `statescope-bench frames --dir DIR --machines 1000,10000 --refreshes N >FILE`
+// (N at least --updates).
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -66,7 +67,11 @@ function main() {
   );
   const result: Record<string, Record<string, { first: number; update: number }>> = {};
   for (const fleet of fleets) {
-    const datas = [load(fleet.first, fleet.from, fleet.to), load(fleet.next, fleet.next_from, fleet.next_to)];
+    const updates = Number(args.updates);
+    if (fleet.refreshes.length < updates) {
+      throw new Error(`${updates} updates asked for, but the data has ${fleet.refreshes.length} refreshes (statescope-bench frames --refreshes)`);
+    }
+    const datas = [load(fleet.first, fleet.from, fleet.to), ...fleet.refreshes.slice(0, updates).map((r) => load(r.name, r.from, r.to))];
     const withStructureRev = structureRevisions();
     // As the page: a new PanelData each time, stamped with Grafana's structureRev.
     const props = (data: PanelData) =>
@@ -90,11 +95,13 @@ function main() {
     };
     const times = Object.fromEntries(Object.keys(SENDERS).map((name) => [name, { first: [] as number[], update: [] as number[] }]));
     for (let r = 0; r < Number(args.repeat); r++) {
-      for (const [name, Sender] of Object.entries(SENDERS)) {
+      // Each in turn first: the one that runs after another meets the heap it left.
+      const order = Object.entries(SENDERS);
+      for (const [name, Sender] of r % 2 ? order.reverse() : order) {
         const sender = new Sender();
         times[name].first.push(timed(sender, datas[0]));
-        for (let u = 0; u < Number(args.updates); u++) {
-          times[name].update.push(timed(sender, datas[(u + 1) % 2]));
+        for (let u = 1; u <= updates; u++) {
+          times[name].update.push(timed(sender, datas[u]));
         }
       }
     }

@@ -130,6 +130,18 @@ test('two frames alike in one update are kept as two frames', () => {
   assert.equal(new Set(ids).size, 3, `ids ${ids}`);
 });
 
+test('a frame kept after most of its first update went is still found by its description', () => {
+  const [sender, panel] = [new FrameSender(), new Recorder()];
+  const fleet = (names: string[]) => names.map((m) => frame(m, 0, 4, history));
+  send(sender, panel, fleet(['m0', 'm1', 'm2', 'm3', 'm4', 'm5']), false);
+  // The same structure as far as it goes (as Grafana said): m0 at its place, the rest gone.
+  send(sender, panel, fleet(['m0']));
+  // Another machine before it: m0 is found by its description, under its id, not described again.
+  const next = send(sender, panel, fleet(['m9', 'm0']), false);
+  assert.deepEqual(frameIds(next.layout), [7, 1]);
+  assert.equal(next.describe[0], 7, 'only m9 described');
+});
+
 test('a sample corrected late in the overlap sends the whole column', () => {
   const [sender, panel] = [new FrameSender(), new Recorder()];
   const corrected = [...history];
@@ -139,6 +151,21 @@ test('a sample corrected late in the overlap sends the whole column', () => {
   assert.deepEqual(next.layout, [1, SLID, 1, 1, 20], 'the times slid, the values went whole');
   assert.equal(next.numbers.length, 1 + 20);
   assert.equal(next.numbers[1 + 4], 2, 'the corrected sample (step 5) reaches the wasm');
+});
+
+test('in the overlap null is NaN, as the wasm holds it, and -0 is not 0', () => {
+  const [sender, panel] = [new FrameSender(), new Recorder()];
+  send(sender, panel, [frame('m1', 0, 8, [0, 1, null, NaN, 0, 1, 1, 0])], false);
+  // Both reach the wasm as NaN: no change, only the new sample crosses.
+  const swapped = [0, 1, NaN, null, 0, 1, 1, 0];
+  const next = send(sender, panel, [frame('m1', 1, 9, swapped)]);
+  assert.deepEqual(next.layout, [1, SLID, 1, 1, SLID, 1, 1]);
+  // The wasm tells -0 from 0 (a sign Prometheus may send): the column goes whole.
+  const negated = [...swapped];
+  negated[4] = -0;
+  const again = send(sender, panel, [frame('m1', 2, 10, negated)]);
+  assert.deepEqual(again.layout, [1, SLID, 1, 1, 8]);
+  assert.ok(Object.is(again.numbers[1 + 2], -0), 'step 4, the third sample of the window, is -0');
 });
 
 test('an array changed in place (streaming) is never compared with itself', () => {

@@ -90,22 +90,22 @@ class Words {
     this.buffer[this.length++] = word;
   }
 
-  /** Words `from..to` as a string: a frame description's identity (two UTF-16 units a word). */
-  key(from: number, to: number): string {
-    const halves = new Uint16Array(this.buffer.buffer, 0, 2 * this.length);
-    let key = '';
-    for (let at = 2 * from; at < 2 * to; at += 8192) {
-      key += String.fromCharCode.apply(null, halves.subarray(at, Math.min(at + 8192, 2 * to)) as unknown as number[]);
-    }
-    return key;
-  }
-
   /** The words of this update (the wasm copies them before the next). */
   take(): Uint32Array {
     const taken = this.buffer.subarray(0, this.length);
     this.length = 0;
     return taken;
   }
+}
+
+/** Words `from..to` as a string: a frame description's identity (two UTF-16 units a word). */
+function wordsKey(words: Uint32Array, from: number, to: number): string {
+  const halves = new Uint16Array(words.buffer, words.byteOffset, 2 * to);
+  let key = '';
+  for (let at = 2 * from; at < 2 * to; at += 8192) {
+    key += String.fromCharCode.apply(null, halves.subarray(at, Math.min(at + 8192, 2 * to)) as unknown as number[]);
+  }
+  return key;
 }
 
 /** Whether the wasm would hold the same number for samples `a` and `b`:
@@ -178,14 +178,42 @@ function slideOf(kept: ArrayLike<unknown>, first: unknown, guess: number): numbe
 /** The number fields of a frame holding text: mostly none. */
 const NO_CELLS: readonly number[] = [];
 
+/** The descriptions one update wrote (a copy: the buffer is reused), under
+ * the table generation they name; `live` counts the words of its frames
+ * still kept, as of update `counted`. */
+interface Described {
+  words: Uint32Array;
+  generation: string;
+  live: number;
+  counted: number;
+}
+
 /** What was sent of a frame: its id, the value arrays its numeric fields
- * had, how many strings and configs its description names, and the update
- * that last named it (one kept frame stands for one frame of an update). */
+ * had, how many strings and configs its description names, the update
+ * that last named it (one kept frame stands for one frame of an update),
+ * and where its description is (words `from..to` of `described`), which
+ * is its key. The key is made only when a frame is not the one at its
+ * place (Grafana's structure changed): a first render and the refreshes
+ * after it never need it. */
 interface Sent {
   id: number;
   columns: Array<ArrayLike<unknown>>;
   refs: number;
   update: number;
+  /** One of the two is set, at least: the key, or where to make it from. */
+  key: string | undefined;
+  described: Described | undefined;
+  from: number;
+  to: number;
+}
+
+/** A kept frame's key (see `Sent`), made once. */
+function keyOf(sent: Sent): string {
+  if (sent.key === undefined) {
+    const { generation, words } = sent.described!;
+    sent.key = generation + wordsKey(words, sent.from, sent.to);
+  }
+  return sent.key;
 }
 
 /** A table the wasm keeps too (store.rs): each value sent once, then named
@@ -309,6 +337,31 @@ function configKey(c: FieldConfigs[number], mappings: MappingsSeen): string {
   return `${c.displayName ?? ''}\u001e${c.displayNameFromDS ?? ''}\u001e${c.unit ?? ''}\u001e${c.interval ?? ''}\u001e${mappings.json}\u001e${colorKey}\u001e${c.links ? JSON.stringify(c.links) : ''}`;
 }
 
+/** Whether `a` has the key `b` has (`configKey`), told part by part:
+ * strict equality, and the same mappings array (Grafana hands every field
+ * the same one; the update reads it once, see `MappingsSeen`). False when
+ * unsure (links, a colour of another shape): the key decides then. */
+function sameConfig(a: FieldConfigs[number], b: FieldConfigs[number] | undefined): boolean {
+  if (!b || a.links || b.links) {
+    return false;
+  }
+  return (
+    a.displayName === b.displayName &&
+    a.displayNameFromDS === b.displayNameFromDS &&
+    a.unit === b.unit &&
+    a.interval === b.interval &&
+    a.mappings === b.mappings &&
+    (a.color === b.color || (isParts(a.color) && isParts(b.color) && a.color.mode === b.color.mode && a.color.fixedColor === b.color.fixedColor))
+  );
+}
+
+/** Whether a field's colour as sent (`fieldColor`) is its parts: a value
+ * `colorParts` refused is never of this shape. */
+function isParts(color: unknown): color is { mode: string; fixedColor: string | undefined } {
+  const c = color as { mode?: unknown; fixedColor?: unknown } | null | undefined;
+  return typeof c?.mode === 'string' && (c.fixedColor === undefined || typeof c.fixedColor === 'string');
+}
+
 /** Grafana colour names (all hue shades and aliases) and theme roles to CSS colours. */
 export function themePalette(theme: GrafanaTheme2): Record<string, string> {
   const palette: Record<string, string> = {};
@@ -358,12 +411,11 @@ export class FrameSender {
   /** Starts every frame key: keys are made of table indices, which name
    * other strings once the tables start over, so each start has its own. */
   private generation = '';
-  /** The last update's `structureRev`, and per frame (in order) its key,
-   * its field count, its `unversioned` part and what was sent of it: while
+  /** The last update's `structureRev`, and per frame (in order) its
+   * field count, its `unversioned` part and what was sent of it: while
    * Grafana says the structure is the same and those parts are too, a
    * frame is the one at its place last time, without building its key. */
   private structureRev: number | undefined;
-  private keys: Array<string | undefined> = [];
   private fieldCounts: number[] = [];
   private unversioned: string[] = [];
   private sents: Array<Sent | undefined> = [];
@@ -375,6 +427,12 @@ export class FrameSender {
    * column be taken as unchanged because its array is: a streaming
    * datasource appends to its arrays in place, then hands a new PanelData. */
   private lastData: unknown;
+  /** The strings (and their indices) at each place of the description
+   * written last: frames alike name mostly the same strings at the same
+   * places (a machine's labels, the field names), found so without hashing
+   * them into the tables. Emptied when the tables start over. */
+  private memoStrings: Array<string | undefined> = [];
+  private memoStringIds: number[] = [];
 
   /** Hands `panel` the props' data, options, time range, size and theme. The
    * stages are timed as performance measures `statescope:marshal`,
@@ -413,7 +471,6 @@ export class FrameSender {
 
   /** Forgets every frame sent: the next update describes them all. */
   private forget() {
-    this.keys = [];
     this.fieldCounts = [];
     this.unversioned = [];
     this.sents = [];
@@ -432,6 +489,7 @@ export class FrameSender {
       this.labelSets = 0;
       this.reset = false;
       this.generation = String.fromCharCode(this.updates & 0xffff, this.updates >>> 16);
+      this.memoStrings = [];
     }
     const stamp = ++this.updates;
     const out: Out = { cells: [], lastTimes: undefined, slide: -1, samples: 0 };
@@ -441,7 +499,6 @@ export class FrameSender {
     // or config change (PanelQueryRunner / VizPanel.applyFieldConfig).
     const sameStructure = data.structureRev !== undefined && data.structureRev === this.structureRev;
     const series = data.series;
-    const keys: Array<string | undefined> = [];
     const fieldCounts: number[] = [];
     const unversionedParts: string[] = [];
     const sents: Array<Sent | undefined> = [];
@@ -452,13 +509,16 @@ export class FrameSender {
     // another frame's arrays no longer hold what was sent).
     let byKey: Map<string, Sent[]> | undefined;
     const d = this.describe;
-    const ctx: Context = { replaceVariables, mappings: { json: '' } };
+    // Where the frames described in this update keep their descriptions (filled in at the end).
+    const described: Described = { words: d.buffer, generation: this.generation, live: 0, counted: 0 };
+    let describedKept = false;
+    const ctx: Context = { replaceVariables, mappings: { json: '' }, configs: [], configIds: [] };
     let live = 0;
     for (let f = 0; f < series.length; f++) {
       const frame = series[f];
       const fields = frame.fields;
       const slot = labels.length;
-      let same = sameStructure && f < this.keys.length && fields.length === this.fieldCounts[f];
+      let same = sameStructure && f < this.fieldCounts.length && fields.length === this.fieldCounts[f];
       let describable = true;
       for (let i = 0; i < fields.length; i++) {
         const field = fields[i];
@@ -469,26 +529,19 @@ export class FrameSender {
       const part = unversioned(frame, replaceVariables);
       same &&= part === this.unversioned[f];
       // A frame with text fields (tables) is described whole every time, under a new id.
-      let key = same && describable ? this.keys[f] : undefined;
       let before = same && describable ? this.sents[f] : undefined;
+      let key: string | undefined;
       // Where this frame's description starts in `describe`, once written.
       let start = -1;
-      if (describable && key === undefined) {
+      if (describable && !before) {
         // Its description (without the id) is its key: written, then taken back if it is kept.
         start = d.length;
         this.describeFrame(frame, 0, ctx);
-        key = this.generation + d.key(start + 1, d.length);
-        if (!byKey) {
-          byKey = new Map();
-          for (let i = 0; i < this.keys.length; i++) {
-            const [k, kept] = [this.keys[i], this.sents[i]];
-            if (k !== undefined && kept) {
-              const alike = byKey.get(k);
-              alike ? alike.push(kept) : byKey.set(k, [kept]);
-            }
-          }
+        byKey ??= this.keptByKey();
+        if (byKey.size) {
+          key = this.generation + wordsKey(d.buffer, start + 1, d.length);
+          before = byKey.get(key)?.find((kept) => kept.update !== stamp);
         }
-        before = byKey.get(key)?.find((kept) => kept.update !== stamp);
         if (before) {
           d.length = start;
           start = -1;
@@ -505,6 +558,7 @@ export class FrameSender {
         before = undefined;
       }
       let sent: Sent | undefined = before;
+      // (A frame with text fields is never kept: it is described anew each time.)
       if (before) {
         before.update = stamp;
         before.columns = out.columns!;
@@ -524,10 +578,12 @@ export class FrameSender {
             out.cells.push([id, i, Array.from(fields[i].values as ArrayLike<unknown>)]);
           }
         }
-        sent = cells.length ? undefined : { id, columns: out.columns!, refs, update: stamp };
+        if (describable && !cells.length) {
+          sent = { id, columns: out.columns!, refs, update: stamp, key, described, from: start + 1, to: d.length };
+          describedKept = true;
+        }
       }
       out.columns = undefined;
-      keys.push(describable ? key : undefined);
       fieldCounts.push(fields.length);
       unversionedParts.push(part);
       sents.push(sent);
@@ -536,7 +592,6 @@ export class FrameSender {
     }
     this.live = live;
     this.structureRev = data.structureRev;
-    this.keys = keys;
     this.fieldCounts = fieldCounts;
     this.unversioned = unversionedParts;
     this.sents = sents;
@@ -555,7 +610,46 @@ export class FrameSender {
     });
     this.strings.fresh = [];
     this.configs.fresh = [];
-    return [meta, d.take(), this.layout.take(), this.numbers.take(out.samples)];
+    const describe = d.take();
+    described.words = describedKept ? describe.slice() : describe;
+    this.trimDescriptions(stamp);
+    return [meta, describe, this.layout.take(), this.numbers.take(out.samples)];
+  }
+
+  /** Lets go of each copy of descriptions that is more than half frames
+   * no longer kept, after making its survivors' keys: what the copies hold
+   * stays within twice the descriptions of the frames kept. */
+  private trimDescriptions(stamp: number) {
+    for (const sent of this.sents) {
+      const described = sent?.described;
+      if (described) {
+        if (described.counted !== stamp) {
+          described.counted = stamp;
+          described.live = 0;
+        }
+        // The frame's words and its id.
+        described.live += sent.to - sent.from + 1;
+      }
+    }
+    for (const sent of this.sents) {
+      if (sent?.described && 2 * sent.described.live < sent.described.words.length) {
+        keyOf(sent);
+        sent.described = undefined;
+      }
+    }
+  }
+
+  /** The frames kept from the last update, by key. */
+  private keptByKey(): Map<string, Sent[]> {
+    const byKey = new Map<string, Sent[]>();
+    for (const kept of this.sents) {
+      if (kept) {
+        const k = keyOf(kept);
+        const alike = byKey.get(k);
+        alike ? alike.push(kept) : byKey.set(k, [kept]);
+      }
+    }
+    return byKey;
   }
 
   /** Writes frame `id`'s description into `describe`: its refId, name and
@@ -563,27 +657,47 @@ export class FrameSender {
    * string or config index (interned). */
   private describeFrame(frame: DataFrame, id: number, ctx: Context) {
     const d = this.describe;
-    const str = (s: string | undefined) => (s == null ? NONE : this.strings.id(s, s));
+    const start = d.length;
     d.push(id);
-    d.push(str(frame.refId));
-    d.push(str(frame.name));
-    d.push(frame.fields.length);
-    frame.fields.forEach((field) => {
-      d.push(str(field.name));
+    d.push(this.str(frame.refId, start));
+    d.push(this.str(frame.name, start));
+    const fields = frame.fields;
+    d.push(fields.length);
+    for (let i = 0; i < fields.length; i++) {
+      const field = fields[i];
+      d.push(this.str(field.name, start));
       d.push(TYPES[field.type] ?? OTHER);
       const config = fieldConfig(field, ctx.replaceVariables);
-      d.push(this.configs.id(configKey(config, ctx.mappings), config));
+      if (!sameConfig(config, ctx.configs[i])) {
+        ctx.configs[i] = config;
+        ctx.configIds[i] = this.configs.id(configKey(config, ctx.mappings), config);
+      }
+      d.push(ctx.configIds[i]);
       const count = d.length;
       d.push(0);
       let names = 0;
       for (const name in field.labels) {
-        d.push(str(name));
-        d.push(str(String(field.labels[name])));
+        d.push(this.str(name, start));
+        d.push(this.str(String(field.labels[name]), start));
         names++;
       }
       d.buffer[count] = names;
-    });
-    this.labelSets += frame.fields.length;
+    }
+    this.labelSets += fields.length;
+  }
+
+  /** The index of string `s`, about to be written into the description
+   * that starts at `start` (see `memoStrings`). */
+  private str(s: string | undefined, start: number): number {
+    if (s == null) {
+      return NONE;
+    }
+    const at = this.describe.length - start;
+    if (this.memoStrings[at] !== s) {
+      this.memoStrings[at] = s;
+      this.memoStringIds[at] = this.strings.id(s, s);
+    }
+    return this.memoStringIds[at];
   }
 
   /** Adds a frame's id and samples to the layout and numbers (markers where
@@ -658,10 +772,14 @@ export class FrameSender {
 
 type FieldConfigs = Array<ReturnType<typeof fieldConfig>>;
 
-/** What describing a frame needs of its update. */
+/** What describing a frame needs of its update, and the config (and its
+ * index) of each field of the frame described last: in one update, frames
+ * alike have equal configs, told so without making their keys. */
 interface Context {
   replaceVariables: InterpolateFunction;
   mappings: MappingsSeen;
+  configs: FieldConfigs;
+  configIds: number[];
 }
 
 /** The update being written (besides the numbers, describe and layout). */
