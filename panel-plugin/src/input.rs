@@ -7,8 +7,8 @@
 //! a value mapping or data link that does not parse is dropped (not the whole
 //! input), and sample values accept numbers, strings, booleans and null.
 
-use std::collections::{BTreeMap, HashMap};
 use std::cell::UnsafeCell;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::sync::Arc;
 
@@ -72,8 +72,10 @@ pub struct Theme {
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct Frame {
-    pub ref_id: Option<String>,
-    pub name: Option<String>,
+    /// Shared, as the field names: the store hands out its kept frames'
+    /// copies every refresh, and a string each was a third of that.
+    pub ref_id: Option<Arc<str>>,
+    pub name: Option<Arc<str>>,
     pub fields: Vec<Field>,
 }
 
@@ -81,7 +83,7 @@ pub struct Frame {
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct Field {
-    pub name: String,
+    pub name: Arc<str>,
     #[serde(rename = "type")]
     pub field_type: FieldType,
     /// Grafana sends `null` for a field without labels. Shared: the frames
@@ -184,7 +186,10 @@ impl Values {
 
     /// The run `at..at + len` of `all` (panics past its end).
     pub fn numbers_in(all: Vec<f64>, at: usize, len: usize) -> Values {
-        assert!(at.checked_add(len).is_some_and(|end| end <= all.len()), "a run within its buffer");
+        assert!(
+            at.checked_add(len).is_some_and(|end| end <= all.len()),
+            "a run within its buffer"
+        );
         Values::Numbers(Column {
             samples: Arc::new(Samples::from(all)),
             at,
@@ -208,9 +213,9 @@ impl Values {
     pub fn get(&self, i: usize) -> Option<Cell<'_>> {
         match self {
             Values::Cells(cells) => cells.get(i).map(Value::cell),
-            Values::Numbers(column) => column.get(i).map(|n| {
-                if n.is_nan() { Cell::Null } else { Cell::Number(n) }
-            }),
+            Values::Numbers(column) => column
+                .get(i)
+                .map(|n| if n.is_nan() { Cell::Null } else { Cell::Number(n) }),
         }
     }
 
@@ -263,8 +268,12 @@ unsafe impl Sync for Samples {}
 
 impl Samples {
     /// A buffer of `len` samples, none of them covered by a column yet.
-    fn zeroed(len: usize) -> Samples {
+    pub(crate) fn zeroed(len: usize) -> Samples {
         Samples::from(vec![0.0; len])
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.data.len()
     }
 
     /// The samples' first address, for writing.
@@ -333,16 +342,25 @@ pub(crate) struct Region {
 }
 
 impl Region {
-    /// One buffer cut into regions of the given sizes, in order.
-    pub(crate) fn carve(sizes: &[usize]) -> Vec<Region> {
-        let samples = Arc::new(Samples::zeroed(sizes.iter().sum()));
+    /// `samples` cut into regions of the given sizes, in order. It must be
+    /// a buffer no column or region holds: one just made, or one whose
+    /// `Arc` is unique.
+    pub(crate) fn carve(samples: &Arc<Samples>, sizes: &[usize]) -> Vec<Region> {
+        assert!(
+            Arc::strong_count(samples) == 1 && Arc::weak_count(samples) == 0,
+            "a buffer nothing reads"
+        );
+        assert!(
+            sizes.iter().sum::<usize>() <= samples.len(),
+            "regions within the buffer"
+        );
         let mut at = 0;
         sizes
             .iter()
             .map(|&size| {
                 at += size;
                 Region {
-                    samples: Arc::clone(&samples),
+                    samples: Arc::clone(samples),
                     start: at - size,
                     filled: at - size,
                     end: at,
@@ -372,7 +390,10 @@ impl Region {
 
     /// The samples written from index `at` of the buffer on.
     pub(crate) fn column_from(&self, at: usize) -> Column {
-        assert!((self.start..=self.filled).contains(&at), "a column within what was written");
+        assert!(
+            (self.start..=self.filled).contains(&at),
+            "a column within what was written"
+        );
         Column {
             samples: Arc::clone(&self.samples),
             at,
@@ -383,7 +404,9 @@ impl Region {
     /// Where `column` starts in this region, when it ends where the
     /// region's samples end: the column new samples may be appended to.
     pub(crate) fn tail_of(&self, column: &Column) -> Option<usize> {
-        (Arc::ptr_eq(&self.samples, &column.samples) && column.at >= self.start && column.at + column.len == self.filled)
+        (Arc::ptr_eq(&self.samples, &column.samples)
+            && column.at >= self.start
+            && column.at + column.len == self.filled)
             .then_some(column.at)
     }
 }

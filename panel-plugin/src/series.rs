@@ -229,10 +229,10 @@ fn table_series<'a>(
             let mut metric = None;
             let mut labels: Vec<(&str, &str)> = Vec::with_capacity(key.len() + field.labels.len());
             for (f, v) in strings.iter().zip(key) {
-                if f.name == NAME_LABEL {
+                if *f.name == *NAME_LABEL {
                     metric = Some(*v).filter(|v| !v.is_empty());
                 } else if !v.is_empty() {
-                    labels.push((f.name.as_str(), v));
+                    labels.push((&*f.name, v));
                 }
             }
             labels.extend(field_labels(field));

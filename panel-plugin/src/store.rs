@@ -46,13 +46,14 @@
 //! always equals a decode from scratch.
 
 use std::collections::{BTreeMap, HashMap};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
 use serde::Deserialize;
 use thiserror::Error;
 
 use crate::input::{
-    Column, Field, FieldConfig, FieldType, Frame, PanelInput, Region, Slid, Theme, TimeRange, Value, Values,
+    Column, Field, FieldConfig, FieldType, Frame, PanelInput, Region, Samples, Slid, Theme, TimeRange, Value, Values,
 };
 use crate::options::PanelOptions;
 
@@ -114,13 +115,19 @@ struct Meta {
 /// the tables descriptions refer to.
 #[derive(Debug, Default)]
 pub struct FrameStore {
-    frames: HashMap<u32, KeptFrame>,
-    strings: Vec<String>,
+    frames: HashMap<u32, KeptFrame, Ids>,
+    strings: Vec<Arc<str>>,
     configs: Vec<Arc<FieldConfig>>,
     /// Label sets by their string indices: equal sets share one map, so
     /// the frames of one machine (and every refresh) hold the same `Arc`.
     label_sets: HashMap<Box<[u32]>, Arc<BTreeMap<String, String>>>,
+    /// The buffers of the last updates, for reuse (see [`FrameStore::buffer`]).
+    buffers: Vec<Arc<Samples>>,
 }
+
+/// How many past buffers are kept for reuse: the current input's and the
+/// one before (still held while the page swaps inputs).
+const BUFFERS: usize = 2;
 
 impl FrameStore {
     /// Applies one update and returns the panel's whole input. On an error
@@ -156,6 +163,22 @@ impl FrameStore {
         self.label_sets.clear();
     }
 
+    /// A buffer for `len` samples that nothing reads: one of the last
+    /// updates' that every column has left (a range that jumped, or went
+    /// whole, twice), or a new one; kept for the next updates either way.
+    /// A refresh then writes into memory already in use instead of asking
+    /// the allocator for a buffer the size of all samples.
+    fn buffer(&mut self, len: usize) -> Arc<Samples> {
+        let free = self
+            .buffers
+            .iter_mut()
+            .position(|b| (len..=len.saturating_mul(2)).contains(&b.len()) && Arc::get_mut(b).is_some());
+        match free {
+            Some(i) => self.buffers.remove(i),
+            None => Arc::new(Samples::zeroed(len)),
+        }
+    }
+
     /// Frame `id`'s description, read from `d`. An index past the tables
     /// is [`UpdateError::Stale`] (the store was emptied since the sender
     /// added it), unless this update started the tables over.
@@ -168,8 +191,8 @@ impl FrameStore {
                 UpdateError::Stale
             }
         };
-        let string = |strings: &[String], i: u32| strings.get(i as usize).cloned().ok_or_else(missing);
-        let optional = |strings: &[String], i: u32| (i != NONE).then(|| string(strings, i)).transpose();
+        let string = |strings: &[Arc<str>], i: u32| strings.get(i as usize).cloned().ok_or_else(missing);
+        let optional = |strings: &[Arc<str>], i: u32| (i != NONE).then(|| string(strings, i)).transpose();
         let ref_id = optional(&self.strings, d.next().ok_or_else(ends)?)?;
         let name = optional(&self.strings, d.next().ok_or_else(ends)?)?;
         let count = d.next().ok_or_else(ends)?;
@@ -185,7 +208,10 @@ impl FrameStore {
                 None => {
                     let mut set = BTreeMap::new();
                     for pair in pairs.chunks_exact(2) {
-                        set.insert(string(&self.strings, pair[0])?, string(&self.strings, pair[1])?);
+                        set.insert(
+                            string(&self.strings, pair[0])?.to_string(),
+                            string(&self.strings, pair[1])?.to_string(),
+                        );
                     }
                     let set = Arc::new(set);
                     self.label_sets.insert(pairs.into(), Arc::clone(&set));
@@ -215,7 +241,7 @@ impl FrameStore {
         if meta.reset {
             self.clear_tables();
         }
-        self.strings.extend(meta.strings);
+        self.strings.extend(meta.strings.into_iter().map(Arc::from));
         self.configs.extend(meta.configs.into_iter().map(Arc::new));
         let mut described: HashMap<u32, (Frame, Vec<usize>)> = HashMap::new();
         let mut d = Reader {
@@ -247,8 +273,9 @@ impl FrameStore {
         // First where each column's samples are: kept as they are, appended
         // to the region the store wrote the kept column in (a slide: only
         // the new samples are copied), or to be written in a new region.
-        let mut frames = Vec::new();
-        let mut spans: Vec<Span> = Vec::new();
+        // At most a frame per id in the layout and a column per word.
+        let mut frames = Vec::with_capacity(self.frames.len() + described.len());
+        let mut spans: Vec<Span> = Vec::with_capacity(layout.len());
         let mut reader = Reader { layout, numbers, at: 0 };
         // The span of the last time field, and how it came from its column
         // before: a frame repeating its times slid the same way if it held
@@ -275,8 +302,8 @@ impl FrameStore {
                 let (source, slid) = match reader.next().ok_or_else(ends)? {
                     SAME_TIMES => {
                         changes.sent += 1;
-                        let (span, slid) =
-                            last_times.ok_or_else(|| bad(&format!("field {:?} repeats times before any", field.name)))?;
+                        let (span, slid) = last_times
+                            .ok_or_else(|| bad(&format!("field {:?} repeats times before any", field.name)))?;
                         (Source::Same(span), slid.filter(|s| before == Some(s.from)))
                     }
                     UNCHANGED | SLID if fresh => {
@@ -352,7 +379,16 @@ impl FrameStore {
                 _ => None,
             })
             .collect();
-        let mut fresh_regions = Region::carve(&sizes).into_iter();
+        let total = sizes.iter().sum();
+        let mut fresh_regions = Vec::new().into_iter();
+        if total > 0 {
+            let buffer = self.buffer(total);
+            fresh_regions = Region::carve(&buffer, &sizes).into_iter();
+            if self.buffers.len() == BUFFERS {
+                self.buffers.remove(0);
+            }
+            self.buffers.push(buffer);
+        }
         let mut columns: Vec<Values> = Vec::with_capacity(spans.len());
         for span in spans {
             let (frame, regions, _) = &mut frames[span.frame];
@@ -374,7 +410,7 @@ impl FrameStore {
             field.slid = span.slid;
             columns.push(values);
         }
-        let mut kept = HashMap::with_capacity(frames.len());
+        let mut kept = HashMap::with_capacity_and_hasher(frames.len(), Ids::default());
         let mut input_frames = Vec::with_capacity(frames.len());
         for (frame, regions, id) in frames {
             if let Some(id) = id
@@ -407,11 +443,11 @@ impl FrameStore {
 }
 
 /// How much a column written anew may grow by later slides before it is
-/// written anew again: with room for half its samples, a range sliding a
-/// step per refresh copies its kept samples once every `len / 2` refreshes,
-/// a sample a refresh, for half as much memory again.
+/// written anew again: with room for a quarter of its samples, a range
+/// sliding a step per refresh copies its kept samples once every `len / 4`
+/// refreshes (four samples a refresh), for a quarter more memory.
 fn room(len: usize) -> usize {
-    len / 2 + 8
+    len / 4 + 4
 }
 
 /// Where a column of this update comes from.
@@ -431,6 +467,31 @@ struct Span {
     field: usize,
     source: Source,
     slid: Option<Slid>,
+}
+
+/// Hashes the ids `frames.ts` gives frames (small distinct numbers) as
+/// they are: a refresh looks up every frame, and SipHash was a tenth of
+/// its decode.
+type Ids = BuildHasherDefault<IdHasher>;
+
+#[derive(Default)]
+struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        // Spread over the high bits too: hashbrown reads its tag from them.
+        self.0.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 << 8) | u64::from(b);
+        }
+    }
+
+    fn write_u32(&mut self, n: u32) {
+        self.0 = u64::from(n);
+    }
 }
 
 /// A kept frame, and per field the region the store wrote its column in
@@ -619,10 +680,10 @@ mod tests {
                                 _ => f64::NAN.to_bits(),
                             })
                             .collect();
-                        (x.name.clone(), (*x.labels).clone(), bits)
+                        (x.name.to_string(), (*x.labels).clone(), bits)
                     })
                     .collect();
-                (f.ref_id.clone(), fields)
+                (f.ref_id.as_deref().map(str::to_owned), fields)
             })
             .collect()
     }
@@ -798,7 +859,7 @@ mod tests {
             .unwrap();
         assert_eq!(seen(&input)[..1], from_scratch(&data)[..], "frame 1 is kept whole");
         assert_eq!(input.frames[1].ref_id.as_deref(), Some("B"));
-        assert_eq!(input.frames[1].fields[0].name, "Time");
+        assert_eq!(&*input.frames[1].fields[0].name, "Time");
         // A string index past the table after the store was emptied is stale, not malformed.
         let mut empty = FrameStore::default();
         let meta = json!({"configs": [{}]}).to_string();
@@ -823,30 +884,73 @@ mod tests {
     }
 
     #[test]
+    fn refreshes_reuse_the_buffer_of_an_input_the_page_dropped() {
+        // Whole columns: each update's buffer holds its numbers from the start.
+        let (mut store, mut sender) = (
+            FrameStore::default(),
+            Sender {
+                whole: true,
+                ..Sender::default()
+            },
+        );
+        let start = |input: &PanelInput| input.frames[0].fields[0].values.as_numbers().unwrap().as_ptr();
+        let (first, _) = update(&mut store, &mut sender, &window(&["m1", "m2"], 0, 10, &HISTORY));
+        let first_start = start(&first);
+        drop(first);
+        let (second, _) = update(&mut store, &mut sender, &window(&["m1", "m2"], 1, 11, &HISTORY));
+        assert_ne!(
+            start(&second),
+            first_start,
+            "the first buffer is the kept frames' until now"
+        );
+        let next = window(&["m1", "m2"], 2, 12, &HISTORY);
+        let (third, _) = update(&mut store, &mut sender, &next);
+        assert_eq!(start(&third), first_start, "the first update's buffer again");
+        assert_eq!(seen(&third), from_scratch(&next));
+        let held = start(&second);
+        let (fourth, _) = update(&mut store, &mut sender, &window(&["m1", "m2"], 3, 13, &HISTORY));
+        assert_ne!(start(&fourth), held, "the page still holds the second input");
+        assert_eq!(seen(&second), from_scratch(&window(&["m1", "m2"], 1, 11, &HISTORY)));
+    }
+
+    #[test]
     fn a_slide_appends_to_the_kept_columns_and_copies_them_only_when_out_of_room() {
         let (mut store, mut sender) = (FrameStore::default(), Sender::default());
         let machines = ["m1", "m2"];
-        let start = |input: &PanelInput, field: usize| input.frames[1].fields[field].values.as_numbers().unwrap().as_ptr();
+        let start =
+            |input: &PanelInput, field: usize| input.frames[1].fields[field].values.as_numbers().unwrap().as_ptr();
         let (first, _) = update(&mut store, &mut sender, &window(&machines, 0, 10, &HISTORY));
         let mut inputs = vec![first];
-        // Ten samples leave room for thirteen more: each slide by one is
+        // Ten samples leave room for six more: each slide by one is
         // a window one sample further into the same buffer.
         for from in 1..=room(10) {
             let (next, changes) = update(&mut store, &mut sender, &window(&machines, from, from + 10, &HISTORY));
             assert_eq!((changes.slid, changes.sent), (3, 1), "slid to {from}");
             assert_eq!(buffer(&next, 1, 1), buffer(&inputs[0], 1, 1), "slid to {from}: no copy");
-            assert_eq!(start(&next, 1), start(&inputs[0], 1).wrapping_add(from), "slid to {from}");
+            assert_eq!(
+                start(&next, 1),
+                start(&inputs[0], 1).wrapping_add(from),
+                "slid to {from}"
+            );
             inputs.push(next);
         }
         let from = room(10) + 1;
         let (next, changes) = update(&mut store, &mut sender, &window(&machines, from, from + 10, &HISTORY));
         assert_eq!(changes.slid, 3, "still sent as a slide");
-        assert_ne!(buffer(&next, 1, 1), buffer(&inputs[0], 1, 1), "out of room: written anew");
+        assert_ne!(
+            buffer(&next, 1, 1),
+            buffer(&inputs[0], 1, 1),
+            "out of room: written anew"
+        );
         assert_eq!(seen(&next), from_scratch(&window(&machines, from, from + 10, &HISTORY)));
         // What the page and the view still hold of every update before is
         // undisturbed by the samples appended after it.
         for (from, input) in inputs.iter().enumerate() {
-            assert_eq!(seen(input), from_scratch(&window(&machines, from, from + 10, &HISTORY)), "update {from}");
+            assert_eq!(
+                seen(input),
+                from_scratch(&window(&machines, from, from + 10, &HISTORY)),
+                "update {from}"
+            );
         }
     }
 

@@ -115,7 +115,7 @@ fn arb_frame() -> impl Strategy<Value = Frame> {
         proptest::option::of(prop_oneof![Just("A".to_owned()), Just("B".to_owned())]),
     )
         .prop_map(|(fields, ref_id)| Frame {
-            ref_id,
+            ref_id: ref_id.map(Into::into),
             name: None,
             fields,
         })

@@ -473,7 +473,10 @@ fn intern(table: &mut HashMap<String, u32>, fresh: &mut Vec<Value>, key: String,
 }
 
 fn same_bits(a: &[f64], b: &[f64]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits() || x.is_nan() && y.is_nan())
+    a.len() == b.len()
+        && a.iter()
+            .zip(b)
+            .all(|(x, y)| x.to_bits() == y.to_bits() || x.is_nan() && y.is_nan())
 }
 
 impl Sender {
@@ -488,7 +491,10 @@ impl Sender {
             let mut columns = Vec::new();
             for field in frame["fields"].as_array_mut().into_iter().flatten() {
                 if matches!(field["type"].as_str(), Some("time" | "number")) {
-                    let values = field.as_object_mut().and_then(|f| f.remove("values")).unwrap_or_default();
+                    let values = field
+                        .as_object_mut()
+                        .and_then(|f| f.remove("values"))
+                        .unwrap_or_default();
                     let values: Vec<f64> = values
                         .as_array()
                         .into_iter()
@@ -508,7 +514,12 @@ impl Sender {
                         None => NONE,
                     };
                     let fields = frame["fields"].as_array().cloned().unwrap_or_default();
-                    describe.extend([self.next, string(&frame["refId"]), string(&frame["name"]), fields.len() as u32]);
+                    describe.extend([
+                        self.next,
+                        string(&frame["refId"]),
+                        string(&frame["name"]),
+                        fields.len() as u32,
+                    ]);
                     for field in &fields {
                         let code = match field["type"].as_str() {
                             Some("time") => 0,
@@ -517,7 +528,10 @@ impl Sender {
                         };
                         let labels = field["labels"].as_object().cloned().unwrap_or_default();
                         let name = string(&field["name"]);
-                        let pairs: Vec<u32> = labels.iter().flat_map(|(k, v)| [string(&k.as_str().into()), string(v)]).collect();
+                        let pairs: Vec<u32> = labels
+                            .iter()
+                            .flat_map(|(k, v)| [string(&k.as_str().into()), string(v)])
+                            .collect();
                         let config = field.get("config").cloned().unwrap_or_else(|| json!({}));
                         let config = intern(&mut self.configs, &mut configs, config.to_string(), config);
                         describe.extend([name, code, config, labels.len() as u32]);
@@ -540,9 +554,9 @@ impl Sender {
                     layout.push(SAME_TIMES);
                 } else if same_arrays && kept.is_some_and(|k| same_bits(k, values)) {
                     layout.push(UNCHANGED);
-                } else if let Some(kept) = kept.filter(|k| {
-                    overlap > 0 && overlap <= values.len() && same_bits(&k[slide..], &values[..overlap])
-                }) {
+                } else if let Some(kept) = kept
+                    .filter(|k| overlap > 0 && overlap <= values.len() && same_bits(&k[slide..], &values[..overlap]))
+                {
                     let from = kept.len() - slide;
                     layout.extend([SLID, slide as u32, (values.len() - from) as u32]);
                     numbers.extend_from_slice(&values[from..]);
@@ -567,7 +581,10 @@ impl Sender {
 /// `window`'s range query as JSON, every `stride`-th instant.
 fn window_json(truth: &Truth, start: usize, len: usize, stride: usize, edges: (f64, f64), declared: bool) -> Value {
     let instants: Vec<usize> = (start..).step_by(stride).take(len).collect();
-    let times: Vec<f64> = instants.iter().map(|&i| support::T0 + i as f64 * support::STEP).collect();
+    let times: Vec<f64> = instants
+        .iter()
+        .map(|&i| support::T0 + i as f64 * support::STEP)
+        .collect();
     let frames = truth
         .iter()
         .enumerate()
@@ -576,7 +593,13 @@ fn window_json(truth: &Truth, start: usize, len: usize, stride: usize, edges: (f
             BREAKER.iter().enumerate().map(move |(s, state)| {
                 let values = instants
                     .iter()
-                    .map(|&i| if values[i][s].is_nan() { Value::Null } else { json!(values[i][s]) })
+                    .map(|&i| {
+                        if values[i][s].is_nan() {
+                            Value::Null
+                        } else {
+                            json!(values[i][s])
+                        }
+                    })
                     .collect();
                 let labels = [
                     ("__name__", "statescope_state"),
@@ -585,8 +608,11 @@ fn window_json(truth: &Truth, start: usize, len: usize, stride: usize, edges: (f
                     ("state", state),
                 ];
                 let mut frame = support::prom_frame("A", &labels, times, values);
-                frame["fields"][0]["config"] =
-                    if declared { json!({"interval": support::STEP * stride as f64}) } else { json!({}) };
+                frame["fields"][0]["config"] = if declared {
+                    json!({"interval": support::STEP * stride as f64})
+                } else {
+                    json!({})
+                };
                 frame
             })
         })
