@@ -243,7 +243,7 @@ impl FrameStore {
         }
         self.strings.extend(meta.strings.into_iter().map(Arc::from));
         self.configs.extend(meta.configs.into_iter().map(Arc::new));
-        let mut described: HashMap<u32, (Frame, Vec<usize>)> = HashMap::new();
+        let mut described: HashMap<u32, (Frame, Vec<usize>), Ids> = HashMap::default();
         let mut d = Reader {
             layout: describe,
             numbers: &[],
