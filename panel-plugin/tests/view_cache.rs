@@ -5,13 +5,14 @@
 
 mod support;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use proptest::prelude::*;
 use serde_json::{Value, json};
+use statescope_bench::frames::Sender;
 use statescope_panel::input::{Cell, Slid, Values};
-use statescope_panel::store::{FrameStore, NONE, SAME_TIMES, SLID, UNCHANGED};
+use statescope_panel::store::FrameStore;
 use statescope_panel::view::{ViewCache, build_view_cached};
 use statescope_panel::{PanelInput, build_view};
 use support::{BREAKER, input, statescope_machine};
@@ -446,138 +447,6 @@ fn the_range_edges_are_read_from_the_new_range() {
     );
 }
 
-/// What `frames.ts` sends (as the bench's `Sender`): an id per frame
-/// description, descriptions once as numbers naming strings and configs
-/// sent once, a time column equal to the one before as `SAME_TIMES`, a
-/// column equal to the one sent before as `UNCHANGED` (when Grafana hands
-/// the same array: `same_arrays`), a column that is the one sent before
-/// without its first `k` samples, then new ones, as `SLID` (the slide read
-/// from the times, the overlap checked bit for bit), anything else whole.
-#[derive(Default)]
-struct Sender {
-    ids: HashMap<String, u32>,
-    next: u32,
-    strings: HashMap<String, u32>,
-    configs: HashMap<String, u32>,
-    sent: HashMap<String, Vec<Vec<f64>>>,
-}
-
-type Update = (String, Vec<u32>, Vec<u32>, Vec<f64>);
-
-fn intern(table: &mut HashMap<String, u32>, fresh: &mut Vec<Value>, key: String, value: Value) -> u32 {
-    let next = table.len() as u32;
-    *table.entry(key).or_insert_with(|| {
-        fresh.push(value);
-        next
-    })
-}
-
-fn same_bits(a: &[f64], b: &[f64]) -> bool {
-    a.len() == b.len()
-        && a.iter()
-            .zip(b)
-            .all(|(x, y)| x.to_bits() == y.to_bits() || x.is_nan() && y.is_nan())
-}
-
-impl Sender {
-    fn update(&mut self, doc: &Value, same_arrays: bool) -> Update {
-        let mut doc = doc.clone();
-        let frames = doc.as_object_mut().and_then(|d| d.remove("frames")).unwrap_or_default();
-        let (mut layout, mut numbers, mut describe) = (Vec::new(), Vec::new(), Vec::new());
-        let (mut strings, mut configs) = (Vec::new(), Vec::new());
-        let (mut ids, mut sent) = (HashMap::new(), HashMap::new());
-        let mut last_times: Option<Vec<f64>> = None;
-        for mut frame in frames.as_array().cloned().unwrap_or_default() {
-            let mut columns = Vec::new();
-            for field in frame["fields"].as_array_mut().into_iter().flatten() {
-                if matches!(field["type"].as_str(), Some("time" | "number")) {
-                    let values = field
-                        .as_object_mut()
-                        .and_then(|f| f.remove("values"))
-                        .unwrap_or_default();
-                    let values: Vec<f64> = values
-                        .as_array()
-                        .into_iter()
-                        .flatten()
-                        .map(|v| v.as_f64().unwrap_or(f64::NAN))
-                        .collect();
-                    columns.push((field["type"] == "time", values));
-                }
-            }
-            let key = frame.to_string();
-            let id = match self.ids.get(&key) {
-                Some(&id) => id,
-                None => {
-                    self.next += 1;
-                    let mut string = |s: &Value| match s.as_str() {
-                        Some(s) => intern(&mut self.strings, &mut strings, s.to_owned(), s.into()),
-                        None => NONE,
-                    };
-                    let fields = frame["fields"].as_array().cloned().unwrap_or_default();
-                    describe.extend([
-                        self.next,
-                        string(&frame["refId"]),
-                        string(&frame["name"]),
-                        fields.len() as u32,
-                    ]);
-                    for field in &fields {
-                        let code = match field["type"].as_str() {
-                            Some("time") => 0,
-                            Some("number") => 1,
-                            _ => 4,
-                        };
-                        let labels = field["labels"].as_object().cloned().unwrap_or_default();
-                        let name = string(&field["name"]);
-                        let pairs: Vec<u32> = labels
-                            .iter()
-                            .flat_map(|(k, v)| [string(&k.as_str().into()), string(v)])
-                            .collect();
-                        let config = field.get("config").cloned().unwrap_or_else(|| json!({}));
-                        let config = intern(&mut self.configs, &mut configs, config.to_string(), config);
-                        describe.extend([name, code, config, labels.len() as u32]);
-                        describe.extend(pairs);
-                    }
-                    self.next
-                }
-            };
-            ids.insert(key.clone(), id);
-            layout.push(id);
-            let kept = self.sent.get(&key);
-            let mut slide = 0;
-            for (i, (time, values)) in columns.iter().enumerate() {
-                let kept = kept.and_then(|k| k.get(i));
-                if *time && let (Some(kept), Some(first)) = (kept, values.first()) {
-                    slide = kept.iter().position(|t| t == first).unwrap_or(kept.len());
-                }
-                let overlap = kept.map_or(0, |k| k.len().saturating_sub(slide));
-                if *time && last_times.as_ref().is_some_and(|t| same_bits(t, values)) {
-                    layout.push(SAME_TIMES);
-                } else if same_arrays && kept.is_some_and(|k| same_bits(k, values)) {
-                    layout.push(UNCHANGED);
-                } else if let Some(kept) = kept
-                    .filter(|k| overlap > 0 && overlap <= values.len() && same_bits(&k[slide..], &values[..overlap]))
-                {
-                    let from = kept.len() - slide;
-                    layout.extend([SLID, slide as u32, (values.len() - from) as u32]);
-                    numbers.extend_from_slice(&values[from..]);
-                } else {
-                    layout.push(values.len() as u32);
-                    numbers.extend_from_slice(values);
-                }
-                if *time {
-                    last_times = Some(values.clone());
-                }
-            }
-            sent.insert(key, columns.into_iter().map(|(_, v)| v).collect());
-        }
-        self.ids = ids;
-        self.sent = sent;
-        doc["strings"] = strings.into();
-        doc["configs"] = configs.into();
-        (doc.to_string(), describe, layout, numbers)
-    }
-}
-
 /// `window`'s range query as JSON, every `stride`-th instant.
 fn window_json(truth: &Truth, start: usize, len: usize, stride: usize, edges: (f64, f64), declared: bool) -> Value {
     let instants: Vec<usize> = (start..).step_by(stride).take(len).collect();
@@ -647,6 +516,7 @@ proptest! {
     ) {
         let mut truth = truth(3, &codes);
         let mut cache = ViewCache::default();
+        // What frames.ts sends, as the bench's sender writes it.
         let (mut store, mut sender) = (FrameStore::default(), Sender::default());
         let (mut start, mut stride, mut edges) = (0, 1, (0.0, 0.0));
         let fits = |start: usize, stride: usize| start.min(codes.len() - 1 - (len - 1) * stride);
@@ -700,7 +570,8 @@ proptest! {
                     doc
                 }
             };
-            let (meta, describe, layout, numbers) = sender.update(&doc, same_arrays);
+            sender.same_arrays = same_arrays;
+            let (meta, describe, layout, numbers) = sender.update(&doc.to_string());
             let (input, _) = store.update(&meta, &describe, &layout, &numbers).expect("the store takes what frames.ts sends");
             if unseen {
                 // An update the view never built: the next one slid from
