@@ -10,6 +10,7 @@
 use std::cell::UnsafeCell;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
+use std::mem::MaybeUninit;
 use std::sync::Arc;
 
 use serde::de::{self, Deserializer, Visitor};
@@ -257,7 +258,9 @@ impl Values {
 /// page's last input and the view's cache still read, instead of copying
 /// the kept ones (see `store.rs`).
 pub struct Samples {
-    data: Box<[UnsafeCell<f64>]>,
+    /// Uninitialised until written: a sample is read only once a column
+    /// covers it, and a column covers only samples written.
+    data: Box<[UnsafeCell<MaybeUninit<f64>>]>,
 }
 
 // SAFETY: a sample is written only through the one `Region` that holds its
@@ -267,9 +270,14 @@ pub struct Samples {
 unsafe impl Sync for Samples {}
 
 impl Samples {
-    /// A buffer of `len` samples, none of them covered by a column yet.
-    pub(crate) fn zeroed(len: usize) -> Samples {
-        Samples::from(vec![0.0; len])
+    /// A buffer of `len` samples, none of them written yet (not even
+    /// zeroed: that was a tenth of a first render's decode).
+    pub(crate) fn uninit(len: usize) -> Samples {
+        let data = Box::into_raw(Box::<[f64]>::new_uninit_slice(len)) as *mut [UnsafeCell<MaybeUninit<f64>>];
+        // SAFETY: `UnsafeCell` is repr(transparent).
+        Samples {
+            data: unsafe { Box::from_raw(data) },
+        }
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -278,14 +286,15 @@ impl Samples {
 
     /// The samples' first address, for writing.
     fn base(&self) -> *mut f64 {
-        UnsafeCell::raw_get(self.data.as_ptr())
+        UnsafeCell::raw_get(self.data.as_ptr()).cast()
     }
 }
 
 impl From<Vec<f64>> for Samples {
     fn from(numbers: Vec<f64>) -> Samples {
-        let data = Box::into_raw(numbers.into_boxed_slice()) as *mut [UnsafeCell<f64>];
-        // SAFETY: `UnsafeCell<f64>` has the layout of `f64` (repr(transparent)).
+        let data = Box::into_raw(numbers.into_boxed_slice()) as *mut [UnsafeCell<MaybeUninit<f64>>];
+        // SAFETY: `UnsafeCell` and `MaybeUninit` have the layout of what
+        // they hold (repr(transparent)); every sample is written.
         Samples {
             data: unsafe { Box::from_raw(data) },
         }

@@ -175,7 +175,7 @@ impl FrameStore {
             .position(|b| (len..=len.saturating_mul(2)).contains(&b.len()) && Arc::get_mut(b).is_some());
         match free {
             Some(i) => self.buffers.remove(i),
-            None => Arc::new(Samples::zeroed(len)),
+            None => Arc::new(Samples::uninit(len)),
         }
     }
 
