@@ -355,13 +355,10 @@ impl Region {
     /// a buffer no column or region holds: one just made, or one whose
     /// `Arc` is unique.
     pub(crate) fn carve(samples: &Arc<Samples>, sizes: &[usize]) -> Vec<Region> {
+        let unique = Arc::strong_count(samples) == 1 && Arc::weak_count(samples) == 0;
         assert!(
-            Arc::strong_count(samples) == 1 && Arc::weak_count(samples) == 0,
-            "a buffer nothing reads"
-        );
-        assert!(
-            sizes.iter().sum::<usize>() <= samples.len(),
-            "regions within the buffer"
+            unique && sizes.iter().sum::<usize>() <= samples.len(),
+            "an unread buffer"
         );
         let mut at = 0;
         sizes
@@ -399,10 +396,7 @@ impl Region {
 
     /// The samples written from index `at` of the buffer on.
     pub(crate) fn column_from(&self, at: usize) -> Column {
-        assert!(
-            (self.start..=self.filled).contains(&at),
-            "a column within what was written"
-        );
+        assert!((self.start..=self.filled).contains(&at), "written samples");
         Column {
             samples: Arc::clone(&self.samples),
             at,

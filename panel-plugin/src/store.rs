@@ -172,7 +172,7 @@ impl FrameStore {
         let free = self
             .buffers
             .iter_mut()
-            .position(|b| (len..=len.saturating_mul(2)).contains(&b.len()) && Arc::get_mut(b).is_some());
+            .position(|b| b.len() >= len && Arc::get_mut(b).is_some());
         match free {
             Some(i) => self.buffers.remove(i),
             None => Arc::new(Samples::uninit(len)),
@@ -209,8 +209,8 @@ impl FrameStore {
                     let mut set = BTreeMap::new();
                     for pair in pairs.chunks_exact(2) {
                         set.insert(
-                            string(&self.strings, pair[0])?.to_string(),
-                            string(&self.strings, pair[1])?.to_string(),
+                            String::from(&*string(&self.strings, pair[0])?),
+                            String::from(&*string(&self.strings, pair[1])?),
                         );
                     }
                     let set = Arc::new(set);
@@ -276,11 +276,13 @@ impl FrameStore {
         // At most a frame per id in the layout and a column per word.
         let mut frames = Vec::with_capacity(self.frames.len() + described.len());
         let mut spans: Vec<Span> = Vec::with_capacity(layout.len());
+        // The size of each region to write anew, in span order.
+        let mut sizes = Vec::new();
         let mut reader = Reader { layout, numbers, at: 0 };
-        // The span of the last time field, and how it came from its column
+        // Where the last time field is (frame, field), and how it came from its column
         // before: a frame repeating its times slid the same way if it held
         // that column too.
-        let mut last_times: Option<(usize, Option<Slid>)> = None;
+        let mut last_times: Option<((usize, usize), Option<Slid>)> = None;
         while let Some(id) = reader.next() {
             let (frame, mut regions, cells, fresh) = match described.remove(&id) {
                 Some((frame, cells)) => {
@@ -297,6 +299,7 @@ impl FrameStore {
                     continue;
                 }
                 let ends = || bad(&format!("frame {id} ends early"));
+                let past_numbers = || bad(&format!("field {:?} points past its numbers", field.name));
                 let before = field.values.id().filter(|_| !fresh);
                 let slide = |k, m| before.map(|from| Slid { from, k, m });
                 let (source, slid) = match reader.next().ok_or_else(ends)? {
@@ -317,16 +320,13 @@ impl FrameStore {
                         changes.slid += 1;
                         let (k, m) = (reader.next().ok_or_else(ends)?, reader.next().ok_or_else(ends)?);
                         let (k, m) = (k as usize, m as usize);
-                        let Values::Numbers(kept) = &field.values else {
-                            return Err(bad(&format!("field {:?} slid from no samples", field.name)));
+                        // A kept number field always holds numbers.
+                        let kept = match &field.values {
+                            Values::Numbers(kept) if k <= kept.as_slice().len() => kept,
+                            _ => return Err(bad(&format!("field {:?} slid past its samples", field.name))),
                         };
-                        if k > kept.as_slice().len() {
-                            return Err(bad(&format!("field {:?} slid past its samples", field.name)));
-                        }
                         let at = reader.at;
-                        reader
-                            .take(m)
-                            .ok_or_else(|| bad(&format!("field {:?} points past its numbers", field.name)))?;
+                        reader.take(m).ok_or_else(past_numbers)?;
                         let appended = regions[i].as_mut().and_then(|r| {
                             let start = r.tail_of(kept)?;
                             r.push(&numbers[at..at + m]).then(|| r.column_from(start + k))
@@ -340,17 +340,19 @@ impl FrameStore {
                     len => {
                         changes.sent += 1;
                         let at = reader.at;
-                        reader
-                            .take(len as usize)
-                            .ok_or_else(|| bad(&format!("field {:?} points past its numbers", field.name)))?;
+                        reader.take(len as usize).ok_or_else(past_numbers)?;
                         (Source::New(None, at..at + len as usize), None)
                     }
                 };
+                if let Source::New(tail, new) = &source {
+                    let len = tail.as_ref().map_or(0, |(kept, k)| kept.as_slice().len() - k) + new.len();
+                    sizes.push(len + room(len));
+                }
                 if !matches!(source, Source::Kept(_)) {
                     regions[i] = None;
                 }
                 if field.field_type == FieldType::Time {
-                    last_times = Some((spans.len(), slid));
+                    last_times = Some(((frames.len(), i), slid));
                 }
                 spans.push(Span {
                     frame: frames.len(),
@@ -369,16 +371,6 @@ impl FrameStore {
         }
         // Then the columns written anew, all in one buffer: each in a region
         // with room to grow by the slides of later refreshes.
-        let sizes: Vec<usize> = spans
-            .iter()
-            .filter_map(|s| match &s.source {
-                Source::New(tail, new) => {
-                    let len = tail.as_ref().map_or(0, |(kept, k)| kept.as_slice().len() - k) + new.len();
-                    Some(len + room(len))
-                }
-                _ => None,
-            })
-            .collect();
         let total = sizes.iter().sum();
         let mut fresh_regions = Vec::new().into_iter();
         if total > 0 {
@@ -389,26 +381,25 @@ impl FrameStore {
             }
             self.buffers.push(buffer);
         }
-        let mut columns: Vec<Values> = Vec::with_capacity(spans.len());
         for span in spans {
-            let (frame, regions, _) = &mut frames[span.frame];
             let values = match span.source {
-                Source::Same(of) => columns[of].clone(),
+                Source::Same((f, i)) => frames[f].0.fields[i].values.clone(),
                 Source::Kept(values) => values,
                 Source::New(tail, new) => {
-                    let mut region = fresh_regions.next().expect("a region per new column");
+                    // Sized to fit, one per new column: neither push fails.
+                    let mut region = fresh_regions.next().unwrap();
                     let start = region.start();
                     let written = tail.is_none_or(|(kept, k)| region.push(&kept.as_slice()[k..]));
-                    assert!(written && region.push(&numbers[new]), "sized to fit");
+                    let written = region.push(&numbers[new]) && written;
+                    debug_assert!(written);
                     let values = Values::Numbers(region.column_from(start));
-                    regions[span.field] = Some(region);
+                    frames[span.frame].1[span.field] = Some(region);
                     values
                 }
             };
-            let field = &mut frame.fields[span.field];
-            field.values = values.clone();
+            let field = &mut frames[span.frame].0.fields[span.field];
+            field.values = values;
             field.slid = span.slid;
-            columns.push(values);
         }
         let mut kept = HashMap::with_capacity_and_hasher(frames.len(), Ids::default());
         let mut input_frames = Vec::with_capacity(frames.len());
@@ -452,8 +443,8 @@ fn room(len: usize) -> usize {
 
 /// Where a column of this update comes from.
 enum Source {
-    /// The times of an earlier span of this update.
-    Same(usize),
+    /// The times of an earlier field of this update (frame, field).
+    Same((usize, usize)),
     /// Already where it is: unchanged, or slid within its region.
     Kept(Values),
     /// Written anew: the kept column's samples from the `k`-th on (a slide
