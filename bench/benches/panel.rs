@@ -7,7 +7,7 @@
 use std::hint::black_box;
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
-use statescope_bench::frames::{Fleet, Sender};
+use statescope_bench::frames::{Fleet, Sender, Update};
 use statescope_panel::store::FrameStore;
 use statescope_panel::view::PanelView;
 use statescope_panel::view::{ViewCache, build_view_cached};
@@ -64,6 +64,31 @@ fn panel(c: &mut Criterion) {
                 store
                     .update(black_box(&next.0), &next.1, &next.2, &next.3)
                     .expect("decodes")
+            })
+        });
+    }
+    group.finish();
+
+    // The slide alone, as a dashboard's refresh brings it: each timed from
+    // a store holding the range before (left by the untimed step back).
+    let mut group = c.benchmark_group("slide_input");
+    group.sample_size(10);
+    for (machines, store, back, next) in &mut refresh {
+        /// The timed update, by name: what callgrind's `--toggle-collect` counts alone.
+        #[inline(never)]
+        fn slid_update(store: &mut FrameStore, (meta, describe, layout, numbers): &Update) -> PanelInput {
+            store.update(meta, describe, layout, numbers).expect("decodes").0
+        }
+        group.bench_function(BenchmarkId::from_parameter(*machines), |b| {
+            b.iter_custom(|iters| {
+                let mut spent = std::time::Duration::ZERO;
+                for _ in 0..iters {
+                    store.update(&back.0, &back.1, &back.2, &back.3).expect("decodes");
+                    let start = std::time::Instant::now();
+                    black_box(slid_update(store, black_box(next)));
+                    spent += start.elapsed();
+                }
+                spent
             })
         });
     }

@@ -119,6 +119,8 @@ const SAME_TIMES: u32 = u32::MAX;
 /// In the layout, then `k` and `m`: the kept samples without the first `k`,
 /// then `m` new ones (the panel's `store::SLID`).
 const SLID: u32 = u32::MAX - 2;
+/// In the layout: the samples the panel kept (the panel's `store::UNCHANGED`).
+const UNCHANGED: u32 = u32::MAX - 1;
 /// In a description: no refId or name (the panel's `store::NONE`).
 const NONE: u32 = u32::MAX;
 
@@ -126,9 +128,12 @@ const NONE: u32 = u32::MAX;
 /// frame description, descriptions sent once as numbers naming strings and
 /// configs sent once, samples as numbers, a time column equal to the one
 /// before sent as [`SAME_TIMES`], a column that is the one sent before slid
-/// by `k` steps sent as its new samples ([`SLID`]).
+/// by `k` steps sent as its new samples ([`SLID`]); with `same_arrays`, a
+/// column equal to the one sent before as [`UNCHANGED`] (`frames.ts` does
+/// when Grafana hands the same array again).
 #[derive(Default)]
 pub struct Sender {
+    pub same_arrays: bool,
     ids: HashMap<String, u32>,
     next: u32,
     strings: HashMap<String, u32>,
@@ -244,6 +249,10 @@ impl Sender {
                 }
                 if *time && last_times.as_ref() == Some(values) {
                     layout.push(SAME_TIMES);
+                } else if self.same_arrays
+                    && kept.is_some_and(|kept| slid_by(kept, values, 0) && kept.len() == values.len())
+                {
+                    layout.push(UNCHANGED);
                 } else if let Some(kept) = kept.filter(|kept| slid_by(kept, values, slide)) {
                     let from = kept.len() - slide;
                     layout.extend([SLID, slide as u32, (values.len() - from) as u32]);

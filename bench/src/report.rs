@@ -501,6 +501,7 @@ pub fn rows(r: &Results) -> Vec<Row> {
         for (group, what) in [
             ("decode_input", "decode input"),
             ("refresh_input", "decode a refresh slid by a step (and the step back)"),
+            ("slide_input", "decode a refresh slid by a step (the slide alone)"),
             ("build_view", "build_view"),
             (
                 "build_view_refresh",

@@ -860,7 +860,6 @@ impl Trips<'_> {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
 
     use proptest::prelude::*;
 
@@ -871,11 +870,7 @@ mod tests {
     /// One frame per state: a time field and a 1/0 value field. A time of
     /// NaN stands for a sample without a usable time.
     fn one_hot_frames(times: &[Vec<f64>], values: &[Vec<f64>]) -> Vec<Frame> {
-        let numbers = |v: &Vec<f64>| Values::Numbers {
-            all: Arc::new(v.clone()),
-            at: 0,
-            len: v.len(),
-        };
+        let numbers = |v: &Vec<f64>| Values::numbers(v.clone());
         times
             .iter()
             .zip(values)

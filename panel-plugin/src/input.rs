@@ -7,8 +7,10 @@
 //! a value mapping or data link that does not parse is dropped (not the whole
 //! input), and sample values accept numbers, strings, booleans and null.
 
+use std::cell::UnsafeCell;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
+use std::mem::MaybeUninit;
 use std::sync::Arc;
 
 use serde::de::{self, Deserializer, Visitor};
@@ -71,8 +73,10 @@ pub struct Theme {
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct Frame {
-    pub ref_id: Option<String>,
-    pub name: Option<String>,
+    /// Shared, as the field names: the store hands out its kept frames'
+    /// copies every refresh, and a string each was a third of that.
+    pub ref_id: Option<Arc<str>>,
+    pub name: Option<Arc<str>>,
     pub fields: Vec<Field>,
 }
 
@@ -80,7 +84,7 @@ pub struct Frame {
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct Field {
-    pub name: String,
+    pub name: Arc<str>,
     #[serde(rename = "type")]
     pub field_type: FieldType,
     /// Grafana sends `null` for a field without labels. Shared: the frames
@@ -99,7 +103,8 @@ pub struct Field {
 
 /// Where a run of numbers is: its buffer's address, start and length. It
 /// names the samples for as long as someone holds the buffer (no live
-/// buffer shares its address, and a shared buffer is never written).
+/// buffer shares its address, and a sample a column covers is never
+/// written again, see [`Samples`]).
 pub type ColumnId = (usize, usize, usize);
 
 /// A column that is the one before it (`from`) without its first `k`
@@ -152,7 +157,7 @@ impl FieldType {
 #[derive(Clone, Debug)]
 pub enum Values {
     Cells(Vec<Value>),
-    Numbers { all: Arc<Vec<f64>>, at: usize, len: usize },
+    Numbers(Column),
 }
 
 impl Default for Values {
@@ -174,10 +179,29 @@ impl From<Vec<Value>> for Values {
 }
 
 impl Values {
+    /// A run of numbers in a buffer of its own.
+    pub fn numbers(numbers: Vec<f64>) -> Values {
+        let len = numbers.len();
+        Values::numbers_in(numbers, 0, len)
+    }
+
+    /// The run `at..at + len` of `all` (panics past its end).
+    pub fn numbers_in(all: Vec<f64>, at: usize, len: usize) -> Values {
+        assert!(
+            at.checked_add(len).is_some_and(|end| end <= all.len()),
+            "a run within its buffer"
+        );
+        Values::Numbers(Column {
+            samples: Arc::new(Samples::from(all)),
+            at,
+            len,
+        })
+    }
+
     pub fn len(&self) -> usize {
         match self {
             Values::Cells(cells) => cells.len(),
-            Values::Numbers { len, .. } => *len,
+            Values::Numbers(column) => column.len,
         }
     }
 
@@ -190,10 +214,9 @@ impl Values {
     pub fn get(&self, i: usize) -> Option<Cell<'_>> {
         match self {
             Values::Cells(cells) => cells.get(i).map(Value::cell),
-            Values::Numbers { all, at, len } => (i < *len).then(|| {
-                let n = all[at + i];
-                if n.is_nan() { Cell::Null } else { Cell::Number(n) }
-            }),
+            Values::Numbers(column) => column
+                .get(i)
+                .map(|n| if n.is_nan() { Cell::Null } else { Cell::Number(n) }),
         }
     }
 
@@ -202,7 +225,7 @@ impl Values {
     #[inline]
     pub fn number(&self, i: usize) -> Option<f64> {
         match self {
-            Values::Numbers { all, at, len } => (i < *len).then(|| all[at + i]).filter(|n| n.is_finite()),
+            Values::Numbers(column) => column.get(i).filter(|n| n.is_finite()),
             Values::Cells(_) => self.get(i)?.as_f64(),
         }
     }
@@ -210,7 +233,7 @@ impl Values {
     /// The numbers, when the field came as a run of numbers.
     pub fn as_numbers(&self) -> Option<&[f64]> {
         match self {
-            Values::Numbers { all, at, len } => Some(&all[*at..at + len]),
+            Values::Numbers(column) => Some(column.as_slice()),
             Values::Cells(_) => None,
         }
     }
@@ -218,7 +241,7 @@ impl Values {
     /// Where the numbers are (see [`ColumnId`]).
     pub fn id(&self) -> Option<ColumnId> {
         match self {
-            Values::Numbers { all, at, len } => Some((Arc::as_ptr(all) as usize, *at, *len)),
+            Values::Numbers(column) => Some(column.id()),
             Values::Cells(_) => None,
         }
     }
@@ -226,6 +249,168 @@ impl Values {
     /// Every cell, in order.
     pub fn cells(&self) -> impl Iterator<Item = Cell<'_>> {
         (0..self.len()).map(|i| self.get(i).unwrap_or(Cell::Null))
+    }
+}
+
+/// A buffer of samples that only grows: each sample is written once, before
+/// any [`Column`] covers it, and never again. So the store can append a
+/// slid column's new samples right after the ones it keeps, in memory the
+/// page's last input and the view's cache still read, instead of copying
+/// the kept ones (see `store.rs`).
+pub struct Samples {
+    /// Uninitialised until written: a sample is read only once a column
+    /// covers it, and a column covers only samples written.
+    data: Box<[UnsafeCell<MaybeUninit<f64>>]>,
+}
+
+// SAFETY: a sample is written only through the one `Region` that holds its
+// index, while its index is past every `Column` made so far in that region
+// (`Region::push`); a `Column` reads only samples written before it was
+// made. Readers and the writer never touch the same sample concurrently.
+unsafe impl Sync for Samples {}
+
+impl Samples {
+    /// A buffer of `len` samples, none of them written yet (not even
+    /// zeroed: that was a tenth of a first render's decode).
+    pub(crate) fn uninit(len: usize) -> Samples {
+        let data = Box::into_raw(Box::<[f64]>::new_uninit_slice(len)) as *mut [UnsafeCell<MaybeUninit<f64>>];
+        // SAFETY: `UnsafeCell` is repr(transparent).
+        Samples {
+            data: unsafe { Box::from_raw(data) },
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.data.len()
+    }
+
+    /// The samples' first address, for writing.
+    fn base(&self) -> *mut f64 {
+        UnsafeCell::raw_get(self.data.as_ptr()).cast()
+    }
+}
+
+impl From<Vec<f64>> for Samples {
+    fn from(numbers: Vec<f64>) -> Samples {
+        let data = Box::into_raw(numbers.into_boxed_slice()) as *mut [UnsafeCell<MaybeUninit<f64>>];
+        // SAFETY: `UnsafeCell` and `MaybeUninit` have the layout of what
+        // they hold (repr(transparent)); every sample is written.
+        Samples {
+            data: unsafe { Box::from_raw(data) },
+        }
+    }
+}
+
+impl fmt::Debug for Samples {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Samples({})", self.data.len())
+    }
+}
+
+/// A run of samples in a [`Samples`] buffer: what a number field holds.
+#[derive(Clone, Debug)]
+pub struct Column {
+    samples: Arc<Samples>,
+    at: usize,
+    len: usize,
+}
+
+impl Column {
+    #[inline]
+    pub fn as_slice(&self) -> &[f64] {
+        // SAFETY: `at..at + len` lies in the buffer (checked where a column
+        // is made) and was written before; nothing writes it again.
+        unsafe { std::slice::from_raw_parts(self.samples.base().add(self.at), self.len) }
+    }
+
+    #[inline]
+    fn get(&self, i: usize) -> Option<f64> {
+        self.as_slice().get(i).copied()
+    }
+
+    /// See [`ColumnId`].
+    pub fn id(&self) -> ColumnId {
+        (Arc::as_ptr(&self.samples) as usize, self.at, self.len)
+    }
+
+    /// The buffer it lies in, by address.
+    pub fn buffer(&self) -> *const Samples {
+        Arc::as_ptr(&self.samples)
+    }
+}
+
+/// The part of a [`Samples`] buffer one kept column may grow into: written
+/// up to `filled`, room up to `end`. Only the store holds regions, one per
+/// kept column it wrote, never two over the same samples.
+#[derive(Debug)]
+pub(crate) struct Region {
+    samples: Arc<Samples>,
+    start: usize,
+    filled: usize,
+    end: usize,
+}
+
+impl Region {
+    /// `samples` cut into regions of the given sizes, in order. It must be
+    /// a buffer no column or region holds: one just made, or one whose
+    /// `Arc` is unique.
+    pub(crate) fn carve(samples: &Arc<Samples>, sizes: &[usize]) -> Vec<Region> {
+        let unique = Arc::strong_count(samples) == 1 && Arc::weak_count(samples) == 0;
+        assert!(
+            unique && sizes.iter().sum::<usize>() <= samples.len(),
+            "an unread buffer"
+        );
+        let mut at = 0;
+        sizes
+            .iter()
+            .map(|&size| {
+                at += size;
+                Region {
+                    samples: Arc::clone(samples),
+                    start: at - size,
+                    filled: at - size,
+                    end: at,
+                }
+            })
+            .collect()
+    }
+
+    /// Where its samples start in the buffer.
+    pub(crate) fn start(&self) -> usize {
+        self.start
+    }
+
+    /// Appends `numbers` when they fit (else false, nothing written).
+    pub(crate) fn push(&mut self, numbers: &[f64]) -> bool {
+        if self.end - self.filled < numbers.len() {
+            return false;
+        }
+        // SAFETY: `filled..end` is this region's alone and no column covers
+        // it yet (columns end at most at `filled`); it lies in the buffer.
+        unsafe {
+            std::ptr::copy_nonoverlapping(numbers.as_ptr(), self.samples.base().add(self.filled), numbers.len());
+        }
+        self.filled += numbers.len();
+        true
+    }
+
+    /// The samples written from index `at` of the buffer on.
+    pub(crate) fn column_from(&self, at: usize) -> Column {
+        assert!((self.start..=self.filled).contains(&at), "written samples");
+        Column {
+            samples: Arc::clone(&self.samples),
+            at,
+            len: self.filled - at,
+        }
+    }
+
+    /// Where `column` starts in this region, when it ends where the
+    /// region's samples end: the column new samples may be appended to.
+    pub(crate) fn tail_of(&self, column: &Column) -> Option<usize> {
+        (Arc::ptr_eq(&self.samples, &column.samples)
+            && column.at >= self.start
+            && column.at + column.len == self.filled)
+            .then_some(column.at)
     }
 }
 

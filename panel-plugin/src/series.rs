@@ -118,9 +118,13 @@ impl<'a> Series<'a> {
     pub fn describe(&self) -> String {
         let mut out = self.metric.unwrap_or(&self.field.name).to_owned();
         if !self.labels.is_empty() {
-            let inner: Vec<String> = self.labels.iter().map(|(k, v)| format!("{k}=\"{v}\"")).collect();
             out.push('{');
-            out.push_str(&inner.join(", "));
+            for (i, (k, v)) in self.labels.iter().enumerate() {
+                let sep = if i == 0 { "" } else { ", " };
+                for part in [sep, k, "=\"", v, "\""] {
+                    out.push_str(part);
+                }
+            }
             out.push('}');
         }
         if out.chars().count() > 80 {
@@ -229,10 +233,10 @@ fn table_series<'a>(
             let mut metric = None;
             let mut labels: Vec<(&str, &str)> = Vec::with_capacity(key.len() + field.labels.len());
             for (f, v) in strings.iter().zip(key) {
-                if f.name == NAME_LABEL {
+                if *f.name == *NAME_LABEL {
                     metric = Some(*v).filter(|v| !v.is_empty());
                 } else if !v.is_empty() {
-                    labels.push((f.name.as_str(), v));
+                    labels.push((&*f.name, v));
                 }
             }
             labels.extend(field_labels(field));

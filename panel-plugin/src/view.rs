@@ -556,7 +556,7 @@ struct SeriesKey {
     labels: Arc<BTreeMap<String, String>>,
     config: Arc<FieldConfig>,
     metric: Option<String>,
-    field_name: String,
+    field_name: Arc<str>,
     empty: bool,
 }
 

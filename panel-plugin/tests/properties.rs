@@ -106,11 +106,7 @@ fn numbers_beside(values: &[Value]) -> Values {
         _ => f64::NAN,
     }));
     all.push(7.0);
-    Values::Numbers {
-        all: Arc::new(all),
-        at: 3,
-        len: values.len(),
-    }
+    Values::numbers_in(all, 3, values.len())
 }
 
 fn arb_frame() -> impl Strategy<Value = Frame> {
@@ -119,7 +115,7 @@ fn arb_frame() -> impl Strategy<Value = Frame> {
         proptest::option::of(prop_oneof![Just("A".to_owned()), Just("B".to_owned())]),
     )
         .prop_map(|(fields, ref_id)| Frame {
-            ref_id,
+            ref_id: ref_id.map(Into::into),
             name: None,
             fields,
         })

@@ -10,7 +10,9 @@ use std::sync::Arc;
 
 use proptest::prelude::*;
 use serde_json::{Value, json};
+use statescope_bench::frames::Sender;
 use statescope_panel::input::{Cell, Slid, Values};
+use statescope_panel::store::FrameStore;
 use statescope_panel::view::{ViewCache, build_view_cached};
 use statescope_panel::{PanelInput, build_view};
 use support::{BREAKER, input, statescope_machine};
@@ -29,12 +31,7 @@ fn decoded(json: &Value) -> PanelInput {
                     _ => f64::NAN,
                 })
                 .collect();
-            let len = numbers.len();
-            field.values = Values::Numbers {
-                all: Arc::new(numbers),
-                at: 0,
-                len,
-            };
+            field.values = Values::numbers(numbers);
         }
     }
     input
@@ -200,11 +197,7 @@ proptest! {
                 // One series emptied.
                 _ => {
                     let mut n = refresh(&current, &next);
-                    n.frames[machine * BREAKER.len() + 1].fields[1].values = Values::Numbers {
-                        all: Arc::new(Vec::new()),
-                        at: 0,
-                        len: 0,
-                    };
+                    n.frames[machine * BREAKER.len() + 1].fields[1].values = Values::numbers(Vec::new());
                     n
                 }
             };
@@ -403,11 +396,7 @@ fn a_time_that_became_null_in_the_shared_samples_is_merged_again() {
     let mut times = next.frames[0].fields[0].values.as_numbers().expect("numbers").to_vec();
     times[1] = f64::NAN;
     // One column for all, as the store shares a machine's repeated times.
-    let times = Values::Numbers {
-        all: Arc::new(times),
-        at: 0,
-        len: 5,
-    };
+    let times = Values::numbers(times);
     for frame in &mut next.frames {
         frame.fields[0].values = times.clone();
         // A time column that differs from the one before goes whole.
@@ -458,75 +447,139 @@ fn the_range_edges_are_read_from_the_new_range() {
     );
 }
 
+/// `window`'s range query as JSON, every `stride`-th instant.
+fn window_json(truth: &Truth, start: usize, len: usize, stride: usize, edges: (f64, f64), declared: bool) -> Value {
+    let instants: Vec<usize> = (start..).step_by(stride).take(len).collect();
+    let times: Vec<f64> = instants
+        .iter()
+        .map(|&i| support::T0 + i as f64 * support::STEP)
+        .collect();
+    let frames = truth
+        .iter()
+        .enumerate()
+        .flat_map(|(m, values)| {
+            let (times, instants) = (&times, &instants);
+            BREAKER.iter().enumerate().map(move |(s, state)| {
+                let values = instants
+                    .iter()
+                    .map(|&i| {
+                        if values[i][s].is_nan() {
+                            Value::Null
+                        } else {
+                            json!(values[i][s])
+                        }
+                    })
+                    .collect();
+                let labels = [
+                    ("__name__", "statescope_state"),
+                    ("kind", "circuit_breaker"),
+                    ("machine", &format!("m{m}")),
+                    ("state", state),
+                ];
+                let mut frame = support::prom_frame("A", &labels, times, values);
+                frame["fields"][0]["config"] = if declared {
+                    json!({"interval": support::STEP * stride as f64})
+                } else {
+                    json!({})
+                };
+                frame
+            })
+        })
+        .collect();
+    let mut json = input(frames, json!({}), len);
+    let first = times.first().copied().unwrap_or(support::T0);
+    let last = times.last().copied().unwrap_or(support::T0);
+    let step = support::STEP * stride as f64;
+    json["timeRange"] = json!({"from": first + edges.0 * step, "to": last + edges.1 * step});
+    json["now"] = json["timeRange"]["to"].clone();
+    json
+}
+
 proptest! {
     /// Whatever a run of refreshes does (slides by any number of steps,
-    /// late corrections, relabels, options, emptied series, a range edge
-    /// off the samples, a step declared or not, an update never built), the
-    /// build from what the builds before kept (each machine's runs, folded
-    /// into history, current state, run start, transition counts and
-    /// totals) equals the build from scratch.
+    /// past every kept sample too, a step changed, late corrections,
+    /// relabels, options, emptied series, a range edge off the samples, a
+    /// step declared or not, an update never built), sent as `frames.ts`
+    /// sends it and decoded by the panel's store, the build from what the
+    /// builds before kept (each machine's runs, folded into history,
+    /// current state, run start, transition counts and totals) equals the
+    /// build from scratch of the same data decoded from scratch.
     #[test]
     fn folded_refreshes_equal_from_scratch(
-        codes in prop::collection::vec(prop_oneof![8 => 0u8..5, 1 => 5u8..8], 24),
+        codes in prop::collection::vec(prop_oneof![8 => 0u8..5, 1 => 5u8..8], 40),
         len in 1usize..8,
         declared in any::<bool>(),
-        steps in prop::collection::vec((0usize..8, 0usize..10, 0usize..3, 0u8..8, prop::bool::weighted(0.2)), 1..10),
+        steps in prop::collection::vec(
+            (0usize..9, 0usize..12, 0usize..3, 0u8..8, prop::bool::weighted(0.2), any::<bool>()),
+            1..12,
+        ),
     ) {
         let mut truth = truth(3, &codes);
         let mut cache = ViewCache::default();
-        let mut start = 0;
-        let mut edges = (0.0, 0.0);
-        let mut current = window(&truth, start, len, edges, declared);
-        for (op, k, machine, code, unseen) in steps {
-            let mut next = match op {
-                // Slides by k steps (0: the same instants), maybe past the kept ones.
+        // What frames.ts sends, as the bench's sender writes it.
+        let (mut store, mut sender) = (FrameStore::default(), Sender::default());
+        let (mut start, mut stride, mut edges) = (0, 1, (0.0, 0.0));
+        let fits = |start: usize, stride: usize| start.min(codes.len() - 1 - (len - 1) * stride);
+        for (op, k, machine, code, unseen, same_arrays) in steps {
+            let doc = match op {
+                // Slides by k steps (0: the same instants), past the kept ones too.
                 0..=2 => {
-                    start = (start + k).min(truth[0].len() - len);
-                    refresh(&current, &window(&truth, start, len, edges, declared))
+                    start = fits(start + k, stride);
+                    window_json(&truth, start, len, stride, edges, declared)
                 }
                 // A late correction at any instant in range, and a slide by one or none.
                 3 => {
-                    truth[machine][start + k % len] = instant(code);
-                    start = (start + k % 2).min(truth[0].len() - len);
-                    refresh(&current, &window(&truth, start, len, edges, declared))
+                    truth[machine][start + (k % len) * stride] = instant(code);
+                    start = fits(start + k % 2, stride);
+                    window_json(&truth, start, len, stride, edges, declared)
                 }
                 // The range's ends off the samples.
                 4 => {
                     edges = ([-0.5, 0.0, 0.4][machine], [0.0, 0.3, 2.0][k % 3]);
-                    refresh(&current, &window(&truth, start, len, edges, declared))
+                    window_json(&truth, start, len, stride, edges, declared)
                 }
-                // One machine's frames described anew.
+                // The query's step changed: every other instant, or each.
                 5 => {
-                    let mut n = refresh(&current, &window(&truth, start, len, edges, declared));
-                    relabel(&mut n, machine);
-                    n
+                    stride = 1 + k % 2;
+                    start = fits(start, stride);
+                    window_json(&truth, start, len, stride, edges, declared)
+                }
+                // One machine's frames described anew, under another name.
+                6 => {
+                    let mut doc = window_json(&truth, start, len, stride, edges, declared);
+                    for frame in doc["frames"].as_array_mut().unwrap() {
+                        if frame["fields"][1]["labels"]["machine"] == format!("m{machine}") {
+                            frame["fields"][1]["labels"]["machine"] = json!(format!("m{machine}x"));
+                        }
+                    }
+                    doc
                 }
                 // Options: one identity for all machines, or a flapping rule.
-                6 => {
-                    let mut n = refresh(&current, &window(&truth, start, len, edges, declared));
-                    n.options.identity_labels = if machine == 0 { vec!["job".into()] } else { Vec::new() };
-                    n.options.flapping_threshold = 1 + k as u64 % 3;
-                    n
+                7 => {
+                    let mut doc = window_json(&truth, start, len, stride, edges, declared);
+                    doc["options"] = json!({
+                        "identityLabels": if machine == 0 { json!(["kind"]) } else { json!([]) },
+                        "flappingThreshold": 1 + k % 3,
+                    });
+                    doc
                 }
                 // One series emptied.
                 _ => {
-                    let mut n = refresh(&current, &window(&truth, start, len, edges, declared));
-                    n.frames[machine * BREAKER.len() + usize::from(code) % 5].fields[1].values = Values::Numbers {
-                        all: Arc::new(Vec::new()),
-                        at: 0,
-                        len: 0,
-                    };
-                    n
+                    let mut doc = window_json(&truth, start, len, stride, edges, declared);
+                    doc["frames"][machine * BREAKER.len() + usize::from(code) % 5]["fields"][1]["values"] = json!([]);
+                    doc
                 }
             };
-            std::mem::swap(&mut current, &mut next);
+            sender.same_arrays = same_arrays;
+            let (meta, describe, layout, numbers) = sender.update(&doc.to_string());
+            let (input, _) = store.update(&meta, &describe, &layout, &numbers).expect("the store takes what frames.ts sends");
             if unseen {
                 // An update the view never built: the next one slid from
                 // columns the cache does not hold, and must not fold.
                 continue;
             }
-            let cached = build_view_cached(&current, &mut cache).map_err(|e| e.to_string());
-            let fresh = build_view(&current).map_err(|e| e.to_string());
+            let cached = build_view_cached(&input, &mut cache).map_err(|e| e.to_string());
+            let fresh = build_view(&decoded(&doc)).map_err(|e| e.to_string());
             prop_assert_eq!(cached, fresh);
         }
     }
