@@ -354,21 +354,20 @@ impl Region {
     /// `samples` cut into regions of the given sizes, in order. It must be
     /// a buffer no column or region holds: one just made, or one whose
     /// `Arc` is unique.
-    pub(crate) fn carve(samples: &Arc<Samples>, sizes: &[usize]) -> Vec<Region> {
-        let unique = Arc::strong_count(samples) == 1 && Arc::weak_count(samples) == 0;
-        assert!(
-            unique && sizes.iter().sum::<usize>() <= samples.len(),
-            "an unread buffer"
-        );
+    pub(crate) fn carve(samples: &mut Arc<Samples>, sizes: &[usize]) -> Vec<Region> {
+        // The caller checked its total against overflow, so this sum is too.
+        let fits = sizes.iter().sum::<usize>() <= samples.len();
+        assert!(fits && Arc::get_mut(samples).is_some(), "an unread buffer");
         let mut at = 0;
         sizes
             .iter()
             .map(|&size| {
+                let start = at;
                 at += size;
                 Region {
                     samples: Arc::clone(samples),
-                    start: at - size,
-                    filled: at - size,
+                    start,
+                    filled: start,
                     end: at,
                 }
             })

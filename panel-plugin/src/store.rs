@@ -169,10 +169,13 @@ impl FrameStore {
     /// A refresh then writes into memory already in use instead of asking
     /// the allocator for a buffer the size of all samples.
     fn buffer(&mut self, len: usize) -> Arc<Samples> {
+        // None over about twice the size: a column that never moves again
+        // would pin all of a larger buffer.
+        let most = len.saturating_mul(2).saturating_add(1 << 12);
         let free = self
             .buffers
             .iter_mut()
-            .position(|b| b.len() >= len && Arc::get_mut(b).is_some());
+            .position(|b| (len..=most).contains(&b.len()) && Arc::get_mut(b).is_some());
         match free {
             Some(i) => self.buffers.remove(i),
             None => Arc::new(Samples::uninit(len)),
@@ -371,11 +374,14 @@ impl FrameStore {
         }
         // Then the columns written anew, all in one buffer: each in a region
         // with room to grow by the slides of later refreshes.
-        let total = sizes.iter().sum();
+        // Saturating: repeated times counted once per frame could pass
+        // usize on wasm32, and a wrapped total would carve a short buffer;
+        // a saturated one fails its allocation instead.
+        let total = sizes.iter().fold(0usize, |sum, &size| sum.saturating_add(size));
         let mut fresh_regions = Vec::new().into_iter();
         if total > 0 {
-            let buffer = self.buffer(total);
-            fresh_regions = Region::carve(&buffer, &sizes).into_iter();
+            let mut buffer = self.buffer(total);
+            fresh_regions = Region::carve(&mut buffer, &sizes).into_iter();
             if self.buffers.len() == BUFFERS {
                 self.buffers.remove(0);
             }
@@ -391,7 +397,7 @@ impl FrameStore {
                     let start = region.start();
                     let written = tail.is_none_or(|(kept, k)| region.push(&kept.as_slice()[k..]));
                     let written = region.push(&numbers[new]) && written;
-                    debug_assert!(written);
+                    debug_assert!(written, "sized to fit");
                     let values = Values::Numbers(region.column_from(start));
                     frames[span.frame].1[span.field] = Some(region);
                     values
@@ -902,6 +908,30 @@ mod tests {
         let (fourth, _) = update(&mut store, &mut sender, &window(&["m1", "m2"], 3, 13, &HISTORY));
         assert_ne!(start(&fourth), held, "the page still holds the second input");
         assert_eq!(seen(&second), from_scratch(&window(&["m1", "m2"], 1, 11, &HISTORY)));
+    }
+
+    #[test]
+    fn a_small_update_does_not_take_a_much_larger_free_buffer() {
+        // A column that never moves again would pin all of it.
+        let (mut store, mut sender) = (
+            FrameStore::default(),
+            Sender {
+                whole: true,
+                ..Sender::default()
+            },
+        );
+        let start = |input: &PanelInput| input.frames[0].fields[0].values.as_numbers().unwrap().as_ptr();
+        let many: Vec<String> = (0..500).map(|i| format!("m{i}")).collect();
+        let many: Vec<&str> = many.iter().map(String::as_str).collect();
+        let (big, _) = update(&mut store, &mut sender, &window(&many, 0, 10, &HISTORY));
+        let big_start = start(&big);
+        drop(big);
+        let (small, _) = update(&mut store, &mut sender, &window(&["m1"], 1, 11, &HISTORY));
+        drop(small);
+        let next = window(&["m1"], 2, 12, &HISTORY);
+        let (third, _) = update(&mut store, &mut sender, &next);
+        assert_ne!(start(&third), big_start, "a buffer for 500 machines held 1");
+        assert_eq!(seen(&third), from_scratch(&next));
     }
 
     #[test]
