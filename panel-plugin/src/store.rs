@@ -880,17 +880,23 @@ mod tests {
         assert_eq!(times(0), times(1), "the second frame's times are the first's");
     }
 
+    /// A store and a sender of whole columns: each update's buffer holds its numbers from the start.
+    fn whole_columns() -> (FrameStore, Sender) {
+        let sender = Sender {
+            whole: true,
+            ..Sender::default()
+        };
+        (FrameStore::default(), sender)
+    }
+
+    /// Where an input's first column starts: which buffer it was written in.
+    fn start(input: &PanelInput) -> *const f64 {
+        input.frames[0].fields[0].values.as_numbers().unwrap().as_ptr()
+    }
+
     #[test]
     fn refreshes_reuse_the_buffer_of_an_input_the_page_dropped() {
-        // Whole columns: each update's buffer holds its numbers from the start.
-        let (mut store, mut sender) = (
-            FrameStore::default(),
-            Sender {
-                whole: true,
-                ..Sender::default()
-            },
-        );
-        let start = |input: &PanelInput| input.frames[0].fields[0].values.as_numbers().unwrap().as_ptr();
+        let (mut store, mut sender) = whole_columns();
         let (first, _) = update(&mut store, &mut sender, &window(&["m1", "m2"], 0, 10, &HISTORY));
         let first_start = start(&first);
         drop(first);
@@ -913,14 +919,7 @@ mod tests {
     #[test]
     fn a_small_update_does_not_take_a_much_larger_free_buffer() {
         // A column that never moves again would pin all of it.
-        let (mut store, mut sender) = (
-            FrameStore::default(),
-            Sender {
-                whole: true,
-                ..Sender::default()
-            },
-        );
-        let start = |input: &PanelInput| input.frames[0].fields[0].values.as_numbers().unwrap().as_ptr();
+        let (mut store, mut sender) = whole_columns();
         let many: Vec<String> = (0..500).map(|i| format!("m{i}")).collect();
         let many: Vec<&str> = many.iter().map(String::as_str).collect();
         let (big, _) = update(&mut store, &mut sender, &window(&many, 0, 10, &HISTORY));
