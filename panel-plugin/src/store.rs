@@ -880,7 +880,7 @@ mod tests {
         assert_eq!(times(0), times(1), "the second frame's times are the first's");
     }
 
-    /// A store and a sender of whole columns: each update's buffer holds its numbers from the start.
+    /// A store and a sender of whole columns: each update's numbers in a buffer of its own.
     fn whole_columns() -> (FrameStore, Sender) {
         let sender = Sender {
             whole: true,
@@ -889,30 +889,25 @@ mod tests {
         (FrameStore::default(), sender)
     }
 
-    /// Where an input's first column starts: which buffer it was written in.
-    fn start(input: &PanelInput) -> *const f64 {
-        input.frames[0].fields[0].values.as_numbers().unwrap().as_ptr()
-    }
-
     #[test]
     fn refreshes_reuse_the_buffer_of_an_input_the_page_dropped() {
         let (mut store, mut sender) = whole_columns();
         let (first, _) = update(&mut store, &mut sender, &window(&["m1", "m2"], 0, 10, &HISTORY));
-        let first_start = start(&first);
+        let first_start = buffer(&first, 0, 0);
         drop(first);
         let (second, _) = update(&mut store, &mut sender, &window(&["m1", "m2"], 1, 11, &HISTORY));
         assert_ne!(
-            start(&second),
+            buffer(&second, 0, 0),
             first_start,
             "the first buffer is the kept frames' until now"
         );
         let next = window(&["m1", "m2"], 2, 12, &HISTORY);
         let (third, _) = update(&mut store, &mut sender, &next);
-        assert_eq!(start(&third), first_start, "the first update's buffer again");
+        assert_eq!(buffer(&third, 0, 0), first_start, "the first update's buffer again");
         assert_eq!(seen(&third), from_scratch(&next));
-        let held = start(&second);
+        let held = buffer(&second, 0, 0);
         let (fourth, _) = update(&mut store, &mut sender, &window(&["m1", "m2"], 3, 13, &HISTORY));
-        assert_ne!(start(&fourth), held, "the page still holds the second input");
+        assert_ne!(buffer(&fourth, 0, 0), held, "the page still holds the second input");
         assert_eq!(seen(&second), from_scratch(&window(&["m1", "m2"], 1, 11, &HISTORY)));
     }
 
@@ -923,13 +918,13 @@ mod tests {
         let many: Vec<String> = (0..500).map(|i| format!("m{i}")).collect();
         let many: Vec<&str> = many.iter().map(String::as_str).collect();
         let (big, _) = update(&mut store, &mut sender, &window(&many, 0, 10, &HISTORY));
-        let big_start = start(&big);
+        let big_start = buffer(&big, 0, 0);
         drop(big);
         let (small, _) = update(&mut store, &mut sender, &window(&["m1"], 1, 11, &HISTORY));
         drop(small);
         let next = window(&["m1"], 2, 12, &HISTORY);
         let (third, _) = update(&mut store, &mut sender, &next);
-        assert_ne!(start(&third), big_start, "a buffer for 500 machines held 1");
+        assert_ne!(buffer(&third, 0, 0), big_start, "a buffer for 500 machines held 1");
         assert_eq!(seen(&third), from_scratch(&next));
     }
 
