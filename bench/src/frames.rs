@@ -68,6 +68,8 @@ impl Fleet {
         let times: Vec<u64> = (0..self.samples as u64)
             .map(|k| self.start_ms() + k * self.step_ms)
             .collect();
+        // Grafana's Prometheus datasource gives the time field the query's step as its `interval`.
+        let step = self.step_ms;
         let mut time_values = String::new();
         for (k, t) in times.iter().enumerate() {
             if k > 0 {
@@ -84,7 +86,7 @@ impl Fleet {
                 }
                 write!(
                     out,
-                    r#"{{"refId":"A","fields":[{{"name":"Time","type":"time","config":{{}},"values":[{time_values}]}},{{"name":"Value","type":"number","config":{{}},"labels":{{"__name__":"statescope_state","kind":"circuit_breaker","machine":"{name}","state":"{state}","provider":"{provider}","key_id":"{key}","instance":"exporter:9733","job":"statescope"}},"values":["#
+                    r#"{{"refId":"A","fields":[{{"name":"Time","type":"time","config":{{"interval":{step}}},"values":[{time_values}]}},{{"name":"Value","type":"number","config":{{}},"labels":{{"__name__":"statescope_state","kind":"circuit_breaker","machine":"{name}","state":"{state}","provider":"{provider}","key_id":"{key}","instance":"exporter:9733","job":"statescope"}},"values":["#
                 )
                 .unwrap();
                 for (k, &current) in states.iter().enumerate() {
@@ -337,7 +339,11 @@ mod tests {
         );
         assert_eq!(numbers[239], 1_800_000_000_000.0);
         let doc: Value = serde_json::from_str(&meta).unwrap();
-        assert_eq!(doc["configs"], serde_json::json!([{}]), "one config for every field");
+        assert_eq!(
+            doc["configs"],
+            serde_json::json!([{"interval": 15_000}, {}]),
+            "one config for every time field (its step), one for every value field"
+        );
         let strings = doc["strings"].as_array().unwrap();
         assert!(strings.len() < 40, "labels shared by the fleet cross once: {strings:?}");
         // Frame 1: refId, no name, 2 fields, then "Time", type time, config 0, no labels.
