@@ -9,7 +9,7 @@
 //!
 //! Series borrow from the frames; a table series keeps only its row numbers.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use crate::input::{Cell, Field, FieldType, Frame, Slid, Values};
 
@@ -23,7 +23,7 @@ pub struct Series<'a> {
     /// Metric name: the `__name__` label, else a metric-like frame or field name.
     pub metric: Option<&'a str>,
     /// Labels without `__name__`, sorted by name.
-    pub labels: Vec<(&'a str, &'a str)>,
+    pub labels: Labels<'a>,
     /// The value field: its config holds mappings, colours and links.
     pub field: &'a Field,
     /// The step between samples (ms) when the datasource said so.
@@ -108,10 +108,7 @@ impl<'a> Series<'a> {
     }
 
     pub fn label(&self, name: &str) -> Option<&'a str> {
-        self.labels
-            .binary_search_by(|(k, _)| (*k).cmp(name))
-            .ok()
-            .map(|i| self.labels[i].1)
+        self.labels.get(name)
     }
 
     /// `metric{a="1", b="2"}` for messages, shortened when long.
@@ -119,7 +116,7 @@ impl<'a> Series<'a> {
         let mut out = self.metric.unwrap_or(&self.field.name).to_owned();
         if !self.labels.is_empty() {
             out.push('{');
-            for (i, (k, v)) in self.labels.iter().enumerate() {
+            for (i, (k, v)) in self.labels.into_iter().enumerate() {
                 let sep = if i == 0 { "" } else { ", " };
                 for part in [sep, k, "=\"", v, "\""] {
                     out.push_str(part);
@@ -136,6 +133,74 @@ impl<'a> Series<'a> {
     /// The last finite value.
     pub fn last_number(&self) -> Option<f64> {
         (0..self.len()).rev().find_map(|i| self.point(i).1.as_f64())
+    }
+}
+
+/// A series' labels but `__name__`, sorted by name.
+#[derive(Clone, Debug)]
+pub enum Labels<'a> {
+    /// The value field's own: most series. Borrowed rather than copied into
+    /// a list, as every build (each refresh) collects every series again:
+    /// those lists were a fifth of a refresh's view.
+    Field(&'a BTreeMap<String, String>),
+    /// A table's label columns merged with the value field's labels.
+    Rows(Vec<(&'a str, &'a str)>),
+}
+
+impl<'a> Labels<'a> {
+    pub fn get(&self, name: &str) -> Option<&'a str> {
+        match self {
+            Labels::Field(map) => (name != NAME_LABEL)
+                .then(|| map.get(name))
+                .flatten()
+                .map(String::as_str),
+            Labels::Rows(list) => list.binary_search_by(|(k, _)| (*k).cmp(name)).ok().map(|i| list[i].1),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.iter().next().is_none()
+    }
+
+    pub fn iter(&self) -> LabelsIter<'_, 'a> {
+        self.into_iter()
+    }
+}
+
+impl<'s, 'a> IntoIterator for &'s Labels<'a> {
+    type Item = (&'a str, &'a str);
+    type IntoIter = LabelsIter<'s, 'a>;
+
+    fn into_iter(self) -> LabelsIter<'s, 'a> {
+        match self {
+            Labels::Field(map) => LabelsIter::Field(map.iter()),
+            Labels::Rows(list) => LabelsIter::Rows(list.iter()),
+        }
+    }
+}
+
+/// [`Labels`] one by one, in name order.
+pub enum LabelsIter<'s, 'a> {
+    Field(std::collections::btree_map::Iter<'a, String, String>),
+    Rows(std::slice::Iter<'s, (&'a str, &'a str)>),
+}
+
+impl<'a> Iterator for LabelsIter<'_, 'a> {
+    type Item = (&'a str, &'a str);
+
+    fn next(&mut self) -> Option<(&'a str, &'a str)> {
+        match self {
+            LabelsIter::Field(map) => map
+                .find(|(k, _)| *k != NAME_LABEL)
+                .map(|(k, v)| (k.as_str(), v.as_str())),
+            LabelsIter::Rows(list) => list.next().copied(),
+        }
+    }
+}
+
+impl<'a, const N: usize> PartialEq<[(&'a str, &'a str); N]> for Labels<'a> {
+    fn eq(&self, other: &[(&'a str, &'a str); N]) -> bool {
+        self.into_iter().eq(other.iter().copied())
     }
 }
 
@@ -181,9 +246,7 @@ pub fn collect<'a>(frames: &'a [Frame], fallback_time: f64) -> Vec<Series<'a>> {
             _ => false,
         });
         for field in value_fields {
-            let mut labels: Vec<(&str, &str)> = Vec::with_capacity(field.labels.len());
-            labels.extend(field_labels(field));
-            // Already sorted: they come from a BTreeMap.
+            let labels = Labels::Field(&field.labels);
             let metric = field
                 .metric_name()
                 .or_else(|| frame.name.as_deref().and_then(metric_prefix))
@@ -206,7 +269,7 @@ fn field_labels(field: &Field) -> impl Iterator<Item = (&str, &str)> {
 /// Table layout: rows with equal label columns form one series per value field.
 fn table_series<'a>(
     frame: &'a Frame,
-    new: &impl Fn(&'a Field, Option<&'a str>, Vec<(&'a str, &'a str)>, Option<Vec<u32>>) -> Series<'a>,
+    new: &impl Fn(&'a Field, Option<&'a str>, Labels<'a>, Option<Vec<u32>>) -> Series<'a>,
     numbers: &[&'a Field],
     strings: &[&'a Field],
     out: &mut Vec<Series<'a>>,
@@ -245,7 +308,7 @@ fn table_series<'a>(
             let metric = metric
                 .or_else(|| field.metric_name())
                 .or_else(|| frame.name.as_deref().and_then(metric_prefix));
-            out.push(new(field, metric, labels, Some(rows.clone())));
+            out.push(new(field, metric, Labels::Rows(labels), Some(rows.clone())));
         }
     }
 }
@@ -296,6 +359,8 @@ mod tests {
         assert_eq!(s.len(), 1);
         assert_eq!(s[0].metric, Some("up"));
         assert_eq!(s[0].labels, [("job", "api")]);
+        assert_eq!(s[0].label(NAME_LABEL), None, "the name is the metric, not a label");
+        assert_eq!(s[0].label("job"), Some("api"));
         assert_eq!(s[0].interval, Some(15000.0));
         assert_eq!(s[0].point(1).0, Some(16000.0));
         assert_eq!(s[0].describe(), "up{job=\"api\"}");

@@ -566,7 +566,7 @@ fn merged_labels<'a>(
     let mut labels: BTreeMap<&'a str, &'a str> = BTreeMap::new();
     let mut conflict = false;
     for (i, _) in inputs {
-        for &(k, v) in series[*i].labels.iter().filter(|(k, _)| *k != state_label) {
+        for (k, v) in series[*i].labels.iter().filter(|(k, _)| *k != state_label) {
             conflict |= *labels.entry(k).or_insert(v) != v;
         }
     }
@@ -585,7 +585,7 @@ fn merged_labels<'a>(
     sort_indices(&mut order, &|a, b| last[a].total_cmp(&last[b]));
     labels.clear();
     for i in order.into_iter().map(|k| inputs[k].0) {
-        labels.extend(series[i].labels.iter().copied().filter(|(k, _)| *k != state_label));
+        labels.extend(series[i].labels.iter().filter(|(k, _)| *k != state_label));
     }
     (labels.into_iter().collect(), true)
 }
@@ -646,7 +646,7 @@ fn detect_identity(metric: Option<&str>, shape: Shape, state_label: &str, member
     let mut seen: BTreeMap<&str, (HashSet<&str>, usize)> = BTreeMap::new();
     for s in members {
         for (k, v) in &s.labels {
-            if shape != Shape::OneHot || *k != state_label {
+            if shape != Shape::OneHot || k != state_label {
                 let entry = seen.entry(k).or_default();
                 entry.0.insert(v);
                 entry.1 += 1;
@@ -814,7 +814,7 @@ fn labels_seen<'a, 'b: 'a>(series: impl Iterator<Item = &'a Series<'b>>) -> Stri
     let mut names: Vec<&str> = Vec::new();
     for s in series {
         for (k, _) in &s.labels {
-            if !names.contains(k) {
+            if !names.contains(&k) {
                 names.push(k);
             }
         }

@@ -40,13 +40,27 @@ pub fn build_view_cached(input: &PanelInput, cache: &mut ViewCache) -> Result<Pa
     if series.iter().all(Series::is_empty) {
         return Err(DataProblem::NoData);
     }
-    let (Described { rec, kinds, aux }, kept, order) = cache.described(&series, options)?;
+    let (
+        Described {
+            rec,
+            kinds,
+            aux,
+            display,
+        },
+        kept,
+        order,
+    ) = cache.described(&series, options)?;
     let mut warnings: Vec<String> = options.problems.clone();
     warnings.extend(rec.warnings.iter().cloned());
     warnings.extend(kinds.warnings.iter().cloned());
 
     let derived = derive_machines(rec, kinds, aux, &series, options, range, kept, &mut warnings)?;
-    let fleet = Fleet { rec, kinds, derived };
+    let fleet = Fleet {
+        rec,
+        kinds,
+        display,
+        derived,
+    };
     let colors = state_colors(kinds, options, &input.theme);
     let searched = fleet.search(&options.search);
     let mut kind_views = diagrams(kinds, &colors, &input.theme);
@@ -229,6 +243,7 @@ fn place(kind_views: &mut [KindView], totals: &mut Totals) {
 struct Fleet<'f> {
     rec: &'f Recognised,
     kinds: &'f Kinds,
+    display: &'f [Arc<[(String, String)]>],
     derived: Vec<Derived>,
 }
 
@@ -410,7 +425,7 @@ impl Fleet<'_> {
                 let links = tile_links(machine, series, current, state.as_deref());
                 MachineView {
                     id: machine.id.clone(),
-                    labels: display_labels(machine),
+                    labels: Arc::clone(&self.display[m]),
                     kind_index: k,
                     state_index: current,
                     color: current.map_or_else(|| text_color.clone(), |s| colors[k][s].clone()),
@@ -497,7 +512,7 @@ fn natural_cmp(a: &str, b: &str) -> std::cmp::Ordering {
 
 /// Labels for the tile: everything but the kind (shown as the diagram) and
 /// the label the id was taken from.
-fn display_labels(machine: &shape::Machine) -> Vec<(String, String)> {
+fn display_labels(machine: &shape::Machine) -> Arc<[(String, String)]> {
     machine
         .labels
         .iter()
@@ -529,6 +544,9 @@ struct Described {
     rec: Recognised,
     kinds: Kinds,
     aux: Vec<MachineAux>,
+    /// Each machine's tile labels, shared by every build's view of it
+    /// rather than copied (their strings were a tenth of a refresh's view).
+    display: Vec<Arc<[(String, String)]>>,
 }
 
 struct Entry {
@@ -595,9 +613,15 @@ impl ViewCache {
                 let rec = shape::recognise(series, options)?;
                 let kinds = kinds::resolve(&rec, series, options)?;
                 let aux = derive::attach(&rec, series);
+                let display = rec.machines.iter().map(display_labels).collect();
                 Entry {
                     key: DescriptionKey::of(series, options, &rec),
-                    described: Described { rec, kinds, aux },
+                    described: Described {
+                        rec,
+                        kinds,
+                        aux,
+                        display,
+                    },
                 }
             }
         };

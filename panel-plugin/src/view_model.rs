@@ -7,6 +7,8 @@
 //! [`PanelView::kinds`], and every `state_index` (current state, history
 //! segments, shares) points into that kind's `nodes`.
 
+use std::sync::Arc;
+
 use serde::Serialize;
 use statescope_model::{Flow, Severity};
 
@@ -99,8 +101,9 @@ pub struct MachineView {
     /// Display id: the `machine` label, Resilience4j's `name`, or the identity
     /// label values joined by `/`.
     pub id: String,
-    /// Labels worth showing (identity and other per-machine labels).
-    pub labels: Vec<(String, String)>,
+    /// Labels worth showing (identity and other per-machine labels): the
+    /// same list for every build while the machine's series are described alike.
+    pub labels: Arc<[(String, String)]>,
     pub kind_index: usize,
     /// Current state (at the end of the range); `None` when the machine has
     /// no sample there.

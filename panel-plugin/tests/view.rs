@@ -48,7 +48,7 @@ fn statescope_state_one_hot_gives_states_now_and_time_in_state() {
     assert_eq!(openai.state.as_deref(), Some("closed"));
     assert_eq!(openai.severity, Some(Severity::Ok));
     assert_eq!(
-        openai.labels,
+        *openai.labels,
         [
             ("instance", "exporter:9733"),
             ("job", "statescope"),
@@ -305,7 +305,7 @@ fn resilience4j_states_are_read_lower_cased_with_metrics_only_added() {
     assert_eq!(a.transitions_in_range, 1);
     assert_eq!(a.since.unwrap().start_ms, T0 + 60_000.0);
     assert_eq!(
-        a.labels,
+        *a.labels,
         [("application", "shop"), ("instance", "shop:8080"), ("job", "shop")]
             .map(|(k, v)| (k.to_owned(), v.to_owned()))
     );
