@@ -520,7 +520,8 @@ fn display_labels(machine: &shape::Machine) -> Arc<[(String, String)]> {
             *k != contract::LABEL_KIND && !((*k == contract::LABEL_MACHINE || *k == "name") && *v == machine.id)
         })
         .map(|(k, v)| (k.clone(), v.clone()))
-        .collect()
+        .collect::<Vec<_>>()
+        .into()
 }
 
 /// What [`build_view_cached`] keeps between builds.
