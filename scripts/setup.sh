@@ -36,6 +36,23 @@ fi
 rustup component list --installed | grep -q '^rustfmt' || rustup component add rustfmt
 rustup component list --installed | grep -q '^clippy' || rustup component add clippy
 
+# Miri, for the panel's unsafe sample buffers (the `miri` part of the tests):
+# a nightly toolchain's miri and rust-src components. The stable toolchain
+# builds everything else. When nightly cannot be had (no network to
+# rust-lang.org), setup goes on and the `miri` part says it was skipped, and why.
+if ! rustup toolchain list | grep -q '^nightly-'; then
+  log "rustup toolchain install nightly (minimal, with miri) for the miri part"
+  rustup toolchain install nightly --profile minimal --component miri,rust-src ||
+    echo "setup: no nightly toolchain could be installed; the miri part will be skipped" >&2
+fi
+if rustup toolchain list | grep -q '^nightly-'; then
+  for c in miri rust-src; do
+    rustup component list --toolchain nightly --installed | grep -q "^$c" ||
+      rustup component add --toolchain nightly "$c" ||
+      echo "setup: nightly's $c could not be installed; the miri part will be skipped" >&2
+  done
+fi
+
 # wasm-bindgen-cli must match the wasm-bindgen crate in Cargo.lock exactly.
 # Not --locked: its own lock file pins a crate version the registry no longer has.
 want=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""); print; exit }' Cargo.lock)

@@ -7,7 +7,7 @@
 #   bash scripts/test.sh rust                 # fmt, clippy, cargo test
 #   bash scripts/test.sh panel e2e            # the plugin build and checks, then the browser tests
 #
-# Parts: rust, panel, provisioning, clients, bench, e2e. `e2e` needs the
+# Parts: rust, miri, panel, provisioning, clients, bench, e2e. `e2e` needs the
 # plugin built (`panel`, or `npm run build`) and `bench` the dev build
 # (`rust`). One crate's fmt, clippy and tests, the quick loop while working
 # on it: model, exporter, panel-core (the panel's Rust, natively),
@@ -15,7 +15,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-all_parts=(rust panel provisioning clients bench e2e)
+all_parts=(rust miri panel provisioning clients bench e2e)
 declare -A crate_of=([model]=statescope-model [exporter]=statescope-exporter [panel-core]=statescope-panel
   [rust-client]=statescope-client)
 if (($#)); then
@@ -48,6 +48,18 @@ if wants rust; then
 
   step "rust: cargo test"
   cargo test --workspace --locked
+fi
+
+if wants miri; then
+  step "miri: the panel store's unsafe sample buffers (input.rs, store.rs) under Miri, with their tests"
+  if cargo +nightly miri --version >/dev/null 2>&1; then
+    # Isolation off: proptest looks up the working directory for its
+    # regressions file. Few cases: Miri interprets, about 10,000 times slower.
+    MIRIFLAGS=-Zmiri-disable-isolation PROPTEST_CASES=8 \
+      cargo +nightly miri test -p statescope-panel --lib --locked -- store:: input::
+  else
+    echo "SKIPPED miri: no nightly toolchain with miri here (setup could not install it: see its output above)"
+  fi
 fi
 
 for p in "${parts[@]}"; do
