@@ -116,7 +116,7 @@ impl<'a> Series<'a> {
         let mut out = self.metric.unwrap_or(&self.field.name).to_owned();
         if !self.labels.is_empty() {
             out.push('{');
-            for (i, (k, v)) in self.labels.into_iter().enumerate() {
+            for (i, (k, v)) in self.labels.iter().enumerate() {
                 let sep = if i == 0 { "" } else { ", " };
                 for part in [sep, k, "=\"", v, "\""] {
                     out.push_str(part);
@@ -198,12 +198,6 @@ impl<'a> Iterator for LabelsIter<'_, 'a> {
     }
 }
 
-impl<'a, const N: usize> PartialEq<[(&'a str, &'a str); N]> for Labels<'a> {
-    fn eq(&self, other: &[(&'a str, &'a str); N]) -> bool {
-        self.into_iter().eq(other.iter().copied())
-    }
-}
-
 /// Every series in the frames, in frame and field order. `fallback_time` is
 /// the time given to samples of frames without a time field.
 pub fn collect<'a>(frames: &'a [Frame], fallback_time: f64) -> Vec<Series<'a>> {
@@ -257,15 +251,6 @@ pub fn collect<'a>(frames: &'a [Frame], fallback_time: f64) -> Vec<Series<'a>> {
     out
 }
 
-/// A field's labels but the metric name, sorted by name.
-fn field_labels(field: &Field) -> impl Iterator<Item = (&str, &str)> {
-    field
-        .labels
-        .iter()
-        .filter(|(k, _)| k.as_str() != NAME_LABEL)
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-}
-
 /// Table layout: rows with equal label columns form one series per value field.
 fn table_series<'a>(
     frame: &'a Frame,
@@ -302,7 +287,7 @@ fn table_series<'a>(
                     labels.push((&*f.name, v));
                 }
             }
-            labels.extend(field_labels(field));
+            labels.extend(Labels::Field(&field.labels).iter());
             labels.sort_unstable();
             labels.dedup_by(|a, b| a.0 == b.0);
             let metric = metric
@@ -343,6 +328,12 @@ fn by_time<T>(a: &(f64, T), b: &(f64, T)) -> std::cmp::Ordering {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    impl<'a, const N: usize> PartialEq<[(&'a str, &'a str); N]> for Labels<'a> {
+        fn eq(&self, other: &[(&'a str, &'a str); N]) -> bool {
+            self.iter().eq(other.iter().copied())
+        }
+    }
 
     fn frames(json: &str) -> Vec<Frame> {
         serde_json::from_str(json).unwrap()
