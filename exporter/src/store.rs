@@ -17,7 +17,9 @@
 //! ([`Applied::Stale`]).
 
 mod labels;
+mod transitions;
 pub use labels::{Labels, push_label};
+pub use transitions::{Pair, Transitions};
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
@@ -175,7 +177,7 @@ pub struct MachineKey {
 }
 
 /// One machine's state and the counters the exporter keeps for it.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Machine {
     pub state: StateId,
     /// Unix seconds the current state was entered.
@@ -186,7 +188,7 @@ pub struct Machine {
     /// is stale (a newer report was applied first).
     pub last_seq: Option<u64>,
     /// Transitions taken, by `(from, to)`; only pairs taken at least once.
-    pub transitions: BTreeMap<(StateId, StateId), u64>,
+    pub transitions: Transitions,
     /// Reported or observed transitions the kind does not expect, applied or
     /// (for strict kinds) refused.
     pub unexpected: u64,
@@ -211,7 +213,7 @@ impl Machine {
             since: now,
             created: now,
             last_seq: None,
-            transitions: BTreeMap::new(),
+            transitions: Transitions::default(),
             unexpected: 0,
             calls: [0; CallOutcome::ALL.len()],
             failures: 0,
@@ -643,7 +645,7 @@ impl Store {
 }
 
 fn enter(machine: &mut Machine, to: StateId, now: f64) {
-    *machine.transitions.entry((machine.state, to)).or_default() += 1;
+    machine.transitions.count((machine.state, to));
     machine.state = to;
     machine.since = now;
 }
@@ -841,7 +843,7 @@ mod tests {
         assert_eq!((m.since, m.created), (10.0, 10.0));
         let kind = builtin::circuit_breaker();
         let (closed, open) = (kind.state_id("closed").unwrap(), kind.state_id("open").unwrap());
-        assert_eq!(m.transitions[&(closed, open)], 1);
+        assert_eq!(m.transitions.get((closed, open)), 1);
     }
 
     fn worker_to(machine: &str, state: &str) -> Event {
@@ -911,7 +913,7 @@ mod tests {
         assert_eq!(w.unexpected, 0);
         // One its initial state can make is a transition, counted.
         s.apply(&[worker_to("v", "idle")], 5.0).unwrap();
-        assert_eq!(s.get("worker", "v").unwrap().transitions.values().sum::<u64>(), 1);
+        assert_eq!(s.get("worker", "v").unwrap().transitions.total(), 1);
     }
 
     #[test]
@@ -1130,12 +1132,12 @@ mod tests {
         s.apply(&[polled("circuit_breaker", "a", "closed")], 8.0).unwrap();
         s.apply(&[polled("circuit_breaker", "a", "half_open")], 8.5).unwrap();
         let m = s.get("circuit_breaker", "a").unwrap();
-        assert_eq!((m.transitions.values().sum::<u64>(), m.unexpected), (2, 0));
+        assert_eq!((m.transitions.total(), m.unexpected), (2, 0));
         // Seen twice in one poll: the second is a move from the first.
         s.apply(&[polled("worker", "w", "busy"), polled("worker", "w", "idle")], 9.0)
             .unwrap();
         let w = s.get("worker", "w").unwrap();
-        assert_eq!((w.transitions.values().sum::<u64>(), w.unexpected), (1, 0));
+        assert_eq!((w.transitions.total(), w.unexpected), (1, 0));
         // Unexpected ones counted.
         s.apply(&[polled("worker", "w", "starting")], 9.5).unwrap();
         assert_eq!(s.get("worker", "w").unwrap().unexpected, 1);
@@ -1212,11 +1214,11 @@ mod tests {
                             prop_assert_eq!(results.len(), batch.len());
                             for (key, m) in &s.machines {
                                 let old = before.get(key);
-                                let moved: u64 = m.transitions.values().sum::<u64>() - old.map_or(0, |o| o.transitions.values().sum());
+                                let moved: u64 = m.transitions.total() - old.map_or(0, |o| o.transitions.total());
                                 let illegal = m.unexpected - old.map_or(0, |o| o.unexpected);
                                 // Every new pair was either allowed or an observed (unexpected-counted) move.
-                                for (&(from, to), &n) in &m.transitions {
-                                    let was = old.and_then(|o| o.transitions.get(&(from, to))).copied().unwrap_or(0);
+                                for ((from, to), n) in m.transitions.iter() {
+                                    let was = old.map_or(0, |o| o.transitions.get((from, to)));
                                     if n > was && !kind.is_allowed(from, to) {
                                         prop_assert!(illegal >= n - was, "{} -> {} taken without being allowed", kind.state_name(from), kind.state_name(to));
                                     }

@@ -29,7 +29,9 @@ use statescope_model::contract::{CallOutcome, JobResult};
 use thiserror::Error;
 
 use crate::events::Event;
-use crate::store::{ApplyError, Catalog, JOB_BUCKETS, JobHistograms, Labels, Limits, Machine, MachineKey, Store};
+use crate::store::{
+    ApplyError, Catalog, JOB_BUCKETS, JobHistograms, Labels, Limits, Machine, MachineKey, Store, Transitions,
+};
 
 const LOG: &str = "events.jsonl";
 const SNAPSHOT: &str = "snapshot.json";
@@ -196,11 +198,7 @@ impl SavedMachine {
             since: m.since,
             created: m.created,
             last_seq: m.last_seq,
-            transitions: m
-                .transitions
-                .iter()
-                .map(|(&(f, t), &n)| (name(f), name(t), n))
-                .collect(),
+            transitions: m.transitions.iter().map(|((f, t), n)| (name(f), name(t), n)).collect(),
             illegal: m.unexpected,
             calls: m.calls,
             failures: m.failures,
@@ -220,9 +218,9 @@ impl SavedMachine {
                 )
             })
         };
-        let mut transitions = BTreeMap::new();
+        let mut transitions = Transitions::default();
         for (from, to, n) in &self.transitions {
-            transitions.insert((id(from)?, id(to)?), *n);
+            transitions.set((id(from)?, id(to)?), *n);
         }
         let machine = Machine {
             state: id(&self.state)?,

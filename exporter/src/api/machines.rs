@@ -115,7 +115,7 @@ impl MachineJson {
             severity: kind.severity(m.state).as_str(),
             since: m.since,
             labels: m.labels.to_map(),
-            transitions: m.transitions.values().sum(),
+            transitions: m.transitions.total(),
             unexpected_transitions: m.unexpected,
             calls: m
                 .has_calls()

@@ -192,8 +192,8 @@ impl Snapshot {
             .collect::<Vec<_>>()
             .into_iter()
             .flat_map(|(kind, range)| range.map(move |entry| (kind, entry)));
-        // Each machine's id, labels and transitions are heap blocks of their own,
-        // anywhere in a large store: reading them one machine at a time waited
+        // Each machine's id and labels (and its transition counts, past four
+        // pairs) are heap blocks of their own, anywhere in a large store: reading them one machine at a time waited
         // on memory for each (at 100k machines, most of this walk). Asking for
         // those of a machine a few places ahead lets the waits overlap.
         let mut ahead = entries.clone().skip(PREFETCH_AHEAD);
@@ -201,8 +201,8 @@ impl Snapshot {
             if let Some((_, (key, m))) = ahead.next() {
                 prefetch(key.machine.as_ptr());
                 prefetch(m.labels.text().as_ptr());
-                if let Some((pair, _)) = m.transitions.first_key_value() {
-                    prefetch(std::ptr::from_ref(pair).cast());
+                if let Some(counts) = m.transitions.heap() {
+                    prefetch(counts);
                 }
             }
             per_kind[kind] += 1;
@@ -240,7 +240,7 @@ impl Snapshot {
                 machine_text.len() - c::LABEL_MACHINE.len() - 3,
             ));
             let first_taken = taken.len();
-            taken.extend(m.transitions.iter().map(|(&pair, &n)| (pair, n)));
+            taken.extend(m.transitions.iter());
             // Normal-flow counters exist from creation: about one per state.
             let samples = 2 * texts[kind].states.len() + m.transitions.len() + 16;
             estimated_len += samples * (labels_len + LINE);
