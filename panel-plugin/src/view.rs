@@ -8,7 +8,7 @@ use std::sync::Arc;
 use statescope_model::{Flow, Severity, contract};
 
 use crate::derive::{self, Derived, FlappingRule, Kept, MachineAux};
-use crate::input::{FieldConfig, PanelInput, Theme, TimeRange};
+use crate::input::{DataLink, FieldConfig, PanelInput, Theme, TimeRange};
 use crate::kinds::Kinds;
 use crate::options::{KindChoice, PanelOptions, ShapeChoice, SortOrder};
 use crate::problem::DataProblem;
@@ -40,16 +40,7 @@ pub fn build_view_cached(input: &PanelInput, cache: &mut ViewCache) -> Result<Pa
     if series.iter().all(Series::is_empty) {
         return Err(DataProblem::NoData);
     }
-    let (
-        Described {
-            rec,
-            kinds,
-            aux,
-            display,
-        },
-        kept,
-        order,
-    ) = cache.described(&series, options)?;
+    let (Described { rec, kinds, aux, tiles }, kept, order) = cache.described(&series, options)?;
     let mut warnings: Vec<String> = options.problems.clone();
     warnings.extend(rec.warnings.iter().cloned());
     warnings.extend(kinds.warnings.iter().cloned());
@@ -58,7 +49,7 @@ pub fn build_view_cached(input: &PanelInput, cache: &mut ViewCache) -> Result<Pa
     let fleet = Fleet {
         rec,
         kinds,
-        display,
+        tiles,
         derived,
     };
     let colors = state_colors(kinds, options, &input.theme);
@@ -155,7 +146,7 @@ fn derive_machines(
 
 /// CSS colour of every state of every kind: the options' override, else the
 /// data's (value mapping, field colour), else the kind's, else its severity's.
-fn state_colors(kinds: &Kinds, options: &PanelOptions, theme: &Theme) -> Vec<Vec<String>> {
+fn state_colors(kinds: &Kinds, options: &PanelOptions, theme: &Theme) -> Vec<Vec<Arc<str>>> {
     kinds
         .list
         .iter()
@@ -174,6 +165,7 @@ fn state_colors(kinds: &Kinds, options: &PanelOptions, theme: &Theme) -> Vec<Vec
                     .flatten()
                     .find_map(|c| color::resolve(c, theme))
                     .unwrap_or_else(|| color::severity_color(st.severity, theme))
+                    .into()
                 })
                 .collect()
         })
@@ -181,7 +173,7 @@ fn state_colors(kinds: &Kinds, options: &PanelOptions, theme: &Theme) -> Vec<Vec
 }
 
 /// One diagram per kind: its states and allowed transitions, before counting.
-fn diagrams(kinds: &Kinds, colors: &[Vec<String>], theme: &Theme) -> Vec<KindView> {
+fn diagrams(kinds: &Kinds, colors: &[Vec<Arc<str>>], theme: &Theme) -> Vec<KindView> {
     kinds
         .list
         .iter()
@@ -197,7 +189,7 @@ fn diagrams(kinds: &Kinds, colors: &[Vec<String>], theme: &Theme) -> Vec<KindVie
                 .map(|(st, color)| NodeView {
                     state: st.name.clone(),
                     severity: st.severity,
-                    color: color.clone(),
+                    color: color.to_string(),
                     text_color: color::readable(color, theme),
                     ..NodeView::default()
                 })
@@ -243,7 +235,7 @@ fn place(kind_views: &mut [KindView], totals: &mut Totals) {
 struct Fleet<'f> {
     rec: &'f Recognised,
     kinds: &'f Kinds,
-    display: &'f [Arc<[(String, String)]>],
+    tiles: &'f [TileParts],
     derived: Vec<Derived>,
 }
 
@@ -296,7 +288,7 @@ impl Fleet<'_> {
                 Some(s) => {
                     let node = &mut view.nodes[s];
                     node.count_now += 1;
-                    node.machines_now.push(self.rec.machines[m].id.clone());
+                    node.machines_now.push(Arc::clone(&self.tiles[m].id));
                     totals.per_severity[node.severity.level() as usize] += 1;
                 }
                 None => totals.unknown += 1,
@@ -410,10 +402,15 @@ impl Fleet<'_> {
         shown: Vec<usize>,
         series: &[Series],
         kind_views: &[KindView],
-        colors: &[Vec<String>],
+        colors: &[Vec<Arc<str>>],
         theme: &Theme,
     ) -> Vec<MachineView> {
-        let text_color = color::text_color(theme);
+        let text_color: Arc<str> = color::text_color(theme).into();
+        // Each state's name once per build, for every tile in it to share.
+        let names: Vec<Vec<Arc<str>>> = kind_views
+            .iter()
+            .map(|k| k.nodes.iter().map(|n| n.state.as_str().into()).collect())
+            .collect();
         shown
             .into_iter()
             .map(|m| {
@@ -421,14 +418,26 @@ impl Fleet<'_> {
                 let k = self.kinds.of_machine[m];
                 let d = std::mem::take(&mut self.derived[m]);
                 let current = d.timeline.current;
-                let state = current.map(|s| kind_views[k].nodes[s].state.clone());
-                let links = tile_links(machine, series, current, state.as_deref());
+                let tile = &self.tiles[m];
+                let state = current.map(|s| Arc::clone(&names[k][s]));
+                let links = tile
+                    .links_from
+                    .map(|i| {
+                        tile_links(
+                            machine,
+                            series,
+                            &series[i].field.config.links,
+                            current,
+                            state.as_deref(),
+                        )
+                    })
+                    .unwrap_or_default();
                 MachineView {
-                    id: machine.id.clone(),
-                    labels: Arc::clone(&self.display[m]),
+                    id: Arc::clone(&tile.id),
+                    labels: Arc::clone(&tile.labels),
                     kind_index: k,
                     state_index: current,
-                    color: current.map_or_else(|| text_color.clone(), |s| colors[k][s].clone()),
+                    color: Arc::clone(current.map_or(&text_color, |s| &colors[k][s])),
                     severity: current.map(|s| kind_views[k].nodes[s].severity),
                     state,
                     since: d.since,
@@ -444,31 +453,33 @@ impl Fleet<'_> {
     }
 }
 
-/// The data links of the machine's first series that has any, filled in.
+/// The machine's data links (`links`, its first series' that has any), filled in.
 fn tile_links(
     machine: &shape::Machine,
     series: &[Series],
+    links: &[DataLink],
     current: Option<usize>,
     state: Option<&str>,
 ) -> Vec<LinkView> {
     let first = &series[machine.inputs[0].0];
+    let raw = current.map(|s| s.to_string()).unwrap_or_default();
+    let labels: Vec<(&str, &str)> = machine.labels.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let ctx = links::LinkContext {
+        labels: &labels,
+        field_name: first.field.config.display_name.as_deref().unwrap_or(&first.field.name),
+        value_text: state.unwrap_or(""),
+        value_raw: &raw,
+    };
+    links::build(links, &ctx)
+}
+
+/// The machine's first series that has data links: found once per description.
+fn links_from(machine: &shape::Machine, series: &[Series]) -> Option<usize> {
     machine
         .inputs
         .iter()
-        .map(|(i, _)| &series[*i].field.config.links)
-        .find(|l| !l.is_empty())
-        .map(|l| {
-            let raw = current.map(|s| s.to_string()).unwrap_or_default();
-            let labels: Vec<(&str, &str)> = machine.labels.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-            let ctx = links::LinkContext {
-                labels: &labels,
-                field_name: first.field.config.display_name.as_deref().unwrap_or(&first.field.name),
-                value_text: state.unwrap_or(""),
-                value_raw: &raw,
-            };
-            links::build(l, &ctx)
-        })
-        .unwrap_or_default()
+        .map(|&(i, _)| i)
+        .find(|&i| !series[i].field.config.links.is_empty())
 }
 
 /// Worst-first rank: a machine whose state is unknown (it stopped reporting)
@@ -545,9 +556,19 @@ struct Described {
     rec: Recognised,
     kinds: Kinds,
     aux: Vec<MachineAux>,
-    /// Each machine's tile labels, shared by every build's view of it
-    /// rather than copied (their strings were a tenth of a refresh's view).
-    display: Vec<Arc<[(String, String)]>>,
+    /// What each machine's tile shows that only its description decides.
+    tiles: Vec<TileParts>,
+}
+
+/// The parts of a machine's tile that follow from its series' descriptions:
+/// made once and shared by every build's view of it rather than copied
+/// (copying its labels was a tenth of a refresh's view, its id and links
+/// about as much at 10k machines).
+struct TileParts {
+    id: Arc<str>,
+    labels: Arc<[(String, String)]>,
+    /// The series whose data links the tile shows, if any has some.
+    links_from: Option<usize>,
 }
 
 struct Entry {
@@ -614,15 +635,18 @@ impl ViewCache {
                 let rec = shape::recognise(series, options)?;
                 let kinds = kinds::resolve(&rec, series, options)?;
                 let aux = derive::attach(&rec, series);
-                let display = rec.machines.iter().map(display_labels).collect();
+                let tiles = rec
+                    .machines
+                    .iter()
+                    .map(|m| TileParts {
+                        id: m.id.as_str().into(),
+                        labels: display_labels(m),
+                        links_from: links_from(m, series),
+                    })
+                    .collect();
                 Entry {
                     key: DescriptionKey::of(series, options, &rec),
-                    described: Described {
-                        rec,
-                        kinds,
-                        aux,
-                        display,
-                    },
+                    described: Described { rec, kinds, aux, tiles },
                 }
             }
         };

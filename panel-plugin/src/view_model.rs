@@ -73,7 +73,7 @@ pub struct NodeView {
     /// Machines (matching the search) in this state now.
     pub count_now: usize,
     /// Their ids, in machine order.
-    pub machines_now: Vec<String>,
+    pub machines_now: Vec<Arc<str>>,
     /// Centre of the node's cell in a unit box (0..1, y down), from `layout`.
     pub x: f64,
     pub y: f64,
@@ -100,7 +100,7 @@ pub struct EdgeView {
 pub struct MachineView {
     /// Display id: the `machine` label, Resilience4j's `name`, or the identity
     /// label values joined by `/`.
-    pub id: String,
+    pub id: Arc<str>,
     /// Labels worth showing (identity and other per-machine labels): the
     /// same list for every build while the machine's series are described alike.
     pub labels: Arc<[(String, String)]>,
@@ -108,9 +108,9 @@ pub struct MachineView {
     /// Current state (at the end of the range); `None` when the machine has
     /// no sample there.
     pub state_index: Option<usize>,
-    pub state: Option<String>,
+    pub state: Option<Arc<str>>,
     /// CSS colour of the current state (the theme's text colour when unknown).
-    pub color: String,
+    pub color: Arc<str>,
     /// Severity of the current state; `None` when unknown.
     pub severity: Option<Severity>,
     pub since: Option<Since>,

@@ -249,7 +249,7 @@ proptest! {
         prop_assert_eq!(view.machines.len(), fleet.len());
         prop_assert_eq!(view.totals.machines, fleet.len());
         for (m, timeline) in fleet.iter().enumerate() {
-            let tile = view.machines.iter().find(|t| t.id == format!("m{m}")).unwrap();
+            let tile = view.machines.iter().find(|t| *t.id == *format!("m{m}")).unwrap();
             // A machine whose series end more than a step early has no state at
             // the end of the range; a single sample (no step known) holds throughout.
             let expected = if timeline.len() == 1 || timeline.len() + 1 >= longest.max(2) {

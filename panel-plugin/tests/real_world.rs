@@ -115,7 +115,7 @@ fn empty_frame_adds_no_machine() {
         {"name": "Time", "type": "time", "values": []},
         {"name": "Value", "type": "number", "values": []}]}));
     let v = view(&input(frames, json!({}), 3));
-    let ids: Vec<_> = v.machines.iter().map(|m| m.id.as_str()).collect();
+    let ids: Vec<_> = v.machines.iter().map(|m| &*m.id).collect();
     assert_eq!(ids, ["cb-1"], "warnings {:?}", v.warnings);
 }
 
@@ -260,7 +260,7 @@ fn celery_fleet() -> Vec<serde_json::Value> {
 #[test]
 fn celery_workers_are_offline_idle_or_busy_without_configuration() {
     let v = view(&input(celery_fleet(), json!({"sort": "name"}), 4));
-    let got: Vec<(&str, Option<&str>)> = v.machines.iter().map(|m| (m.id.as_str(), m.state.as_deref())).collect();
+    let got: Vec<(&str, Option<&str>)> = v.machines.iter().map(|m| (&*m.id, m.state.as_deref())).collect();
     let mut expected: Vec<(String, Option<&str>)> = (1..=6).map(|i| (format!("worker-{i}"), Some("offline"))).collect();
     expected.push(("worker-7".into(), Some("busy")));
     expected.push(("worker-8".into(), Some("idle")));
@@ -449,7 +449,7 @@ fn a_label_added_later_to_an_enum_gauge_does_not_split_the_machine() {
     let got: Vec<_> = v
         .machines
         .iter()
-        .map(|m| (m.id.as_str(), m.state.as_deref(), m.transitions_in_range))
+        .map(|m| (&*m.id, m.state.as_deref(), m.transitions_in_range))
         .collect();
     assert_eq!(got, [("payments", Some("closed"), 3), ("search", Some("closed"), 0)]);
 }
@@ -479,7 +479,7 @@ fn enum_gauge_machines_are_named_broad_label_first() {
         }
         out
     };
-    let ids = |v: &statescope_panel::PanelView| v.machines.iter().map(|m| m.id.clone()).collect::<Vec<_>>();
+    let ids = |v: &statescope_panel::PanelView| v.machines.iter().map(|m| m.id.to_string()).collect::<Vec<_>>();
     let v = view(&input(
         frames(&["deepseek", "openai"], &["key-a", "key-b", "key-c"]),
         json!({}),

@@ -84,7 +84,7 @@ fn ten_thousand_machines_of_240_samples_are_all_drawn() {
         let covered: f64 = m.history.iter().map(|s: &Segment| s.end_ms - s.start_ms).sum();
         assert_eq!(covered, range.to - range.from);
     }
-    let m = view.machines.iter().find(|m| m.id == "p12/key-7").unwrap();
+    let m = view.machines.iter().find(|m| &*m.id == "p12/key-7").unwrap();
     // Machine 1207: 1207 % 240 = 7, 1207 % 3 = 1: open from sample 7.
     assert_eq!(m.state.as_deref(), Some("open"));
     assert_eq!(m.since.unwrap().start_ms, 7.0 * STEP);

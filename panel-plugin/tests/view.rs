@@ -41,7 +41,7 @@ fn statescope_state_one_hot_gives_states_now_and_time_in_state() {
     );
     assert_eq!(node_count(&view, 0, "closed"), 2);
     assert_eq!(node_count(&view, 0, "open"), 1);
-    assert_eq!(kind.nodes[1].machines_now, ["stripe/key-2"]);
+    assert_eq!(kind.nodes[1].machines_now, [std::sync::Arc::from("stripe/key-2")]);
     assert_eq!(kind.nodes[1].color, "#F2495C", "open is the palette's red");
 
     let openai = machine(&view, "openai/key-1");
@@ -164,7 +164,7 @@ fn flapping_machines_are_flagged_and_sorted_up() {
     // openai/key-1 and anthropic/key-1 each trip once (closed -> open) in the range.
     let input = with_options(fixture("statescope_breakers.json"), json!({"flappingThreshold": 1}));
     let view = view(&input);
-    let ids: Vec<_> = view.machines.iter().map(|m| (m.id.as_str(), m.flapping)).collect();
+    let ids: Vec<_> = view.machines.iter().map(|m| (&*m.id, m.flapping)).collect();
     // stripe is critical; among the ok ones, flapping first, then longest in state.
     assert_eq!(
         ids,
@@ -244,7 +244,7 @@ fn worst_first_puts_organic_trouble_before_forced_open() {
     ]
     .concat();
     let v = view(&input(frames, json!({}), 2));
-    let ids: Vec<&str> = v.machines.iter().map(|m| m.id.as_str()).collect();
+    let ids: Vec<&str> = v.machines.iter().map(|m| &*m.id).collect();
     assert_eq!(ids, ["c-open", "b-half", "a-forced", "e-disabled", "d-closed"]);
 }
 
@@ -260,7 +260,7 @@ fn search_filter_sort_and_page_size() {
         base.clone(),
         json!({"stateFilter": "closed", "sort": "name"}),
     ));
-    let ids: Vec<_> = v.machines.iter().map(|m| m.id.as_str()).collect();
+    let ids: Vec<_> = v.machines.iter().map(|m| &*m.id).collect();
     assert_eq!(ids, ["anthropic/key-1", "openai/key-1"]);
     assert_eq!(
         node_count(&v, 0, "open"),
@@ -272,12 +272,12 @@ fn search_filter_sort_and_page_size() {
         base.clone(),
         json!({"sort": "transitions", "maxTiles": 2}),
     ));
-    let ids: Vec<_> = v.machines.iter().map(|m| m.id.as_str()).collect();
+    let ids: Vec<_> = v.machines.iter().map(|m| &*m.id).collect();
     assert_eq!(ids, ["anthropic/key-1", "openai/key-1"]);
     assert_eq!(v.machines_hidden, 1);
 
     let v = view(&with_options(base.clone(), json!({"sort": "time_in_state"})));
-    assert_eq!(v.machines[0].id, "stripe/key-2");
+    assert_eq!(&*v.machines[0].id, "stripe/key-2");
 
     let v = view(&with_options(base, json!({"stateFilter": "opne", "sort": "sideways"})));
     assert!(v.machines.is_empty());
@@ -318,11 +318,7 @@ fn resilience4j_states_are_read_lower_cased_with_metrics_only_added() {
 fn enum_gauge_in_an_instant_table_reads_breaker_values() {
     let view = view(&fixture("enum_table_instant.json"));
     assert_eq!(view.kinds[0].name, "circuit_breaker");
-    let states: Vec<_> = view
-        .machines
-        .iter()
-        .map(|m| (m.id.as_str(), m.state.as_deref()))
-        .collect();
+    let states: Vec<_> = view.machines.iter().map(|m| (&*m.id, m.state.as_deref())).collect();
     // Worst first: open (critical), half_open (warning), then the closed ones by name.
     assert_eq!(
         states,
@@ -348,7 +344,7 @@ fn envoy_circuit_breaker_open_gauges_read_as_closed_or_open_breakers() {
     let states: Vec<_> = view
         .machines
         .iter()
-        .map(|m| (m.id.as_str(), m.state.as_deref(), m.transitions_in_range))
+        .map(|m| (&*m.id, m.state.as_deref(), m.transitions_in_range))
         .collect();
     assert_eq!(states, [("search", Some("open"), 1), ("payments", Some("closed"), 2)]);
     assert_eq!((node_count(&view, 0, "closed"), node_count(&view, 0, "open")), (1, 1));
@@ -402,7 +398,7 @@ fn wide_frames_with_value_mappings_define_states_and_colours() {
         [(0, 1, false, 1), (1, 2, false, 1)],
         "a kind from the data allows nothing: edges are dashed"
     );
-    assert_eq!(view.machines[0].id, "eu", "only the varying label identifies");
+    assert_eq!(&*view.machines[0].id, "eu", "only the varying label identifies");
     let us = machine(&view, "us");
     assert_eq!(us.links[0].title, "Runbook us");
     assert_eq!(us.links[0].url, "https://runbooks/up?g=us");
@@ -482,7 +478,7 @@ fn a_custom_kind_is_rebuilt_from_transition_allowed_and_severity_series() {
         kind.nodes[queued].x < kind.nodes[running].x,
         "laid out from the initial state"
     );
-    assert_eq!(view.machines[0].id, "job-1", "failed sorts first");
+    assert_eq!(&*view.machines[0].id, "job-1", "failed sorts first");
 }
 
 #[test]
@@ -507,11 +503,7 @@ fn identity_labels_are_detected_from_what_varies() {
         }
     }
     let view = view(&input(frames.clone(), json!({}), 2));
-    let got: Vec<_> = view
-        .machines
-        .iter()
-        .map(|m| (m.id.as_str(), m.state.as_deref()))
-        .collect();
+    let got: Vec<_> = view.machines.iter().map(|m| (&*m.id, m.state.as_deref())).collect();
     assert_eq!(got, [("db-1", Some("primary")), ("db-2", Some("replica"))]);
     assert_eq!(view.kinds[0].name, "pg_role");
 

@@ -117,7 +117,12 @@ fn a_refresh_with_the_same_descriptions_reuses_what_they_derive() {
     same(&mut cache, &next);
     assert_eq!(cache.reused(), 1);
     let view = build_view_cached(&next, &mut cache).unwrap();
-    let state = |id: &str| view.machines.iter().find(|m| m.id == id).and_then(|m| m.state.clone());
+    let state = |id: &str| {
+        view.machines
+            .iter()
+            .find(|m| &*m.id == id)
+            .and_then(|m| m.state.clone())
+    };
     assert_eq!(state("m0").as_deref(), Some("open"));
     assert_eq!(state("m1").as_deref(), Some("closed"));
 }
@@ -141,8 +146,8 @@ fn frames_described_anew_are_recognised_anew() {
     same(&mut cache, &next);
     assert_eq!(cache.reused(), 0);
     let view = build_view(&next).unwrap();
-    assert!(view.machines.iter().any(|m| m.id == "m7"));
-    assert!(view.machines.iter().all(|m| m.id != "m1"));
+    assert!(view.machines.iter().any(|m| &*m.id == "m7"));
+    assert!(view.machines.iter().all(|m| &*m.id != "m1"));
 }
 
 #[test]

@@ -322,10 +322,10 @@ fn tile(ctx: Ctx, view: &PanelView, index: usize, generation: u64, grid: Grid) -
             on:mouseleave=move |_| ctx.hover.set(None)
         >
             <div class="ss-row">
-                <span class="ss-id" title=m.id.clone()>{m.id.clone()}</span>
+                <span class="ss-id" title=m.id.to_string()>{m.id.to_string()}</span>
             </div>
             <div class="ss-row">
-                <span class="ss-state">{m.state.clone().unwrap_or_else(|| "unknown".to_owned())}</span>
+                <span class="ss-state">{m.state.as_deref().unwrap_or("unknown").to_owned()}</span>
                 <span class="ss-weak">{in_state}</span>
                 {m.flapping.then(|| view! { <span class="ss-flap" title="Flapping: it keeps tripping (see the flapping options)">"⚡"</span> })}
                 <span class="ss-weak" title=transitions_title>{format!("↻ {}", format::count(m.transitions_in_range))}</span>

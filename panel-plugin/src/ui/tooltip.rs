@@ -67,7 +67,7 @@ pub fn Tooltip(ctx: Ctx) -> impl IntoView {
         );
         rows.push((
             "state".into(),
-            m.state.clone().unwrap_or_else(|| "unknown (no sample)".into()),
+            m.state.as_deref().unwrap_or("unknown (no sample)").to_owned(),
             None,
         ));
         if let Some(s) = m.since {
@@ -128,7 +128,7 @@ pub fn Tooltip(ctx: Ctx) -> impl IntoView {
         let style = format!("left:{left}px;top:{top}px;width:{w}px;max-height:{h}px");
         Some(view! {
             <div class="ss-tooltip" style=style role="tooltip">
-                <div class="ss-title">{m.id.clone()}</div>
+                <div class="ss-title">{m.id.to_string()}</div>
                 {at.map(|(a, date)| view! { <div class="ss-at">{a}<div class="ss-weak">{date}</div></div> })}
                 <table>
                     {rows

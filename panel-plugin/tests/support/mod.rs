@@ -102,7 +102,7 @@ pub fn try_view(input: &Value) -> Result<PanelView, String> {
 }
 
 pub fn machine<'a>(view: &'a PanelView, id: &str) -> &'a statescope_panel::view::MachineView {
-    view.machines.iter().find(|m| m.id == id).unwrap_or_else(|| {
+    view.machines.iter().find(|m| &*m.id == id).unwrap_or_else(|| {
         panic!(
             "no machine {id}; have {:?}",
             view.machines.iter().map(|m| &m.id).collect::<Vec<_>>()
