@@ -11,10 +11,8 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+pub use crate::input::NAME_LABEL;
 use crate::input::{Cell, Field, FieldType, Frame, Slid, Values};
-
-/// Where Grafana's Prometheus datasource keeps the metric name.
-pub const NAME_LABEL: &str = "__name__";
 
 /// One series: labels and samples.
 #[derive(Clone, Debug)]

@@ -53,7 +53,8 @@ use serde::Deserialize;
 use thiserror::Error;
 
 use crate::input::{
-    Column, Field, FieldConfig, FieldType, Frame, PanelInput, Region, Samples, Slid, Theme, TimeRange, Value, Values,
+    Column, Field, FieldConfig, FieldType, Frame, MetricName, NAME_LABEL, PanelInput, Region, Samples, Slid, Theme,
+    TimeRange, Value, Values,
 };
 use crate::options::PanelOptions;
 
@@ -206,6 +207,15 @@ impl FrameStore {
                 return Err(ends());
             };
             let pairs = d.words(labels as usize * 2).ok_or_else(ends)?;
+            let metric = pairs
+                .chunks_exact(2)
+                .find(|pair| {
+                    self.strings
+                        .get(pair[0] as usize)
+                        .is_some_and(|name| &**name == NAME_LABEL)
+                })
+                .map(|pair| string(&self.strings, pair[1]))
+                .transpose()?;
             let labels = match self.label_sets.get(pairs) {
                 Some(labels) => Arc::clone(labels),
                 None => {
@@ -227,6 +237,7 @@ impl FrameStore {
                 labels,
                 config: self.configs.get(config as usize).cloned().ok_or_else(missing)?,
                 values: Values::default(),
+                metric: MetricName::Read(metric),
                 slid: None,
             });
         }
@@ -657,9 +668,13 @@ mod tests {
         }
     }
 
-    type Seen = Vec<(Option<String>, Vec<(String, BTreeMap<String, String>, Vec<u64>)>)>;
+    type Seen = Vec<(
+        Option<String>,
+        Vec<(String, BTreeMap<String, String>, Option<String>, Vec<u64>)>,
+    )>;
 
-    /// The frames as a comparable value (a null as NaN, NaN compared by its bits).
+    /// The frames as a comparable value (a null as NaN, NaN compared by its
+    /// bits), with each field's metric name as the view reads it.
     fn seen(input: &PanelInput) -> Seen {
         input
             .frames
@@ -677,7 +692,8 @@ mod tests {
                                 _ => f64::NAN.to_bits(),
                             })
                             .collect();
-                        (x.name.to_string(), (*x.labels).clone(), bits)
+                        let metric = x.metric_name().map(str::to_owned);
+                        (x.name.to_string(), (*x.labels).clone(), metric, bits)
                     })
                     .collect();
                 (f.ref_id.as_deref().map(str::to_owned), fields)

@@ -92,7 +92,7 @@ fn arb_field() -> impl Strategy<Value = Field> {
                 } else {
                     values.into()
                 },
-                slid: None,
+                ..Field::default()
             }
         })
 }
