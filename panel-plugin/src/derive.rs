@@ -25,6 +25,7 @@ use statescope_model::{Kind, Severity, contract};
 use std::collections::HashMap;
 
 use crate::input::{Cell, Slid, TimeRange, Values};
+use crate::kinds::Kinds;
 use crate::layout;
 use crate::mapping::{Decoded, Decoder};
 use crate::series::{Series, sort_by_time};
@@ -48,6 +49,10 @@ pub struct MachineAux {
     pub counters: Vec<EdgeCounter>,
     /// `statescope_state_since_timestamp_seconds` series.
     pub since: Vec<usize>,
+    /// Each input's state in the machine's kind, for a one-hot series
+    /// (`Input::State`): resolved by name once per description, not on
+    /// every build (a tenth of a refresh's derive compared state names).
+    pub states: Vec<Option<usize>>,
 }
 
 impl MachineAux {
@@ -56,9 +61,10 @@ impl MachineAux {
     }
 }
 
-/// Matches auxiliary series to machines by the machine's identity labels:
-/// labels only, so it holds for as long as the series' descriptions do.
-pub fn attach(rec: &Recognised, series: &[Series]) -> Vec<MachineAux> {
+/// Matches auxiliary series to machines by the machine's identity labels,
+/// and each one-hot series to its state in the machine's kind: labels and
+/// kinds only, so it holds for as long as the series' descriptions do.
+pub fn attach(rec: &Recognised, kinds: &Kinds, series: &[Series]) -> Vec<MachineAux> {
     let mut aux = vec![MachineAux::default(); rec.machines.len()];
     let edge = |i: usize| {
         (
@@ -92,7 +98,21 @@ pub fn attach(rec: &Recognised, series: &[Series]) -> Vec<MachineAux> {
             aux[m].since.push(i);
         }
     }
+    for (m, machine) in rec.machines.iter().enumerate() {
+        aux[m].states = states(&machine.inputs, &kinds.list[kinds.of_machine[m]].kind);
+    }
     aux
+}
+
+/// Each input's state in `kind`, for a one-hot series.
+fn states(inputs: &[(usize, Input)], kind: &Kind) -> Vec<Option<usize>> {
+    inputs
+        .iter()
+        .map(|(_, input)| match input {
+            Input::State(name) => kind.state_id(name).map(|s| s.index()),
+            _ => None,
+        })
+        .collect()
 }
 
 /// Per machine, the earliest sample of any series from its scrape targets
@@ -175,11 +195,11 @@ pub fn machine(
     // Counters read the samples themselves: such a machine keeps nothing.
     let kept = kept.filter(|_| m.shape == Shape::OneHot && !m.aux.has_counters());
     let (timeline, step) = match kept {
-        Some(kept) => one_hot_history(m.inputs, series, kind, declared, range, buf, gaps, kept),
+        Some(kept) => one_hot_history(m.inputs, &m.aux.states, series, declared, range, buf, gaps, kept),
         None => {
             match m.shape {
                 Shape::OneHot => {
-                    merge_one_hot(&members(m.inputs, series, kind), buf);
+                    merge_one_hot(&members(m.inputs, &m.aux.states, series), buf);
                 }
                 Shape::Enum => decode_enum(m.inputs, series, kind, buf, unmapped),
                 Shape::UpActive => merge_up_active(m.inputs, series, kind, buf),
@@ -395,21 +415,17 @@ fn counter_step(s: &Series, samples: &[(f64, f64)], t: f64) -> f64 {
         .unwrap_or(0.0)
 }
 
-/// A machine's one-hot series, each with the state it stands for.
+/// A machine's one-hot series, each with the state it stands for (`states`,
+/// see [`MachineAux::states`]).
 fn members<'s, 'a>(
     inputs: &[(usize, Input)],
+    states: &[Option<usize>],
     series: &'s [Series<'a>],
-    kind: &Kind,
 ) -> Vec<(&'s Series<'a>, Option<usize>)> {
     inputs
         .iter()
-        .map(|(i, input)| {
-            let state = match input {
-                Input::State(name) => kind.state_id(name).map(|s| s.index()),
-                _ => None,
-            };
-            (&series[*i], state)
-        })
+        .zip(states)
+        .map(|((i, _), &state)| (&series[*i], state))
         .collect()
 }
 
@@ -438,15 +454,15 @@ pub type Gaps = Option<((usize, usize), f64)>;
 #[allow(clippy::too_many_arguments)]
 fn one_hot_history(
     inputs: &[(usize, Input)],
+    states: &[Option<usize>],
     series: &[Series],
-    kind: &Kind,
     declared: Option<f64>,
     range: TimeRange,
     buf: &mut Vec<Sample>,
     gaps: &mut Gaps,
     kept: &mut Option<Kept>,
 ) -> (Timeline, f64) {
-    let members = members(inputs, series, kind);
+    let members = members(inputs, states, series);
     let aligned = aligned(&members);
     let step = aligned.as_ref().map(|(times, _)| {
         let key = (times.as_ptr() as usize, times.len());
@@ -915,7 +931,8 @@ mod tests {
                     .map(|i| (i, Input::State(["closed", "open", "half_open"][i].to_owned())))
                     .collect();
                 let kind = statescope_model::builtin::circuit_breaker();
-                merge_one_hot(&super::members(&inputs, &series, &kind), &mut buf);
+                let states = super::states(&inputs, &kind);
+                merge_one_hot(&super::members(&inputs, &states, &series), &mut buf);
             }
         }
         buf
