@@ -25,7 +25,6 @@ use statescope_model::{Kind, Severity, contract};
 use std::collections::HashMap;
 
 use crate::input::{Cell, Slid, TimeRange, Values};
-use crate::kinds::Kinds;
 use crate::layout;
 use crate::mapping::{Decoded, Decoder};
 use crate::series::{Series, sort_by_time};
@@ -49,10 +48,6 @@ pub struct MachineAux {
     pub counters: Vec<EdgeCounter>,
     /// `statescope_state_since_timestamp_seconds` series.
     pub since: Vec<usize>,
-    /// Each input's state in the machine's kind, for a one-hot series
-    /// (`Input::State`): resolved by name once per description, not on
-    /// every build (a tenth of a refresh's derive compared state names).
-    pub states: Vec<Option<usize>>,
 }
 
 impl MachineAux {
@@ -61,10 +56,9 @@ impl MachineAux {
     }
 }
 
-/// Matches auxiliary series to machines by the machine's identity labels,
-/// and each one-hot series to its state in the machine's kind: labels and
-/// kinds only, so it holds for as long as the series' descriptions do.
-pub fn attach(rec: &Recognised, kinds: &Kinds, series: &[Series]) -> Vec<MachineAux> {
+/// Matches auxiliary series to machines by the machine's identity labels:
+/// labels only, so it holds for as long as the series' descriptions do.
+pub fn attach(rec: &Recognised, series: &[Series]) -> Vec<MachineAux> {
     let mut aux = vec![MachineAux::default(); rec.machines.len()];
     let edge = |i: usize| {
         (
@@ -98,21 +92,7 @@ pub fn attach(rec: &Recognised, kinds: &Kinds, series: &[Series]) -> Vec<Machine
             aux[m].since.push(i);
         }
     }
-    for (m, machine) in rec.machines.iter().enumerate() {
-        aux[m].states = states(&machine.inputs, &kinds.list[kinds.of_machine[m]].kind);
-    }
     aux
-}
-
-/// Each input's state in `kind`, for a one-hot series.
-fn states(inputs: &[(usize, Input)], kind: &Kind) -> Vec<Option<usize>> {
-    inputs
-        .iter()
-        .map(|(_, input)| match input {
-            Input::State(name) => kind.state_id(name).map(|s| s.index()),
-            _ => None,
-        })
-        .collect()
 }
 
 /// Per machine, the earliest sample of any series from its scrape targets
@@ -195,11 +175,11 @@ pub fn machine(
     // Counters read the samples themselves: such a machine keeps nothing.
     let kept = kept.filter(|_| m.shape == Shape::OneHot && !m.aux.has_counters());
     let (timeline, step) = match kept {
-        Some(kept) => one_hot_history(m.inputs, &m.aux.states, series, declared, range, buf, gaps, kept),
+        Some(kept) => one_hot_history(m.inputs, series, kind, declared, range, buf, gaps, kept),
         None => {
             match m.shape {
                 Shape::OneHot => {
-                    merge_one_hot(&members(m.inputs, &m.aux.states, series), buf);
+                    merge_one_hot(&members(m.inputs, series, kind), buf);
                 }
                 Shape::Enum => decode_enum(m.inputs, series, kind, buf, unmapped),
                 Shape::UpActive => merge_up_active(m.inputs, series, kind, buf),
@@ -415,17 +395,21 @@ fn counter_step(s: &Series, samples: &[(f64, f64)], t: f64) -> f64 {
         .unwrap_or(0.0)
 }
 
-/// A machine's one-hot series, each with the state it stands for (`states`,
-/// see [`MachineAux::states`]).
+/// A machine's one-hot series, each with the state it stands for.
 fn members<'s, 'a>(
     inputs: &[(usize, Input)],
-    states: &[Option<usize>],
     series: &'s [Series<'a>],
+    kind: &Kind,
 ) -> Vec<(&'s Series<'a>, Option<usize>)> {
     inputs
         .iter()
-        .zip(states)
-        .map(|((i, _), &state)| (&series[*i], state))
+        .map(|(i, input)| {
+            let state = match input {
+                Input::State(name) => kind.state_id(name).map(|s| s.index()),
+                _ => None,
+            };
+            (&series[*i], state)
+        })
         .collect()
 }
 
@@ -454,15 +438,15 @@ pub type Gaps = Option<((usize, usize), f64)>;
 #[allow(clippy::too_many_arguments)]
 fn one_hot_history(
     inputs: &[(usize, Input)],
-    states: &[Option<usize>],
     series: &[Series],
+    kind: &Kind,
     declared: Option<f64>,
     range: TimeRange,
     buf: &mut Vec<Sample>,
     gaps: &mut Gaps,
     kept: &mut Option<Kept>,
 ) -> (Timeline, f64) {
-    let members = members(inputs, states, series);
+    let members = members(inputs, series, kind);
     let aligned = aligned(&members);
     let step = aligned.as_ref().map(|(times, _)| {
         let key = (times.as_ptr() as usize, times.len());
@@ -931,8 +915,7 @@ mod tests {
                     .map(|i| (i, Input::State(["closed", "open", "half_open"][i].to_owned())))
                     .collect();
                 let kind = statescope_model::builtin::circuit_breaker();
-                let states = super::states(&inputs, &kind);
-                merge_one_hot(&super::members(&inputs, &states, &series), &mut buf);
+                merge_one_hot(&super::members(&inputs, &series, &kind), &mut buf);
             }
         }
         buf

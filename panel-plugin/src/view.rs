@@ -634,7 +634,7 @@ impl ViewCache {
                 self.order.clear();
                 let rec = shape::recognise(series, options)?;
                 let kinds = kinds::resolve(&rec, series, options)?;
-                let aux = derive::attach(&rec, &kinds, series);
+                let aux = derive::attach(&rec, series);
                 let tiles = rec
                     .machines
                     .iter()
