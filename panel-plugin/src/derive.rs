@@ -35,14 +35,14 @@ use crate::view_model::{CountSource, Segment, Since};
 /// One transition counter of a machine (one `from`, `to` pair): every series
 /// holding it (the same counter under the labels the machine had before, or
 /// scraped by a second job) and its `_created` series.
-#[derive(Clone, Debug, Default)]
+#[derive(Debug, Default)]
 pub struct EdgeCounter {
     pub series: Vec<usize>,
     pub created: Vec<usize>,
 }
 
 /// Auxiliary series that belong to one machine.
-#[derive(Clone, Debug, Default)]
+#[derive(Debug, Default)]
 pub struct MachineAux {
     /// `statescope_transitions_total` per transition.
     pub counters: Vec<EdgeCounter>,
@@ -59,7 +59,7 @@ impl MachineAux {
 /// Matches auxiliary series to machines by the machine's identity labels:
 /// labels only, so it holds for as long as the series' descriptions do.
 pub fn attach(rec: &Recognised, series: &[Series]) -> Vec<MachineAux> {
-    let mut aux = vec![MachineAux::default(); rec.machines.len()];
+    let mut aux: Vec<MachineAux> = (0..rec.machines.len()).map(|_| MachineAux::default()).collect();
     let edge = |i: usize| {
         (
             series[i].label(contract::LABEL_FROM),
