@@ -19,7 +19,7 @@
 mod labels;
 mod transitions;
 pub use labels::{Labels, push_label};
-pub use transitions::{Pair, Transitions};
+pub use transitions::Transitions;
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::Arc;

@@ -193,9 +193,10 @@ impl Snapshot {
             .into_iter()
             .flat_map(|(kind, range)| range.map(move |entry| (kind, entry)));
         // Each machine's id and labels (and its transition counts, past four
-        // pairs) are heap blocks of their own, anywhere in a large store: reading them one machine at a time waited
-        // on memory for each (at 100k machines, most of this walk). Asking for
-        // those of a machine a few places ahead lets the waits overlap.
+        // pairs) are heap blocks of their own, anywhere in a large store:
+        // reading them one machine at a time waited on memory for each (at
+        // 100k machines, most of this walk). Asking for those of a machine a
+        // few places ahead lets the waits overlap.
         let mut ahead = entries.clone().skip(PREFETCH_AHEAD);
         for (kind, (key, m)) in entries {
             if let Some((_, (key, m))) = ahead.next() {
