@@ -281,17 +281,22 @@ pub fn fmt_value(out: &mut String, v: f64) {
         out.push_str(if v > 0.0 { "+Inf" } else { "-Inf" });
     } else if v.is_nan() {
         out.push_str("NaN");
-    } else if v.fract() == 0.0 && v.abs() < 1e15 {
-        let _ = write!(out, "{}", v as i64);
+    } else if v.fract() == 0.0 {
+        if v.abs() < 1e15 {
+            let _ = write!(out, "{}", v as i64);
+        } else {
+            // zmij would write `.0`; `fmt` writes every digit, as the bodies always had.
+            let _ = write!(out, "{v}");
+        }
     } else {
         // The shortest digits that read back as `v`, as `{v}` writes them
         // but found several times faster (a timestamp per machine per
         // scrape). Where two are as short and as near, the two may pick
-        // differently. `fmt` for whole values (zmij writes `.0`) and for
-        // the few it writes with an exponent, which the bodies never had.
+        // differently. `fmt` for the few zmij writes with an exponent,
+        // which the bodies never had.
         let mut buffer = zmij::Buffer::new();
         let text = buffer.format_finite(v);
-        if v.fract() == 0.0 || text.bytes().any(|b| b == b'e') {
+        if text.bytes().any(|b| b == b'e') {
             let _ = write!(out, "{v}");
         } else {
             out.push_str(text);

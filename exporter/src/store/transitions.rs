@@ -23,18 +23,21 @@ pub struct Transitions(SmallVec<[(Pair, u64); INLINE]>);
 impl Transitions {
     /// Counts one more `pair`.
     pub fn count(&mut self, pair: Pair) {
-        match self.0.binary_search_by_key(&pair, |&(p, _)| p) {
-            Ok(at) => self.0[at].1 += 1,
-            Err(at) => self.0.insert(at, (pair, 1)),
-        }
+        *self.slot(pair) += 1;
     }
 
     /// Sets `pair`'s count (as a snapshot read back had it).
     pub fn set(&mut self, pair: Pair, n: u64) {
-        match self.0.binary_search_by_key(&pair, |&(p, _)| p) {
-            Ok(at) => self.0[at].1 = n,
-            Err(at) => self.0.insert(at, (pair, n)),
-        }
+        *self.slot(pair) = n;
+    }
+
+    /// `pair`'s count, inserted in order at 0 if it was never taken.
+    fn slot(&mut self, pair: Pair) -> &mut u64 {
+        let at = self.0.binary_search_by_key(&pair, |&(p, _)| p).unwrap_or_else(|at| {
+            self.0.insert(at, (pair, 0));
+            at
+        });
+        &mut self.0[at].1
     }
 
     /// How often `pair` was taken.
