@@ -10,8 +10,10 @@ At one evaluation time T (some 20 s back, once both stores hold samples
 past it and VictoriaMetrics answers every series that began by it), both
 answer:
 
-1. every series Prometheus holds for job="statescope": the same names and
-   series counts;
+1. every series of job="statescope": the same label sets and values (where
+   they differ, the report gives each store's count per metric name, and
+   each series only one store answers, with where its samples lie around T
+   in both);
 2. every dashboard query and every alert rule expression (instant, at T):
    the same series (label sets). Values must be equal (within 1e-9
    relative, the JSON round trip of a float64 both stores keep exactly) for
@@ -59,6 +61,8 @@ nothing for them.
 Python standard library only; reuses dashboards.py for the queries.
 """
 
+import collections
+import json
 import math
 import pathlib
 import re
@@ -334,6 +338,62 @@ def latest_sample_ms(base, selector, t):
     return max((pts[-1][0] for pts in series.values() if pts), default=0)
 
 
+def selector(k):
+    """The PromQL selector of exactly the series k (label values quoted as
+    PromQL string literals, which take JSON's escapes)."""
+    return "{" + ", ".join(f"{n}={json.dumps(v, ensure_ascii=False)}" for n, v in k) + "}"
+
+
+def samples_near(base, k, t):
+    """Where the samples of series k lie around t, relative to t: how many in
+    [t - 330 s, t], the first and the last of them, the next (up to t + 30 s);
+    and whether the last at or before t is a live one within 5 minutes (an
+    instant query at t should answer the series). VictoriaMetrics returns
+    Prometheus' staleness markers as NaN samples; Prometheus leaves them out
+    of range selectors."""
+    t_ms = round(t * 1000)
+    pts = raw(base, selector(k), 360, t + 30).get(k, [])
+    rel = lambda p: f"T{(p[0] - t_ms) / 1000:+.3f}s" + (" (staleness marker)" if math.isnan(p[1]) else "")
+    before, after = [p for p in pts if p[0] <= t_ms], [p for p in pts if p[0] > t_ms]
+    live = bool(before) and not math.isnan(before[-1][1]) and before[-1][0] > t_ms - 300_000
+    return (f"{len(before)} in [T-330s, T]" + (f" ({rel(before[0])} .. {rel(before[-1])})" if before else "")
+            + (f", next {rel(after[0])}" if after else ", none in (T, T+30s]")), live
+
+
+def compare_series(prom, vm, t):
+    """Step 1: every series of job="statescope" at t, in both stores: the same
+    label sets and values. Where they differ: each store's count per metric
+    name, and each series one store answers and the other does not, with
+    where its samples lie in each store; each value that differs."""
+    every = '{job="statescope"}'
+    p, v = instant(prom, every, t), instant(vm, every, t)
+    only = sorted(set(p) ^ set(v))
+    bad = sorted(k for k in set(p) & set(v) if not close(p[k], v[k]))
+    if not only and not bad:
+        return [], p
+    p_names, v_names = (collections.Counter(dict(k)["__name__"] for k in answer) for answer in (p, v))
+    per_name = [f"{n}: Prometheus {p_names[n]}, VictoriaMetrics {v_names[n]}"
+                for n in sorted(set(p_names) | set(v_names)) if p_names[n] != v_names[n]]
+    lines = [f"the series of {every} differ between the stores at T={t:.3f}: {len(set(p) - set(v))} in Prometheus "
+             f"only, {len(set(v) - set(p))} in VictoriaMetrics only, {len(bad)} with different values"
+             + (f"; series per metric name: {'; '.join(per_name)}" if per_name else "")]
+    for k in only[:10]:
+        (p_at, _), (v_at, v_live) = samples_near(prom, k, t), samples_near(vm, k, t)
+        # Asked for this one series alone, VictoriaMetrics shows its staleness
+        # markers too: if it holds a live sample of the series at T yet left
+        # it out above, the series was stored and its index answered late.
+        late = v_live and k not in v
+        lines.append(f"  {show(k)}: answered at T by {'Prometheus' if k in p else 'VictoriaMetrics'} only; "
+                     f"samples in Prometheus {p_at}, in VictoriaMetrics {v_at}"
+                     + (f"; VictoriaMetrics holds it live at T yet left it out of {every}: stored, indexed late"
+                        if late else ""))
+    if len(only) > 10:
+        lines.append(f"  ... and {len(only) - 10} more series in one store only")
+    for k in bad[:5]:
+        lines.append(f"  {show(k)}: Prometheus {p[k]!r}, VictoriaMetrics {v[k]!r}")
+    return ["\n".join(lines)], p
+
+
 def main(dash_dir, rules_dir, prom, vm, timeout):
     deadline = time.monotonic() + timeout
     dashes = dashboards.load(dash_dir)
@@ -369,12 +429,9 @@ def main(dash_dir, rules_dir, prom, vm, timeout):
 
     problems = []
     # 1. The series themselves.
-    names = 'count by (__name__) ({job="statescope"})'
-    p_names, v_names = instant(prom, names, t), instant(vm, names, t)
-    if p_names != v_names:
-        diff = sorted(set(p_names.items()) ^ set(v_names.items()))[:5]
-        problems.append(f"series per metric name differ between the stores: {diff}")
-    n_series = int(sum(p_names.values()))
+    found, p_series = compare_series(prom, vm, t)
+    problems += found
+    n_series = len(p_series)
 
     # 2. Each rate()/increase() term against the two definitions, then every
     # query and alert expression at T.
@@ -413,7 +470,7 @@ def main(dash_dir, rules_dir, prom, vm, timeout):
         sys.exit(1)
     if with_data < len(exprs) // 2 or points == 0:
         fail(f"only {with_data} of {len(exprs)} expressions had data at T, {points} panel points: too little to compare")
-    print(f"remote_write: {n_series} series of job=statescope in both stores, the same per metric name")
+    print(f"remote_write: {n_series} series of job=statescope in both stores at T, the same label sets and values")
     print(f"remote_write: {len(exprs)} dashboard queries and alert expressions at T ({with_data} with data): same "
           f"series in both (but those listed below); equal values where no rate()/increase() is involved; {nan_series} NaN series "
           f"Prometheus answered and MetricsQL leaves out")
